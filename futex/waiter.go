@@ -1,0 +1,214 @@
+package futex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// EventSize is the number of bytes an Event occupies in shared memory.
+// An Event must start at a 4-byte aligned offset; give a hot Event its own
+// 64-byte cache line.
+const EventSize = 8
+
+// Event is a wait point in shared memory. Its layout is fixed:
+//
+//	offset 0: seq      uint32  futex word, bumped by Notify when someone sleeps
+//	offset 4: sleepers uint32  number of waiters parked or about to park
+//
+// An Event is never created by value in Go memory that other processes see;
+// obtain one over shared bytes with EventAt. The zero value is ready to use.
+type Event struct {
+	seq      atomic.Uint32
+	sleepers atomic.Uint32
+}
+
+// EventAt returns the Event stored in the first EventSize bytes of b.
+// b must be at least EventSize long and 4-byte aligned; otherwise EventAt
+// returns an error wrapping ErrUnaligned. The Event is valid for as long as
+// the memory behind b stays mapped.
+func EventAt(b []byte) (*Event, error) {
+	if len(b) < EventSize {
+		return nil, fmt.Errorf("event needs %d bytes, have %d: %w", EventSize, len(b), ErrUnaligned)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if uintptr(p)%4 != 0 {
+		return nil, fmt.Errorf("event at %p: %w", p, ErrUnaligned)
+	}
+	return (*Event)(p), nil
+}
+
+// Sleepers reports how many waiters are parked (or about to park) on e.
+// A waiter that died while parked stays counted; Notify then makes a wake
+// system call that finds nobody, which costs time but loses nothing.
+func (e *Event) Sleepers() uint32 { return e.sleepers.Load() }
+
+// Notify wakes every waiter parked on e. Call it after making the condition
+// the waiters check true (with an atomic store). It costs one atomic load
+// when nobody sleeps, and a futex wake system call only when someone does.
+// It reports whether a system call was made.
+func (e *Event) Notify() bool {
+	if e.sleepers.Load() == 0 {
+		return false
+	}
+	e.seq.Add(1)
+	_, _ = Wake(&e.seq, math.MaxInt32)
+	return true
+}
+
+// Strategy says how a Waiter waits for a condition to become true.
+type Strategy uint8
+
+const (
+	// SpinThenPark polls the condition for a bounded spin budget, then parks
+	// on the futex. It is the default: fast when the other side answers
+	// quickly, and costs no CPU when it does not.
+	SpinThenPark Strategy = iota
+	// BusySpin polls without ever parking. Lowest latency while each side
+	// has a core of its own; ruinous when they share one.
+	BusySpin
+	// Yield polls and gives the processor away (sched_yield) between polls.
+	Yield
+	// Park parks on the futex as soon as the condition is false.
+	Park
+)
+
+func (s Strategy) String() string {
+	switch s {
+	case SpinThenPark:
+		return "spin-then-park"
+	case BusySpin:
+		return "spin"
+	case Yield:
+		return "yield"
+	case Park:
+		return "park"
+	}
+	return fmt.Sprintf("Strategy(%d)", uint8(s))
+}
+
+// ParseStrategy maps the names printed by Strategy.String back to values.
+func ParseStrategy(name string) (Strategy, error) {
+	for s := SpinThenPark; s <= Park; s++ {
+		if s.String() == name {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("futex: unknown wait strategy %q (want spin-then-park, spin, yield or park)", name)
+}
+
+// DefaultSpin is the spin budget of SpinThenPark when Waiter.Spin is zero.
+// A futex round trip between two cores of a small VM costs 60-90µs, so
+// spinning for a fraction of that first is cheap insurance.
+const DefaultSpin = 20 * time.Microsecond
+
+// Waiter waits for conditions on Events. The zero value spins for
+// DefaultSpin and then parks. A Waiter holds no state between calls and may
+// be shared by goroutines.
+type Waiter struct {
+	Strategy Strategy
+	// Spin is the time SpinThenPark polls before parking; zero means
+	// DefaultSpin.
+	Spin time.Duration
+}
+
+// pollsPerClockCheck is how many condition polls run between reads of the
+// clock and of ctx while spinning.
+const pollsPerClockCheck = 64
+
+// Wait returns nil as soon as cond reports true, or ctx.Err() once ctx is
+// done (ctx may be canceled while parked: the wait ends promptly). cond must
+// read shared state with atomic loads and be cheap; it is called many times.
+// The side that makes cond true must call e.Notify afterwards.
+func (w Waiter) Wait(ctx context.Context, e *Event, cond func() bool) error {
+	if cond() {
+		return nil
+	}
+	done := ctx.Done()
+	switch w.Strategy {
+	case BusySpin, Yield:
+		for i := 1; ; i++ {
+			if cond() {
+				return nil
+			}
+			if w.Strategy == Yield {
+				osYield()
+			}
+			if i%pollsPerClockCheck == 0 && done != nil {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		}
+	case SpinThenPark:
+		spin := w.Spin
+		if spin <= 0 {
+			spin = DefaultSpin
+		}
+		start := time.Now()
+		for i := 1; ; i++ {
+			if cond() {
+				return nil
+			}
+			if i%pollsPerClockCheck == 0 {
+				if time.Since(start) >= spin {
+					break
+				}
+				if done != nil {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return e.park(ctx, cond)
+}
+
+// park sleeps on the futex until cond holds or ctx is done.
+func (e *Event) park(ctx context.Context, cond func() bool) error {
+	if ctx.Done() != nil {
+		// Cancellation must reach a thread asleep in the kernel: bump seq and
+		// wake everyone. Other sleepers see a spurious wake-up and re-check.
+		stop := context.AfterFunc(ctx, func() {
+			e.seq.Add(1)
+			_, _ = Wake(&e.seq, math.MaxInt32)
+		})
+		defer stop()
+	}
+	for {
+		seq := e.seq.Load()
+		e.sleepers.Add(1)
+		if cond() {
+			e.sleepers.Add(^uint32(0))
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			e.sleepers.Add(^uint32(0))
+			return err
+		}
+		timeout := time.Duration(-1)
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(time.Until(dl), 0)
+		}
+		err := Wait(&e.seq, seq, timeout)
+		e.sleepers.Add(^uint32(0))
+		if cond() {
+			return nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if errors.Is(err, ErrTimeout) {
+			// The deadline passed; ctx's own timer may fire a moment later.
+			return context.DeadlineExceeded
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
