@@ -1,0 +1,552 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Options tune Create, Open, Stat and Remove. The zero value (or a nil
+// *Options) gives the defaults; each field says which calls read it.
+type Options struct {
+	// Mode is the permission bits of a new POSIX, SysV or File segment
+	// (Create). Zero means 0600. It is applied with fchmod after creation
+	// (IPC_CREAT flags for SysV), so the umask does not change it.
+	Mode os.FileMode
+	// TOCCapacity is the number of table-of-contents entries a new segment
+	// reserves (Create); zero means DefaultTOCCapacity.
+	TOCCapacity int
+	// SysVKey is the SysV IPC key to use instead of SysVKey(name) (all calls
+	// on the SysV backend). It must not be 0 (IPC_PRIVATE).
+	SysVKey int32
+	// ReadOnly maps the segment without write permission (Open, OpenMemfd).
+	// Accessors that would hand out writable memory return ErrReadOnly.
+	ReadOnly bool
+	// Prefault populates the page tables at Create/Open
+	// (madvise MADV_POPULATE_*, or touching each page on older kernels), so
+	// the first accesses do not fault.
+	Prefault bool
+	// Lock mlocks the mapping so it is never swapped (Create/Open). Needs
+	// RLIMIT_MEMLOCK or CAP_IPC_LOCK.
+	Lock bool
+	// HugePages asks for huge pages (Create): MFD_HUGETLB for Memfd,
+	// SHM_HUGETLB for SysV, a hugetlbfs path for File. POSIX segments live on
+	// /dev/shm (tmpfs) and cannot have them. Where no huge pages are
+	// reserved, Create fails with ErrHugePages. Sizes are rounded up to the
+	// huge page size for Memfd.
+	HugePages bool
+}
+
+func (o *Options) orDefault() *Options {
+	if o == nil {
+		return &Options{}
+	}
+	return o
+}
+
+func (o *Options) mode() (os.FileMode, error) {
+	if o.Mode == 0 {
+		return 0o600, nil
+	}
+	if o.Mode&^os.ModePerm != 0 {
+		return 0, fmt.Errorf("%w: mode %v has bits other than permissions", ErrInvalidOption, o.Mode)
+	}
+	return o.Mode, nil
+}
+
+func (o *Options) tocCap() (int, error) {
+	switch {
+	case o.TOCCapacity == 0:
+		return DefaultTOCCapacity, nil
+	case o.TOCCapacity < 0 || o.TOCCapacity > MaxTOCCapacity:
+		return 0, fmt.Errorf("%w: TOC capacity %d outside [1, %d]", ErrInvalidOption, o.TOCCapacity, MaxTOCCapacity)
+	}
+	return o.TOCCapacity, nil
+}
+
+// Segment is one process's attachment to a shared memory segment. Its
+// methods are safe for concurrent use. Memory handed out by its accessors
+// (slices, atomic pointers) stays valid until Close; using it after Close
+// faults.
+type Segment struct {
+	mu       sync.Mutex
+	mem      []byte         // the whole mapping; nil once closed
+	count    *atomic.Uint32 // TOC count word inside mem; nil once closed
+	hdr      header
+	m        mapping
+	readOnly bool
+	creator  bool
+
+	path string   // POSIX and File: the file's path
+	id   int      // SysV: shmid
+	file *os.File // Memfd: the memfd
+}
+
+// mapping is what a backend keeps for a live attachment.
+type mapping interface {
+	unmap() error // unmap and release descriptors; called once
+	flush() error // make writes durable (File); a no-op elsewhere
+}
+
+// Create makes a new segment of size bytes (header included) on backend b
+// and attaches it read-write. It fails with ErrExist if the name is taken.
+// The memory is reserved up front (fallocate on POSIX, Memfd and File), so
+// a full /dev/shm fails here with an error wrapping ENOSPC rather than
+// with SIGBUS later. For File, name is a path whose base name must be a
+// valid name; for Memfd, name only labels the memfd.
+//
+// The returned handle is the segment's creator: only it may AddRegion.
+func Create(b Backend, name string, size int64, opts *Options) (*Segment, error) {
+	opts = opts.orDefault()
+	base, err := nameFor(b, name)
+	if err != nil {
+		return nil, err
+	}
+	capacity, err := opts.tocCap()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := opts.mode(); err != nil {
+		return nil, err
+	}
+	hs := headerSize(capacity)
+	if size <= hs || size > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes; a segment with %d TOC entries needs more than %d bytes and at most %d",
+			ErrInvalidSize, size, capacity, hs, int64(MaxSize))
+	}
+	start, err := ProcessStart(os.Getpid())
+	if err != nil {
+		start = 0 // unknown on this OS; liveness then rests on the pid alone
+	}
+	h := &header{
+		version: Version, headerSize: hs, backend: b, tocCap: capacity,
+		creatorPID: os.Getpid(), creatorStart: start, created: time.Now(), name: base,
+	}
+	var s *Segment
+	switch b {
+	case File:
+		s, err = createFile(name, size, h, opts)
+	case POSIX:
+		s, err = createPOSIX(name, size, h, opts)
+	case SysV:
+		s, err = createSysV(name, size, h, opts)
+	case Memfd:
+		s, err = createMemfd(name, size, h, opts)
+	default:
+		return nil, fmt.Errorf("%w: backend %d", ErrInvalidOption, uint32(b))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create %v segment %q: %w", b, name, err)
+	}
+	return s, nil
+}
+
+// Open attaches the existing segment name on backend b and validates its
+// header and table of contents. It fails with ErrNotExist, ErrPermission,
+// ErrNotShmkit, ErrNotReady, ErrVersion or ErrCorrupt. Memfd segments are
+// attached with OpenMemfd instead.
+func Open(b Backend, name string, opts *Options) (*Segment, error) {
+	opts = opts.orDefault()
+	if _, err := nameFor(b, name); err != nil {
+		return nil, err
+	}
+	var s *Segment
+	var err error
+	switch b {
+	case File:
+		s, err = openFile(name, opts)
+	case POSIX:
+		s, err = openPOSIX(name, opts)
+	case SysV:
+		s, err = openSysV(name, opts)
+	case Memfd:
+		err = fmt.Errorf("%w: memfd segments have no name; attach with OpenMemfd", ErrUnsupported)
+	default:
+		err = fmt.Errorf("%w: backend %d", ErrInvalidOption, uint32(b))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %v segment %q: %w", b, name, err)
+	}
+	return s, nil
+}
+
+// Remove deletes the segment name on backend b: unlink for POSIX and File,
+// IPC_RMID for SysV. Processes still attached keep their mappings until they
+// Close. A SysV key is only removed when it holds a shmkit segment of that
+// name (or an unpublished one). Memfd segments have no name: ErrUnsupported.
+func Remove(b Backend, name string, opts *Options) error {
+	opts = opts.orDefault()
+	if _, err := nameFor(b, name); err != nil {
+		return err
+	}
+	var err error
+	switch b {
+	case File:
+		err = removeFile(name)
+	case POSIX:
+		err = removePOSIX(name)
+	case SysV:
+		err = removeSysV(name, opts)
+	case Memfd:
+		err = fmt.Errorf("%w: memfd segments have no name; close every descriptor instead", ErrUnsupported)
+	default:
+		err = fmt.Errorf("%w: backend %d", ErrInvalidOption, uint32(b))
+	}
+	if err != nil {
+		return fmt.Errorf("remove %v segment %q: %w", b, name, err)
+	}
+	return nil
+}
+
+// Stat attaches the segment read-only, describes it and detaches.
+func Stat(b Backend, name string, opts *Options) (Info, error) {
+	o := *opts.orDefault()
+	o.ReadOnly, o.Prefault, o.Lock = true, false, false
+	s, err := Open(b, name, &o)
+	if err != nil {
+		return Info{Name: name, Backend: b, Err: err}, err
+	}
+	defer s.Close()
+	info := s.Info()
+	return info, info.Err
+}
+
+// nameFor checks name for backend b and returns the name to record in the
+// header: the base name of the path for File, name itself otherwise.
+func nameFor(b Backend, name string) (string, error) {
+	if b != File {
+		return name, checkName(name)
+	}
+	base := baseName(name)
+	if !ValidName(base) {
+		return "", fmt.Errorf("%w: path %q: its base name must be 1-%d characters of [A-Za-z0-9._-], no \"..\"",
+			ErrInvalidName, name, MaxNameLen)
+	}
+	return base, nil
+}
+
+func baseName(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if os.IsPathSeparator(path[i]) {
+			return path[i+1:]
+		}
+	}
+	return path
+}
+
+// newSegment initialises a fresh, zeroed mapping as a segment: it writes the
+// header and publishes the magic last, so a concurrent Open sees either
+// ErrNotReady or a complete header.
+func newSegment(mem []byte, h *header, m mapping) *Segment {
+	h.totalSize = int64(len(mem))
+	hb := encodeHeader(h)
+	copy(mem[len(Magic):hdrFixedSize], hb[len(Magic):])
+	word64(mem, hdrMagic).Store(le.Uint64(hb[hdrMagic:]))
+	return &Segment{mem: mem, count: word32(mem, hdrTOCCount), hdr: *h, m: m, creator: true}
+}
+
+// attach validates a mapping of an existing segment of objSize bytes.
+// On error it unmaps m.
+func attach(mem []byte, objSize int64, b Backend, wantName string, readOnly bool, m mapping) (*Segment, error) {
+	fail := func(err error) (*Segment, error) {
+		return nil, errors.Join(err, m.unmap())
+	}
+	if int64(len(mem)) != objSize {
+		return fail(fmt.Errorf("%w: mapped %d bytes of a %d-byte object", ErrCorrupt, len(mem), objSize))
+	}
+	snap := make([]byte, min(len(mem), hdrFixedSize))
+	if len(mem) >= 8 {
+		le.PutUint64(snap, word64(mem, hdrMagic).Load()) // acquire: pairs with newSegment's store
+		copy(snap[8:], mem[8:])
+	} else {
+		copy(snap, mem)
+	}
+	h, err := parseHeader(snap, objSize)
+	if err != nil {
+		return fail(err)
+	}
+	if h.backend != b {
+		return fail(fmt.Errorf("%w: header says backend %v, attached as %v", ErrCorrupt, h.backend, b))
+	}
+	if wantName != "" && h.name != wantName {
+		return fail(fmt.Errorf("%w: header names the segment %q, not %q", ErrCorrupt, h.name, wantName))
+	}
+	s := &Segment{mem: mem, count: word32(mem, hdrTOCCount), hdr: h, m: m, readOnly: readOnly}
+	if _, err := s.regions(); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func word32(mem []byte, off int) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Pointer(&mem[off])) }
+func word64(mem []byte, off int) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Pointer(&mem[off])) }
+
+// Close unmaps the segment and releases its descriptors. It does not remove
+// the segment (see Remove). Every slice and atomic pointer obtained from s
+// becomes invalid. Close is idempotent; later calls return nil and other
+// methods return ErrClosed.
+func (s *Segment) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mem == nil {
+		return nil
+	}
+	s.mem, s.count = nil, nil
+	err := s.m.unmap()
+	s.m, s.file = nil, nil
+	return err
+}
+
+// Flush writes a File segment's dirty pages to its file (msync MS_SYNC) for
+// durability. For other backends it does nothing and returns nil.
+func (s *Segment) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mem == nil {
+		return ErrClosed
+	}
+	return s.m.flush()
+}
+
+// Name returns the name recorded in the header (the base name for File).
+func (s *Segment) Name() string { return s.hdr.name }
+
+// Backend returns the backend holding the segment.
+func (s *Segment) Backend() Backend { return s.hdr.backend }
+
+// Size returns the segment's total size in bytes, header included.
+func (s *Segment) Size() int64 { return s.hdr.totalSize }
+
+// DataOffset returns the first offset after the header and TOC: the data
+// area is [DataOffset(), Size()).
+func (s *Segment) DataOffset() int64 { return s.hdr.headerSize }
+
+// ReadOnly reports whether s was attached read-only.
+func (s *Segment) ReadOnly() bool { return s.readOnly }
+
+// Path returns the file path of a POSIX or File segment, "" otherwise.
+func (s *Segment) Path() string { return s.path }
+
+// File returns the memfd of a Memfd segment, for cmd.ExtraFiles or
+// unix.UnixRights; nil for other backends. It stays owned by s and is
+// closed by Close; the receiving process attaches with OpenMemfd.
+func (s *Segment) File() *os.File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.file
+}
+
+// Regions returns the table of contents, loaded once and validated entry by
+// entry. Entries published after the load are not included.
+func (s *Segment) Regions() ([]Region, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.regions()
+}
+
+func (s *Segment) regions() ([]Region, error) {
+	if s.mem == nil {
+		return nil, ErrClosed
+	}
+	n := s.count.Load() // acquire: pairs with AddRegion's store
+	if n > uint32(s.hdr.tocCap) {
+		return nil, fmt.Errorf("%w: TOC count %d > capacity %d", ErrCorrupt, n, s.hdr.tocCap)
+	}
+	toc := make([]byte, int(n)*tocEntrySize)
+	copy(toc, s.mem[hdrFixedSize:])
+	return parseTOC(toc, int(n), &s.hdr)
+}
+
+// Region returns the TOC entry called name, or ErrNoRegion.
+func (s *Segment) Region(name string) (Region, error) {
+	rs, err := s.Regions()
+	if err != nil {
+		return Region{}, err
+	}
+	for _, r := range rs {
+		if r.Name == name {
+			return r, nil
+		}
+	}
+	return Region{}, fmt.Errorf("%w: %q in segment %q", ErrNoRegion, name, s.hdr.name)
+}
+
+// AddRegion appends a region of length bytes to the table of contents, at
+// the first offset after the last region that is a multiple of align (a
+// power of two; 0 means 64, one cache line), and returns it. The entry is
+// written in full before the TOC count is published (atomic store), so
+// processes attached meanwhile see either the old or the new table. Only the
+// handle returned by Create may add regions (ErrNotCreator). Errors:
+// ErrInvalidName, ErrExist (name taken), ErrTOCFull, ErrNoRoom.
+func (s *Segment) AddRegion(name string, kind uint32, length, align int64) (Region, error) {
+	if err := checkRegionName(name); err != nil {
+		return Region{}, err
+	}
+	if align == 0 {
+		align = 64
+	}
+	if align < 0 || align > MaxAlign || bits.OnesCount64(uint64(align)) != 1 {
+		return Region{}, fmt.Errorf("%w: alignment %d is not a power of two up to %d", ErrInvalidOption, align, MaxAlign)
+	}
+	if length <= 0 {
+		return Region{}, fmt.Errorf("%w: region %q length %d", ErrInvalidSize, name, length)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.mem == nil:
+		return Region{}, ErrClosed
+	case s.readOnly:
+		return Region{}, ErrReadOnly
+	case !s.creator:
+		return Region{}, ErrNotCreator
+	}
+	rs, err := s.regions()
+	if err != nil {
+		return Region{}, err
+	}
+	end := s.hdr.headerSize
+	for _, r := range rs {
+		if r.Name == name {
+			return Region{}, fmt.Errorf("%w: region %q", ErrExist, name)
+		}
+		end = r.Offset + r.Length
+	}
+	if len(rs) >= s.hdr.tocCap {
+		return Region{}, fmt.Errorf("%w: %d entries", ErrTOCFull, s.hdr.tocCap)
+	}
+	off := (end + align - 1) &^ (align - 1)
+	if off > s.hdr.totalSize || length > s.hdr.totalSize-off {
+		return Region{}, fmt.Errorf("%w: region %q needs %d bytes at %d; segment ends at %d",
+			ErrNoRoom, name, length, off, s.hdr.totalSize)
+	}
+	r := Region{Name: name, Kind: kind, Offset: off, Length: length, Align: align}
+	copy(s.mem[hdrFixedSize+len(rs)*tocEntrySize:], encodeEntry(r))
+	s.count.Store(uint32(len(rs) + 1)) // release: the entry is complete
+	return r, nil
+}
+
+// check validates [off, off+n) against the data area and returns it as ints.
+func (s *Segment) check(off, n int64, write bool) (int, int, error) {
+	if s.mem == nil {
+		return 0, 0, ErrClosed
+	}
+	if write && s.readOnly {
+		return 0, 0, ErrReadOnly
+	}
+	if off < s.hdr.headerSize || n < 0 || off > s.hdr.totalSize || n > s.hdr.totalSize-off {
+		return 0, 0, fmt.Errorf("%w: [%d, +%d) outside the data area [%d, %d)",
+			ErrOutOfRange, off, n, s.hdr.headerSize, s.hdr.totalSize)
+	}
+	return int(off), int(n), nil
+}
+
+// Bytes returns the n bytes at offset off of the data area, writable and
+// shared with every process attached (capacity limited to n). It fails on a
+// read-only attachment (use ReadAt), when the range leaves the data area or
+// after Close. The slice is valid until Close.
+func (s *Segment) Bytes(off, n int64) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, l, err := s.check(off, n, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.mem[o : o+l : o+l], nil
+}
+
+// RegionBytes returns the bytes of the region called name, as Bytes does.
+func (s *Segment) RegionBytes(name string) ([]byte, error) {
+	r, err := s.Region(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Bytes(r.Offset, r.Length)
+}
+
+// Uint32 returns the 32-bit word at offset off (a multiple of 4 in the data
+// area) for atomic access across processes; valid until Close.
+func (s *Segment) Uint32(off int64) (*atomic.Uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.word(off, 4, true)
+	if err != nil {
+		return nil, err
+	}
+	return word32(s.mem, o), nil
+}
+
+// Uint64 returns the 64-bit word at offset off (a multiple of 8 in the data
+// area) for atomic access across processes; valid until Close.
+func (s *Segment) Uint64(off int64) (*atomic.Uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.word(off, 8, true)
+	if err != nil {
+		return nil, err
+	}
+	return word64(s.mem, o), nil
+}
+
+// LoadUint32 atomically loads the 32-bit word at off; it works on read-only
+// attachments too.
+func (s *Segment) LoadUint32(off int64) (uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.word(off, 4, false)
+	if err != nil {
+		return 0, err
+	}
+	return word32(s.mem, o).Load(), nil
+}
+
+// LoadUint64 atomically loads the 64-bit word at off; it works on read-only
+// attachments too.
+func (s *Segment) LoadUint64(off int64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.word(off, 8, false)
+	if err != nil {
+		return 0, err
+	}
+	return word64(s.mem, o).Load(), nil
+}
+
+func (s *Segment) word(off, size int64, write bool) (int, error) {
+	o, _, err := s.check(off, size, write)
+	if err != nil {
+		return 0, err
+	}
+	if off%size != 0 {
+		return 0, fmt.Errorf("%w: offset %d for a %d-byte word", ErrUnaligned, off, size)
+	}
+	return o, nil
+}
+
+// ReadAt copies bytes at offset off (anywhere in the segment, header
+// included) into p, as io.ReaderAt. It works on read-only attachments. The
+// copy is not atomic with respect to concurrent writers.
+func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mem == nil {
+		return 0, ErrClosed
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("%w: negative offset %d", ErrOutOfRange, off)
+	}
+	if off >= s.hdr.totalSize {
+		return 0, io.EOF
+	}
+	n := copy(p, s.mem[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
