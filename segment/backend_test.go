@@ -136,11 +136,11 @@ func TestCloseIdempotent(t *testing.T) {
 		t.Fatal("File() after Close is not nil")
 	}
 	for what, err := range map[string]error{
-		"Bytes":    second(s.Bytes(s.DataOffset(), 8)),
-		"Uint32":   second(s.Uint32(s.DataOffset())),
-		"Regions":  second(s.Regions()),
-		"ReadAt":   second(s.ReadAt(make([]byte, 8), 0)),
-		"Flush":    s.Flush(),
+		"Bytes":     second(s.Bytes(s.DataOffset(), 8)),
+		"Uint32":    second(s.Uint32(s.DataOffset())),
+		"Regions":   second(s.Regions()),
+		"ReadAt":    second(s.ReadAt(make([]byte, 8), 0)),
+		"Flush":     s.Flush(),
 		"AddRegion": second(s.AddRegion("x", 0, 8, 8)),
 	} {
 		if !errors.Is(err, ErrClosed) {
