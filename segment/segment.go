@@ -103,7 +103,14 @@ type mapping interface {
 //
 // The returned handle is the segment's creator: only it may AddRegion.
 func Create(b Backend, name string, size int64, opts *Options) (*Segment, error) {
-	opts = opts.orDefault()
+	s, err := create(b, name, size, opts.orDefault())
+	if err != nil {
+		return nil, fmt.Errorf("create %v segment %q: %w", b, name, err)
+	}
+	return s, nil
+}
+
+func create(b Backend, name string, size int64, opts *Options) (*Segment, error) {
 	base, err := nameFor(b, name)
 	if err != nil {
 		return nil, err
@@ -141,10 +148,7 @@ func Create(b Backend, name string, size int64, opts *Options) (*Segment, error)
 	default:
 		return nil, fmt.Errorf("%w: backend %d", ErrInvalidOption, uint32(b))
 	}
-	if err != nil {
-		return nil, fmt.Errorf("create %v segment %q: %w", b, name, err)
-	}
-	return s, nil
+	return s, err
 }
 
 // Open attaches the existing segment name on backend b and validates its
@@ -153,19 +157,17 @@ func Create(b Backend, name string, size int64, opts *Options) (*Segment, error)
 // attached with OpenMemfd instead.
 func Open(b Backend, name string, opts *Options) (*Segment, error) {
 	opts = opts.orDefault()
-	if _, err := nameFor(b, name); err != nil {
-		return nil, err
-	}
 	var s *Segment
-	var err error
-	switch b {
-	case File:
+	_, err := nameFor(b, name)
+	switch {
+	case err != nil:
+	case b == File:
 		s, err = openFile(name, opts)
-	case POSIX:
+	case b == POSIX:
 		s, err = openPOSIX(name, opts)
-	case SysV:
+	case b == SysV:
 		s, err = openSysV(name, opts)
-	case Memfd:
+	case b == Memfd:
 		err = fmt.Errorf("%w: memfd segments have no name; attach with OpenMemfd", ErrUnsupported)
 	default:
 		err = fmt.Errorf("%w: backend %d", ErrInvalidOption, uint32(b))
@@ -182,18 +184,16 @@ func Open(b Backend, name string, opts *Options) (*Segment, error) {
 // name (or an unpublished one). Memfd segments have no name: ErrUnsupported.
 func Remove(b Backend, name string, opts *Options) error {
 	opts = opts.orDefault()
-	if _, err := nameFor(b, name); err != nil {
-		return err
-	}
-	var err error
-	switch b {
-	case File:
+	_, err := nameFor(b, name)
+	switch {
+	case err != nil:
+	case b == File:
 		err = removeFile(name)
-	case POSIX:
+	case b == POSIX:
 		err = removePOSIX(name)
-	case SysV:
+	case b == SysV:
 		err = removeSysV(name, opts)
-	case Memfd:
+	case b == Memfd:
 		err = fmt.Errorf("%w: memfd segments have no name; close every descriptor instead", ErrUnsupported)
 	default:
 		err = fmt.Errorf("%w: backend %d", ErrInvalidOption, uint32(b))
