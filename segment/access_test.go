@@ -152,3 +152,25 @@ func TestReadOnly(t *testing.T) {
 		})
 	}
 }
+
+func TestTOCCountGoingDownIsCorrupt(t *testing.T) {
+	s := mustCreate(t, Memfd, testName(t), 8192, nil)
+	if _, err := s.AddRegion("a", 0, 64, 64); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := OpenMemfd(s.File(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if rs, err := peer.Regions(); err != nil || len(rs) != 1 {
+		t.Fatalf("Regions = %v, %v", rs, err)
+	}
+	s.count.Store(0) // a hostile peer unpublishes the entry
+	if _, err := peer.Regions(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Regions after the count went down: %v, want ErrCorrupt", err)
+	}
+	if _, err := peer.Region("a"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Region after the count went down: %v, want ErrCorrupt", err)
+	}
+}

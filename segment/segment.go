@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,8 @@ type Segment struct {
 	m        mapping
 	readOnly bool
 	creator  bool
+	toc      []Region       // validated TOC entries (private copies)
+	tocIndex map[string]int // region name -> index in toc
 
 	path string   // POSIX and File: the file's path
 	id   int      // SysV: shmid
@@ -297,7 +300,7 @@ func (s *Segment) Close() error {
 	if s.mem == nil {
 		return nil
 	}
-	s.mem, s.count = nil, nil
+	s.mem, s.count, s.toc, s.tocIndex = nil, nil, nil, nil
 	err := s.m.unmap()
 	s.m, s.file = nil, nil
 	return err
@@ -350,29 +353,61 @@ func (s *Segment) Regions() ([]Region, error) {
 	return s.regions()
 }
 
+// regions validates the TOC entries published since the last call and
+// returns all of them. Entries never change once published, so validated
+// ones are kept (as private copies) and only new ones are read.
 func (s *Segment) regions() ([]Region, error) {
+	if err := s.loadTOC(); err != nil {
+		return nil, err
+	}
+	return slices.Clone(s.toc), nil
+}
+
+func (s *Segment) loadTOC() error {
 	if s.mem == nil {
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	n := s.count.Load() // acquire: pairs with AddRegion's store
-	if n > uint32(s.hdr.tocCap) {
-		return nil, fmt.Errorf("%w: TOC count %d > capacity %d", ErrCorrupt, n, s.hdr.tocCap)
+	n := int(s.count.Load()) // acquire: pairs with AddRegion's store
+	if n > s.hdr.tocCap {
+		return fmt.Errorf("%w: TOC count %d > capacity %d", ErrCorrupt, n, s.hdr.tocCap)
 	}
-	toc := make([]byte, int(n)*tocEntrySize)
-	copy(toc, s.mem[hdrFixedSize:])
-	return parseTOC(toc, int(n), &s.hdr)
+	if n < len(s.toc) {
+		return fmt.Errorf("%w: TOC count went down from %d to %d", ErrCorrupt, len(s.toc), n)
+	}
+	if s.tocIndex == nil {
+		s.tocIndex = make(map[string]int)
+	}
+	prevEnd := s.hdr.headerSize
+	if len(s.toc) > 0 {
+		last := s.toc[len(s.toc)-1]
+		prevEnd = last.Offset + last.Length
+	}
+	var e [tocEntrySize]byte
+	for i := len(s.toc); i < n; i++ {
+		copy(e[:], s.mem[hdrFixedSize+i*tocEntrySize:])
+		r, err := parseEntry(e[:], &s.hdr, prevEnd)
+		if err != nil {
+			return fmt.Errorf("TOC entry %d: %w", i, err)
+		}
+		if _, dup := s.tocIndex[r.Name]; dup {
+			return fmt.Errorf("%w: region %q appears twice", ErrCorrupt, r.Name)
+		}
+		s.tocIndex[r.Name] = i
+		s.toc = append(s.toc, r)
+		prevEnd = r.Offset + r.Length
+	}
+	return nil
 }
 
 // Region returns the TOC entry called name, or ErrNoRegion.
 func (s *Segment) Region(name string) (Region, error) {
-	rs, err := s.Regions()
-	if err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadTOC(); err != nil {
 		return Region{}, err
 	}
-	for _, r := range rs {
-		if r.Name == name {
-			return r, nil
-		}
+	if i, ok := s.tocIndex[name]; ok {
+		return s.toc[i], nil
 	}
 	return Region{}, fmt.Errorf("%w: %q in segment %q", ErrNoRegion, name, s.hdr.name)
 }
