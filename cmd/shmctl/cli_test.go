@@ -61,6 +61,7 @@ func TestCreateListInspectRemove(t *testing.T) {
 	dir := t.TempDir()
 	for _, b := range []string{"posix", "sysv", "file"} {
 		t.Run(b, func(t *testing.T) {
+			t.Parallel()
 			name := fmt.Sprintf("cli.%d.%s", os.Getpid(), b)
 			target, short := name, name
 			if b == "file" {
@@ -151,7 +152,11 @@ func TestInspectPrintsFourCC(t *testing.T) {
 
 func TestBadInputOneLine(t *testing.T) {
 	name := fmt.Sprintf("cli.%d.bad", os.Getpid())
-	defer segment.Remove(segment.POSIX, name, nil)
+	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
+	precious := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(precious, []byte("not a segment"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"create", "bad/name", "--size", "1MiB"},
 		{"create", "a..b", "--size", "1MiB"},
@@ -168,16 +173,23 @@ func TestBadInputOneLine(t *testing.T) {
 		{"ls", "-o", "yaml"},
 		{"inspect", name},
 		{"rm", name},
-		{"rm", "--backend", "file", "/etc/hostname"},
+		{"rm", "--backend", "file", precious},
 	} {
-		out, errOut, code := shmctl(t, args...)
-		lines := strings.Split(strings.TrimRight(errOut, "\n"), "\n")
-		if code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "shmctl: ") || out != "" {
-			t.Errorf("shmctl %s: exit %d, stdout %q, stderr %q; want non-zero and one line",
-				strings.Join(args, " "), code, out, errOut)
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			out, errOut, code := shmctl(t, args...)
+			lines := strings.Split(strings.TrimRight(errOut, "\n"), "\n")
+			if code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "shmctl: ") || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want non-zero and one line", code, out, errOut)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if _, err := segment.Stat(segment.POSIX, name, nil); err == nil {
+			t.Error("a bad command created a segment")
 		}
-	}
-	if _, err := segment.Stat(segment.POSIX, name, nil); err == nil {
-		t.Error("a bad command created a segment")
-	}
+		if _, err := os.Stat(precious); err != nil {
+			t.Errorf("rm removed a file that is not a segment: %v", err)
+		}
+	})
 }
