@@ -74,6 +74,9 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	if opts.ReadOnly {
 		flag, prot = os.O_RDONLY, mmap.RDONLY
 	}
+	if err := regularFile(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, osErr(err)
@@ -121,6 +124,9 @@ func objectSize(f *os.File) (int64, error) {
 // an unpublished one (empty, or zeros where the magic goes). Anything else
 // is refused with ErrNotShmkit, so a mistyped path is not deleted.
 func removeFile(path string) error {
+	if err := regularFile(path); err != nil {
+		return err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return osErr(err)
@@ -135,4 +141,17 @@ func removeFile(path string) error {
 		return fmt.Errorf("%w: %s does not start with %q; not removed", ErrNotShmkit, path, Magic)
 	}
 	return osErr(os.Remove(path))
+}
+
+// regularFile refuses, before opening, a path that is not a regular file (a
+// FIFO would block the open; a device or directory is no segment).
+func regularFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return osErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file (%v)", ErrNotShmkit, path, fi.Mode().Type())
+	}
+	return nil
 }

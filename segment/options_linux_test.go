@@ -235,3 +235,34 @@ func TestRemoveFileRefusesOthers(t *testing.T) {
 		t.Fatal("the file was removed")
 	}
 }
+
+func TestNotRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, dir + "/."} {
+		if _, err := Open(File, p, nil); !errors.Is(err, ErrNotShmkit) {
+			t.Errorf("Open(%s): %v, want ErrNotShmkit", p, err)
+		}
+	}
+	if err := Remove(File, fifo, nil); !errors.Is(err, ErrNotShmkit) {
+		t.Errorf("Remove(fifo): %v", err)
+	}
+	name := testName(t)
+	if err := unix.Mkfifo(posixPath(name), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removeLater(t, POSIX, name, nil)
+	if _, err := Open(POSIX, name, nil); !errors.Is(err, ErrNotShmkit) {
+		t.Errorf("Open(POSIX fifo): %v, want ErrNotShmkit", err)
+	}
+	if infos, _ := List(dir); len(infos) > 0 {
+		for _, i := range infos {
+			if i.Path == fifo {
+				t.Error("List reported a fifo")
+			}
+		}
+	}
+}

@@ -42,7 +42,7 @@ func openPOSIX(name string, opts *Options) (*Segment, error) {
 	if opts.ReadOnly {
 		flag = os.O_RDONLY
 	}
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, osErr(err)
 	}
