@@ -24,6 +24,15 @@
 //
 // Segment names and SysV keys outlive processes: remove what you create.
 //
+// What validation cannot prevent: a peer with write access to a POSIX or
+// File segment can truncate the file under every mapping, and the next
+// touch of a lost page is a SIGBUS that kills the process (Go reports it as
+// a fatal "unexpected fault address" unless the goroutine has set
+// debug.SetPanicOnFault). Memfd segments are sealed against that
+// (F_SEAL_SHRINK), and OpenMemfd refuses unsealed ones; SysV segments cannot
+// shrink. Creation reserves the memory, so a full /dev/shm is an ENOSPC
+// error from Create, not a SIGBUS later.
+//
 //	s, err := segment.Create(segment.POSIX, "orders", 1<<20, nil)
 //	...
 //	defer segment.Remove(segment.POSIX, "orders", nil)

@@ -212,7 +212,7 @@ func listSysV() []Info {
 		if err != nil {
 			continue // removed meanwhile, or not ours to read
 		}
-		if string(mem[:len(Magic)]) != Magic {
+		if len(mem) < len(Magic) || string(mem[:len(Magic)]) != Magic { // the id may have been reused
 			unix.SysvShmDetach(mem)
 			continue
 		}
