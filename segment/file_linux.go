@@ -13,7 +13,7 @@ func checkHugetlbfs(dir string) error {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return fmt.Errorf("%w: statfs %s: %w", ErrHugePages, dir, err)
 	}
-	if st.Type != unix.HUGETLBFS_MAGIC {
+	if uint32(st.Type) != unix.HUGETLBFS_MAGIC {
 		return fmt.Errorf("%w: %s is not on hugetlbfs; put the file on a hugetlbfs mount or use the memfd or sysv backend", ErrHugePages, dir)
 	}
 	return nil
