@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -114,7 +115,7 @@ func objectSize(f *os.File) (int64, error) {
 		return 0, fmt.Errorf("%w: %s is not a regular file", ErrNotShmkit, f.Name())
 	case fi.Size() == 0:
 		return 0, fmt.Errorf("%w: %s is empty", ErrNotReady, f.Name())
-	case fi.Size() > MaxSize:
+	case fi.Size() > MaxSize || uint64(fi.Size()) > math.MaxInt:
 		return 0, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrNotShmkit, f.Name(), fi.Size(), int64(MaxSize))
 	}
 	return fi.Size(), nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"os"
 	"slices"
@@ -126,7 +127,7 @@ func create(b Backend, name string, size int64, opts *Options) (*Segment, error)
 		return nil, err
 	}
 	hs := headerSize(capacity)
-	if size <= hs || size > MaxSize {
+	if size <= hs || size > MaxSize || uint64(size) > math.MaxInt {
 		return nil, fmt.Errorf("%w: %d bytes; a segment with %d TOC entries needs more than %d bytes and at most %d",
 			ErrInvalidSize, size, capacity, hs, int64(MaxSize))
 	}
