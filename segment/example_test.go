@@ -104,3 +104,29 @@ func ExampleRemove() {
 	// <nil>
 	// true
 }
+
+func ExampleOpenMemfd() {
+	s, err := segment.Create(segment.Memfd, "example-memfd", 64<<10, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	r, _ := s.AddRegion("box", segment.FourCC("BOX"), 64, 64)
+	box, _ := s.Bytes(r.Offset, r.Length)
+	copy(box, "hello")
+
+	// Hand s.File() to another process: cmd.ExtraFiles = []*os.File{s.File()}
+	// (it arrives as fd 3: os.NewFile(3, "segment")), or unix.UnixRights over a
+	// Unix socket. Here the same process attaches it a second time.
+	peer, err := segment.OpenMemfd(s.File(), &segment.Options{ReadOnly: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer peer.Close()
+	got := make([]byte, 5)
+	peer.ReadAt(got, r.Offset)
+	fmt.Println(string(got))
+	// Output: hello
+}

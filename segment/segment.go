@@ -270,6 +270,10 @@ func (s *Segment) Size() int64 { return s.hdr.totalSize }
 // area is [DataOffset(), Size()).
 func (s *Segment) DataOffset() int64 { return s.hdr.headerSize }
 
+// Creator reports whether s is the handle Create returned, the only one
+// that may AddRegion.
+func (s *Segment) Creator() bool { return s.creator }
+
 // ReadOnly reports whether s was attached read-only.
 func (s *Segment) ReadOnly() bool { return s.readOnly }
 
