@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func List(dirs ...string) ([]Info, error) {
 func listDir(dir string) ([]Info, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, osErr(err)
+		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	var out []Info
 	for _, e := range ents {
