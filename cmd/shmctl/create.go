@@ -18,7 +18,7 @@ func init() {
 		Use:   "create NAME --size SIZE [--backend posix|sysv|file] [--mode 0600]",
 		Short: "Create a shared memory segment (for --backend file, NAME is a path)",
 		Args:  oneArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			b, opts, err := bf.resolve()
 			if err != nil {
 				return err
@@ -45,7 +45,7 @@ func init() {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %v segment %s, %s bytes, %s\n", b, s.Name(), sizeString(s.Size()), where)
 			return nil
-		},
+		}),
 	}
 	bf.add(cmd)
 	cmd.Flags().StringVar(&size, "size", "", "total size, header included (e.g. 64KiB, 1MiB)")

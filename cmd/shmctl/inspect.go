@@ -35,7 +35,7 @@ func init() {
 		Use:   "inspect NAME [--backend posix|sysv|file] [-o json]",
 		Short: "Show a segment's header and table of contents",
 		Args:  oneArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ func init() {
 				return enc.Encode(out)
 			}
 			return printInspect(cmd, out)
-		},
+		}),
 	}
 	bf.add(cmd)
 	addOutputFlag(cmd, &output)

@@ -26,7 +26,7 @@ func init() {
 		Use:   "ls [-o json] [--dir DIR]...",
 		Short: "List shmkit segments on every backend (file segments in the --dir directories)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ func init() {
 					creator, i.CreatorAlive, created, where, status)
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	addOutputFlag(cmd, &output)
 	cmd.Flags().StringArrayVar(&dirs, "dir", nil, "also list file segments in this directory (repeatable)")

@@ -13,7 +13,7 @@ func init() {
 		Use:   "rm NAME [--backend posix|sysv|file]",
 		Short: "Remove a segment (unlink or IPC_RMID); attached processes keep their mappings",
 		Args:  oneArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			b, opts, err := bf.resolve()
 			if err != nil {
 				return err
@@ -23,7 +23,7 @@ func init() {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %v segment %s\n", b, args[0])
 			return nil
-		},
+		}),
 	}
 	bf.add(cmd)
 	rootCmd.AddCommand(cmd)

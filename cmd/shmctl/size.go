@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/dustin/go-humanize"
 	"github.com/shmkit/shmkit/segment"
@@ -88,3 +89,19 @@ func oneArg(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
+
+// oneLine keeps a command's error to one line (errors.Join separates with
+// newlines), so `shmctl: <err>` stays a single line on stderr.
+func oneLine(run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := run(cmd, args); err != nil {
+			return flatError{err}
+		}
+		return nil
+	}
+}
+
+type flatError struct{ err error }
+
+func (e flatError) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
+func (e flatError) Unwrap() error { return e.err }
