@@ -174,3 +174,40 @@ func TestTOCCountGoingDownIsCorrupt(t *testing.T) {
 		t.Fatalf("Region after the count went down: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestCloseWhileInUse races accessors against Close: each call either
+// succeeds or reports ErrClosed (run with -race).
+func TestCloseWhileInUse(t *testing.T) {
+	s, err := Create(Memfd, testName(t), 64<<10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddRegion("r", 0, 64, 64); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 1000; i++ {
+				_, err1 := s.Regions()
+				_, err2 := s.LoadUint64(s.DataOffset())
+				_, err3 := s.RegionBytes("r")
+				for _, err := range []error{err1, err2, err3} {
+					if err != nil && !errors.Is(err, ErrClosed) {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
