@@ -192,6 +192,7 @@ func TestCloseWhileInUse(t *testing.T) {
 				_, err1 := s.Regions()
 				_, err2 := s.LoadUint64(s.DataOffset())
 				_, err3 := s.RegionBytes("r")
+				s.Info()
 				for _, err := range []error{err1, err2, err3} {
 					if err != nil && !errors.Is(err, ErrClosed) {
 						done <- err

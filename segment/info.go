@@ -63,11 +63,10 @@ func (s *Segment) Info() Info {
 		info.SysVID = s.id
 	}
 	s.mu.Lock()
-	m := s.m
-	s.mu.Unlock()
-	if d, ok := m.(describer); ok {
+	if d, ok := s.m.(describer); ok && s.mem != nil {
 		d.describe(&info)
 	}
+	s.mu.Unlock()
 	info.Regions, info.Err = s.Regions()
 	return info
 }
