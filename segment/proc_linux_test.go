@@ -230,7 +230,8 @@ func TestProcessAlive(t *testing.T) {
 }
 
 // childENOSPC runs in its own mount namespace: it mounts a 64 KiB tmpfs
-// over /dev/shm and expects a 1 MiB POSIX Create to fail with ENOSPC.
+// over /dev/shm and expects a 1 MiB POSIX Create to fail with ENOSPC (and
+// the same for a File segment on another tiny tmpfs).
 func childENOSPC() int {
 	if err := unix.Mount("tmpfs", POSIXDir, "tmpfs", 0, "size=64k"); err != nil {
 		fmt.Fprintf(os.Stderr, "mount: %v\n", err)
@@ -250,7 +251,25 @@ func childENOSPC() int {
 		return fail("small Create: %v", err)
 	}
 	s.Close()
-	fmt.Println("ENOSPC:", err)
+	if err := Remove(POSIX, name, nil); err != nil {
+		return fail("%v", err)
+	}
+	// The File backend reserves too: a tiny tmpfs at a directory of its own.
+	dir, err := os.MkdirTemp("", "shmkit-enospc")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.Remove(dir)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		return fail("mount %s: %v", dir, err)
+	}
+	defer unix.Unmount(dir, 0)
+	if _, err := Create(File, filepath.Join(dir, "seg"), 1<<20, nil); !errors.Is(err, unix.ENOSPC) {
+		return fail("File Create on a full tmpfs: %v, want ENOSPC", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		return fail("failed File Create left %d files behind", len(ents))
+	}
 	return 0
 }
 
