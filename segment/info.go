@@ -30,7 +30,8 @@ type Info struct {
 	CreatorStart uint64    `json:"creator_start"`
 	CreatorAlive bool      `json:"creator_alive"`
 	Created      time.Time `json:"created"`
-	// Attached is the number of attachments (SysV only; -1 when unknown).
+	// Attached is the number of attachments (SysV only, counting the one
+	// Stat or List makes to read the header; -1 when unknown).
 	Attached    int      `json:"attached"`
 	TOCCapacity int      `json:"toc_capacity"`
 	Regions     []Region `json:"regions"`

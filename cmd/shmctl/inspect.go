@@ -76,7 +76,7 @@ func printInspect(cmd *cobra.Command, o inspectOut) error {
 		fmt.Fprintf(w, "path:\t%s\n", o.Path)
 	}
 	if o.Backend == segment.SysV {
-		fmt.Fprintf(w, "sysv:\tkey %#08x, shmid %d, %d attached\n", uint32(o.SysVKey), o.SysVID, o.Attached)
+		fmt.Fprintf(w, "sysv:\tkey %#08x, shmid %d, %d attached (this inspection included)\n", uint32(o.SysVKey), o.SysVID, o.Attached)
 	}
 	fmt.Fprintf(w, "layout version:\t%d\n", o.Version)
 	fmt.Fprintf(w, "size:\t%s\n", sizeString(o.Size))
