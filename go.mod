@@ -3,6 +3,8 @@ module github.com/shmkit/shmkit
 go 1.26.0
 
 require (
+	github.com/dustin/go-humanize v1.1.0
+	github.com/edsrzf/mmap-go v1.2.0
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sys v0.50.0
 )

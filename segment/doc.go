@@ -1,0 +1,42 @@
+// Package segment creates, attaches, lists and removes shared memory
+// segments, and gives checked access to the bytes and atomic words inside
+// them.
+//
+// One API covers four backends: POSIX shared memory (/dev/shm/shmkit.NAME),
+// SysV shared memory (key derived from the name, see SysVKey), a mapped
+// file at any path (github.com/edsrzf/mmap-go) and an anonymous memfd shared
+// by passing its descriptor (Segment.File, OpenMemfd). Off Linux only the
+// File backend exists; the others fail with ErrUnsupported.
+//
+// Every segment starts with a versioned header (docs/segment-layout.md):
+// magic, layout version, sizes, backend, creator pid and start time,
+// creation time, name, a CRC-32C over all of that, and a table of contents
+// of named regions (name, kind, offset, length, alignment) that the creator
+// extends with AddRegion while others are attached. Open validates all of
+// it and returns ErrNotShmkit, ErrNotReady, ErrVersion or ErrCorrupt rather
+// than trusting a peer; shared memory is untrusted input.
+//
+// Accessors (Bytes, RegionBytes, Uint32, Uint64, LoadUint32, LoadUint64,
+// ReadAt) check bounds and alignment and return errors, never panic. The
+// slices and *atomic.Uint32/*atomic.Uint64 they return point into the
+// shared mapping and stay valid until Close. Touch shared words only through
+// the atomic types; the race detector cannot see mapped memory.
+//
+// Segment names and SysV keys outlive processes: remove what you create.
+//
+// What validation cannot prevent: a peer with write access to a POSIX or
+// File segment can truncate the file under every mapping, and the next
+// touch of a lost page is a SIGBUS that kills the process (Go reports it as
+// a fatal "unexpected fault address" unless the goroutine has set
+// debug.SetPanicOnFault). Memfd segments are sealed against that
+// (F_SEAL_SHRINK), and OpenMemfd refuses unsealed ones; SysV segments cannot
+// shrink. Creation reserves the memory, so a full /dev/shm is an ENOSPC
+// error from Create, not a SIGBUS later.
+//
+//	s, err := segment.Create(segment.POSIX, "orders", 1<<20, nil)
+//	...
+//	defer segment.Remove(segment.POSIX, "orders", nil)
+//	defer s.Close()
+//	r, err := s.AddRegion("requests", segment.FourCC("SPSC"), 64<<10, 4096)
+//	ring, err := s.Bytes(r.Offset, r.Length)
+package segment

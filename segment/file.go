@@ -1,0 +1,158 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	mmap "github.com/edsrzf/mmap-go"
+)
+
+// fileMapping is a File segment mapped with mmap-go.
+type fileMapping struct {
+	mm   mmap.MMap
+	path string
+}
+
+func (m *fileMapping) unmap() error { return m.mm.Unmap() }
+func (m *fileMapping) flush() error { return m.mm.Flush() }
+func (m *fileMapping) describe(info *Info) {
+	if fi, err := os.Stat(m.path); err == nil {
+		info.Mode = fi.Mode().Perm()
+	}
+}
+
+// createExcl creates the file path exclusively with exactly mode (fchmod
+// after open, so the umask does not apply) and reserves size bytes. On
+// error nothing is left behind.
+func createExcl(path string, size int64, mode os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return nil, osErr(err)
+	}
+	err = f.Chmod(mode)
+	if err == nil {
+		err = reserve(f, size)
+	}
+	if err != nil {
+		return nil, errors.Join(err, f.Close(), os.Remove(path))
+	}
+	return f, nil
+}
+
+func createFile(path string, size int64, h *header, opts *Options) (*Segment, error) {
+	if opts.HugePages {
+		if err := checkHugetlbfs(filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+	}
+	mode, _ := opts.mode()
+	f, err := createExcl(path, size, mode)
+	if err != nil {
+		return nil, err
+	}
+	mm, err := mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	err = errors.Join(err, f.Close())
+	if err == nil {
+		if err = setup(mm, opts, true); err != nil {
+			err = errors.Join(err, mm.Unmap())
+		}
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("map %s: %w", path, err), os.Remove(path))
+	}
+	s := newSegment(mm, h, &fileMapping{mm: mm, path: path})
+	s.path = path
+	return s, nil
+}
+
+func openFile(path string, opts *Options) (*Segment, error) {
+	flag, prot := os.O_RDWR, mmap.RDWR
+	if opts.ReadOnly {
+		flag, prot = os.O_RDONLY, mmap.RDONLY
+	}
+	if err := regularFile(path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, osErr(err)
+	}
+	defer f.Close()
+	size, err := objectSize(f)
+	if err != nil {
+		return nil, err
+	}
+	mm, err := mmap.MapRegion(f, int(size), prot, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("map %s: %w", path, osErr(err))
+	}
+	s, err := attach(mm, size, File, "", opts.ReadOnly, &fileMapping{mm: mm, path: path})
+	if err != nil {
+		return nil, err
+	}
+	s.path = path
+	if err := setup(s.mem, opts, !opts.ReadOnly); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
+}
+
+// objectSize returns the size of an open segment file, refusing what is not
+// a regular file, empty (ErrNotReady: a creator between open and reserve)
+// or larger than MaxSize.
+func objectSize(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return 0, fmt.Errorf("%w: %s is not a regular file", ErrNotShmkit, f.Name())
+	case fi.Size() == 0:
+		return 0, fmt.Errorf("%w: %s is empty", ErrNotReady, f.Name())
+	case fi.Size() > MaxSize || uint64(fi.Size()) > math.MaxInt:
+		return 0, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrNotShmkit, f.Name(), fi.Size(), int64(MaxSize))
+	}
+	return fi.Size(), nil
+}
+
+// removeFile unlinks path if it looks like a segment: the shmkit magic, or
+// an unpublished one (empty, or zeros where the magic goes). Anything else
+// is refused with ErrNotShmkit, so a mistyped path is not deleted.
+func removeFile(path string) error {
+	if err := regularFile(path); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return osErr(err)
+	}
+	var magic [len(Magic)]byte
+	n, err := io.ReadFull(f, magic[:])
+	f.Close()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	if !bytes.Equal(magic[:n], []byte(Magic)[:n]) && !allZero(magic[:n]) {
+		return fmt.Errorf("%w: %s does not start with %q; not removed", ErrNotShmkit, path, Magic)
+	}
+	return osErr(os.Remove(path))
+}
+
+// regularFile refuses, before opening, a path that is not a regular file (a
+// FIFO would block the open; a device or directory is no segment).
+func regularFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return osErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file (%v)", ErrNotShmkit, path, fi.Mode().Type())
+	}
+	return nil
+}
