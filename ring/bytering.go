@@ -165,6 +165,9 @@ func (r *ByteRing) reserve(ctx context.Context, n int, block bool) ([]byte, erro
 			return nil, ErrClosed
 		}
 		t := r.c.tail.Load()
+		if t%8 != 0 {
+			return nil, fmt.Errorf("byte ring tail %d not 8-byte aligned: %w", t, ErrCorrupt)
+		}
 		pos := t & r.mask
 		pad := uint64(0)
 		if r.capacity-pos < need {
