@@ -300,10 +300,11 @@ func benchChan[T any](b *testing.B, size int) {
 	reportRate(b, b.N)
 }
 
-// BenchmarkPingPong measures a 64-byte round trip to a child process and
-// back: over two SPSC rings with a spinning and a parking waiter, and, as
-// references, over one bare atomic word (the hardware's cross-core limit)
-// and over a Unix stream socket pair.
+// BenchmarkPingPong measures an 8-byte round trip to a child process and
+// back: over two SPSC rings (16 slots of 8 bytes each way) with a spinning,
+// a spin-then-park and a parking waiter, and, as references, over one bare
+// atomic word (the hardware's cross-core limit) and over a Unix stream
+// socket pair.
 func BenchmarkPingPong(b *testing.B) {
 	for _, s := range []futex.Strategy{futex.BusySpin, futex.SpinThenPark, futex.Park} {
 		b.Run("ring-"+s.String(), func(b *testing.B) { benchPingPongRing(b, s) })
@@ -433,7 +434,7 @@ func benchPingPongSocket(b *testing.B) {
 	proctest.Start(b, cmd)
 	theirs.Close()
 	a.waitWord(b, wordReady, 1)
-	msg := make([]byte, 64)
+	msg := make([]byte, 8)
 	goBench(b, a)
 	for range b.N {
 		if err := writeFull(fds[0], msg); err != nil {
@@ -454,7 +455,7 @@ func benchChildEchoSocket() int {
 	}
 	const fd = 4
 	n := envInt("RING_N", 0)
-	msg := make([]byte, 64)
+	msg := make([]byte, 8)
 	childReady(a)
 	for range n {
 		if err := readFull(fd, msg); err != nil {
