@@ -29,7 +29,7 @@ const MaxCapacity = 1 << 32
 
 // SPSC is a single-producer single-consumer ring of fixed-size slots in a
 // shared region. Each slot carries a message of 0 to SlotSize bytes (a
-// 4-byte length in front of the payload).
+// 16-byte slot header with its length in front of the payload).
 //
 // One process (or goroutine) uses its handle as the producer, calling only
 // the producer methods (Enqueue, Reserve, Close, ...), and one uses its
