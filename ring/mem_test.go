@@ -1,0 +1,18 @@
+package ring
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// alignedMem returns n zeroed bytes of ordinary Go memory at a 64-byte
+// aligned address, as the rings require.
+func alignedMem(tb testing.TB, n int) []byte {
+	tb.Helper()
+	b := make([]byte, n+Alignment)
+	off := 0
+	if r := uintptr(unsafe.Pointer(unsafe.SliceData(b))) % Alignment; r != 0 {
+		off = Alignment - int(r)
+	}
+	return b[off : off+n : off+n]
+}

@@ -1,0 +1,434 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+)
+
+func newTestSPSC(tb testing.TB, capacity, slotSize int) (*SPSC, []byte) {
+	tb.Helper()
+	size, err := SPSCSize(capacity, slotSize)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mem := alignedMem(tb, size)
+	r, err := NewSPSC(mem, capacity, slotSize)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r, mem
+}
+
+func TestSPSCSizeAndParams(t *testing.T) {
+	for _, tc := range []struct{ capacity, slot, size int }{
+		{1, 1, DataOffset + 24},
+		{4, 8, DataOffset + 4*24},
+		{8, 64, DataOffset + 8*80},
+		{1024, 13, DataOffset + 1024*32},
+	} {
+		got, err := SPSCSize(tc.capacity, tc.slot)
+		if err != nil || got != tc.size {
+			t.Errorf("SPSCSize(%d, %d) = %d, %v; want %d", tc.capacity, tc.slot, got, err, tc.size)
+		}
+	}
+	for _, tc := range []struct{ capacity, slot int }{{0, 8}, {3, 8}, {-4, 8}, {8, 0}, {8, -1}, {8, MaxSlotSize + 1}, {MaxCapacity * 2, 8}, {MaxCapacity, MaxSlotSize}} {
+		if _, err := SPSCSize(tc.capacity, tc.slot); !errors.Is(err, ErrBadLayout) {
+			t.Errorf("SPSCSize(%d, %d) error %v, want ErrBadLayout", tc.capacity, tc.slot, err)
+		}
+	}
+	size, _ := SPSCSize(8, 8)
+	mem := alignedMem(t, size+1)
+	if _, err := NewSPSC(mem[1:], 8, 8); !errors.Is(err, ErrBadLayout) {
+		t.Errorf("unaligned region: %v", err)
+	}
+	if _, err := NewSPSC(mem[:size-1], 8, 8); !errors.Is(err, ErrBadLayout) {
+		t.Errorf("short region: %v", err)
+	}
+}
+
+func TestSPSCBasic(t *testing.T) {
+	r, mem := newTestSPSC(t, 4, 8)
+	if r.Cap() != 4 || r.SlotSize() != 8 || r.Len() != 0 {
+		t.Fatalf("cap %d slot %d len %d", r.Cap(), r.SlotSize(), r.Len())
+	}
+	buf := make([]byte, 8)
+	if _, ok, err := r.TryDequeue(buf); ok || err != nil {
+		t.Fatalf("dequeue from empty: %v %v", ok, err)
+	}
+	for i := range 4 {
+		if ok, err := r.TryEnqueue([]byte{byte(i), 1, 2}[:i%3+1]); !ok || err != nil {
+			t.Fatalf("enqueue %d: %v %v", i, ok, err)
+		}
+	}
+	if ok, err := r.TryEnqueue([]byte{9}); ok || err != nil {
+		t.Fatalf("enqueue into full: %v %v", ok, err)
+	}
+	if r.Len() != 4 {
+		t.Fatalf("len %d", r.Len())
+	}
+	if _, err := r.TryEnqueue(make([]byte, 9)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("too large: %v", err)
+	}
+	// A second handle attached to the same memory sees the same ring.
+	c, err := AttachSPSC(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.TryDequeue(buf[:0]); !errors.Is(err, ErrShortBuffer) {
+		t.Fatalf("short buffer: %v", err)
+	}
+	for i := range 4 {
+		n, ok, err := c.TryDequeue(buf)
+		if !ok || err != nil || n != i%3+1 || buf[0] != byte(i) {
+			t.Fatalf("dequeue %d: n=%d ok=%v err=%v buf=%v", i, n, ok, err, buf)
+		}
+	}
+	if _, ok, err := c.TryDequeue(buf); ok || err != nil {
+		t.Fatalf("dequeue from empty: %v %v", ok, err)
+	}
+	// Zero-length messages are messages.
+	if ok, err := r.TryEnqueue(nil); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if n, ok, err := c.TryDequeue(nil); !ok || err != nil || n != 0 {
+		t.Fatal(n, ok, err)
+	}
+}
+
+func TestSPSCBatch(t *testing.T) {
+	r, _ := newTestSPSC(t, 8, 16)
+	msgs := make([][]byte, 11)
+	for i := range msgs {
+		msgs[i] = []byte(fmt.Sprintf("m%02d", i))
+	}
+	n, err := r.TryEnqueueBatch(msgs)
+	if n != 8 || err != nil {
+		t.Fatalf("batch enqueue %d %v", n, err)
+	}
+	bufs := make([][]byte, 5)
+	for i := range bufs {
+		bufs[i] = make([]byte, 16)
+	}
+	got := 0
+	for got < 8 {
+		k, err := r.TryDequeueBatch(bufs)
+		if err != nil || k == 0 {
+			t.Fatalf("batch dequeue %d %v", k, err)
+		}
+		for i := range k {
+			if string(bufs[i]) != string(msgs[got+i]) {
+				t.Fatalf("message %d = %q, want %q", got+i, bufs[i], msgs[got+i])
+			}
+		}
+		got += k
+	}
+	// A message that is too large stops the batch after the ones before it.
+	n, err = r.TryEnqueueBatch([][]byte{{1}, make([]byte, 17), {2}})
+	if n != 1 || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("batch with large message: %d %v", n, err)
+	}
+	// A later short buffer ends the batch early without an error.
+	if _, err := r.TryEnqueueBatch([][]byte{bytes.Repeat([]byte{3}, 16)}); err != nil {
+		t.Fatal(err)
+	}
+	small := [][]byte{make([]byte, 4), make([]byte, 4)}
+	if k, err := r.TryDequeueBatch(small); k != 1 || err != nil || !bytes.Equal(small[0], []byte{1}) {
+		t.Fatalf("got %d %v %v", k, err, small[0])
+	}
+	if k, err := r.TryDequeueBatch(small); k != 0 || !errors.Is(err, ErrShortBuffer) {
+		t.Fatalf("got %d %v", k, err)
+	}
+}
+
+func TestSPSCZeroCopy(t *testing.T) {
+	r, _ := newTestSPSC(t, 4, 8)
+	if err := r.Commit(1); !errors.Is(err, ErrOrder) {
+		t.Fatalf("commit without reserve: %v", err)
+	}
+	if err := r.Release(); !errors.Is(err, ErrOrder) {
+		t.Fatalf("release without peek: %v", err)
+	}
+	ctx := context.Background()
+	s, err := r.Reserve(ctx)
+	if err != nil || len(s) != 8 {
+		t.Fatal(len(s), err)
+	}
+	if _, err := r.Reserve(ctx); !errors.Is(err, ErrOrder) {
+		t.Fatalf("double reserve: %v", err)
+	}
+	if _, err := r.TryEnqueue([]byte{1}); !errors.Is(err, ErrOrder) {
+		t.Fatalf("enqueue while reserved: %v", err)
+	}
+	copy(s, "hello")
+	if r.Len() != 0 {
+		t.Fatal("reserved slot visible before commit")
+	}
+	if err := r.Commit(5); err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.ReserveBatch(ctx, 10)
+	if err != nil || len(v) != 3 {
+		t.Fatal(len(v), err)
+	}
+	for i := range v {
+		v[i][0] = byte('a' + i)
+	}
+	if err := r.CommitBatch([]int{1, 1, 9}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("commit length over slot: %v", err)
+	}
+	if err := r.CommitBatch([]int{1, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != 3 {
+		t.Fatalf("len %d", r.Len())
+	}
+	p, err := r.Peek(ctx)
+	if err != nil || string(p) != "hello" {
+		t.Fatalf("peek %q %v", p, err)
+	}
+	if _, err := r.Peek(ctx); !errors.Is(err, ErrOrder) {
+		t.Fatalf("double peek: %v", err)
+	}
+	if err := r.Release(); err != nil {
+		t.Fatal(err)
+	}
+	pv, err := r.PeekBatch(ctx, 8)
+	if err != nil || len(pv) != 2 || string(pv[0]) != "a" || string(pv[1]) != "b" {
+		t.Fatalf("peek batch %q %v", pv, err)
+	}
+	if err := r.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := r.TryPeek(); ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if r.Len() != 0 {
+		t.Fatalf("len %d", r.Len())
+	}
+}
+
+func TestSPSCCloseDrains(t *testing.T) {
+	r, _ := newTestSPSC(t, 4, 8)
+	ctx := context.Background()
+	for i := range 3 {
+		if err := r.Enqueue(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal("second close:", err)
+	}
+	if err := r.Enqueue(ctx, []byte{9}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("enqueue after close: %v", err)
+	}
+	if _, err := r.Reserve(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("reserve after close: %v", err)
+	}
+	buf := make([]byte, 8)
+	for i := range 3 {
+		n, err := r.Dequeue(ctx, buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("drain %d: %d %v", i, n, err)
+		}
+	}
+	if _, err := r.Dequeue(ctx, buf); !errors.Is(err, ErrClosed) {
+		t.Fatalf("dequeue after drain: %v", err)
+	}
+	if _, err := r.Peek(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("peek after drain: %v", err)
+	}
+	if _, err := r.DequeueBatch(ctx, [][]byte{buf}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("batch after drain: %v", err)
+	}
+}
+
+func TestSPSCBlockingContext(t *testing.T) {
+	for _, s := range []futex.Strategy{futex.SpinThenPark, futex.Park, futex.BusySpin} {
+		r, _ := newTestSPSC(t, 1, 8)
+		r.SetWaiter(futex.Waiter{Strategy: s})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if _, err := r.Dequeue(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%v: dequeue from empty: %v", s, err)
+		}
+		cancel()
+		if err := r.Enqueue(context.Background(), []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+		if err := r.Enqueue(ctx, []byte{2}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("%v: enqueue into full: %v", s, err)
+		}
+		// Close wakes a blocked consumer.
+		buf := make([]byte, 8)
+		if _, err := r.Dequeue(context.Background(), buf); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := r.Dequeue(context.Background(), buf); done <- err }()
+		time.Sleep(5 * time.Millisecond)
+		r.Close()
+		if err := <-done; !errors.Is(err, ErrClosed) {
+			t.Fatalf("%v: blocked dequeue after close: %v", s, err)
+		}
+	}
+}
+
+// TestSPSCGoroutines streams sequence-numbered messages between two
+// goroutines through every API pair, capacity 1, 2 and 64.
+func TestSPSCGoroutines(t *testing.T) {
+	const n = 20000
+	for _, capacity := range []int{1, 2, 64} {
+		for _, mode := range []string{"copy", "batch", "zerocopy"} {
+			t.Run(fmt.Sprintf("%s/cap%d", mode, capacity), func(t *testing.T) {
+				r, _ := newTestSPSC(t, capacity, 16)
+				ctx := context.Background()
+				errc := make(chan error, 1)
+				go func() { errc <- produceSeq(ctx, r, mode, 0, n) }()
+				next, err := consumeSeq(ctx, r, mode, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if next != n {
+					t.Fatalf("received %d messages, want %d", next, n)
+				}
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// seqMsg writes message number i: its number and a checksum-like tail so
+// torn messages are detected. Messages vary in length (8 to 16 bytes).
+func seqMsg(b []byte, i uint64) []byte {
+	n := 8 + int(i%9)
+	b = b[:n]
+	binary.LittleEndian.PutUint64(b, i)
+	for j := 8; j < n; j++ {
+		b[j] = byte(i) ^ byte(j)
+	}
+	return b
+}
+
+func checkSeq(b []byte, want uint64) error {
+	if len(b) != 8+int(want%9) || binary.LittleEndian.Uint64(b) != want {
+		return fmt.Errorf("message %d: got % x", want, b)
+	}
+	for j := 8; j < len(b); j++ {
+		if b[j] != byte(want)^byte(j) {
+			return fmt.Errorf("message %d torn: % x", want, b)
+		}
+	}
+	return nil
+}
+
+// produceSeq enqueues messages from..to-1 and closes the ring.
+func produceSeq(ctx context.Context, r *SPSC, mode string, from, to uint64) error {
+	const batch = 7
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 16)
+	}
+	lens := make([]int, batch)
+	for i := from; i < to; {
+		switch mode {
+		case "copy":
+			if err := r.Enqueue(ctx, seqMsg(bufs[0], i)); err != nil {
+				return err
+			}
+			i++
+		case "batch":
+			k := min(batch, to-i)
+			msgs := make([][]byte, k)
+			for j := range msgs {
+				msgs[j] = seqMsg(bufs[j], i+uint64(j))
+			}
+			n, err := r.EnqueueBatch(ctx, msgs)
+			if err != nil {
+				return err
+			}
+			i += uint64(n)
+		case "zerocopy":
+			v, err := r.ReserveBatch(ctx, int(min(batch, to-i)))
+			if err != nil {
+				return err
+			}
+			for j := range v {
+				lens[j] = len(seqMsg(v[j], i+uint64(j)))
+			}
+			if err := r.CommitBatch(lens[:len(v)]); err != nil {
+				return err
+			}
+			i += uint64(len(v))
+		}
+	}
+	return r.Close()
+}
+
+// consumeSeq receives messages numbered from on until the ring is closed
+// and drained, and returns the number after the last one.
+func consumeSeq(ctx context.Context, r *SPSC, mode string, next uint64) (uint64, error) {
+	bufs := make([][]byte, 5)
+	for i := range bufs {
+		bufs[i] = make([]byte, 16)
+	}
+	for {
+		switch mode {
+		case "copy":
+			n, err := r.Dequeue(ctx, bufs[0][:16])
+			if errors.Is(err, ErrClosed) {
+				return next, nil
+			}
+			if err != nil {
+				return next, err
+			}
+			if err := checkSeq(bufs[0][:n], next); err != nil {
+				return next, err
+			}
+			next++
+		case "batch":
+			k, err := r.DequeueBatch(ctx, bufs)
+			if errors.Is(err, ErrClosed) {
+				return next, nil
+			}
+			if err != nil {
+				return next, err
+			}
+			for j := range k {
+				if err := checkSeq(bufs[j], next); err != nil {
+					return next, err
+				}
+				next++
+			}
+		case "zerocopy":
+			v, err := r.PeekBatch(ctx, 5)
+			if errors.Is(err, ErrClosed) {
+				return next, nil
+			}
+			if err != nil {
+				return next, err
+			}
+			for _, m := range v {
+				if err := checkSeq(m, next); err != nil {
+					return next, err
+				}
+				next++
+			}
+			if err := r.Release(); err != nil {
+				return next, err
+			}
+		}
+	}
+}
