@@ -1,0 +1,178 @@
+package allocator
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// State word of a chunk header: generation<<32 | reference count. A count
+// of zero means free. The generation is bumped each time the chunk is freed,
+// so every allocation of a chunk has its own generation.
+func stateGen(s uint64) uint32   { return uint32(s >> 32) }
+func stateCount(s uint64) uint32 { return uint32(s) }
+func freedState(s uint64) uint64 { return uint64(stateGen(s)+1) << 32 }
+
+// classFor returns the smallest class whose chunks hold n bytes.
+func (a *Allocator) classFor(n int) (*class, error) {
+	if n >= 0 {
+		for i := range a.classes {
+			if uint64(n) <= a.classes[i].size {
+				return &a.classes[i], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("alloc %d bytes, largest class is %d: %w", n, a.classes[len(a.classes)-1].size, ErrTooLarge)
+}
+
+// Alloc allocates a chunk from the smallest class whose chunks hold n bytes
+// and returns a Ref to it with a reference count of 1, a length of n and
+// this Allocator's owner id. When that class has no free chunk, Alloc
+// returns an error wrapping ErrNoMemory at once and counts a failed
+// allocation: it never takes a chunk from a larger class. n larger than the
+// largest class (or negative) is ErrTooLarge. Alloc is lock-free.
+func (a *Allocator) Alloc(n int) (Ref, error) {
+	c, err := a.classFor(n)
+	if err != nil {
+		return 0, err
+	}
+	r, err := a.allocFrom(c, n)
+	if err == errEmpty {
+		c.failed.Add(1)
+		return 0, fmt.Errorf("alloc %d bytes from class %d: %w", n, c.size, ErrNoMemory)
+	}
+	return r, err
+}
+
+// AllocContext is Alloc that waits while the class that fits n is empty: it
+// parks on the class's futex event (spinning briefly first, see WithWaiter)
+// until a chunk of that class is freed, then tries again. When ctx ends
+// first it counts a failed allocation and returns an error wrapping both
+// ErrNoMemory and ctx.Err().
+func (a *Allocator) AllocContext(ctx context.Context, n int) (Ref, error) {
+	c, err := a.classFor(n)
+	if err != nil {
+		return 0, err
+	}
+	nonEmpty := func() bool { return headTop(c.head.Load()) != 0 }
+	for {
+		r, err := a.allocFrom(c, n)
+		if err != errEmpty {
+			return r, err
+		}
+		if werr := a.waiter.Wait(ctx, c.event, nonEmpty); werr != nil {
+			c.failed.Add(1)
+			return 0, fmt.Errorf("alloc %d bytes from class %d: %w: %w", n, c.size, ErrNoMemory, werr)
+		}
+	}
+}
+
+func (a *Allocator) allocFrom(c *class, n int) (Ref, error) {
+	i, err := c.pop()
+	if err != nil {
+		return 0, err
+	}
+	// Chunk i is off the list, so it is ours: nobody else may change its
+	// header until we publish the allocation with the state CAS below.
+	m := c.chunk(i)
+	s := m.state.Load()
+	if stateCount(s) != 0 || m.class.Load() != uint32(c.idx) {
+		return 0, fmt.Errorf("class %d: chunk %d on the free list has state %#x class %d: %w",
+			c.size, i, s, m.class.Load(), ErrCorrupt)
+	}
+	inUse := c.inUse.Add(1)
+	for h := c.high.Load(); inUse > h && inUse <= c.count; h = c.high.Load() {
+		if c.high.CompareAndSwap(h, inUse) {
+			break
+		}
+	}
+	// Owner and length first, so that a process that dies after the state
+	// CAS leaves a chunk ReclaimOwner can find.
+	m.owner.Store(a.owner)
+	m.length.Store(uint32(n))
+	if !m.state.CompareAndSwap(s, s|1) {
+		c.inUse.Add(^uint64(0))
+		return 0, fmt.Errorf("class %d: free chunk %d changed under its allocator: %w", c.size, i, ErrCorrupt)
+	}
+	return makeRef(c.dataOff+uint64(i)*c.size, stateGen(s)), nil
+}
+
+// refError explains why state s does not match r: the chunk was freed by
+// this very allocation (double free) or r is stale or forged.
+func refError(op string, r Ref, s uint64) error {
+	if stateCount(s) == 0 && (stateGen(s)-1)&refGenMask == r.Gen() {
+		return fmt.Errorf("%s %v: %w", op, r, ErrDoubleFree)
+	}
+	return fmt.Errorf("%s %v: chunk is at generation %d (count %d): %w", op, r, stateGen(s)&refGenMask, stateCount(s), ErrBadRef)
+}
+
+// live resolves r and checks that it names the chunk's current allocation.
+func (a *Allocator) live(op string, r Ref) (*class, uint32, *chunkMeta, error) {
+	c, i, err := a.resolve(r)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	m := c.chunk(i)
+	if s := m.state.Load(); stateCount(s) == 0 || stateGen(s)&refGenMask != r.Gen() {
+		return nil, 0, nil, refError(op, r, s)
+	}
+	return c, i, m, nil
+}
+
+// drop changes the state of the chunk r names with f (which returns the
+// new state and whether that frees the chunk), after checking r against it.
+func (a *Allocator) drop(op string, r Ref, f func(s uint64) (uint64, bool, error)) error {
+	c, i, err := a.resolve(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	m := c.chunk(i)
+	for {
+		s := m.state.Load()
+		if stateCount(s) == 0 || stateGen(s)&refGenMask != r.Gen() {
+			return refError(op, r, s)
+		}
+		ns, freed, err := f(s)
+		if err != nil {
+			return err
+		}
+		if m.state.CompareAndSwap(s, ns) {
+			if freed {
+				c.release(i)
+			}
+			return nil
+		}
+	}
+}
+
+// Free frees the chunk r names at once, whatever its reference count, and
+// returns it to its class. Use Release when the chunk may be shared. A Free
+// of a chunk already freed by this allocation is ErrDoubleFree and changes
+// nothing; a stale, forged or misaligned r is ErrBadRef. After Free, slices
+// from Bytes(r) must no longer be used.
+func (a *Allocator) Free(r Ref) error {
+	return a.drop("free", r, func(s uint64) (uint64, bool, error) { return freedState(s), true, nil })
+}
+
+// Retain adds a reference to the chunk r names, for one more holder (for
+// example each subscriber a chunk is delivered to). Each Retain needs a
+// Release. r must name a live allocation (ErrBadRef, ErrDoubleFree).
+func (a *Allocator) Retain(r Ref) error {
+	return a.drop("retain", r, func(s uint64) (uint64, bool, error) {
+		if stateCount(s) == math.MaxUint32 {
+			return 0, false, fmt.Errorf("retain %v: %w", r, ErrRefCount)
+		}
+		return s + 1, false, nil
+	})
+}
+
+// Release drops one reference to the chunk r names and frees the chunk when
+// it was the last. Errors are those of Free.
+func (a *Allocator) Release(r Ref) error {
+	return a.drop("release", r, func(s uint64) (uint64, bool, error) {
+		if stateCount(s) == 1 {
+			return freedState(s), true, nil
+		}
+		return s - 1, false, nil
+	})
+}
