@@ -3,15 +3,7 @@ package allocator
 import (
 	"context"
 	"fmt"
-	"math"
 )
-
-// State word of a chunk header: generation<<32 | reference count. A count
-// of zero means free. The generation is bumped each time the chunk is freed,
-// so every allocation of a chunk has its own generation.
-func stateGen(s uint64) uint32   { return uint32(s >> 32) }
-func stateCount(s uint64) uint32 { return uint32(s) }
-func freedState(s uint64) uint64 { return uint64(stateGen(s)+1) << 32 }
 
 // classFor returns the smallest class whose chunks hold n bytes.
 func (a *Allocator) classFor(n int) (*class, error) {
@@ -68,17 +60,26 @@ func (a *Allocator) AllocContext(ctx context.Context, n int) (Ref, error) {
 }
 
 func (a *Allocator) allocFrom(c *class, n int) (Ref, error) {
-	i, err := c.pop()
+	i, err := c.pop(a.owner)
 	if err != nil {
 		return 0, err
 	}
-	// Chunk i is off the list, so it is ours: nobody else may change its
+	// Chunk i is claimed by us and off the list: nobody else changes its
 	// header until we publish the allocation with the state CAS below.
+	// Owner and length first, so the allocation is whole when it appears.
+	// (Loads first: a store is a locked instruction on amd64, and a chunk
+	// is often reused by the same participant for the same size.)
 	m := c.chunk(i)
+	if m.owner.Load() != a.owner {
+		m.owner.Store(a.owner)
+	}
+	if m.length.Load() != uint32(n) {
+		m.length.Store(uint32(n))
+	}
 	s := m.state.Load()
-	if stateCount(s) != 0 || m.class.Load() != uint32(c.idx) {
-		return 0, fmt.Errorf("class %d: chunk %d on the free list has state %#x class %d: %w",
-			c.size, i, s, m.class.Load(), ErrCorrupt)
+	if !isClaim(s) || stateID(s) != a.owner || m.class.Load() != uint32(c.idx) || !m.state.CompareAndSwap(s, withLow(s, 1)) {
+		return 0, fmt.Errorf("class %d: chunk %d claimed by participant %d is %s (class field %d): %w",
+			c.size, i, a.owner, stateString(s), m.class.Load(), ErrCorrupt)
 	}
 	inUse := c.inUse.Add(1)
 	for h := c.high.Load(); inUse > h && inUse <= c.count; h = c.high.Load() {
@@ -86,24 +87,16 @@ func (a *Allocator) allocFrom(c *class, n int) (Ref, error) {
 			break
 		}
 	}
-	// Owner and length first, so that a process that dies after the state
-	// CAS leaves a chunk ReclaimOwner can find.
-	m.owner.Store(a.owner)
-	m.length.Store(uint32(n))
-	if !m.state.CompareAndSwap(s, s|1) {
-		c.inUse.Add(^uint64(0))
-		return 0, fmt.Errorf("class %d: free chunk %d changed under its allocator: %w", c.size, i, ErrCorrupt)
-	}
 	return makeRef(c.dataOff+uint64(i)*c.size, stateGen(s)), nil
 }
 
 // refError explains why state s does not match r: the chunk was freed by
 // this very allocation (double free) or r is stale or forged.
 func refError(op string, r Ref, s uint64) error {
-	if stateCount(s) == 0 && (stateGen(s)-1)&refGenMask == r.Gen() {
+	if !isAlloc(s) && (stateGen(s)-1)&refGenMask == r.Gen() {
 		return fmt.Errorf("%s %v: %w", op, r, ErrDoubleFree)
 	}
-	return fmt.Errorf("%s %v: chunk is at generation %d (count %d): %w", op, r, stateGen(s)&refGenMask, stateCount(s), ErrBadRef)
+	return fmt.Errorf("%s %v: chunk is %s at generation %d: %w", op, r, stateString(s), stateGen(s)&refGenMask, ErrBadRef)
 }
 
 // live resolves r and checks that it names the chunk's current allocation.
@@ -113,7 +106,7 @@ func (a *Allocator) live(op string, r Ref) (*class, uint32, *chunkMeta, error) {
 		return nil, 0, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	m := c.chunk(i)
-	if s := m.state.Load(); stateCount(s) == 0 || stateGen(s)&refGenMask != r.Gen() {
+	if s := m.state.Load(); !isAlloc(s) || stateGen(s)&refGenMask != r.Gen() {
 		return nil, 0, nil, refError(op, r, s)
 	}
 	return c, i, m, nil
@@ -129,7 +122,7 @@ func (a *Allocator) drop(op string, r Ref, f func(s uint64) (uint64, bool, error
 	m := c.chunk(i)
 	for {
 		s := m.state.Load()
-		if stateCount(s) == 0 || stateGen(s)&refGenMask != r.Gen() {
+		if !isAlloc(s) || stateGen(s)&refGenMask != r.Gen() {
 			return refError(op, r, s)
 		}
 		ns, freed, err := f(s)
@@ -138,7 +131,7 @@ func (a *Allocator) drop(op string, r Ref, f func(s uint64) (uint64, bool, error
 		}
 		if m.state.CompareAndSwap(s, ns) {
 			if freed {
-				c.release(i)
+				return c.release(i, a.owner)
 			}
 			return nil
 		}
@@ -151,7 +144,7 @@ func (a *Allocator) drop(op string, r Ref, f func(s uint64) (uint64, bool, error
 // nothing; a stale, forged or misaligned r is ErrBadRef. After Free, slices
 // from Bytes(r) must no longer be used.
 func (a *Allocator) Free(r Ref) error {
-	return a.drop("free", r, func(s uint64) (uint64, bool, error) { return freedState(s), true, nil })
+	return a.drop("free", r, func(s uint64) (uint64, bool, error) { return freeing(s, a.owner), true, nil })
 }
 
 // Retain adds a reference to the chunk r names, for one more holder (for
@@ -159,7 +152,7 @@ func (a *Allocator) Free(r Ref) error {
 // Release. r must name a live allocation (ErrBadRef, ErrDoubleFree).
 func (a *Allocator) Retain(r Ref) error {
 	return a.drop("retain", r, func(s uint64) (uint64, bool, error) {
-		if stateCount(s) == math.MaxUint32 {
+		if stateLow(s) == MaxRefCount {
 			return 0, false, fmt.Errorf("retain %v: %w", r, ErrRefCount)
 		}
 		return s + 1, false, nil
@@ -170,8 +163,8 @@ func (a *Allocator) Retain(r Ref) error {
 // it was the last. Errors are those of Free.
 func (a *Allocator) Release(r Ref) error {
 	return a.drop("release", r, func(s uint64) (uint64, bool, error) {
-		if stateCount(s) == 1 {
-			return freedState(s), true, nil
+		if stateLow(s) == 1 {
+			return freeing(s, a.owner), true, nil
 		}
 		return s - 1, false, nil
 	})

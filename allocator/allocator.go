@@ -213,13 +213,18 @@ func Attach(mem []byte) (*Allocator, error) {
 	return build(mem, geom), nil
 }
 
-// WithOwner returns an Allocator on the same region that allocates on behalf
-// of participant id: chunks it allocates record id as their owner, so
-// ReclaimOwner(id) can return them if the participant dies.
-func (a *Allocator) WithOwner(id uint32) *Allocator {
+// WithOwner returns an Allocator on the same region that acts on behalf of
+// participant id (0..MaxOwner, else ErrOwner): chunks it allocates record id
+// as their owner, and chunks it is in the middle of allocating or freeing
+// carry id too, so ReclaimOwner(id) can return all of them if the
+// participant dies. Give each live participant its own id.
+func (a *Allocator) WithOwner(id uint32) (*Allocator, error) {
+	if id > MaxOwner {
+		return nil, fmt.Errorf("owner %d > %d: %w", id, MaxOwner, ErrOwner)
+	}
 	b := *a
 	b.owner = id
-	return &b
+	return &b, nil
 }
 
 // WithWaiter returns an Allocator on the same region whose AllocContext

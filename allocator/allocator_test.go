@@ -241,7 +241,10 @@ func TestAllocContext(t *testing.T) {
 
 func TestOwnersAndReclaim(t *testing.T) {
 	a := newTest(t, smallConfig)
-	p1, p2 := a.WithOwner(1), a.WithOwner(2)
+	p1, p2 := withOwner(t, a, 1), withOwner(t, a, 2)
+	if _, err := a.WithOwner(MaxOwner + 1); !errors.Is(err, ErrOwner) {
+		t.Fatalf("WithOwner(MaxOwner+1): %v", err)
+	}
 	var keep []Ref
 	for range 3 {
 		r, _ := p1.Alloc(10)
@@ -387,7 +390,7 @@ func TestGoroutinesHammer(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := a.WithOwner(uint32(g + 1))
+			p := withOwner(t, a, uint32(g+1))
 			for i := range 20000 {
 				r, err := p.Alloc(i % 200)
 				if errors.Is(err, ErrNoMemory) {
@@ -411,5 +414,109 @@ func TestGoroutinesHammer(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	mustWhole(t, a)
+}
+
+// TestReclaimInFlight stages, by hand, every point at which a participant
+// can die inside Alloc or Free, and checks that other participants are not
+// blocked and that ReclaimOwner finishes what was left.
+func TestReclaimInFlight(t *testing.T) {
+	const dead = 5
+	a := newTest(t, smallConfig)
+	c := &a.classes[0]
+	other := withOwner(t, a, 6)
+	top := func() uint32 { return headTop(c.head.Load()) - 1 }
+
+	// Died after reserving the top, before claiming it: nothing is lost,
+	// the next pop claims the chunk.
+	c.head.Store(newHead(c.head.Load(), top()+1, true))
+	if _, err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := other.Alloc(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = other.Free(r)
+	mustWhole(t, a)
+
+	// Died after claiming the top, before unlinking it: others unlink it
+	// for the dead claimer and go on.
+	i := top()
+	c.head.Store(newHead(c.head.Load(), i+1, true))
+	c.chunk(i).state.Store(withLow(c.chunk(i).state.Load(), lowClaim|dead))
+	_, err = a.Check()
+	wantErr(t, err, ErrInFlight)
+	r, err = other.Alloc(1)
+	if err != nil || r.Offset() == c.dataOff+uint64(i)*c.size {
+		t.Fatalf("alloc past a claimed chunk: %v %v", r, err)
+	}
+	_ = other.Free(r)
+	if n, err := a.ReclaimOwner(dead); n != 1 || err != nil {
+		t.Fatalf("reclaim claimed: %d %v", n, err)
+	}
+	mustWhole(t, a)
+
+	// Died after unlinking, before marking the chunk allocated.
+	i, err = c.pop(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Check()
+	wantErr(t, err, ErrInFlight)
+	if n, err := a.ReclaimOwner(dead); n != 1 || err != nil {
+		t.Fatalf("reclaim unlinked claim: %d %v", n, err)
+	}
+	mustWhole(t, a)
+
+	// Died after marking its chunk as being freed, before linking it.
+	p := withOwner(t, a, dead)
+	r, _ = p.Alloc(1)
+	i = uint32((r.Offset() - c.dataOff) / c.size)
+	m := c.chunk(i)
+	m.state.Store(freeing(m.state.Load(), dead))
+	c.inUse.Add(^uint64(0))
+	_, err = a.Check()
+	wantErr(t, err, ErrInFlight)
+	wantErr(t, p.Free(r), ErrDoubleFree)
+	if n, err := a.ReclaimOwner(dead); n != 1 || err != nil {
+		t.Fatalf("reclaim unlinked push: %d %v", n, err)
+	}
+	mustWhole(t, a)
+
+	// Died after linking, before marking it free: the next operation on the
+	// list marks it free for the dead pusher; ReclaimOwner does the same.
+	for _, reclaim := range []bool{false, true} {
+		r, _ = p.Alloc(1)
+		i = uint32((r.Offset() - c.dataOff) / c.size)
+		m = c.chunk(i)
+		m.state.Store(freeing(m.state.Load(), dead))
+		c.inUse.Add(^uint64(0))
+		h := c.head.Load()
+		m.next.Store(headTop(h))
+		c.head.Store(newHead(h, i+1, false))
+		_, err = a.Check()
+		wantErr(t, err, ErrInFlight)
+		if reclaim {
+			if n, err := a.ReclaimOwner(dead); n != 1 || err != nil {
+				t.Fatalf("reclaim linked push: %d %v", n, err)
+			}
+		} else {
+			r2, err := other.Alloc(1)
+			if err != nil || r2.Offset() != r.Offset() {
+				t.Fatalf("alloc after a linked push: %v %v", r2, err)
+			}
+			_ = other.Free(r2)
+		}
+		mustWhole(t, a)
+	}
+
+	// A pusher that meets a reserved but unclaimed top takes that chunk
+	// and pushes it back after its own.
+	r, _ = other.Alloc(1)
+	c.head.Store(newHead(c.head.Load(), headTop(c.head.Load()), true))
+	if err := other.Free(r); err != nil {
+		t.Fatal(err)
+	}
 	mustWhole(t, a)
 }

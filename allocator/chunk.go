@@ -73,6 +73,9 @@ func (a *Allocator) Owner(r Ref) (uint32, error) {
 // returns it. Call it while holding a reference, typically when a chunk is
 // handed from one participant to another.
 func (a *Allocator) SetOwner(r Ref, id uint32) error {
+	if id > MaxOwner {
+		return fmt.Errorf("setowner %v to %d: %w", r, id, ErrOwner)
+	}
 	_, _, m, err := a.live("setowner", r)
 	if err != nil {
 		return err
@@ -87,5 +90,5 @@ func (a *Allocator) RefCount(r Ref) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return int(stateCount(m.state.Load())), nil
+	return int(stateLow(m.state.Load()) & lowIDMask), nil
 }

@@ -36,11 +36,13 @@ var (
 	// ErrTooLarge reports a request larger than the largest class, or a
 	// length larger than the chunk (SetLen), or a negative size.
 	ErrTooLarge = errors.New("allocator: size larger than the chunk")
-	// ErrUnlinked reports free chunks that are on no free list: a
-	// participant died between unlinking a chunk and marking it allocated
-	// (in Alloc), or between marking it free and linking it (in Free).
-	// Recover relinks them once no other process uses the region.
-	ErrUnlinked = errors.New("allocator: free chunks missing from the free list")
-	// ErrRefCount reports a Retain that would overflow the 32-bit count.
+	// ErrInFlight reports, from Check, chunks left in the middle of an
+	// Alloc or a Free (claimed, or being freed) while the pool should be
+	// quiescent: their participant died inside the call. ReclaimOwner of
+	// that participant finishes them.
+	ErrInFlight = errors.New("allocator: chunks left mid-operation")
+	// ErrOwner reports a participant id above MaxOwner.
+	ErrOwner = errors.New("allocator: participant id out of range")
+	// ErrRefCount reports a Retain beyond MaxRefCount references.
 	ErrRefCount = errors.New("allocator: reference count overflow")
 )

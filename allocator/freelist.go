@@ -10,66 +10,196 @@ import (
 var errEmpty = errors.New("allocator: free list empty")
 
 // The free list of a class is a Treiber stack threaded through the chunk
-// headers. The head word packs a tag and the top chunk:
+// headers (next = index+1 of the chunk below, 0 = bottom). The head word is
 //
-//	head = tag<<32 | (index+1)     (index+1 == 0: the list is empty)
+//	head = tag<<33 | popping<<32 | (index+1 of the top chunk; 0 = empty)
 //
-// Every successful compare-and-swap on the head increments the tag, so a
-// pop that read head h, then lost the processor while others popped and
-// pushed the same top chunk back, fails its CAS because the tag differs (the
-// ABA problem). docs/allocator.md gives the whole argument.
+// Every successful compare-and-swap on the head increments the 31-bit tag,
+// so a CAS prepared from a head read before any other change fails (the ABA
+// problem). The popping bit reserves the top chunk for a pop: while it is
+// set, nobody links a chunk above the top, and the top chunk goes to
+// whoever wins the CAS of its state from free to claimed. The three steps of
+// a pop (set popping, claim, unlink) and the two of a push (link, mark free)
+// can each be finished by any participant that finds them half done, so a
+// participant that dies mid-way blocks nobody, and every chunk it leaves
+// half moved carries its id. docs/allocator.md gives the whole argument.
+const headPopping = 1 << 32
 
-func headTop(h uint64) uint32 { return uint32(h) }
+func headTop(h uint64) uint32     { return uint32(h) }
+func headIsPopping(h uint64) bool { return h&headPopping != 0 }
+func headTag(h uint64) uint64     { return h >> 33 }
+func newHead(h uint64, top uint32, popping bool) uint64 {
+	n := (headTag(h)+1)<<33 | uint64(top)
+	if popping {
+		n |= headPopping
+	}
+	return n
+}
 
-func nextHead(h uint64, top uint32) uint64 { return (h>>32+1)<<32 | uint64(top) }
+// corruptIfStill returns err when the head still reads h (so what we saw
+// was not a transient view of a moving list), and nil to retry.
+func (c *class) corruptIfStill(h uint64, err error) error {
+	if c.head.Load() == h {
+		return err
+	}
+	return nil
+}
 
-// pop unlinks the top chunk and returns its index. Links are untrusted: a
-// head or next link outside 1..count is ErrCorrupt when the head has not
-// moved meanwhile (a moved head only means we read a link that was being
-// rewritten, so we retry).
-func (c *class) pop() (uint32, error) {
+// unlinkTop tries to unlink claimed chunk i, the top of popping head h.
+func (c *class) unlinkTop(h uint64, i uint32) error {
+	next := c.chunk(i).next.Load()
+	if uint64(next) > c.count {
+		return c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d links to %d beyond %d chunks: %w", c.size, i, next, c.count, ErrCorrupt))
+	}
+	c.head.CompareAndSwap(h, newHead(h, next, false))
+	return nil
+}
+
+// finishUnlink returns once claimed chunk i is off the list. A claimed
+// chunk is either the top of a popping head or unlinked: nothing can be
+// linked above it, and only its claimer can put it back.
+func (c *class) finishUnlink(i uint32) error {
+	for {
+		h := c.head.Load()
+		if headTop(h) != i+1 || !headIsPopping(h) {
+			return nil
+		}
+		if err := c.unlinkTop(h, i); err != nil {
+			return err
+		}
+	}
+}
+
+// helpTop finishes the step in flight at the top of head h, if any, so the
+// caller can retry its own operation. When the head is popping and its top
+// chunk is free, waiting for a claimer, helpTop does nothing and returns
+// claimable with the chunk's state, read while the head still was h: a
+// claim must CAS exactly that state (see topState).
+func (c *class) helpTop(h uint64) (s uint64, claimable bool, err error) {
+	top := headTop(h)
+	if uint64(top) > c.count {
+		return 0, false, c.corruptIfStill(h, fmt.Errorf("class %d: free-list head %d beyond %d chunks: %w", c.size, top, c.count, ErrCorrupt))
+	}
+	i := top - 1
+	m := c.chunk(i)
+	s, ok := c.topState(h, m)
+	if !ok {
+		return 0, false, nil
+	}
+	if !headIsPopping(h) {
+		switch {
+		case isPush(s):
+			// Linked by a pusher that has not marked it free yet.
+			m.state.CompareAndSwap(s, withLow(s, 0))
+		case !isFree(s):
+			return 0, false, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d on the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
+		}
+		return s, false, nil
+	}
+	switch {
+	case isFree(s):
+		return s, true, nil
+	case isClaim(s):
+		return s, false, c.unlinkTop(h, i)
+	}
+	return 0, false, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d at the top of the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
+}
+
+// topState reads the state of m, the top chunk of head h, and reports
+// whether the head still read h afterwards. Only then is the state known to
+// belong to the chunk while it sat at the top of h; and because every state
+// a chunk passes through between two stays on the list carries a new
+// generation, a CAS that expects this state succeeds only if the chunk has
+// not moved since.
+func (c *class) topState(h uint64, m *chunkMeta) (uint64, bool) {
+	s := m.state.Load()
+	return s, c.head.Load() == h
+}
+
+// pop claims the top chunk for participant me, unlinks it and returns its
+// index; the chunk's state is then claimed by me.
+func (c *class) pop(me uint32) (uint32, error) {
 	for {
 		h := c.head.Load()
 		top := headTop(h)
 		if top == 0 {
 			return 0, errEmpty
 		}
-		if uint64(top) > c.count {
-			if c.head.Load() == h {
-				return 0, fmt.Errorf("class %d: free-list head %d beyond %d chunks: %w", c.size, top, c.count, ErrCorrupt)
+		if !headIsPopping(h) {
+			// Finish a push at the top, then reserve the top for popping.
+			s, _, err := c.helpTop(h)
+			if err != nil {
+				return 0, err
+			}
+			if isFree(s) {
+				c.head.CompareAndSwap(h, newHead(h, top, true))
 			}
 			continue
 		}
-		next := c.chunk(top - 1).next.Load()
-		if uint64(next) > c.count {
-			if c.head.Load() == h {
-				return 0, fmt.Errorf("class %d: chunk %d links to %d beyond %d chunks: %w", c.size, top-1, next, c.count, ErrCorrupt)
-			}
-			continue
+		s, claimable, err := c.helpTop(h)
+		if err != nil {
+			return 0, err
 		}
-		if c.head.CompareAndSwap(h, nextHead(h, next)) {
-			return top - 1, nil
+		if claimable && c.chunk(top-1).state.CompareAndSwap(s, withLow(s, lowClaim|me)) {
+			return top - 1, c.finishUnlink(top - 1)
 		}
 	}
 }
 
-// push links chunk i (which the caller has just made free) onto the list
-// and wakes allocators parked on the class, if any.
-func (c *class) push(i uint32) {
-	m := c.chunk(i)
-	for {
-		h := c.head.Load()
-		m.next.Store(headTop(h))
-		if c.head.CompareAndSwap(h, nextHead(h, i+1)) {
-			break
+// push puts chunk i, whose state the caller has just set to being freed by
+// me, on the free list, marks it free and wakes allocators parked on the
+// class. Meeting a popping head whose top is not yet claimed, it takes that
+// chunk too (rather than wait for a claimer that may be dead) and pushes it
+// back afterwards.
+func (c *class) push(i, me uint32) error {
+	pending := []uint32{i}
+	for len(pending) > 0 {
+		i := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
+		m := c.chunk(i)
+		s0 := m.state.Load()
+		if !isPush(s0) || stateID(s0) != me {
+			return fmt.Errorf("class %d: chunk %d to push is %s: %w", c.size, i, stateString(s0), ErrCorrupt)
 		}
+		for {
+			h := c.head.Load()
+			if top := headTop(h); top != 0 {
+				s, claimable, err := c.helpTop(h)
+				if err != nil {
+					return err
+				}
+				if claimable {
+					t := c.chunk(top - 1)
+					if t.state.CompareAndSwap(s, withLow(s, lowClaim|me)) {
+						if err := c.finishUnlink(top - 1); err != nil {
+							return err
+						}
+						t.state.Store(takenBack(s, me))
+						pending = append(pending, top-1)
+					}
+					continue
+				}
+				if !isFree(s) || headIsPopping(h) {
+					continue // helped the operation at the top; look again
+				}
+			}
+			if m.next.Load() != headTop(h) {
+				m.next.Store(headTop(h))
+			}
+			if c.head.CompareAndSwap(h, newHead(h, i+1, false)) {
+				break
+			}
+		}
+		// Mark it free, unless a helper already did.
+		m.state.CompareAndSwap(s0, withLow(s0, 0))
 	}
 	c.event.Notify()
+	return nil
 }
 
-// release returns chunk i, whose state the caller has just switched to free,
-// to the pool.
-func (c *class) release(i uint32) {
+// release returns chunk i, whose state the caller has just switched from
+// allocated to being freed by me, to the pool.
+func (c *class) release(i, me uint32) error {
 	c.inUse.Add(^uint64(0))
-	c.push(i)
+	return c.push(i, me)
 }

@@ -93,7 +93,7 @@ func FuzzAttach(f *testing.F) {
 	f.Add([]byte{byte(classTableOff + cdDataOff), 0, 0x40, 8, 0, 1}) // data offset, size
 	base := newTest(f, fuzzConfig)
 	// A few chunks in use, one freed: the region a peer would see.
-	r1, _ := base.WithOwner(3).Alloc(10)
+	r1, _ := withOwner(f, base, 3).Alloc(10)
 	r2, _ := base.Alloc(150)
 	_, _ = base.Alloc(250)
 	_ = base.Free(r1)
@@ -149,7 +149,7 @@ func FuzzAttach(f *testing.F) {
 
 func isSentinel(err error) bool {
 	for _, s := range []error{ErrTooSmall, ErrUnaligned, ErrBadMagic, ErrVersion, ErrCorrupt, ErrBadRef,
-		ErrDoubleFree, ErrNoMemory, ErrTooLarge, ErrUnlinked, ErrConfig} {
+		ErrDoubleFree, ErrNoMemory, ErrTooLarge, ErrInFlight, ErrOwner, ErrConfig} {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -6,32 +6,41 @@ import "fmt"
 type ClassStats struct {
 	Size      int    // chunk payload size in bytes
 	Total     int    // chunks in the class
-	Free      int    // Total - InUse
-	InUse     int    // chunks allocated and not yet freed
-	HighWater int    // largest InUse seen
+	Free      int    // chunks free
+	InUse     int    // chunks allocated
+	InFlight  int    // chunks inside an Alloc or Free right now (or left there by a dead participant)
+	HighWater int    // largest number of chunks in use at once
 	Failed    uint64 // allocations that found the class empty (Alloc, or AllocContext whose context ended)
 }
 
-// Stats returns the counters of every class. It only loads shared words, so
-// it does not disturb allocators in other processes; while they run, the
-// counters of different classes are not a single snapshot.
+// Stats returns the counters of every class: Free, InUse and InFlight from
+// the chunk states (so Free+InUse+InFlight == Total), HighWater and Failed
+// from shared counters. It only loads shared words, so it does not disturb
+// allocators in other processes; while they run, the figures are not one
+// snapshot. It costs one load per chunk.
 func (a *Allocator) Stats() []ClassStats {
 	out := make([]ClassStats, len(a.classes))
 	for i := range a.classes {
-		c := &a.classes[i]
-		out[i] = makeStats(c.size, c.count, c.inUse.Load(), c.high.Load(), c.failed.Load())
+		out[i] = a.classes[i].stats()
 	}
 	return out
 }
 
-func makeStats(size, count, inUse, high, failed uint64) ClassStats {
-	// The counters are shared memory: clamp what a faulty peer may have
-	// written into the range that makes sense.
-	u := min(max(int64(inUse), 0), int64(count))
-	return ClassStats{
-		Size: int(size), Total: int(count), InUse: int(u), Free: int(count) - int(u),
-		HighWater: int(min(high, count)), Failed: failed,
+func (c *class) stats() ClassStats {
+	st := ClassStats{Size: int(c.size), Total: int(c.count), Failed: c.failed.Load()}
+	for i := uint32(0); uint64(i) < c.count; i++ {
+		switch s := c.chunk(i).state.Load(); {
+		case isFree(s):
+			st.Free++
+		case isAlloc(s):
+			st.InUse++
+		default:
+			st.InFlight++
+		}
 	}
+	// Shared memory: clamp what a faulty peer may have written.
+	st.HighWater = int(min(c.high.Load(), c.count))
+	return st
 }
 
 // ReadStats validates the header and class table of the slab region in mem
@@ -45,10 +54,6 @@ func ReadStats(mem []byte) ([]ClassStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read stats: %w", err)
 	}
-	out := make([]ClassStats, len(geom))
-	for i, g := range geom {
-		d := uint64(classTableOff + i*ClassDescSize)
-		out[i] = makeStats(g.size, g.count, u64at(mem, d+cdInUse).Load(), u64at(mem, d+cdHigh).Load(), u64at(mem, d+cdFailed).Load())
-	}
-	return out, nil
+	a := build(mem, geom)
+	return a.Stats(), nil
 }

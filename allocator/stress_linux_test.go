@@ -125,7 +125,11 @@ func stressChild() int {
 		return 1
 	}
 	id := uint32(envInt("STRESS_ID"))
-	p := a.WithOwner(id)
+	p, err := a.WithOwner(id)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stress:", err)
+		return 1
+	}
 	rng := rand.New(rand.NewPCG(uint64(id), uint64(os.Getpid())))
 	classes := p.Classes()
 	var held []heldChunk
