@@ -112,25 +112,43 @@ func (a *Allocator) live(op string, r Ref) (*class, uint32, *chunkMeta, error) {
 	return c, i, m, nil
 }
 
-// drop changes the state of the chunk r names with f (which returns the
-// new state and whether that frees the chunk), after checking r against it.
-func (a *Allocator) drop(op string, r Ref, f func(s uint64) (uint64, bool, error)) error {
+// dropOp says what drop does to a reference count.
+type dropOp uint8
+
+const (
+	opFree    dropOp = iota // drop every reference
+	opRelease               // drop one
+	opRetain                // add one
+)
+
+var dropNames = [...]string{opFree: "free", opRelease: "release", opRetain: "retain"}
+
+// drop applies op to the chunk r names, after checking r against it, and
+// frees the chunk when the last reference goes.
+func (a *Allocator) drop(op dropOp, r Ref) error {
 	c, i, err := a.resolve(r)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", dropNames[op], err)
 	}
 	m := c.chunk(i)
 	for {
 		s := m.state.Load()
 		if !isAlloc(s) || stateGen(s)&refGenMask != r.Gen() {
-			return refError(op, r, s)
+			return refError(dropNames[op], r, s)
 		}
-		ns, freed, err := f(s)
-		if err != nil {
-			return err
+		var ns uint64
+		switch {
+		case op == opRetain && stateLow(s) == MaxRefCount:
+			return fmt.Errorf("retain %v: %w", r, ErrRefCount)
+		case op == opRetain:
+			ns = s + 1
+		case op == opRelease && stateLow(s) > 1:
+			ns = s - 1
+		default:
+			ns = freeing(s, a.owner)
 		}
 		if m.state.CompareAndSwap(s, ns) {
-			if freed {
+			if isPush(ns) {
 				return c.release(i, a.owner)
 			}
 			return nil
@@ -144,28 +162,18 @@ func (a *Allocator) drop(op string, r Ref, f func(s uint64) (uint64, bool, error
 // nothing; a stale, forged or misaligned r is ErrBadRef. After Free, slices
 // from Bytes(r) must no longer be used.
 func (a *Allocator) Free(r Ref) error {
-	return a.drop("free", r, func(s uint64) (uint64, bool, error) { return freeing(s, a.owner), true, nil })
+	return a.drop(opFree, r)
 }
 
 // Retain adds a reference to the chunk r names, for one more holder (for
 // example each subscriber a chunk is delivered to). Each Retain needs a
 // Release. r must name a live allocation (ErrBadRef, ErrDoubleFree).
 func (a *Allocator) Retain(r Ref) error {
-	return a.drop("retain", r, func(s uint64) (uint64, bool, error) {
-		if stateLow(s) == MaxRefCount {
-			return 0, false, fmt.Errorf("retain %v: %w", r, ErrRefCount)
-		}
-		return s + 1, false, nil
-	})
+	return a.drop(opRetain, r)
 }
 
 // Release drops one reference to the chunk r names and frees the chunk when
 // it was the last. Errors are those of Free.
 func (a *Allocator) Release(r Ref) error {
-	return a.drop("release", r, func(s uint64) (uint64, bool, error) {
-		if stateLow(s) == 1 {
-			return freeing(s, a.owner), true, nil
-		}
-		return s - 1, false, nil
-	})
+	return a.drop(opRelease, r)
 }

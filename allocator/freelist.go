@@ -70,39 +70,49 @@ func (c *class) finishUnlink(i uint32) error {
 	}
 }
 
-// helpTop finishes the step in flight at the top of head h, if any, so the
-// caller can retry its own operation. When the head is popping and its top
-// chunk is free, waiting for a claimer, helpTop does nothing and returns
-// claimable with the chunk's state, read while the head still was h: a
-// claim must CAS exactly that state (see topState).
-func (c *class) helpTop(h uint64) (s uint64, claimable bool, err error) {
+// topAction is what helpTop found at the top of a head.
+type topAction uint8
+
+const (
+	topMoved     topAction = iota // the head changed while we looked: retry
+	topHelped                     // we finished (or tried to) someone's step: retry
+	topFree                       // plain head, free top: a pop may reserve it, a push may link above it
+	topClaimable                  // popping head, free top: whoever CASes the state claims it
+)
+
+// helpTop looks at the top of non-empty head h and finishes the step in
+// flight there, if any. For topFree and topClaimable it returns the top
+// chunk's state, read while the head still was h: a claim must CAS exactly
+// that state (see topState).
+func (c *class) helpTop(h uint64) (uint64, topAction, error) {
 	top := headTop(h)
 	if uint64(top) > c.count {
-		return 0, false, c.corruptIfStill(h, fmt.Errorf("class %d: free-list head %d beyond %d chunks: %w", c.size, top, c.count, ErrCorrupt))
+		return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("class %d: free-list head %d beyond %d chunks: %w", c.size, top, c.count, ErrCorrupt))
 	}
 	i := top - 1
 	m := c.chunk(i)
 	s, ok := c.topState(h, m)
 	if !ok {
-		return 0, false, nil
+		return 0, topMoved, nil
 	}
 	if !headIsPopping(h) {
 		switch {
+		case isFree(s):
+			return s, topFree, nil
 		case isPush(s):
 			// Linked by a pusher that has not marked it free yet.
 			m.state.CompareAndSwap(s, withLow(s, 0))
-		case !isFree(s):
-			return 0, false, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d on the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
+			return s, topHelped, nil
 		}
-		return s, false, nil
+		return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d on the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
 	}
 	switch {
 	case isFree(s):
-		return s, true, nil
+		return s, topClaimable, nil
 	case isClaim(s):
-		return s, false, c.unlinkTop(h, i)
+		return s, topHelped, c.unlinkTop(h, i)
 	}
-	return 0, false, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d at the top of the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
+	return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d at the top of the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
 }
 
 // topState reads the state of m, the top chunk of head h, and reports
@@ -119,30 +129,34 @@ func (c *class) topState(h uint64, m *chunkMeta) (uint64, bool) {
 // pop claims the top chunk for participant me, unlinks it and returns its
 // index; the chunk's state is then claimed by me.
 func (c *class) pop(me uint32) (uint32, error) {
+	h := c.head.Load()
 	for {
-		h := c.head.Load()
 		top := headTop(h)
 		if top == 0 {
 			return 0, errEmpty
 		}
-		if !headIsPopping(h) {
-			// Finish a push at the top, then reserve the top for popping.
-			s, _, err := c.helpTop(h)
-			if err != nil {
-				return 0, err
-			}
-			if isFree(s) {
-				c.head.CompareAndSwap(h, newHead(h, top, true))
-			}
-			continue
-		}
-		s, claimable, err := c.helpTop(h)
+		s, act, err := c.helpTop(h)
 		if err != nil {
 			return 0, err
 		}
-		if claimable && c.chunk(top-1).state.CompareAndSwap(s, withLow(s, lowClaim|me)) {
-			return top - 1, c.finishUnlink(top - 1)
+		switch act {
+		case topFree:
+			// Reserve the top, and go on with the head we installed.
+			if nh := newHead(h, top, true); c.head.CompareAndSwap(h, nh) {
+				h = nh
+				continue
+			}
+		case topClaimable:
+			if c.chunk(top-1).state.CompareAndSwap(s, withLow(s, lowClaim|me)) {
+				// Usually nobody has moved the head: unlink under h at once.
+				next := c.chunk(top - 1).next.Load()
+				if uint64(next) <= c.count && c.head.CompareAndSwap(h, newHead(h, next, false)) {
+					return top - 1, nil
+				}
+				return top - 1, c.finishUnlink(top - 1)
+			}
 		}
+		h = c.head.Load()
 	}
 }
 
@@ -164,11 +178,11 @@ func (c *class) push(i, me uint32) error {
 		for {
 			h := c.head.Load()
 			if top := headTop(h); top != 0 {
-				s, claimable, err := c.helpTop(h)
+				s, act, err := c.helpTop(h)
 				if err != nil {
 					return err
 				}
-				if claimable {
+				if act == topClaimable {
 					t := c.chunk(top - 1)
 					if t.state.CompareAndSwap(s, withLow(s, lowClaim|me)) {
 						if err := c.finishUnlink(top - 1); err != nil {
@@ -177,10 +191,9 @@ func (c *class) push(i, me uint32) error {
 						t.state.Store(takenBack(s, me))
 						pending = append(pending, top-1)
 					}
-					continue
 				}
-				if !isFree(s) || headIsPopping(h) {
-					continue // helped the operation at the top; look again
+				if act != topFree {
+					continue
 				}
 			}
 			if m.next.Load() != headTop(h) {
