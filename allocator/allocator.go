@@ -247,5 +247,5 @@ func (a *Allocator) Classes() []Class {
 	return cs
 }
 
-// Len returns the size in bytes of the region's layout (Size of its config).
+// Size returns the number of bytes the region's layout uses (Size of its config).
 func (a *Allocator) Size() int { return int(a.classes[len(a.classes)-1].dataEnd) }

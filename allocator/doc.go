@@ -27,16 +27,20 @@
 // of its class, or of a stale generation is ErrBadRef, and a second free of
 // the same allocation is ErrDoubleFree — reported, never applied.
 //
-// Each chunk records the participant that holds it (WithOwner, SetOwner).
-// When a participant dies, ReclaimOwner(id) frees every chunk it held.
-// docs/allocator.md describes exactly what a crash can leave behind and how
-// Recover repairs the rest.
+// Each chunk records the participant that holds it (WithOwner, SetOwner),
+// and a chunk in the middle of an Alloc or Free records the participant
+// moving it. When a participant dies, ReclaimOwner(id) frees every chunk it
+// held and finishes every Alloc or Free it died inside, while the others
+// keep running. docs/allocator.md describes what a crash can leave behind,
+// and Recover, which rebuilds the free lists of a corrupt region that
+// nobody else is using.
 //
 // # Statistics
 //
-// Each class counts chunks in use, the high-water mark and failed
-// allocations in shared memory. Stats reads them; ReadStats reads them from
-// a region mapped read-only, without an Allocator.
+// Stats reports per class the free, in-use and in-flight chunks (from the
+// chunk states), the high-water mark and the failed allocations (shared
+// counters). ReadStats does the same from a region mapped read-only,
+// without an Allocator, and disturbs nobody.
 //
 // The byte layout, the free-list algorithm and its ABA argument, the crash
 // semantics and measured costs are in docs/allocator.md.
