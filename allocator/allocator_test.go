@@ -520,3 +520,22 @@ func TestReclaimInFlight(t *testing.T) {
 	}
 	mustWhole(t, a)
 }
+
+func TestRefCountLimit(t *testing.T) {
+	a := newTest(t, smallConfig)
+	r, _ := a.Alloc(1)
+	c, i, _ := a.resolve(r)
+	m := c.chunk(i)
+	m.state.Store(withLow(m.state.Load(), MaxRefCount))
+	wantErr(t, a.Retain(r), ErrRefCount)
+	if err := a.Release(r); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := a.RefCount(r); n != MaxRefCount-1 {
+		t.Fatalf("refcount %d", n)
+	}
+	if err := a.Free(r); err != nil {
+		t.Fatal(err)
+	}
+	mustWhole(t, a)
+}

@@ -6,8 +6,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"github.com/shmkit/shmkit/internal/proctest"
 )
 
 func init() { testChildren["hammer"] = hammerChild }
@@ -25,11 +23,10 @@ const (
 func BenchmarkAllocFreeContended2Proc(b *testing.B) {
 	const n = 64
 	s, a := newSharedRegion(b, Config{Classes: []Class{{n, 256}}}, 3)
-	cmd := s.command(b, "hammer", fmt.Sprintf("HAMMER_SIZE=%d", n))
-	proctest.Start(b, cmd)
+	hc := startChild(b, s.command(b, "hammer", fmt.Sprintf("HAMMER_SIZE=%d", n)))
 	for s.word(hammerReady).Load() == 0 {
-		if cmd.ProcessState != nil {
-			b.Fatal("hammer child exited")
+		if hc.exited() {
+			b.Fatalf("hammer child exited: %v", hc.wait())
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -52,7 +49,7 @@ func BenchmarkAllocFreeContended2Proc(b *testing.B) {
 	b.StopTimer()
 	child := s.word(hammerPairs).Load() - start
 	s.word(hammerStop).Store(1)
-	if err := cmd.Wait(); err != nil {
+	if err := hc.wait(); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/pair")

@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/shmkit/shmkit/internal/proctest"
 )
 
 func init() { testChildren["churn"] = churnChild }
@@ -45,21 +43,20 @@ func TestCrashReclaim(t *testing.T) {
 			fmt.Sprintf("CHURN_PROGRESS=%d", crashVictimProgress))
 		scmd := s.command(t, "churn", "CHURN_ID=1", "CHURN_ITERS=30000",
 			fmt.Sprintf("CHURN_PROGRESS=%d", crashSurvivorProgress))
-		proctest.Start(t, vcmd)
-		proctest.Start(t, scmd)
+		vc, sc := startChild(t, vcmd), startChild(t, scmd)
 		// Kill after a random number of operations: the count, not the
 		// clock, decides, so the kill lands at a random instruction.
 		target := uint64(1000 + rng.IntN(20000))
 		for s.word(crashVictimProgress).Load() < target {
-			if vcmd.ProcessState != nil {
-				t.Fatal("victim exited")
+			if vc.exited() {
+				t.Fatalf("victim exited: %v", vc.wait())
 			}
 			time.Sleep(50 * time.Microsecond)
 		}
 		if err := vcmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		if err := vcmd.Wait(); err == nil {
+		if err := vc.wait(); err == nil {
 			t.Fatal("victim was not killed")
 		}
 		n, err := a.ReclaimOwner(victim)
@@ -76,7 +73,7 @@ func TestCrashReclaim(t *testing.T) {
 				}
 			}
 		}
-		if err := scmd.Wait(); err != nil {
+		if err := sc.wait(); err != nil {
 			t.Fatalf("round %d: survivor: %v", round, err)
 		}
 		// Quiescent now: only the parent maps the region, and ReclaimOwner

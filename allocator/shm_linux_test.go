@@ -96,3 +96,39 @@ func envInt(name string) int {
 	fmt.Sscan(os.Getenv(name), &v)
 	return v
 }
+
+// child is a started child process whose exit the test can poll.
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// startChild starts cmd (killed and reaped at the end of the test if still
+// running) and waits for it in the background.
+func startChild(t testing.TB, cmd *exec.Cmd) *child {
+	t.Helper()
+	proctest.Start(t, cmd)
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c
+}
+
+// exited reports whether the child has exited.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for the child to exit and returns its error.
+func (c *child) wait() error {
+	<-c.done
+	return c.err
+}
