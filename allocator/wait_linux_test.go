@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func init() { testChildren["waiter"] = waiterChild }
@@ -67,4 +69,28 @@ func waiterChild() int {
 	}
 	s.word(waitGot).Store(uint64(r))
 	return 0
+}
+
+// TestReadStatsReadOnly reads the counters through a second, read-only
+// mapping of the region, as shmctl inspect does.
+func TestReadStatsReadOnly(t *testing.T) {
+	s, a := newSharedRegion(t, stressConfig, 0)
+	ro, err := unix.Mmap(int(s.file.Fd()), 0, len(s.mem), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(ro)
+	r, _ := a.Alloc(200)
+	_, _ = a.Alloc(3000)
+	st, err := ReadStats(ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[1].InUse != 1 || st[3].InUse != 1 || st[1].HighWater != 1 || st[0].Free != st[0].Total {
+		t.Fatalf("stats %+v", st)
+	}
+	_ = a.Free(r)
+	if st, _ := ReadStats(ro); st[1].InUse != 0 || st[1].HighWater != 1 {
+		t.Fatalf("stats after free %+v", st[1])
+	}
 }
