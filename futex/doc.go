@@ -25,12 +25,17 @@
 // calls Waiter.Wait, which spins for a bounded budget, then announces
 // itself as a sleeper, re-checks, and parks on the futex.
 //
-// The argument that no wake-up is lost: the waiter reads seq, increments
-// sleepers, and re-checks the condition; the notifier makes the condition
-// true, then reads sleepers, and when it is non-zero increments seq before
-// waking. Go's atomics are sequentially consistent, so either the notifier
-// sees the sleeper (and bumps seq, so the futex wait returns at once if the
-// waiter had not yet slept) or the waiter's re-check sees the condition.
+// The argument that no wake-up is lost: the waiter increments sleepers,
+// arms seq (sets its bit 0, unless another waiter did) and re-checks the
+// condition, then sleeps on the armed value; the notifier makes the
+// condition true, reads sleepers, and when it is non-zero reads seq and, if
+// armed, moves it to the next (disarmed) value before waking everyone. Go's
+// atomics are sequentially consistent, so either the waiter's re-check sees
+// the condition, or the notifier sees the sleeper and then an armed seq (or
+// a seq that another notifier already moved on, and that notifier wakes),
+// and the futex wait either returns at once because seq changed or is
+// woken. A Notify that finds seq disarmed makes no system call: whoever
+// disarmed it has already woken every waiter parked on the old value.
 //
 // On operating systems other than Linux, Wait polls the word with short
 // sleeps and Wake is a no-op; this keeps the package portable, not fast.

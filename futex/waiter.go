@@ -17,7 +17,9 @@ const EventSize = 8
 
 // Event is a wait point in shared memory. Its layout is fixed:
 //
-//	offset 0: seq      uint32  futex word, bumped by Notify when someone sleeps
+//	offset 0: seq      uint32  futex word: bit 0 "armed" (a waiter parks on
+//	                           this value), bits 1-31 a counter that Notify
+//	                           bumps (clearing bit 0) before it wakes
 //	offset 4: sleepers uint32  number of waiters parked or about to park
 //
 // An Event is never created by value in Go memory that other processes see;
@@ -49,15 +51,49 @@ func (e *Event) Sleepers() uint32 { return e.sleepers.Load() }
 
 // Notify wakes every waiter parked on e. Call it after making the condition
 // the waiters check true (with an atomic store). It costs one atomic load
-// when nobody sleeps, and a futex wake system call only when someone does.
-// It reports whether a system call was made.
+// when nobody sleeps, and a futex wake system call only when someone has
+// parked since the last wake: a waiter arms seq (sets bit 0) before it
+// parks, and the Notify that wakes it disarms seq, so the notifies that
+// follow while the woken waiter is still on its way back to the CPU (tens of
+// microseconds in a VM) make no system call. It reports whether a system
+// call was made.
 func (e *Event) Notify() bool {
 	if e.sleepers.Load() == 0 {
 		return false
 	}
-	e.seq.Add(1)
+	for {
+		v := e.seq.Load()
+		if v&1 == 0 {
+			return false // nobody armed since the last wake
+		}
+		if e.seq.CompareAndSwap(v, v+1) { // odd to the next even value
+			_, _ = Wake(&e.seq, math.MaxInt32)
+			return true
+		}
+	}
+}
+
+// bump moves seq to the next even value, disarming it, and wakes everyone
+// parked on it.
+func (e *Event) bump() {
+	for {
+		v := e.seq.Load()
+		if e.seq.CompareAndSwap(v, (v|1)+1) {
+			break
+		}
+	}
 	_, _ = Wake(&e.seq, math.MaxInt32)
-	return true
+}
+
+// arm sets bit 0 of seq, if no other waiter has, and returns the armed
+// value to park on.
+func (e *Event) arm() uint32 {
+	for {
+		v := e.seq.Load()
+		if v&1 != 0 || e.seq.CompareAndSwap(v, v|1) {
+			return v | 1
+		}
+	}
 }
 
 // Strategy says how a Waiter waits for a condition to become true.
@@ -174,15 +210,12 @@ func (e *Event) park(ctx context.Context, cond func() bool) error {
 	if ctx.Done() != nil {
 		// Cancellation must reach a thread asleep in the kernel: bump seq and
 		// wake everyone. Other sleepers see a spurious wake-up and re-check.
-		stop := context.AfterFunc(ctx, func() {
-			e.seq.Add(1)
-			_, _ = Wake(&e.seq, math.MaxInt32)
-		})
+		stop := context.AfterFunc(ctx, e.bump)
 		defer stop()
 	}
 	for {
-		seq := e.seq.Load()
 		e.sleepers.Add(1)
+		seq := e.arm()
 		if cond() {
 			e.sleepers.Add(^uint32(0))
 			return nil

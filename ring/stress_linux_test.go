@@ -1,0 +1,285 @@
+package ring
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/proctest"
+)
+
+func init() {
+	proctest.Register("mpmc-produce", childMPMCProduce)
+	proctest.Register("mpmc-consume", childMPMCConsume)
+	proctest.Register("byte-consume", childByteConsume)
+	proctest.Register("park-consume", childParkConsume)
+}
+
+// stressN scales a stress count: the full count by default, a tenth with
+// -short.
+func stressN(full uint64) uint64 {
+	if testing.Short() {
+		return max(full/10, 1)
+	}
+	return full
+}
+
+// TestSPSCStress10M streams 10 million sequence-numbered messages from this
+// process to a child through a 1024-slot ring, with the default
+// spin-then-park waiting, and checks that all arrive complete and in order.
+func TestSPSCStress10M(t *testing.T) {
+	runSPSCAcross(t, "batch", 1024, stressN(10_000_000))
+}
+
+// TestByteRingAcrossProcesses streams variable-length records (0 bytes up
+// to MaxRecord, with and without padding at the end) to a child.
+func TestByteRingAcrossProcesses(t *testing.T) {
+	for _, capacity := range []int{64, 128, 4096} {
+		t.Run(fmt.Sprint(capacity), func(t *testing.T) {
+			size, _ := ByteRingSize(capacity)
+			a := newSharedArea(t, size)
+			r, err := NewByteRing(a.ring(), capacity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := stressN(100_000)
+			cmd := a.start(t, "byte-consume")
+			if err := produceBytes(context.Background(), r, n, r.MaxRecord()); err != nil {
+				t.Fatal(err)
+			}
+			waitCmd(t, cmd)
+			if got := a.count(0).Load(); got != n {
+				t.Fatalf("child received %d records, want %d", got, n)
+			}
+		})
+	}
+}
+
+func childByteConsume() int {
+	a, err := childArea()
+	if err != nil {
+		return childFail("%v", err)
+	}
+	r, err := AttachByteRing(a.ring())
+	if err != nil {
+		return childFail("attach: %v", err)
+	}
+	n, err := consumeBytes(context.Background(), r, r.MaxRecord())
+	a.count(0).Store(n)
+	if err != nil {
+		return childFail("consume: %v", err)
+	}
+	return 0
+}
+
+// mpmcCounts returns the per-message delivery counters that follow the
+// ring in the shared area.
+func mpmcCounts(a *sharedArea, ringSize, producers, perProducer int) []atomic.Uint32 {
+	off := ringOff + (ringSize+63)&^63
+	return unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(&a.mem[off])), producers*perProducer)
+}
+
+func mpmcEnv() (producers, perProducer, batch, id int) {
+	return envInt("RING_PRODUCERS", 1), envInt("RING_NPER", 1), envInt("RING_BATCH", 1), envInt("RING_ID", 0)
+}
+
+func childMPMCProduce() int {
+	a, err := childArea()
+	if err != nil {
+		return childFail("%v", err)
+	}
+	r, err := AttachMPMC(a.ring())
+	if err != nil {
+		return childFail("attach: %v", err)
+	}
+	_, n, batch, id := mpmcEnv()
+	a.word(wordReady).Add(1)
+	a.waitWordChild(wordGo, 1)
+	if err := produceMPMC(context.Background(), r, uint64(id), uint64(n), batch); err != nil {
+		return childFail("produce: %v", err)
+	}
+	a.word(wordDone).Add(1)
+	return 0
+}
+
+func childMPMCConsume() int {
+	a, err := childArea()
+	if err != nil {
+		return childFail("%v", err)
+	}
+	r, err := AttachMPMC(a.ring())
+	if err != nil {
+		return childFail("attach: %v", err)
+	}
+	producers, n, batch, id := mpmcEnv()
+	size, _ := MPMCSize(r.Cap(), r.SlotSize())
+	counts := mpmcCounts(a, size, producers, n)
+	a.word(wordReady).Add(1)
+	got, err := consumeMPMC(context.Background(), r, producers, batch, func(p, seq uint64) {
+		if seq < uint64(n) {
+			counts[int(p)*n+int(seq)].Add(1)
+		}
+	})
+	a.count(id).Store(got)
+	if err != nil {
+		return childFail("consume: %v", err)
+	}
+	return 0
+}
+
+// waitWordChild is waitWord for children, which have no testing.TB.
+func (a *sharedArea) waitWordChild(i int, want uint32) {
+	for a.word(i).Load() < want {
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+// runMPMCAcross runs producers and consumers as child processes over one
+// MPMC ring and checks every message was delivered exactly once, in
+// per-producer order (each consumer checks the order of what it sees).
+func runMPMCAcross(t *testing.T, producers, consumers, capacity, batch, perProducer int) {
+	size, err := MPMCSize(capacity, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newSharedArea(t, (size+63)&^63+4*producers*perProducer)
+	r, err := NewMPMC(a.ring(), capacity, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{fmt.Sprintf("RING_PRODUCERS=%d", producers), fmt.Sprintf("RING_NPER=%d", perProducer), fmt.Sprintf("RING_BATCH=%d", batch)}
+	var cmds []func()
+	for i := range consumers {
+		cmd := a.start(t, "mpmc-consume", append(env, fmt.Sprintf("RING_ID=%d", i))...)
+		cmds = append(cmds, func() { waitCmd(t, cmd) })
+	}
+	var pcmds []func()
+	for i := range producers {
+		cmd := a.start(t, "mpmc-produce", append(env, fmt.Sprintf("RING_ID=%d", i))...)
+		pcmds = append(pcmds, func() { waitCmd(t, cmd) })
+	}
+	a.waitWord(t, wordReady, uint32(producers+consumers))
+	a.word(wordGo).Store(1)
+	for _, w := range pcmds {
+		w()
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range cmds {
+		w()
+	}
+	var total uint64
+	for i := range consumers {
+		total += a.count(i).Load()
+	}
+	if want := uint64(producers * perProducer); total != want {
+		t.Errorf("consumers received %d messages, want %d", total, want)
+	}
+	counts := mpmcCounts(a, size, producers, perProducer)
+	for i := range counts {
+		if c := counts[i].Load(); c != 1 {
+			t.Fatalf("producer %d message %d delivered %d times", i/perProducer, i%perProducer, c)
+		}
+	}
+}
+
+func TestMPMCAcrossProcesses(t *testing.T) {
+	for _, tc := range []struct{ p, c, capacity, batch, n int }{
+		{2, 2, 1024, 1, 500_000},
+		{2, 2, 256, 16, 500_000},
+		{4, 4, 1024, 1, 250_000},
+		{4, 4, 64, 8, 250_000},
+		{2, 2, 1, 1, 20_000}, // capacity 1 and 2: every operation crosses full or empty
+		{2, 2, 2, 2, 20_000},
+	} {
+		t.Run(fmt.Sprintf("%dx%d/cap%d/batch%d", tc.p, tc.c, tc.capacity, tc.batch), func(t *testing.T) {
+			runMPMCAcross(t, tc.p, tc.c, tc.capacity, tc.batch, int(stressN(uint64(tc.n))))
+		})
+	}
+}
+
+// TestParkWake100k makes a child consumer that always parks (futex.Park)
+// receive 100k messages, each enqueued only once the consumer has announced
+// itself asleep, so every message must wake a sleeper (or be seen by its
+// re-check). A lost wake-up hangs the child; the test then fails on its
+// generous per-message deadline instead of hanging.
+func TestParkWake100k(t *testing.T) {
+	size, _ := SPSCSize(16, 16)
+	a := newSharedArea(t, size)
+	r, err := NewSPSC(a.ring(), 16, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := stressN(100_000)
+	cmd := a.start(t, "park-consume")
+	a.waitWord(t, wordReady, 1)
+	buf := make([]byte, 16)
+	for i := range n {
+		// Wait (without a time limit on the consumer side) until the
+		// consumer sleeps or is about to: its sleeper count is set.
+		for spins := 0; r.c.notEmpty.Sleepers() == 0; spins++ {
+			if spins%64 == 0 {
+				runtime.Gosched()
+			}
+			if cmd.ProcessState != nil {
+				t.Fatal("consumer exited")
+			}
+		}
+		if i%64 == 0 {
+			// Now and then give the consumer time to reach the futex
+			// wait itself, so the wake system call finds it asleep.
+			time.Sleep(200 * time.Microsecond)
+		}
+		if err := r.Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
+			t.Fatal(err)
+		}
+
+	}
+	r.Close()
+	waitCmd(t, cmd)
+	if got := a.count(0).Load(); got != n {
+		t.Fatalf("consumer received %d, want %d", got, n)
+	}
+	t.Logf("%d messages, each enqueued while the consumer was parked or parking", n)
+}
+
+func childParkConsume() int {
+	a, err := childArea()
+	if err != nil {
+		return childFail("%v", err)
+	}
+	r, err := AttachSPSC(a.ring())
+	if err != nil {
+		return childFail("attach: %v", err)
+	}
+	r.SetWaiter(futex.Waiter{Strategy: futex.Park})
+	a.word(wordReady).Add(1)
+	buf := make([]byte, 16)
+	var next uint64
+	for {
+		// A lost wake-up would park forever: the deadline turns it into a
+		// failure. A minute per message is not a timing check.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n, err := r.Dequeue(ctx, buf)
+		cancel()
+		if err == ErrClosed {
+			break
+		}
+		if err != nil {
+			a.count(0).Store(next)
+			return childFail("message %d: %v", next, err)
+		}
+		if err := checkSeq(buf[:n], next); err != nil {
+			return childFail("%v", err)
+		}
+		next++
+	}
+	a.count(0).Store(next)
+	return 0
+}
