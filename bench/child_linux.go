@@ -69,6 +69,9 @@ func runChild(spec cellSpec) (sideStats, error) {
 	if err != nil {
 		return sideStats{}, err
 	}
+	if spec.CrashAfter > 0 {
+		up = &crashingEndpoint{endpoint: up, left: spec.CrashAfter}
+	}
 	if spec.pingpong() {
 		return pong(down, up, spec.Size)
 	}

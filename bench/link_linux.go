@@ -47,6 +47,24 @@ type cellSpec struct {
 	Paths    []string      `json:"paths,omitempty"`   // FIFO paths: up, down
 	IDs      []int         `json:"ids,omitempty"`     // SysV queue ids: up, down
 	Offsets  []int         `json:"offsets,omitempty"` // ring offsets in the memfd: up, down
+	// CrashAfter, when positive, makes the child exit abruptly (status
+	// 9, no report) before its CrashAfter+1st send: tests use it to check
+	// that the parent reports a dead peer instead of hanging.
+	CrashAfter int `json:"crash_after,omitempty"`
+}
+
+// crashingEndpoint exits the process before its limit+1st send.
+type crashingEndpoint struct {
+	endpoint
+	left int
+}
+
+func (c *crashingEndpoint) send(msg []byte) error {
+	if c.left == 0 {
+		os.Exit(9)
+	}
+	c.left--
+	return c.endpoint.send(msg)
 }
 
 func (s cellSpec) pingpong() bool { return s.Workload == PingPong }

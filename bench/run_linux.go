@@ -250,7 +250,7 @@ func runWithChild(ctx context.Context, spec cellSpec, files []*os.File, abort fu
 		childGone = true
 		select {
 		case out = <-done: // it was draining the last messages
-		case <-time.After(2 * time.Second):
+		case <-time.After(time.Second):
 			out = finish("child exited early")
 		}
 	case <-deadline.C:
@@ -281,7 +281,10 @@ func runWithChild(ctx context.Context, spec cellSpec, files []*os.File, abort fu
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 && len(msg) > 400 {
 			msg = msg[i+1:]
 		}
-		childErr = fmt.Errorf("child (%v) left no report: %s %w", waitErr, msg, ErrChild)
+		if msg != "" {
+			msg = " (" + msg + ")"
+		}
+		childErr = fmt.Errorf("child %v, no report%s: %w", waitErr, msg, ErrChild)
 	case waitErr != nil:
 		childErr = fmt.Errorf("child: %v: %w", waitErr, ErrChild)
 	}

@@ -180,3 +180,30 @@ func TestChildFailureIsReported(t *testing.T) {
 		t.Errorf("failure took %v to report", d)
 	}
 }
+
+// TestDeadChildIsReported kills the child (it exits abruptly after 50
+// sends) on every way a parent can be blocked: end-of-file on a pipe, a
+// FIFO and a socket, a ring closed under a spinning or parked reader, a
+// POSIX queue poisoned, a SysV queue removed. The cell must fail, promptly.
+func TestDeadChildIsReported(t *testing.T) {
+	cases := []struct{ kind, wait string }{
+		{"pipe", ""}, {"fifo", ""}, {"unix", ""}, {"posixmq", ""}, {"sysvmsg", ""},
+		{"spsc", "spin"}, {"bytering", "park"}, {"mpmc", "spin-then-park"},
+	}
+	for _, c := range cases {
+		for _, wl := range []string{Stream, PingPong} {
+			spec := cellSpec{Kind: c.kind, Wait: c.wait, Workload: wl, Size: 64,
+				Warmup: time.Hour, Duration: time.Hour, MinMsgs: 10, CPU: -1, Timeout: 20 * time.Second,
+				CrashAfter: 50}
+			start := time.Now()
+			res := runCell(context.Background(), c.kind, spec, -1)
+			if res.OK() || !strings.Contains(res.Error, "exit status 9") {
+				t.Errorf("%s %s/%s: got error %q, want the child's exit status 9", wl, c.kind, c.wait, res.Error)
+			}
+			t.Logf("%s %s/%s (%v): %s", wl, c.kind, c.wait, time.Since(start).Round(time.Millisecond), res.Error)
+			if d := time.Since(start); d > 8*time.Second {
+				t.Errorf("%s %s/%s: took %v to notice the dead child", wl, c.kind, c.wait, d)
+			}
+		}
+	}
+}
