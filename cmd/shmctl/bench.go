@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"time"
 
@@ -110,6 +111,20 @@ func (f benchFlags) config() (bench.Config, error) {
 	return c, nil
 }
 
+// loadAverage returns the 1-minute load average from /proc/loadavg, or ""
+// where there is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -158,6 +173,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) error
 			}
 		}
 	}
+	loadBefore := loadAverage()
 	results, runErr := bench.Run(ctx, cfg)
 	if runErr != nil && len(results) == 0 {
 		return runErr
@@ -171,6 +187,11 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) error
 		err = bench.WriteBenchfmt(stdout, results)
 	default:
 		err = bench.WriteTable(stdout, results)
+		if err == nil && loadBefore != "" {
+			// Other work on the machine moves every figure: say how busy it was.
+			_, err = fmt.Fprintf(stdout, "%d CPUs; 1-minute load average %s before the run, %s after\n",
+				runtime.NumCPU(), loadBefore, loadAverage())
+		}
 	}
 	if err != nil {
 		return err
