@@ -314,27 +314,27 @@ func BenchmarkPingPong(b *testing.B) {
 
 // pingRings lays out the two rings of a ping-pong in one area.
 func pingRings(mem []byte) (ping, pong []byte) {
-	rs, _ := SPSCSize(16, 64)
+	rs, _ := SPSCSize(16, 8)
 	rs = (rs + 63) &^ 63
 	return mem[:rs], mem[rs:]
 }
 
 func benchPingPongRing(b *testing.B, s futex.Strategy) {
-	rs, _ := SPSCSize(16, 64)
+	rs, _ := SPSCSize(16, 8)
 	a := newSharedArea(b, 2*((rs+63)&^63))
 	pingMem, pongMem := pingRings(a.ring())
-	ping, err := NewSPSC(pingMem, 16, 64)
+	ping, err := NewSPSC(pingMem, 16, 8)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pong, err := NewSPSC(pongMem, 16, 64)
+	pong, err := NewSPSC(pongMem, 16, 8)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ping.SetWaiter(futex.Waiter{Strategy: s})
 	pong.SetWaiter(futex.Waiter{Strategy: s})
 	startBench(b, a, 1, "bench-echo-ring", "RING_WAIT="+s.String())
-	msg := make([]byte, 64)
+	msg := make([]byte, 8)
 	ctx := context.Background()
 	goBench(b, a)
 	for range b.N {
@@ -370,7 +370,7 @@ func benchChildEchoRing() int {
 	ping.SetWaiter(futex.Waiter{Strategy: s})
 	pong.SetWaiter(futex.Waiter{Strategy: s})
 	n := envInt("RING_N", 0)
-	buf := make([]byte, 64)
+	buf := make([]byte, 8)
 	ctx := context.Background()
 	childReady(a)
 	for range n {

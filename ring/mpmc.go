@@ -209,35 +209,18 @@ func (r *MPMC) claimPut(k int) (uint64, int, error) {
 }
 
 // claimGet claims up to k consecutive published positions on the dequeue
-// index with one compare-and-swap. Message lengths are checked against
-// slotSize and bufs (when non-nil) before the claim, so a message that does
-// not fit stays in the ring.
-func (r *MPMC) claimGet(bufs [][]byte) (uint64, int, error) {
+// index with one compare-and-swap and returns the first one and how many
+// (0 when empty). It reads nothing but turns and indices: a slot's bytes
+// belong to whoever claims it.
+func (r *MPMC) claimGet(k int) (uint64, int, error) {
 	pos := r.c.head.Load()
 	for {
 		t := r.turn(pos).Load()
 		d := int64(t - r.getTurn(pos))
 		switch {
 		case d == 0:
-			n := 0
-			for n < len(bufs) {
-				p := pos + uint64(n)
-				if n > 0 && r.turn(p).Load() != r.getTurn(p) {
-					break
-				}
-				l := binary.LittleEndian.Uint32(r.slot(p)[8:])
-				if uint64(l) > uint64(r.slotSize) {
-					if n > 0 {
-						break
-					}
-					return 0, 0, fmt.Errorf("mpmc slot length %d over slot size %d: %w", l, r.slotSize, ErrCorrupt)
-				}
-				if int(l) > cap(bufs[n]) {
-					if n > 0 {
-						break
-					}
-					return 0, 0, fmt.Errorf("message of %d bytes, buffer of %d: %w", l, cap(bufs[n]), ErrShortBuffer)
-				}
+			n := 1
+			for n < k && r.turn(pos+uint64(n)).Load() == r.getTurn(pos+uint64(n)) {
 				n++
 			}
 			if r.c.head.CompareAndSwap(pos, pos+uint64(n)) {
@@ -330,31 +313,48 @@ func (r *MPMC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
 
 // TryDequeueBatch copies up to len(bufs) messages, claiming them with one
 // compare-and-swap; message i goes into bufs[i][:cap(bufs[i])] and bufs[i]
-// is resliced to its length. It returns how many (0 when empty), ErrClosed
-// when the ring is closed and drained, and ErrShortBuffer when the first
-// message does not fit bufs[0] (it stays in the ring).
+// is resliced to its length. Every buffer used must have a capacity of at
+// least SlotSize (a message's length is only known once it is claimed, and
+// a claimed message cannot be put back): the batch stops before the first
+// smaller one, and ErrShortBuffer is returned when bufs[0] is. It returns
+// how many it dequeued (0 when empty) and ErrClosed when the ring is closed
+// and drained.
 func (r *MPMC) TryDequeueBatch(bufs [][]byte) (int, error) {
-	if len(bufs) == 0 {
-		return 0, nil
+	k := 0
+	for k < len(bufs) && cap(bufs[k]) >= r.slotSize {
+		k++
 	}
-	pos, n, err := r.claimGet(bufs)
+	if k == 0 {
+		if len(bufs) == 0 {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("buffer of %d bytes, MPMC dequeue needs the slot size %d: %w", cap(bufs[0]), r.slotSize, ErrShortBuffer)
+	}
+	pos, n, err := r.claimGet(k)
 	if n == 0 || err != nil {
 		return 0, err
 	}
 	for i := range n {
 		p := pos + uint64(i)
 		s := r.slot(p)
-		l := binary.LittleEndian.Uint32(s[8:]) // checked by claimGet; unchanged since
+		l := binary.LittleEndian.Uint32(s[8:])
+		if uint64(l) > uint64(r.slotSize) {
+			// Drop the impossible message but free its slot, so the
+			// ring does not stall on it.
+			err = fmt.Errorf("mpmc slot length %d over slot size %d: %w", l, r.slotSize, ErrCorrupt)
+			l = 0
+		}
 		b := bufs[i][:cap(bufs[i])]
 		bufs[i] = b[:copy(b, s[mpmcSlotHeader:mpmcSlotHeader+int(l)])]
 		r.turn(p).Store(r.putTurn(p) + 2)
 	}
 	r.c.notFull.Notify()
-	return n, nil
+	return n, err
 }
 
 // TryDequeue copies the next message into buf and returns its length; it
-// reports false when the ring is empty.
+// reports false when the ring is empty. len(buf) must be at least SlotSize
+// (see TryDequeueBatch).
 func (r *MPMC) TryDequeue(buf []byte) (int, bool, error) {
 	one := [1][]byte{buf[:0:len(buf)]}
 	n, err := r.TryDequeueBatch(one[:])
@@ -364,8 +364,8 @@ func (r *MPMC) TryDequeue(buf []byte) (int, bool, error) {
 	return len(one[0]), true, nil
 }
 
-// Dequeue copies the next message into buf, waiting while the ring is
-// empty. It returns ErrClosed once the ring is closed and drained.
+// Dequeue copies the next message into buf (len(buf) at least SlotSize),
+// waiting while the ring is empty. It returns ErrClosed once the ring is closed and drained.
 func (r *MPMC) Dequeue(ctx context.Context, buf []byte) (int, error) {
 	one := [1][]byte{buf[:0:len(buf)]}
 	if _, err := r.DequeueBatch(ctx, one[:]); err != nil {

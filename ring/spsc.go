@@ -4,14 +4,22 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
 )
 
-// slotHeader is the length word (and a reserved word) in front of every
-// SPSC slot's payload.
-const slotHeader = 8
+// Every SPSC slot starts with a 16-byte header:
+//
+//	offset 0: seq uint64  index+1 of the message, stored by single-message
+//	                      publications (a hint; see SPSC.avail)
+//	offset 8: len uint32  message length
+//	offset 12: reserved
+const (
+	slotHeader = 16
+	slotLenOff = 8
+)
 
 // MaxSlotSize is the largest slot payload the fixed-slot rings accept.
 const MaxSlotSize = 1 << 30
@@ -92,6 +100,9 @@ func NewSPSC(mem []byte, capacity, slotSize int) (*SPSC, error) {
 	if err := checkRegion(mem, p.size); err != nil {
 		return nil, err
 	}
+	// Clear the slots: a seq word left by an earlier ring in this memory
+	// could otherwise announce a message that was never sent.
+	clear(mem[DataOffset:p.size])
 	return newSPSC(mem, initControl(mem, p), p), nil
 }
 
@@ -128,7 +139,14 @@ func newSPSC(mem []byte, c *control, p params) *SPSC {
 	// full (or empty), so that a corrupt state is reported by the next
 	// try, not waited on forever.
 	r.canPut = func() bool { return r.c.isClosed() || r.c.tail.Load()-r.c.head.Load() != r.capacity }
-	r.canGet = func() bool { return r.c.isClosed() || r.c.tail.Load() != r.c.head.Load() }
+	r.canGet = func() bool {
+		h := r.c.head.Load()
+		if r.seq(h).Load() == h+1 || r.c.isClosed() {
+			return true
+		}
+		t := r.c.tail.Load()
+		return t != h && t-h != lagging
+	}
 	return r
 }
 
@@ -187,12 +205,24 @@ func (r *SPSC) room(t uint64) (uint64, error) {
 }
 
 // avail returns how many messages the consumer may take, starting at head
-// h. It reloads the producer's tail only when the cached copy says empty.
+// h. When the cached tail says empty it first looks at the seq word of slot
+// h, which a single-message publication sets to h+1 before storing the
+// tail: the message is then known to be there from the line the consumer
+// must read anyway, without pulling the producer's tail line across. Only
+// then does it reload the tail. (seq is a 64-bit index, so a stale seq from
+// an earlier lap, or from before a batch publication that does not set it,
+// can never equal h+1.)
 func (r *SPSC) avail(h uint64) (uint64, error) {
 	n := r.cachedTail - h
 	if n == 0 || n > r.capacity {
+		if r.seq(h).Load() == h+1 {
+			return 1, nil
+		}
 		r.cachedTail = r.c.tail.Load()
 		n = r.cachedTail - h
+		if n == lagging {
+			return 0, nil
+		}
 		if n > r.capacity {
 			return 0, fmt.Errorf("spsc tail %d, head %d, capacity %d: %w", r.cachedTail, h, r.capacity, ErrCorrupt)
 		}
@@ -213,7 +243,7 @@ func (r *SPSC) drained(h uint64) bool {
 
 // msgLen reads and checks the length word of a published slot.
 func (r *SPSC) msgLen(s []byte) (int, error) {
-	n := binary.LittleEndian.Uint32(s)
+	n := binary.LittleEndian.Uint32(s[slotLenOff:])
 	if uint64(n) > uint64(r.slotSize) {
 		return 0, fmt.Errorf("spsc slot length %d over slot size %d: %w", n, r.slotSize, ErrCorrupt)
 	}
@@ -222,6 +252,26 @@ func (r *SPSC) msgLen(s []byte) (int, error) {
 
 func (r *SPSC) tooLarge(n int) error {
 	return fmt.Errorf("message of %d bytes, slot holds %d: %w", n, r.slotSize, ErrTooLarge)
+}
+
+// lagging is tail-head when the tail is one behind the head: the consumer
+// took message h-1 by its seq word before the producer stored the tail.
+const lagging = ^uint64(0)
+
+// seq returns the seq word of slot i.
+func (r *SPSC) seq(i uint64) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Pointer(&r.data[int(i&r.mask)*r.stride]))
+}
+
+// publishOne publishes the single message at index t: its slot's seq word
+// first (the consumer polls the slot line it must read anyway), then the
+// tail, then wakes the consumer if it sleeps. Between the two stores a
+// consumer may already have taken the message, so it can see the tail one
+// behind its head; avail treats exactly that as empty.
+func (r *SPSC) publishOne(t uint64) {
+	r.seq(t).Store(t + 1)
+	r.c.tail.Store(t + 1)
+	r.c.notEmpty.Notify()
 }
 
 // publishTail makes the slots before t visible to the consumer and wakes it
@@ -256,9 +306,9 @@ func (r *SPSC) TryEnqueue(msg []byte) (bool, error) {
 		return false, err
 	}
 	s := r.slot(t)
-	binary.LittleEndian.PutUint32(s, uint32(len(msg)))
+	binary.LittleEndian.PutUint32(s[slotLenOff:], uint32(len(msg)))
 	copy(s[slotHeader:], msg)
-	r.publishTail(t + 1)
+	r.publishOne(t)
 	return true, nil
 }
 

@@ -35,10 +35,13 @@ func (r *SPSC) TryEnqueueBatch(msgs [][]byte) (int, error) {
 			break
 		}
 		s := r.slot(t + i)
-		binary.LittleEndian.PutUint32(s, uint32(len(m)))
+		binary.LittleEndian.PutUint32(s[slotLenOff:], uint32(len(m)))
 		copy(s[slotHeader:], m)
 	}
-	if i > 0 {
+	switch {
+	case i == 1:
+		r.publishOne(t)
+	case i > 1:
 		r.publishTail(t + i)
 	}
 	return int(i), err
@@ -213,10 +216,13 @@ func (r *SPSC) CommitBatch(lens []int) error {
 	}
 	t := r.c.tail.Load()
 	for i, n := range lens {
-		binary.LittleEndian.PutUint32(r.slot(t+uint64(i)), uint32(n))
+		binary.LittleEndian.PutUint32(r.slot(t + uint64(i))[slotLenOff:], uint32(n))
 	}
 	r.reserved = 0
-	if len(lens) > 0 {
+	switch {
+	case len(lens) == 1:
+		r.publishOne(t)
+	case len(lens) > 1:
 		r.publishTail(t + uint64(len(lens)))
 	}
 	return nil

@@ -28,10 +28,10 @@ func newTestSPSC(tb testing.TB, capacity, slotSize int) (*SPSC, []byte) {
 
 func TestSPSCSizeAndParams(t *testing.T) {
 	for _, tc := range []struct{ capacity, slot, size int }{
-		{1, 1, DataOffset + 16},
-		{4, 8, DataOffset + 4*16},
-		{8, 64, DataOffset + 8*72},
-		{1024, 13, DataOffset + 1024*24},
+		{1, 1, DataOffset + 24},
+		{4, 8, DataOffset + 4*24},
+		{8, 64, DataOffset + 8*80},
+		{1024, 13, DataOffset + 1024*32},
 	} {
 		got, err := SPSCSize(tc.capacity, tc.slot)
 		if err != nil || got != tc.size {

@@ -1,0 +1,115 @@
+package ring
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestAttachValidation corrupts each header field in turn.
+func TestAttachValidation(t *testing.T) {
+	_, mem := newTestSPSC(t, 8, 8)
+	if _, err := AttachSPSC(mem); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		off  int
+		val  uint32
+		want error
+	}{
+		{"magic", offMagic, 1, ErrNotRing},
+		{"kind", offKind, KindMPMC, ErrNotRing},
+		{"version", offVersion, 2, ErrVersion},
+		{"slot size", offSlotSize, 9, ErrCorrupt},
+		{"capacity", offCapacity, 16, ErrCorrupt},
+		{"check", offCheck, 0, ErrCorrupt},
+	} {
+		bad := alignedMem(t, len(mem))
+		copy(bad, mem)
+		binary.LittleEndian.PutUint32(bad[tc.off:], tc.val)
+		if _, err := AttachSPSC(bad); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := AttachSPSC(mem[:len(mem)-1]); !errors.Is(err, ErrBadLayout) {
+		t.Errorf("short region: %v", err)
+	}
+	if _, err := AttachSPSC(mem[:10]); !errors.Is(err, ErrBadLayout) {
+		t.Errorf("tiny region: %v", err)
+	}
+	if _, err := AttachByteRing(mem); !errors.Is(err, ErrNotRing) {
+		t.Errorf("SPSC as byte ring: %v", err)
+	}
+	if _, err := AttachMPMC(mem); !errors.Is(err, ErrNotRing) {
+		t.Errorf("SPSC as MPMC: %v", err)
+	}
+}
+
+func setIndex(mem []byte, off int, v uint64) { binary.LittleEndian.PutUint64(mem[off:], v) }
+
+// TestCorruptIndices gives each ring impossible indices and lengths; every
+// call, blocking ones included, must return ErrCorrupt promptly.
+func TestCorruptIndices(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	buf := make([]byte, 64)
+	want := func(name string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", name, err)
+		}
+	}
+
+	r, mem := newTestSPSC(t, 4, 8)
+	setIndex(mem, offTail, 100) // tail - head over capacity
+	_, err := r.Dequeue(ctx, buf)
+	want("spsc dequeue, tail far ahead", err)
+	want("spsc enqueue, tail far ahead", r.Enqueue(ctx, []byte{1}))
+	setIndex(mem, offTail, 5)
+	setIndex(mem, offHead, 10) // tail behind head
+	_, err = r.Dequeue(ctx, buf)
+	want("spsc dequeue, tail behind head", err)
+	want("spsc enqueue, tail behind head", r.Enqueue(ctx, []byte{1}))
+	setIndex(mem, offTail, 1)
+	setIndex(mem, offHead, 0)
+	binary.LittleEndian.PutUint32(mem[DataOffset+slotLenOff:], 9) // length over slot size
+	r2, _ := AttachSPSC(mem)
+	_, err = r2.Dequeue(ctx, buf)
+	want("spsc slot length", err)
+	_, err = r2.Peek(ctx)
+	want("spsc peek slot length", err)
+
+	b, bmem := newTestByteRing(t, 128)
+	setIndex(bmem, offTail, 16)
+	putRecHeader(b.data, 0, 200, recData) // past the published bytes
+	_, err = b.Read(ctx, buf)
+	want("byte ring length", err)
+	putRecHeader(b.data, 0, 1, 77) // unknown tag
+	_, err = b.Peek(ctx)
+	want("byte ring tag", err)
+	setIndex(bmem, offHead, 4) // unaligned
+	_, err = b.Read(ctx, buf)
+	want("byte ring unaligned head", err)
+	setIndex(bmem, offTail, 5)
+	setIndex(bmem, offHead, 0)
+	want("byte ring unaligned tail", b.Write(ctx, []byte{1}))
+	setIndex(bmem, offTail, 1000)
+	want("byte ring distance", b.Write(ctx, []byte{1}))
+
+	m, mmem := newTestMPMC(t, 4, 8)
+	binary.LittleEndian.PutUint64(m.data[0:], 99) // turn far ahead, index unmoved
+	want("mpmc enqueue", m.Enqueue(ctx, []byte{1}))
+	_, err = m.Dequeue(ctx, buf)
+	want("mpmc dequeue", err)
+	binary.LittleEndian.PutUint64(m.data[0:], 1) // published, length too large
+	binary.LittleEndian.PutUint32(m.data[8:], 100)
+	_, err = m.Dequeue(ctx, buf)
+	want("mpmc length", err)
+	_ = mmem
+	if ctx.Err() != nil {
+		t.Fatal("a corrupt ring was waited on until the deadline")
+	}
+}
