@@ -132,7 +132,7 @@ func atomicProbe(ctx context.Context, cfg Config) Result {
 		a, b, ok = cfg.CPUs[0], cfg.CPUs[1], cfg.CPUs[0] != cfg.CPUs[1]
 	}
 	if !ok {
-		res.Error = errText(unavailable("the cross-core probe needs two distinct CPUs"))
+		res.Error = unavailable("the cross-core probe needs two distinct CPUs").Error()
 		return res
 	}
 	return runProbe(ctx, res, cfg, probeAtomic, a, b, func(mem []byte) (sideStats, error) {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -113,10 +112,6 @@ func plan(cfg Config) []job {
 	return jobs
 }
 
-// errText renders a cell error for Result.Error: "n/a: <limit>" for
-// ErrUnavailable, the error text otherwise.
-func errText(err error) string { return err.Error() }
-
 // runCell runs one cell: a child process and the parent over a transport.
 func runCell(ctx context.Context, name string, spec cellSpec, parentCPU int) Result {
 	res := Result{Transport: name, Workload: spec.Workload, Size: spec.Size, Wait: spec.Wait}
@@ -125,7 +120,7 @@ func runCell(ctx context.Context, name string, spec cellSpec, parentCPU int) Res
 	}
 	l, err := openLink(&spec)
 	if err != nil {
-		res.Error = errText(err)
+		res.Error = err.Error()
 		return res
 	}
 	defer l.release()
@@ -142,7 +137,7 @@ func runCell(ctx context.Context, name string, spec cellSpec, parentCPU int) Res
 		return consume(l.up, spec.Size)
 	})
 	if err != nil {
-		res.Error = errText(err)
+		res.Error = err.Error()
 		return res
 	}
 	if !spec.pingpong() && pst.msgs != rep.Msgs {
@@ -298,6 +293,3 @@ func runWithChild(ctx context.Context, spec cellSpec, files []*os.File, abort fu
 	}
 	return out.st, rep, nil
 }
-
-// isNA reports whether err marks an unavailable cell.
-func isNA(err error) bool { return errors.Is(err, ErrUnavailable) }
