@@ -4,6 +4,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -205,5 +209,54 @@ func TestDeadChildIsReported(t *testing.T) {
 				t.Errorf("%s %s/%s: took %v to notice the dead child", wl, c.kind, c.wait, d)
 			}
 		}
+	}
+}
+
+// TestOrphanChildExits starts a child that waits for pings which never
+// come, then closes its standard input as a dying parent would: the child
+// must exit (status 3) instead of waiting for ever.
+func TestOrphanChildExits(t *testing.T) {
+	spec := cellSpec{Kind: "spsc", Wait: "park", Workload: PingPong, Size: 64,
+		Warmup: time.Millisecond, Duration: time.Millisecond, MinMsgs: 1, CPU: -1, Timeout: time.Hour}
+	l, err := openLink(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.release()
+	env, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), EnvChild+"="+string(env))
+	cmd.ExtraFiles = l.files
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range l.files {
+		f.Close()
+	}
+	time.Sleep(50 * time.Millisecond) // let it attach and park
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Fatalf("child ended with %v, want exit status 3", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("orphaned child still running after 10s")
 	}
 }
