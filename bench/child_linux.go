@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // childReport is what a child prints on its standard output, as one JSON
@@ -33,6 +34,10 @@ func ChildMain() int {
 	var spec cellSpec
 	if err := json.Unmarshal([]byte(os.Getenv(EnvChild)), &spec); err != nil {
 		fmt.Fprintf(os.Stderr, "bench child: bad %s: %v\n", EnvChild, err)
+		return 2
+	}
+	if spec.Size < 0 || spec.Size > MaxSize || (spec.Size < MinSize && !strings.HasPrefix(spec.Kind, "probe/")) {
+		fmt.Fprintf(os.Stderr, "bench child: message size %d out of range\n", spec.Size)
 		return 2
 	}
 	go func() {

@@ -57,3 +57,37 @@ func BenchmarkStampVerify(b *testing.B) {
 		})
 	}
 }
+
+// FuzzVerify feeds arbitrary received bytes to verify: it must never
+// panic, accept only a message that checks out, and accept every message
+// stamp produces.
+func FuzzVerify(f *testing.F) {
+	good := make([]byte, 64)
+	fillPayload(good)
+	stamp(good, 3, flagMark)
+	f.Add(good, 64, uint64(3))
+	f.Add([]byte{}, 8, uint64(0))
+	f.Add(make([]byte, 12), 12, uint64(1<<30))
+	f.Fuzz(func(t *testing.T, msg []byte, n int, seq uint64) {
+		if n < MinSize || n > 1<<16 {
+			return
+		}
+		flags, _, err := verify(msg, n, seq)
+		if err == nil {
+			if len(msg) != n || flags&^(flagMark|flagLast) != 0 {
+				t.Fatalf("accepted %d bytes for size %d with flags %#x", len(msg), n, flags)
+			}
+			return
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("error %v does not wrap ErrCorrupt", err)
+		}
+		if len(msg) == n {
+			m := append([]byte(nil), msg...)
+			stamp(m, seq, flagLast)
+			if got, _, err := verify(m, n, seq); err != nil || got != flagLast {
+				t.Fatalf("stamped message rejected: %v", err)
+			}
+		}
+	})
+}
