@@ -91,6 +91,9 @@ func (f benchFlags) config() (bench.Config, error) {
 		return c, fmt.Errorf("--duration and --min-msgs must be positive, --warmup not negative: %w", bench.ErrConfig)
 	}
 	c.Duration, c.Warmup, c.MinMsgs, c.NoLimits = f.duration, f.warmup, f.minMsgs, f.noLimits
+	if c.Warmup == 0 {
+		c.Warmup = time.Nanosecond // no warm-up: a zero Config field would mean the default
+	}
 	n := 0
 	for _, b := range []bool{f.json, f.csv, f.benchfmt} {
 		if b {
