@@ -657,7 +657,15 @@ func ringLink(spec *cellSpec) (*link, error) {
 			return &link{
 				up: up, down: down,
 				files: []*os.File{fileOf(fd, "memfd")},
-				abort: func() { up.close(); down.close() },
+				// Close through handles of its own: a handle is not safe for
+				// concurrent use, and the parent's are busy in send or recv.
+				abort: func() {
+					for _, region := range [][]byte{mem[:one], mem[off : off+one]} {
+						if h, err := newRing(spec.Kind, region, spec.Size, true); err == nil {
+							h.close()
+						}
+					}
+				},
 				release: func() error {
 					return unix.Munmap(mem)
 				},
