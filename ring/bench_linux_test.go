@@ -73,6 +73,45 @@ func BenchmarkSPSC(b *testing.B) {
 			b.Run(name, func(b *testing.B) { benchSPSC(b, size, batch) })
 		}
 	}
+	b.Run("64B/zerocopy-batch64", benchSPSCZeroCopy)
+}
+
+// benchSPSCZeroCopy streams 64-byte messages written in place
+// (ReserveBatch/CommitBatch of up to 64) and read in place by the child
+// (PeekBatch/Release, reading each message's first and last word).
+func benchSPSCZeroCopy(b *testing.B) {
+	const capacity, size, batch = 4096, 64, 64
+	rs, _ := SPSCSize(capacity, size)
+	a := newSharedArea(b, rs)
+	r, err := NewSPSC(a.ring(), capacity, size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	startBench(b, a, 1, "bench-spsc", fmt.Sprintf("RING_BATCH=%d", batch), "RING_ZEROCOPY=1")
+	msg := make([]byte, size)
+	lens := make([]int, batch)
+	for i := range lens {
+		lens[i] = size
+	}
+	ctx := context.Background()
+	b.SetBytes(size)
+	goBench(b, a)
+	for sent := 0; sent < b.N; {
+		v, err := r.ReserveBatch(ctx, min(batch, b.N-sent))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range v {
+			copy(s, msg)
+		}
+		if err := r.CommitBatch(lens[:len(v)]); err != nil {
+			b.Fatal(err)
+		}
+		sent += len(v)
+	}
+	a.spinWord(wordDone, 1)
+	b.StopTimer()
+	reportRate(b, b.N)
 }
 
 func benchSPSC(b *testing.B, size, batch int) {
@@ -126,8 +165,24 @@ func benchChildSPSC() int {
 		bufs[i] = make([]byte, r.SlotSize())
 	}
 	ctx := context.Background()
+	zerocopy := os.Getenv("RING_ZEROCOPY") != ""
+	var sum uint64
 	childReady(a)
 	for got := 0; got < n; {
+		if zerocopy {
+			v, err := r.PeekBatch(ctx, min(batch, n-got))
+			if err != nil {
+				return childFail("%v", err)
+			}
+			for _, m := range v {
+				sum += uint64(m[0]) + uint64(m[len(m)-1])
+			}
+			if err := r.Release(); err != nil {
+				return childFail("%v", err)
+			}
+			got += len(v)
+			continue
+		}
 		if batch == 1 {
 			if _, err := r.Dequeue(ctx, bufs[0]); err != nil {
 				return childFail("%v", err)
@@ -141,6 +196,7 @@ func benchChildSPSC() int {
 		}
 		got += k
 	}
+	a.count(0).Store(sum) // keep the reads
 	a.word(wordDone).Add(1)
 	return 0
 }
@@ -300,10 +356,11 @@ func benchChan[T any](b *testing.B, size int) {
 	reportRate(b, b.N)
 }
 
-// BenchmarkPingPong measures a 64-byte round trip to a child process and
-// back: over two SPSC rings with a spinning and a parking waiter, and, as
-// references, over one bare atomic word (the hardware's cross-core limit)
-// and over a Unix stream socket pair.
+// BenchmarkPingPong measures an 8-byte round trip to a child process and
+// back: over two SPSC rings (16 slots of 8 bytes each way) with a spinning,
+// a spin-then-park and a parking waiter, and, as references, over one bare
+// atomic word (the hardware's cross-core limit) and over a Unix stream
+// socket pair.
 func BenchmarkPingPong(b *testing.B) {
 	for _, s := range []futex.Strategy{futex.BusySpin, futex.SpinThenPark, futex.Park} {
 		b.Run("ring-"+s.String(), func(b *testing.B) { benchPingPongRing(b, s) })
@@ -433,7 +490,7 @@ func benchPingPongSocket(b *testing.B) {
 	proctest.Start(b, cmd)
 	theirs.Close()
 	a.waitWord(b, wordReady, 1)
-	msg := make([]byte, 64)
+	msg := make([]byte, 8)
 	goBench(b, a)
 	for range b.N {
 		if err := writeFull(fds[0], msg); err != nil {
@@ -454,7 +511,7 @@ func benchChildEchoSocket() int {
 	}
 	const fd = 4
 	n := envInt("RING_N", 0)
-	msg := make([]byte, 64)
+	msg := make([]byte, 8)
 	childReady(a)
 	for range n {
 		if err := readFull(fd, msg); err != nil {

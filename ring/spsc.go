@@ -29,7 +29,7 @@ const MaxCapacity = 1 << 32
 
 // SPSC is a single-producer single-consumer ring of fixed-size slots in a
 // shared region. Each slot carries a message of 0 to SlotSize bytes (a
-// 4-byte length in front of the payload).
+// 16-byte slot header with its length in front of the payload).
 //
 // One process (or goroutine) uses its handle as the producer, calling only
 // the producer methods (Enqueue, Reserve, Close, ...), and one uses its
@@ -205,22 +205,31 @@ func (r *SPSC) room(t uint64) (uint64, error) {
 }
 
 // avail returns how many messages the consumer may take, starting at head
-// h. When the cached tail says empty it first looks at the seq word of slot
-// h, which a single-message publication sets to h+1 before storing the
-// tail: the message is then known to be there from the line the consumer
-// must read anyway, without pulling the producer's tail line across. Only
-// then does it reload the tail. (seq is a 64-bit index, so a stale seq from
-// an earlier lap, or from before a batch publication that does not set it,
-// can never equal h+1.)
-func (r *SPSC) avail(h uint64) (uint64, error) {
+// h; want is how many the caller would take. It reloads the producer's tail
+// only when the cached copy says empty. A caller that wants one message
+// first looks at the seq word of slot h, which a single-message publication
+// sets to h+1 before it stores the tail: the message is then known to be
+// there from the slot line the consumer must read anyway, without pulling
+// the producer's tail line across (this is what makes a ping-pong cheap).
+// A batch caller reloads the tail first, so that it sees every message
+// published so far. seq is a 64-bit index, so a stale seq from an earlier
+// lap, or left before a batch publication (which does not set it), never
+// equals h+1.
+func (r *SPSC) avail(h, want uint64) (uint64, error) {
 	n := r.cachedTail - h
 	if n == 0 || n > r.capacity {
-		if r.seq(h).Load() == h+1 {
+		if want == 1 && r.seq(h).Load() == h+1 {
 			return 1, nil
 		}
 		r.cachedTail = r.c.tail.Load()
 		n = r.cachedTail - h
-		if n == lagging {
+		if n == 0 || n == lagging {
+			// Empty, or the tail not yet stored for a message whose
+			// seq is (message h), or for the one before it (a tail
+			// one behind the head): look at seq once more.
+			if r.seq(h).Load() == h+1 {
+				return 1, nil
+			}
 			return 0, nil
 		}
 		if n > r.capacity {
@@ -336,7 +345,7 @@ func (r *SPSC) TryDequeue(buf []byte) (int, bool, error) {
 		return 0, false, fmt.Errorf("dequeue with %d slots peeked: %w", r.peeked, ErrOrder)
 	}
 	h := r.c.head.Load()
-	a, err := r.avail(h)
+	a, err := r.avail(h, 1)
 	if err != nil {
 		return 0, false, err
 	}

@@ -82,7 +82,7 @@ func (r *SPSC) TryDequeueBatch(bufs [][]byte) (int, error) {
 		return 0, nil
 	}
 	h := r.c.head.Load()
-	a, err := r.avail(h)
+	a, err := r.avail(h, uint64(len(bufs)))
 	if err != nil {
 		return 0, err
 	}
@@ -238,7 +238,7 @@ func (r *SPSC) peek(ctx context.Context, k int, block bool) ([][]byte, error) {
 	}
 	for {
 		h := r.c.head.Load()
-		a, err := r.avail(h)
+		a, err := r.avail(h, uint64(k))
 		if err != nil {
 			return nil, err
 		}
