@@ -24,7 +24,7 @@ func WriteJSON(w io.Writer, results []Result) error {
 // CSVHeader is the header row WriteCSV writes: the JSON field names.
 var CSVHeader = []string{
 	"transport", "workload", "size", "wait", "msgs", "seconds", "msgs_per_sec", "mb_per_sec",
-	"p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns",
+	"p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "min_ns",
 	"cpu_ns_per_msg", "cpu_parent_ns_per_msg", "cpu_child_ns_per_msg",
 	"verified_whole", "vs_pipe", "vs_limit", "error",
 }
@@ -53,7 +53,7 @@ func WriteCSV(w io.Writer, results []Result) error {
 	for _, r := range results {
 		row := []string{
 			r.Transport, r.Workload, strconv.Itoa(r.Size), r.Wait, i(r.Msgs), f(r.Seconds), f(r.MsgsPerSec), f(r.MBPerSec),
-			pi(r.P50), pi(r.P90), pi(r.P99), pi(r.P999), pi(r.Max),
+			pi(r.P50), pi(r.P90), pi(r.P99), pi(r.P999), pi(r.Max), pi(r.Min),
 			f(r.CPUNsPerMsg), f(r.CPUParentNsPerMsg), f(r.CPUChildNsPerMsg),
 			i(r.Verified), pf(r.VsPipe), pf(r.VsLimit), r.Error,
 		}
@@ -95,7 +95,7 @@ func WriteBenchfmt(w io.Writer, results []Result) error {
 		for _, p := range []struct {
 			unit string
 			v    *int64
-		}{{"p50-ns", r.P50}, {"p90-ns", r.P90}, {"p99-ns", r.P99}, {"p99.9-ns", r.P999}, {"max-ns", r.Max}} {
+		}{{"p50-ns", r.P50}, {"p90-ns", r.P90}, {"p99-ns", r.P99}, {"p99.9-ns", r.P999}, {"max-ns", r.Max}, {"min-ns", r.Min}} {
 			if p.v != nil {
 				bw.printf("\t%d %s", *p.v, p.unit)
 			}
@@ -137,7 +137,7 @@ func WriteTable(w io.Writer, results []Result) error {
 			fmt.Fprintf(tw, "transport\tsize\tmsgs/s\tMB/s\tCPU/msg\tx pipe\tof limit\t\n")
 		} else {
 			fmt.Fprintf(ew, "ping-pong: parent sends, child echoes (round-trip time)\n")
-			fmt.Fprintf(tw, "transport\tsize\tp50\tp90\tp99\tp99.9\tmax\tCPU/rt\tx pipe\tof limit\t\n")
+			fmt.Fprintf(tw, "transport\tsize\tmin\tp50\tp90\tp99\tp99.9\tmax\tCPU/rt\tx pipe\tof limit\t\n")
 		}
 		for _, r := range rows {
 			if !r.OK() {
@@ -145,7 +145,7 @@ func WriteTable(w io.Writer, results []Result) error {
 				// long one does not widen them.
 				cols := 5
 				if wl == PingPong {
-					cols = 8
+					cols = 9
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s %s\n", r.Transport, SizeName(r.Size), strings.Repeat("-\t", cols), r.Error)
 				continue
@@ -154,8 +154,8 @@ func WriteTable(w io.Writer, results []Result) error {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Transport, SizeName(r.Size),
 					fmtCount(r.MsgsPerSec), fmtCount(r.MBPerSec), fmtNs(r.CPUNsPerMsg), fmtRatio(r.VsPipe), fmtPct(r.VsLimit))
 			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Transport, SizeName(r.Size),
-					fmtPNs(r.P50), fmtPNs(r.P90), fmtPNs(r.P99), fmtPNs(r.P999), fmtPNs(r.Max),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Transport, SizeName(r.Size),
+					fmtPNs(r.Min), fmtPNs(r.P50), fmtPNs(r.P90), fmtPNs(r.P99), fmtPNs(r.P999), fmtPNs(r.Max),
 					fmtNs(r.CPUNsPerMsg), fmtRatio(r.VsPipe), fmtPct(r.VsLimit))
 			}
 		}

@@ -51,6 +51,12 @@ func TestAddRatios(t *testing.T) {
 	if v := rs[6].VsLimit; v == nil || *v < 40.19 || *v > 40.21 {
 		t.Errorf("ping-pong ring vs limit %v, want 40.2", v)
 	}
+	// With a Min, the atomic floor is the Min, not the p50.
+	rs[4].Min = ptr(int64(50))
+	AddRatios(rs)
+	if v := rs[6].VsLimit; v == nil || *v < 40.09 || *v > 40.11 {
+		t.Errorf("ping-pong ring vs limit with the atomic min %v, want 40.1", v)
+	}
 	if rs[3].VsPipe != nil || rs[0].VsPipe != nil {
 		t.Errorf("ratios on n/a or limit rows")
 	}

@@ -72,7 +72,7 @@ func syscallProbe(cfg Config) Result {
 	}
 	res.setRate(n, time.Since(t0))
 	res.MBPerSec = 0
-	res.setLatency(h.ValueAtQuantile(50), h.ValueAtQuantile(90), h.ValueAtQuantile(99), h.ValueAtQuantile(99.9), h.Max())
+	res.setHist(h)
 	res.setCPU(processCPU()-cpu0, 0)
 	return res
 }

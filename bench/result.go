@@ -3,6 +3,8 @@ package bench
 import (
 	"strings"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Result is one cell of a run: a transport, a workload and a size. It is
@@ -31,6 +33,9 @@ type Result struct {
 	P99  *int64 `json:"p99_ns"`
 	P999 *int64 `json:"p999_ns"`
 	Max  *int64 `json:"max_ns"`
+	// Min is the fastest round trip (for the atomic probe: the fastest
+	// batch mean), the floor that VsLimit compares against.
+	Min *int64 `json:"min_ns"`
 
 	CPUNsPerMsg       float64 `json:"cpu_ns_per_msg"`
 	CPUParentNsPerMsg float64 `json:"cpu_parent_ns_per_msg"`
@@ -43,8 +48,9 @@ type Result struct {
 	// throughput ratio for Stream, inverse p50 ratio for PingPong.
 	VsPipe *float64 `json:"vs_pipe"`
 	// VsLimit is the fraction of the machine's limit reached: throughput
-	// over memcpy throughput for Stream; for PingPong, the atomic
-	// round trip plus two memcpys of the message, over p50.
+	// over memcpy throughput for Stream; for PingPong, the fastest atomic
+	// round trip (the probe's Min) plus two memcpys of the message, over
+	// p50.
 	VsLimit *float64 `json:"vs_limit"`
 
 	// Error is empty for a cell that ran. A cell a kernel limit rules out
@@ -66,6 +72,12 @@ func ptr[T any](v T) *T { return &v }
 // setLatency fills the latency fields from nanosecond percentiles.
 func (r *Result) setLatency(p50, p90, p99, p999, mx int64) {
 	r.P50, r.P90, r.P99, r.P999, r.Max = ptr(p50), ptr(p90), ptr(p99), ptr(p999), ptr(mx)
+}
+
+// setHist fills the latency fields from a histogram of nanoseconds.
+func (r *Result) setHist(h *hdrhistogram.Histogram) {
+	r.setLatency(h.ValueAtQuantile(50), h.ValueAtQuantile(90), h.ValueAtQuantile(99), h.ValueAtQuantile(99.9), h.Max())
+	r.Min = ptr(h.Min())
 }
 
 // setRate fills the rate fields from a count over an elapsed time.
@@ -98,7 +110,7 @@ type cellKey struct {
 func AddRatios(results []Result) {
 	pipe := map[cellKey]Result{}
 	memcpy := map[int]Result{}
-	var atomicP50 int64
+	var atomicFloor int64
 	for _, r := range results {
 		if !r.OK() {
 			continue
@@ -109,8 +121,12 @@ func AddRatios(results []Result) {
 		case LimitMemcpy:
 			memcpy[r.Size] = r
 		case LimitAtomic:
-			if r.P50 != nil {
-				atomicP50 = *r.P50
+			// The limit is a floor: the fastest round trip measured, which
+			// a disturbed probe moves much less than its median.
+			if r.Min != nil && *r.Min > 0 {
+				atomicFloor = *r.Min
+			} else if r.P50 != nil {
+				atomicFloor = *r.P50
 			}
 		}
 	}
@@ -132,8 +148,8 @@ func AddRatios(results []Result) {
 		switch {
 		case r.Workload == Stream && haveCopy && m.MsgsPerSec > 0:
 			r.VsLimit = ptr(r.MsgsPerSec / m.MsgsPerSec)
-		case r.Workload == PingPong && atomicP50 > 0 && r.P50 != nil && *r.P50 > 0:
-			limit := float64(atomicP50)
+		case r.Workload == PingPong && atomicFloor > 0 && r.P50 != nil && *r.P50 > 0:
+			limit := float64(atomicFloor)
 			if haveCopy && m.MBPerSec > 0 {
 				limit += 2 * float64(r.Size) / (m.MBPerSec * 1e6) * 1e9
 			}

@@ -154,7 +154,7 @@ func runCell(ctx context.Context, name string, spec cellSpec, parentCPU int) Res
 func fill(res *Result, pst sideStats, childCPU time.Duration) {
 	res.setRate(pst.msgs, pst.elapsed)
 	if h := pst.hist; h != nil && h.TotalCount() > 0 {
-		res.setLatency(h.ValueAtQuantile(50), h.ValueAtQuantile(90), h.ValueAtQuantile(99), h.ValueAtQuantile(99.9), h.Max())
+		res.setHist(h)
 	}
 	res.setCPU(pst.cpu, childCPU)
 }
