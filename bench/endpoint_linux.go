@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -93,12 +92,6 @@ func (s fdPacket) recv(buf []byte) (int, error) {
 		}
 		return n, nil
 	}
-}
-
-// isClosedErr reports whether err means the peer went away.
-func isClosedErr(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)
 }
 
 // fileOf wraps a raw descriptor for exec.Cmd.ExtraFiles.

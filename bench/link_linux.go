@@ -540,7 +540,6 @@ func mapFD(fd int) ([]byte, error) {
 
 // ringEnd is one process's handle on one ring: sending or receiving.
 type ringEnd struct {
-	kind string
 	spsc *ring.SPSC
 	byt  *ring.ByteRing
 	mpmc *ring.MPMC
@@ -594,7 +593,7 @@ func (r *ringEnd) setWaiter(w futex.Waiter) {
 
 // newRing initialises (attach false) or attaches a ring of kind at mem.
 func newRing(kind string, mem []byte, size int, attach bool) (ringEnd, error) {
-	e := ringEnd{kind: kind}
+	var e ringEnd
 	var err error
 	switch kind {
 	case "spsc":
