@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/shmkit/shmkit/bench"
+)
+
+// benchFlags are the flags of `shmctl bench`.
+type benchFlags struct {
+	sizes, transports, waits, workloads, cpus string
+	duration, warmup                          time.Duration
+	minMsgs                                   int
+	noLimits                                  bool
+	json, csv, benchfmt                       bool
+	plot                                      string
+	progress                                  string
+}
+
+func init() {
+	// The benchmark re-executes this binary as the child of each cell.
+	if bench.IsChild() {
+		os.Exit(bench.ChildMain())
+	}
+	rootCmd.AddCommand(newBenchCmd())
+}
+
+func newBenchCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmark shmkit rings against pipes, sockets and message queues, across processes",
+		Long: `bench moves messages between this process and a child process over each
+transport and prints throughput (stream), round-trip latency (pingpong) and CPU
+time per message, with ratios against the pipe and against the machine's limits
+probed in the same run (memcpy, a cross-core atomic ping-pong, a futex round
+trip, a trivial system call). Every message is verified (sequence number and
+CRC-32C); a kernel limit makes a cell "n/a" with the reason.
+
+The quick default (64B,4KiB,64KiB,1MiB, every transport) takes under a minute
+on 2 cores.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.sizes, "sizes", "64,4KiB,64KiB,1MiB", "message sizes, comma-separated (8B to 64MiB)")
+	fl.StringVar(&f.transports, "transports", strings.Join(bench.AllKinds(), ","), "transports, comma-separated")
+	fl.StringVar(&f.waits, "wait", "spin,park,spin-then-park", "waiting modes of the shmkit rings (spin, park, spin-then-park, yield)")
+	fl.StringVar(&f.workloads, "workloads", "stream,pingpong", "workloads: stream, pingpong")
+	fl.DurationVar(&f.duration, "duration", bench.DefaultDuration, "measured time per cell")
+	fl.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "verified but unmeasured time before each cell's measurement")
+	fl.IntVar(&f.minMsgs, "min-msgs", bench.DefaultMinMsgs, "measured messages per cell at least")
+	fl.StringVar(&f.cpus, "cpus", "", "pin the parent's and the child's measuring threads: PARENT,CHILD (e.g. 0,1)")
+	fl.BoolVar(&f.noLimits, "no-limits", false, "skip the probes of the machine's limits")
+	fl.BoolVar(&f.json, "json", false, "print the results as a JSON array")
+	fl.BoolVar(&f.csv, "csv", false, "print the results as CSV")
+	fl.BoolVar(&f.benchfmt, "benchfmt", false, "print Go benchmark lines (for benchstat)")
+	fl.StringVar(&f.plot, "plot", "", "also draw the results into FILE.png or FILE.svg")
+	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
+	return cmd
+}
+
+func (f benchFlags) config() (bench.Config, error) {
+	var c bench.Config
+	var err error
+	if c.Sizes, err = bench.ParseSizes(f.sizes); err != nil {
+		return c, err
+	}
+	c.Transports = splitList(f.transports)
+	if c.Waits, err = bench.ParseWaits(f.waits); err != nil {
+		return c, err
+	}
+	c.Workloads = splitList(f.workloads)
+	if c.CPUs, err = bench.ParseCPUs(f.cpus); err != nil {
+		return c, err
+	}
+	if f.duration <= 0 || f.warmup < 0 || f.minMsgs < 1 {
+		return c, fmt.Errorf("--duration and --min-msgs must be positive, --warmup not negative: %w", bench.ErrConfig)
+	}
+	c.Duration, c.Warmup, c.MinMsgs, c.NoLimits = f.duration, f.warmup, f.minMsgs, f.noLimits
+	if c.Warmup == 0 {
+		c.Warmup = time.Nanosecond // no warm-up: a zero Config field would mean the default
+	}
+	n := 0
+	for _, b := range []bool{f.json, f.csv, f.benchfmt} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return c, fmt.Errorf("--json, --csv and --benchfmt exclude each other: %w", bench.ErrConfig)
+	}
+	if f.plot != "" && !strings.HasSuffix(f.plot, ".png") && !strings.HasSuffix(f.plot, ".svg") {
+		return c, fmt.Errorf("--plot %q: want a .png or .svg file: %w", f.plot, bench.ErrConfig)
+	}
+	switch f.progress {
+	case "auto", "always", "never":
+	default:
+		return c, fmt.Errorf("--progress %q: want auto, always or never: %w", f.progress, bench.ErrConfig)
+	}
+	return c, nil
+}
+
+// loadAverage returns the 1-minute load average from /proc/loadavg, or ""
+// where there is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// estimate is a rough duration of a run: each step costs its warm-up and
+// measured time plus a process start.
+func estimate(c bench.Config) time.Duration {
+	return time.Duration(bench.Cells(c)) * (c.Duration + c.Warmup + 30*time.Millisecond)
+}
+
+func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) error {
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+
+	showBar := f.progress == "always"
+	if f.progress == "auto" {
+		ef, ok := stderr.(*os.File)
+		showBar = ok && term.IsTerminal(int(ef.Fd())) && estimate(cfg) > 2*time.Second
+	}
+	if showBar {
+		bar := progressbar.NewOptions(bench.Cells(cfg),
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("bench"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish(),
+		)
+		cfg.Progress = func(done, total int, cell string) {
+			bar.Describe(fmt.Sprintf("%-32s", cell))
+			_ = bar.Set(done)
+			if done == total {
+				_ = bar.Finish()
+			}
+		}
+	}
+	loadBefore := loadAverage()
+	results, runErr := bench.Run(ctx, cfg)
+	if runErr != nil && len(results) == 0 {
+		return runErr
+	}
+	switch {
+	case f.json:
+		err = bench.WriteJSON(stdout, results)
+	case f.csv:
+		err = bench.WriteCSV(stdout, results)
+	case f.benchfmt:
+		err = bench.WriteBenchfmt(stdout, results)
+	default:
+		err = bench.WriteTable(stdout, results)
+		if err == nil && loadBefore != "" {
+			// Other work on the machine moves every figure: say how busy it was.
+			_, err = fmt.Fprintf(stdout, "%d CPUs; 1-minute load average %s before the run, %s after\n",
+				runtime.NumCPU(), loadBefore, loadAverage())
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if f.plot != "" {
+		if err := bench.Plot(f.plot, results); err != nil {
+			return err
+		}
+	}
+	return runErr
+}
