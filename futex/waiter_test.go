@@ -27,7 +27,7 @@ func TestWaiterPingPongInProcess(t *testing.T) {
 			done <- nil
 		}()
 		for i := 0; i < n; i++ {
-			turn.Store(uint32(2 * i + 1))
+			turn.Store(uint32(2*i + 1))
 			ev.Notify()
 			want := uint32(2*i + 2)
 			if err := w.Wait(context.Background(), &ev, func() bool { return turn.Load() == want }); err != nil {
