@@ -89,4 +89,3 @@ func TestWaitTimeout(t *testing.T) {
 		t.Logf("Wait(%v) took %v (late by %v)", d, took, took-d)
 	}
 }
-
