@@ -61,8 +61,22 @@ type SPSC struct {
 	peekv      [][]byte // reused result of PeekBatch
 }
 
-// spscStride is the distance between SPSC slots.
-func spscStride(slotSize uint64) uint64 { return slotHeader + align8(slotSize) }
+// spscStride is the distance between SPSC slots: the 16-byte slot header
+// plus the payload rounded up to 8, then to 32 or 64 bytes when that fits in
+// a cache line, else to a multiple of 64, so that a slot never straddles a
+// line another slot uses (the producer filling slot i+1 would otherwise keep
+// stealing the line the consumer is reading slot i from).
+func spscStride(slotSize uint64) uint64 {
+	s := slotHeader + align8(slotSize)
+	if s <= 64 {
+		p := uint64(32)
+		for p < s {
+			p *= 2
+		}
+		return p
+	}
+	return (s + 63) &^ 63
+}
 
 func spscParams(capacity, slotSize int) (params, error) {
 	if capacity < 1 || capacity > MaxCapacity || !isPow2(uint64(capacity)) {

@@ -28,9 +28,9 @@ func newTestSPSC(tb testing.TB, capacity, slotSize int) (*SPSC, []byte) {
 
 func TestSPSCSizeAndParams(t *testing.T) {
 	for _, tc := range []struct{ capacity, slot, size int }{
-		{1, 1, DataOffset + 24},
-		{4, 8, DataOffset + 4*24},
-		{8, 64, DataOffset + 8*80},
+		{1, 1, DataOffset + 32},
+		{4, 8, DataOffset + 4*32},
+		{8, 64, DataOffset + 8*128},
 		{1024, 13, DataOffset + 1024*32},
 	} {
 		got, err := SPSCSize(tc.capacity, tc.slot)
