@@ -44,17 +44,7 @@ type MPMC struct {
 func mpmcStride(slotSize uint64) uint64 { return mpmcSlotHeader + align8(slotSize) }
 
 func mpmcParams(capacity, slotSize int) (params, error) {
-	if capacity < 1 || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
-		return params{}, fmt.Errorf("capacity %d is not a power of two in [1, %d]: %w", capacity, MaxCapacity, ErrBadLayout)
-	}
-	if slotSize < 1 || slotSize > MaxSlotSize {
-		return params{}, fmt.Errorf("slot size %d not in [1, %d]: %w", slotSize, MaxSlotSize, ErrBadLayout)
-	}
-	size := DataOffset + uint64(capacity)*mpmcStride(uint64(slotSize))
-	if size > maxRegion {
-		return params{}, fmt.Errorf("ring of %d slots of %d bytes is too large: %w", capacity, slotSize, ErrBadLayout)
-	}
-	return params{kind: KindMPMC, slotSize: uint32(slotSize), capacity: uint64(capacity), size: size}, nil
+	return slotParams(KindMPMC, capacity, slotSize, mpmcStride)
 }
 
 // MPMCSize returns the number of bytes an MPMC ring with capacity slots (a

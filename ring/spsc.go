@@ -77,18 +77,24 @@ func lineStride(s uint64) uint64 {
 	return (s + 63) &^ 63
 }
 
-func spscParams(capacity, slotSize int) (params, error) {
+// slotParams checks the geometry of a ring of fixed-size slots (SPSC or
+// MPMC) and computes the size of its region.
+func slotParams(kind uint32, capacity, slotSize int, stride func(uint64) uint64) (params, error) {
 	if capacity < 1 || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
 		return params{}, fmt.Errorf("capacity %d is not a power of two in [1, %d]: %w", capacity, MaxCapacity, ErrBadLayout)
 	}
 	if slotSize < 1 || slotSize > MaxSlotSize {
 		return params{}, fmt.Errorf("slot size %d not in [1, %d]: %w", slotSize, MaxSlotSize, ErrBadLayout)
 	}
-	size := DataOffset + uint64(capacity)*spscStride(uint64(slotSize))
+	size := DataOffset + uint64(capacity)*stride(uint64(slotSize))
 	if size > maxRegion {
 		return params{}, fmt.Errorf("ring of %d slots of %d bytes is too large: %w", capacity, slotSize, ErrBadLayout)
 	}
-	return params{kind: KindSPSC, slotSize: uint32(slotSize), capacity: uint64(capacity), size: size}, nil
+	return params{kind: kind, slotSize: uint32(slotSize), capacity: uint64(capacity), size: size}, nil
+}
+
+func spscParams(capacity, slotSize int) (params, error) {
+	return slotParams(KindSPSC, capacity, slotSize, spscStride)
 }
 
 // SPSCSize returns the number of bytes an SPSC ring with capacity slots
