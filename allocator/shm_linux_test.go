@@ -31,24 +31,7 @@ func newSharedRegion(t testing.TB, cfg Config, ctlWords int) (*sharedRegion, *Al
 		t.Fatal(err)
 	}
 	total := n + ctlWords*8
-	fd, err := unix.MemfdCreate(fmt.Sprintf("shmkit-alloctest-%d", os.Getpid()), unix.MFD_CLOEXEC)
-	if err != nil {
-		t.Skipf("memfd_create: %v", err)
-	}
-	f := os.NewFile(uintptr(fd), "memfd")
-	if err := f.Truncate(int64(total)); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	mem, err := unix.Mmap(fd, 0, total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = unix.Munmap(mem)
-		_ = f.Close()
-	})
+	mem, f := proctest.Memfd(t, total)
 	a, err := New(mem[:n], cfg)
 	if err != nil {
 		t.Fatal(err)

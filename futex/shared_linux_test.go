@@ -1,13 +1,12 @@
 package futex
 
 import (
-	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/shmkit/shmkit/internal/proctest"
 )
 
 // The cross-process tests share one page of a memfd: the parent creates it
@@ -31,27 +30,15 @@ type shared struct {
 
 func newShared(tb testing.TB) *shared {
 	tb.Helper()
-	fd, err := unix.MemfdCreate("futex-test", unix.MFD_CLOEXEC)
-	if err != nil {
-		tb.Fatalf("memfd_create: %v", err)
-	}
-	f := os.NewFile(uintptr(fd), "futex-test")
-	if err := f.Truncate(sharedLen); err != nil {
-		tb.Fatal(err)
-	}
-	mem, err := unix.Mmap(fd, 0, sharedLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = unix.Munmap(mem); _ = f.Close() })
+	mem, f := proctest.Memfd(tb, sharedLen)
 	return &shared{mem: mem, file: f}
 }
 
 // childShared maps the page the parent passed as fd 3.
 func childShared() (*shared, error) {
-	mem, err := unix.Mmap(3, 0, sharedLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := proctest.MapFD(3, sharedLen)
 	if err != nil {
-		return nil, fmt.Errorf("child mmap fd 3: %w", err)
+		return nil, err
 	}
 	return &shared{mem: mem}, nil
 }

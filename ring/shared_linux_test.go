@@ -35,29 +35,7 @@ type sharedArea struct {
 // shared and arranges for both to go away when the test ends.
 func newSharedArea(tb testing.TB, ringSize int) *sharedArea {
 	tb.Helper()
-	size := ringOff + ringSize
-	fd, err := unix.MemfdCreate(fmt.Sprintf("shmkit-ring-test-%d", os.Getpid()), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		tb.Skipf("memfd_create: %v", err)
-	}
-	f := os.NewFile(uintptr(fd), "memfd")
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
-		f.Close()
-		tb.Fatal(err)
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
-		f.Close()
-		tb.Fatal(err)
-	}
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		f.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = unix.Munmap(mem)
-		_ = f.Close()
-	})
+	mem, f := proctest.Memfd(tb, ringOff+ringSize)
 	return &sharedArea{mem: mem, f: f}
 }
 
