@@ -131,12 +131,7 @@ func (r *ByteRing) MaxRecord() int { return int(r.maxPayload) }
 // Len returns the bytes in use (records, headers, padding) at the moment of
 // the call, clamped to [0, Cap].
 func (r *ByteRing) Len() int {
-	h := r.c.head.Load()
-	t := r.c.tail.Load()
-	if t-h > r.capacity {
-		return 0
-	}
-	return int(t - h)
+	return r.c.distance(r.capacity)
 }
 
 // Closed reports whether the producer has closed the ring.

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -199,3 +200,36 @@ func (c *control) close() {
 }
 
 func (c *control) isClosed() bool { return c.hdr.closed.Load() != 0 }
+
+// distance returns tail - head at the moment of the call, or 0 when the
+// shared indices are impossible (tail behind head, or more than capacity
+// apart): the Len of every ring kind.
+func (c *control) distance(capacity uint64) int {
+	h := c.head.Load()
+	t := c.tail.Load()
+	if t-h > capacity {
+		return 0
+	}
+	return int(t - h)
+}
+
+// enqueueAll enqueues every message of msgs with try (a TryEnqueueBatch),
+// waiting on notFull until canPut whenever the ring is full. It returns how
+// many were enqueued: len(msgs) unless an error stopped it.
+func enqueueAll(ctx context.Context, w futex.Waiter, notFull *futex.Event, canPut func() bool,
+	try func([][]byte) (int, error), msgs [][]byte) (int, error) {
+	done := 0
+	for done < len(msgs) {
+		n, err := try(msgs[done:])
+		done += n
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			if err := w.Wait(ctx, notFull, canPut); err != nil {
+				return done, err
+			}
+		}
+	}
+	return done, nil
+}

@@ -129,12 +129,7 @@ func (r *MPMC) SlotSize() int { return r.slotSize }
 // Len returns the number of claimed positions not yet dequeued at the moment
 // of the call, clamped to [0, Cap].
 func (r *MPMC) Len() int {
-	h := r.c.head.Load()
-	t := r.c.tail.Load()
-	if t-h > r.capacity {
-		return 0
-	}
-	return int(t - h)
+	return r.c.distance(r.capacity)
 }
 
 // Closed reports whether a producer has closed the ring.
@@ -285,20 +280,7 @@ func (r *MPMC) Enqueue(ctx context.Context, msg []byte) error {
 // messages of one batch keep their order but may interleave with other
 // producers' messages.
 func (r *MPMC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	done := 0
-	for done < len(msgs) {
-		n, err := r.TryEnqueueBatch(msgs[done:])
-		done += n
-		if err != nil {
-			return done, err
-		}
-		if n == 0 {
-			if err := r.waiter.Wait(ctx, &r.c.notFull, r.canPut); err != nil {
-				return done, err
-			}
-		}
-	}
-	return done, nil
+	return enqueueAll(ctx, r.waiter, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
 }
 
 // TryDequeueBatch copies up to len(bufs) messages, claiming them with one

@@ -182,12 +182,7 @@ func (r *SPSC) SlotSize() int { return r.slotSize }
 // Len returns the number of messages in the ring at the moment of the call
 // (clamped to [0, Cap] should the shared indices be corrupt).
 func (r *SPSC) Len() int {
-	h := r.c.head.Load()
-	t := r.c.tail.Load()
-	if t-h > r.capacity {
-		return 0
-	}
-	return int(t - h)
+	return r.c.distance(r.capacity)
 }
 
 // Closed reports whether the producer has closed the ring.

@@ -52,20 +52,7 @@ func (r *SPSC) TryEnqueueBatch(msgs [][]byte) (int, error) {
 // many it enqueued: len(msgs) unless an error (ErrClosed, ErrTooLarge,
 // ctx.Err()) stopped it.
 func (r *SPSC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	done := 0
-	for done < len(msgs) {
-		n, err := r.TryEnqueueBatch(msgs[done:])
-		done += n
-		if err != nil {
-			return done, err
-		}
-		if n == 0 {
-			if err := r.waiter.Wait(ctx, &r.c.notFull, r.canPut); err != nil {
-				return done, err
-			}
-		}
-	}
-	return done, nil
+	return enqueueAll(ctx, r.waiter, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
 }
 
 // TryDequeueBatch copies up to len(bufs) messages, releasing them with one
