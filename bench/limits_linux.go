@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/segment"
 )
 
 // Child kinds of the cross-process probes.
@@ -28,7 +29,7 @@ func memcpyProbe(cfg Config) []Result {
 	var out []Result
 	per := max(cfg.Duration/2, 20*time.Millisecond)
 	for _, size := range cfg.Sizes {
-		res := Result{Transport: LimitMemcpy, Workload: Stream, Size: size}
+		res := Result{Transport: LimitMemcpy, Family: FamilyLimit, Workload: Stream, Size: size}
 		src, dst := make([]byte, size), make([]byte, size)
 		fillPayload(src)
 		batch := max(1, (256<<10)/size)
@@ -39,7 +40,7 @@ func memcpyProbe(cfg Config) []Result {
 		cpu0, t0 := processCPU(), time.Now()
 		for time.Since(t0) < per {
 			for range batch {
-				copy(dst, src)
+				copyChunked(dst, src)
 			}
 			n += int64(batch)
 		}
@@ -53,7 +54,7 @@ func memcpyProbe(cfg Config) []Result {
 // syscallProbe measures a trivial system call (getppid). The latency
 // fields are means of batches of 100 calls.
 func syscallProbe(cfg Config) Result {
-	res := Result{Transport: LimitSyscall, Workload: PingPong}
+	res := Result{Transport: LimitSyscall, Family: FamilyLimit, Workload: PingPong}
 	h := newHist()
 	const batch = 100
 	per := max(cfg.Duration/2, 20*time.Millisecond)
@@ -89,20 +90,36 @@ const (
 	stopWord32 = ^uint32(0)
 )
 
-// runProbe runs a cross-process probe: a one-page memfd shared with a
-// child of kind, and parent over it.
+// runProbe runs a cross-process probe: a one-region Memfd segment shared
+// with a child of kind, and parent over it.
 func runProbe(ctx context.Context, res Result, cfg Config, kind string, parentCPU, childCPU int,
 	parent func(mem []byte) (sideStats, error)) Result {
-	fd, mem, err := newMemfd(4096)
+	res.Family = FamilyLimit
+	seg, err := segment.Create(segment.Memfd, "bench-probe", 64<<10, nil)
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
-	defer unix.Munmap(mem)
-	spec := cellSpec{Kind: kind, Workload: PingPong, Warmup: cfg.Warmup, Duration: cfg.Duration,
-		MinMsgs: cfg.MinMsgs, CPU: childCPU, Timeout: cfg.Warmup + cfg.Duration + cellSlack}
+	defer seg.Close()
+	r, err := seg.AddRegion("word", segment.FourCC("PROB"), 64, 64)
+	var mem []byte
+	if err == nil {
+		mem, err = seg.Bytes(r.Offset, r.Length)
+	}
+	var f *os.File
+	if err == nil {
+		var fd int
+		fd, err = unix.FcntlInt(seg.File().Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		f = os.NewFile(uintptr(fd), "memfd")
+	}
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	c := cell{Transport: kind, Workload: PingPong, Warmup: cfg.Warmup, Duration: cfg.Duration,
+		MinMsgs: cfg.MinMsgs, CPU: childCPU, Timeout: cfg.Warmup + cfg.Duration + cellSlack, Files: 1}
 	abort := func() { probeWord(mem).Store(stopWord); futex.Wake(probeWord32(mem), 1) }
-	pst, rep, err := runWithChild(ctx, spec, []*os.File{fileOf(fd, "memfd")}, abort, func() (sideStats, error) {
+	pst, _, err := runWithChild(ctx, c, []*os.File{f}, abort, func() (sideStats, error) {
 		restore, err := pinThread(parentCPU)
 		if err != nil {
 			return sideStats{}, err
@@ -116,9 +133,18 @@ func runProbe(ctx context.Context, res Result, cfg Config, kind string, parentCP
 	}
 	// The child's CPU time covers its whole life, warm-up included, so
 	// only the parent's measured window is reported.
-	_ = rep
 	fill(&res, pst, 0)
 	return res
+}
+
+// probeMem attaches the probe's region in the child.
+func probeMem(c *cell) ([]byte, error) {
+	files := childFiles(1)
+	_, mems, err := attachSegment(files[0], []string{"word"})
+	if err != nil {
+		return nil, err
+	}
+	return mems[0], nil
 }
 
 // atomicProbe measures the round trip of one cache line between two
@@ -171,8 +197,8 @@ func atomicProbe(ctx context.Context, cfg Config) Result {
 	})
 }
 
-func atomicChild(spec cellSpec) (sideStats, error) {
-	mem, err := mapFD(3)
+func atomicChild(spec *cell) (sideStats, error) {
+	mem, err := probeMem(spec)
 	if err != nil {
 		return sideStats{}, err
 	}
@@ -245,8 +271,8 @@ func futexProbe(ctx context.Context, cfg Config) Result {
 	})
 }
 
-func futexChild(spec cellSpec) (sideStats, error) {
-	mem, err := mapFD(3)
+func futexChild(spec *cell) (sideStats, error) {
+	mem, err := probeMem(spec)
 	if err != nil {
 		return sideStats{}, err
 	}
