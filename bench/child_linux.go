@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/shmkit/shmkit/internal/reexec"
 )
@@ -34,7 +35,9 @@ type childReport struct {
 // IsChild reports whether this process was started by Run as the child of
 // a cell. A program that runs benchmarks calls ChildMain first thing when
 // it is (see cmd/shmctl).
-func IsChild() bool { return reexec.Name() != "" }
+// (The package's tests start children of their own under names with the
+// same prefix.)
+func IsChild() bool { return strings.HasPrefix(reexec.Name(), childName) }
 
 // ChildMain runs the child side of the cell this process was started for
 // and returns the process exit code: 0 when the role completed, 1
