@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"os"
 	"sync"
 )
@@ -11,8 +10,6 @@ import (
 // receiver, a bounded number of messages in flight), messages travel in
 // buffers that cycle through a channel of full buffers and a channel of
 // free ones, about 1 MiB of them like a ring's slots.
-
-var errAborted = errors.New("bench: aborted")
 
 type chanQueue struct {
 	full, free chan []byte

@@ -118,9 +118,6 @@ func TestEveryTransportDeliversIntact(t *testing.T) {
 		t.Fatalf("%d results at %d bytes, want %d", len(more), big.Sizes[0], want)
 	}
 	results = append(results, more...)
-	if len(results) != want {
-		t.Fatalf("%d results, want %d", len(results), want)
-	}
 	seen := map[string]bool{}
 	for _, r := range results {
 		base := strings.SplitN(r.Transport, "/", 2)[0]

@@ -42,6 +42,13 @@ func Main(m *testing.M) {
 // IsChild reports whether this process is a child started by Command.
 func IsChild() bool { return reexec.Name() != "" }
 
+// EnvExecWrapper names an emulator that runs the test binary when the
+// kernel cannot (no binfmt_misc entry): .ci/run sets it to
+// qemu-aarch64-static to run the cross-process tests of a GOARCH=arm64
+// build on an amd64 machine. Children are started through it too
+// (internal/reexec reads it).
+const EnvExecWrapper = reexec.EnvExecWrapper
+
 // Command returns a command that runs the registered child name in a fresh
 // copy of the test binary, with env (KEY=value pairs) added to this
 // process's environment. Its stdout and stderr go to the test's, unless the

@@ -29,6 +29,11 @@ import (
 // EnvChild is the environment variable that names the child to run.
 const EnvChild = "SHMKIT_CHILD"
 
+// EnvExecWrapper names an emulator that runs the binary when the kernel
+// cannot (qemu-aarch64-static for a GOARCH=arm64 build on amd64): children
+// are started through it.
+const EnvExecWrapper = "SHMKIT_PROCTEST_EXEC_WRAPPER"
+
 var (
 	mu       sync.Mutex
 	children = map[string]func() int{}
@@ -74,14 +79,19 @@ func Main() (code int, ok bool) {
 
 // Command returns a command that runs the registered child name in a fresh
 // copy of the running binary (os.Executable), with args as its arguments
-// and env (KEY=value pairs) added to this process's environment. The caller
-// sets its files, starts it and waits for it.
+// and env (KEY=value pairs) added to this process's environment, through
+// the emulator named by EnvExecWrapper if it is set. The caller sets its
+// files, starts it and waits for it.
 func Command(name string, args []string, env ...string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("reexec: %w", err)
 	}
-	cmd := exec.Command(exe, args...)
+	argv := append([]string{exe}, args...)
+	if w := os.Getenv(EnvExecWrapper); w != "" {
+		argv = append([]string{w}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), EnvChild+"="+name), env...)
 	return cmd, nil
 }
