@@ -3,7 +3,8 @@ package bench
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/shmkit/shmkit/internal/checksum"
 )
 
 // Message format. Every message is at least MinSize bytes:
@@ -42,11 +43,9 @@ const (
 	offPayload = 20
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // checkOf is the check word of msg with head word w.
 func checkOf(msg []byte, w uint64) uint32 {
-	c := crc32.Checksum(msg[offPayload:len(msg)-4], castagnoli) ^ uint32(w*0x9E3779B97F4A7C15>>32)
+	c := checksum.CRC32C(msg[offPayload:len(msg)-4]) ^ uint32(w*0x9E3779B97F4A7C15>>32)
 	if c == 0 {
 		c = 1 // 0 means "not checksummed"
 	}
