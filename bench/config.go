@@ -49,7 +49,7 @@ func DefaultScaling() []int { return []int{1, 2, 4, 8} }
 
 // Defaults of the quick run: under a minute on a 2-core machine.
 const (
-	DefaultDuration = 100 * time.Millisecond
+	DefaultDuration = 80 * time.Millisecond
 	DefaultWarmup   = 20 * time.Millisecond
 	DefaultMinMsgs  = 50
 	// DefaultVerifyMsgs is how many messages a verification cell moves.

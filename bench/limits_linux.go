@@ -149,10 +149,9 @@ func probeMem(c *cell) ([]byte, error) {
 
 // atomicProbe measures the round trip of one cache line between two
 // processes on two CPUs, both spinning: the floor under any shared-memory
-// hand-off. Round trips are timed in batches of 16 (a clock read costs
-// about as much as the round trip); the percentiles are of batch means.
+// hand-off.
 func atomicProbe(ctx context.Context, cfg Config) Result {
-	res := Result{Transport: LimitAtomic, Workload: PingPong, Size: 8}
+	res := Result{Transport: LimitAtomic, Family: FamilyLimit, Workload: PingPong, Size: 8}
 	a, b, ok := twoCPUs()
 	if len(cfg.CPUs) == 2 {
 		a, b, ok = cfg.CPUs[0], cfg.CPUs[1], cfg.CPUs[0] != cfg.CPUs[1]
@@ -164,34 +163,41 @@ func atomicProbe(ctx context.Context, cfg Config) Result {
 	return runProbe(ctx, res, cfg, probeAtomic, a, b, func(mem []byte) (sideStats, error) {
 		w := probeWord(mem)
 		defer w.Store(stopWord)
-		const batch = 16
-		st := sideStats{hist: newHist()}
-		start := time.Now()
-		var t0 time.Time
+		// Each round trip is timed alone, with the latency clock the
+		// ping-pong cells use, so the floor and the cells compare like
+		// with like (both include one clock read).
+		clk := latencyClock()
+		lat := newSamples(clk)
+		var st sideStats
+		start := nanotime()
+		var t0 int64
 		var cpu0 time.Duration
 		var v uint64
-		for {
-			s := time.Now()
-			for range batch {
-				w.Store(v + 1)
-				for spins := 0; w.Load() != v+2; spins++ {
-					if spins&(1<<20-1) == 1<<20-1 && time.Since(s) > 5*time.Second {
-						return st, fmt.Errorf("atomic probe: no answer from the child in 5s")
-					}
+		for i := 0; ; i++ {
+			s := clk.tick()
+			w.Store(v + 1)
+			for spins := 0; w.Load() != v+2; spins++ {
+				if spins&(1<<20-1) == 1<<20-1 && nanotime()-start > int64(cfg.Warmup+cfg.Duration+5*time.Second) {
+					return st, fmt.Errorf("atomic probe: no answer from the child in 5s")
 				}
-				v += 2
 			}
-			rtt := time.Since(s) / batch
+			rtt := clk.tick() - s
+			v += 2
+			if t0 != 0 {
+				lat.add(rtt)
+				st.msgs++
+			}
+			if i%64 != 0 {
+				continue
+			}
+			now := nanotime()
 			switch {
-			case t0.IsZero() && s.Sub(start) >= cfg.Warmup:
-				t0, cpu0 = time.Now(), processCPU()
-			case !t0.IsZero():
-				_ = st.hist.RecordValue(max(rtt.Nanoseconds(), 1))
-				st.msgs += batch
-				if time.Since(t0) >= cfg.Duration && st.msgs >= int64(cfg.MinMsgs) {
-					st.elapsed, st.cpu = time.Since(t0), processCPU()-cpu0
-					return st, nil
-				}
+			case t0 == 0 && now-start >= int64(cfg.Warmup):
+				t0, cpu0 = nanotime(), processCPU()
+			case t0 != 0 && now-t0 >= int64(cfg.Duration) && st.msgs >= int64(cfg.MinMsgs):
+				st.elapsed, st.cpu = time.Duration(nanotime()-t0), processCPU()-cpu0
+				st.hist = lat.hist()
+				return st, nil
 			}
 		}
 	})
@@ -231,7 +237,7 @@ func atomicChild(spec *cell) (sideStats, error) {
 // processes that both park (no spinning): what a hand-off costs when the
 // receiver sleeps.
 func futexProbe(ctx context.Context, cfg Config) Result {
-	res := Result{Transport: LimitFutex, Workload: PingPong, Size: 4}
+	res := Result{Transport: LimitFutex, Family: FamilyLimit, Workload: PingPong, Size: 4}
 	parentCPU, childCPU := -1, -1
 	if len(cfg.CPUs) == 2 {
 		parentCPU, childCPU = cfg.CPUs[0], cfg.CPUs[1]
