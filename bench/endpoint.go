@@ -25,6 +25,10 @@ type inEnd interface {
 	done() error
 }
 
+// flusher is an outEnd that holds messages back (a batching one): the
+// sender flushes it after its last message.
+type flusher interface{ flush() error }
+
 // sender is the plain interface of a copying transport's sending end.
 type sender interface{ write(msg []byte) error }
 

@@ -129,6 +129,11 @@ func (pr *producer) step() (done bool, err error) {
 	}
 	pr.seq++
 	if flags == flagLast {
+		if f, ok := pr.out.(flusher); ok {
+			if err := f.flush(); err != nil {
+				return false, fmt.Errorf("flush after message %d: %w", seq, err)
+			}
+		}
 		pr.st.msgs = int64(seq - pr.markSeq)
 		pr.st.elapsed = time.Duration(nanotime() - pr.t0)
 		pr.st.cpu = processCPU() - pr.cpu0

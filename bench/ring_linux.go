@@ -26,24 +26,39 @@ import (
 type ringKind struct {
 	kind     string // spsc, bytering, mpmc
 	zeroCopy bool
+	// batch moves up to batchSize messages per call (EnqueueBatch,
+	// DequeueBatch): a stream-only row, next to the OS transports' one
+	// message per call.
+	batch bool
 }
+
+// batchSize is the most messages a batching row moves per call.
+const batchSize = 64
 
 func init() {
 	register(ringKind{kind: "spsc"})
 	register(ringKind{kind: "spsc", zeroCopy: true})
+	register(ringKind{kind: "spsc", batch: true})
 	register(ringKind{kind: "bytering"})
 	register(ringKind{kind: "bytering", zeroCopy: true})
 	register(ringKind{kind: "mpmc"})
 }
 
 func (k ringKind) name() string {
-	if k.zeroCopy {
+	switch {
+	case k.zeroCopy:
 		return k.kind + "-zc"
+	case k.batch:
+		return k.kind + "-batch"
 	}
 	return k.kind
 }
-func (ringKind) family() string { return FamilyShmkit }
-func (ringKind) waits() bool    { return true }
+
+// streamOnly reports that a batching row has no ping-pong: one message is
+// in flight at a time there.
+func (k ringKind) streamOnly() bool { return k.batch }
+func (ringKind) family() string     { return FamilyShmkit }
+func (ringKind) waits() bool        { return true }
 
 // ringSlots is the number of slots of a fixed-slot ring for messages of
 // size bytes: about 1 MiB of slots, at least 4 and at most 1024.
@@ -253,10 +268,84 @@ func (z zcIn) done() error {
 	return z.h.byt.Release()
 }
 
+// batchOut collects messages in buffers of its own and enqueues them
+// batchSize at a time (and at flush) with one EnqueueBatch call.
+type batchOut struct {
+	h    ringHandle
+	bufs [][]byte
+	k    int
+}
+
+func newBatchOut(h ringHandle, size int) *batchOut {
+	b := &batchOut{h: h, bufs: make([][]byte, batchSize)}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, size)
+		fillPayload(b.bufs[i])
+	}
+	return b
+}
+
+func (b *batchOut) buf(n int) ([]byte, error) { return b.bufs[b.k][:n], nil }
+func (b *batchOut) inPlace() bool             { return false }
+
+func (b *batchOut) send(n int) error {
+	b.bufs[b.k] = b.bufs[b.k][:n]
+	if b.k++; b.k == len(b.bufs) {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batchOut) flush() error {
+	k := b.k
+	b.k = 0
+	if k == 0 {
+		return nil
+	}
+	_, err := b.h.spsc.EnqueueBatch(bg, b.bufs[:k])
+	return err
+}
+
+// batchIn dequeues up to batchSize messages per DequeueBatch call and hands
+// them out one by one.
+type batchIn struct {
+	h    ringHandle
+	bufs [][]byte
+	n, i int
+}
+
+func newBatchIn(h ringHandle, size int) *batchIn {
+	b := &batchIn{h: h, bufs: make([][]byte, batchSize)}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, size)
+	}
+	return b
+}
+
+func (b *batchIn) next() ([]byte, error) {
+	if b.i == b.n {
+		for i := range b.bufs[:b.n] {
+			b.bufs[i] = b.bufs[i][:cap(b.bufs[i])]
+		}
+		n, err := b.h.spsc.DequeueBatch(bg, b.bufs)
+		if err != nil {
+			return nil, err
+		}
+		b.n, b.i = n, 0
+	}
+	b.i++
+	return b.bufs[b.i-1], nil
+}
+
+func (b *batchIn) done() error { return nil }
+
 // endsOf makes the ends of a side that sends on out and receives on in.
 func (k ringKind) endsOf(out, in ringHandle, size int) ends {
-	if k.zeroCopy {
+	switch {
+	case k.zeroCopy:
 		return ends{out: zcOut{out}, in: zcIn{in}}
+	case k.batch:
+		return ends{out: newBatchOut(out, size), in: newBatchIn(in, size)}
 	}
 	return copyEnds(out, in, size)
 }

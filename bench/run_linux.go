@@ -116,7 +116,7 @@ func plan(cfg Config) []job {
 		}
 		for _, size := range cfg.Sizes {
 			for _, name := range Transports() {
-				if !slices.Contains(cfg.Transports, name) {
+				if !slices.Contains(cfg.Transports, name) || (wl == PingPong && streamOnly(transports[name])) {
 					continue
 				}
 				for _, w := range rows(name) {

@@ -56,6 +56,13 @@ type transport interface {
 	attach(c *cell, files []*os.File) (ends, error)
 }
 
+// streamOnly reports whether transport t has no ping-pong rows (it
+// implements streamOnly() and says so).
+func streamOnly(t transport) bool {
+	so, ok := t.(interface{ streamOnly() bool })
+	return ok && so.streamOnly()
+}
+
 // ends are one side's ends of a link: out sends, in receives. Stream cells
 // use the child's out and the parent's in; ping-pong cells all four.
 type ends struct {
@@ -122,7 +129,7 @@ func Transports() []string {
 
 // rowOrder keeps the historical order of the rows inside a family.
 func rowOrder(name string) string {
-	order := []string{"noop", "spsc", "spsc-zc", "bytering", "bytering-zc", "mpmc",
+	order := []string{"noop", "spsc", "spsc-zc", "spsc-batch", "bytering", "bytering-zc", "mpmc",
 		"pipe", "fifo", "unix", "seqpacket", "tcp", "posixmq", "sysvmsg", "chan"}
 	if i := slices.Index(order, name); i >= 0 {
 		return fmt.Sprintf("%03d", i)
