@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -26,7 +27,7 @@ type benchFlags struct {
 	rate                                               float64
 	noLimits, noVerify                                 bool
 	json, csv, benchfmt                                bool
-	plot                                               string
+	plot, from                                         string
 	progress                                           string
 }
 
@@ -78,6 +79,7 @@ on 2 cores.`,
 	fl.BoolVar(&f.csv, "csv", false, "print the results as CSV")
 	fl.BoolVar(&f.benchfmt, "benchfmt", false, "print Go benchmark lines (for benchstat)")
 	fl.StringVar(&f.plot, "plot", "", "also draw the results into FILE.png or FILE.svg")
+	fl.StringVar(&f.from, "from", "", "measure nothing: print (and plot) the results saved in FILE.json by --json")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
 	return cmd
 }
@@ -194,9 +196,24 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) error
 		}
 	}
 	loadBefore := loadAverage()
-	results, runErr := bench.Run(ctx, cfg)
-	if runErr != nil && len(results) == 0 {
-		return runErr
+	var results []bench.Result
+	var runErr error
+	if f.from != "" {
+		// Re-render a saved run: no measurement, no load average.
+		loadBefore = ""
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &results); err != nil {
+			return fmt.Errorf("%w: --from %s: %v", bench.ErrConfig, f.from, err)
+		}
+		bench.AddRatios(results)
+	} else {
+		results, runErr = bench.Run(ctx, cfg)
+		if runErr != nil && len(results) == 0 {
+			return runErr
+		}
 	}
 	switch {
 	case f.json:

@@ -60,6 +60,27 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+func TestBenchFrom(t *testing.T) {
+	out, err := runBenchCmd(t, append(small, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "r.json")
+	if err := os.WriteFile(saved, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	table, err := runBenchCmd(t, "--from", saved, "--progress", "never")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table, "spsc/spin-then-park") || !strings.Contains(table, "harness alone") {
+		t.Errorf("table from %s:\n%s", saved, table)
+	}
+	if _, err := runBenchCmd(t, "--from", filepath.Join(t.TempDir(), "none.json")); err == nil {
+		t.Errorf("--from a missing file: no error")
+	}
+}
+
 func TestBenchCSVAndPlot(t *testing.T) {
 	plot := filepath.Join(t.TempDir(), "bench.svg")
 	out, err := runBenchCmd(t, append(small, "--csv", "--plot", plot)...)
