@@ -186,6 +186,7 @@ func WriteTable(w io.Writer, results []Result) error {
 			return err
 		}
 		writeHarness(ew, results, wl)
+		writeBaseline(ew, rows)
 		fmt.Fprintln(ew)
 	}
 	writeScaling(ew, results)
@@ -218,6 +219,25 @@ func writeHarness(w io.Writer, results []Result, wl string) {
 		unit = "per round trip"
 	}
 	fmt.Fprintf(w, "harness alone (no-op transport, same run), %s: %s%s\n", unit, strings.Join(parts, ", "), clock)
+}
+
+// writeBaseline says which rows are medians of several runs and how far
+// their runs were apart.
+func writeBaseline(w io.Writer, rows []Result) {
+	byName := map[string][]string{}
+	var names []string
+	for _, r := range rows {
+		if r.Runs > 1 {
+			if _, ok := byName[r.Transport]; !ok {
+				names = append(names, r.Transport)
+			}
+			byName[r.Transport] = append(byName[r.Transport], fmt.Sprintf("%s %s", SizeName(r.Size), sig3(r.Spread)+"x"))
+		}
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "%s: median of runs first, in place and last in each size's group; best/worst: %s\n",
+			n, strings.Join(byName[n], ", "))
+	}
 }
 
 // writeScaling writes the scaling table.

@@ -75,6 +75,16 @@ type Result struct {
 	// p50.
 	VsLimit *float64 `json:"vs_limit"`
 
+	// Runs is how many times the cell ran when more than once (the
+	// baseline: first, in its place and last of its group), and Spread
+	// the ratio of the best to the worst headline figure among them; the
+	// row is the median run.
+	Runs   int     `json:"runs,omitempty"`
+	Spread float64 `json:"spread,omitempty"`
+
+	// again marks a repeated run that Run folds into the cell's row.
+	again bool
+
 	// Error is empty for a cell that ran. A cell a kernel limit rules out
 	// says "n/a: " and the limit.
 	Error string `json:"error"`

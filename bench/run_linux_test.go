@@ -108,7 +108,7 @@ func TestEveryTransportDeliversIntact(t *testing.T) {
 		if transports[name].waits() {
 			rows = len(DefaultWaits())
 		}
-		want += 2 * rows // stream, verify
+		want += rows + 1 // stream, verify (one waiting mode)
 		if !streamOnly(transports[name]) {
 			want += rows // pingpong
 		}
@@ -116,7 +116,7 @@ func TestEveryTransportDeliversIntact(t *testing.T) {
 	if len(results) != want {
 		t.Fatalf("%d results, want %d", len(results), want)
 	}
-	if want := 2 + 3*len(big.Transports); len(more) != want {
+	if want := 2 + 3*len(big.Transports); len(more) != want { // one waiting mode
 		t.Fatalf("%d results at %d bytes, want %d", len(more), big.Sizes[0], want)
 	}
 	results = append(results, more...)
@@ -259,6 +259,9 @@ func TestLimitsAndRatios(t *testing.T) {
 		p := byName[wl+" pipe"]
 		if p.VsPipe == nil || *p.VsPipe != 1 {
 			t.Errorf("%s pipe: vs pipe %v, want 1", wl, p.VsPipe)
+		}
+		if p.Runs != 3 || p.Spread < 1 {
+			t.Errorf("%s pipe: %d runs, spread %v; want the median of 3", wl, p.Runs, p.Spread)
 		}
 		s := byName[wl+" spsc/spin-then-park"]
 		if !s.OK() || s.VsPipe == nil || s.HarnessNsPerMsg == nil {
