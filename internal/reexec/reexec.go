@@ -26,6 +26,9 @@ import (
 	"sync"
 )
 
+// selfExe is Linux's name for the running executable's file.
+const selfExe = "/proc/self/exe"
+
 // EnvChild is the environment variable that names the child to run.
 const EnvChild = "SHMKIT_CHILD"
 
@@ -78,7 +81,8 @@ func Main() (code int, ok bool) {
 }
 
 // Command returns a command that runs the registered child name in a fresh
-// copy of the running binary (os.Executable), with args as its arguments
+// copy of the running binary (/proc/self/exe where there is one, else
+// os.Executable), with args as its arguments
 // and env (KEY=value pairs) added to this process's environment, through
 // the emulator named by EnvExecWrapper if it is set. The caller sets its
 // files, starts it and waits for it.
@@ -90,6 +94,10 @@ func Command(name string, args []string, env ...string) (*exec.Cmd, error) {
 	argv := append([]string{exe}, args...)
 	if w := os.Getenv(EnvExecWrapper); w != "" {
 		argv = append([]string{w}, argv...)
+	} else if _, err := os.Stat(selfExe); err == nil {
+		// The very file this process runs, even if its path has been
+		// replaced meanwhile (a rebuild while a benchmark runs).
+		argv[0] = selfExe
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), EnvChild+"="+name), env...)
