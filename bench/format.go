@@ -206,7 +206,7 @@ func writeHarness(w io.Writer, results []Result, wl string) {
 			parts = append(parts, SizeName(r.Size)+" failed: "+r.Error)
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %s", SizeName(r.Size), fmtNs(1e9/r.MsgsPerSec)))
+		parts = append(parts, fmt.Sprintf("%s %s", SizeName(r.Size), fmtNs(r.CPUNsPerMsg)))
 		if r.Clock != "" {
 			clock = fmt.Sprintf("; latency clock %s, %s per read", r.Clock, fmtNs(r.ClockNs))
 		}
@@ -218,7 +218,7 @@ func writeHarness(w io.Writer, results []Result, wl string) {
 	if wl == PingPong {
 		unit = "per round trip"
 	}
-	fmt.Fprintf(w, "harness alone (no-op transport, same run), %s: %s%s\n", unit, strings.Join(parts, ", "), clock)
+	fmt.Fprintf(w, "harness alone (no-op transport, same run; CPU time), %s: %s%s\n", unit, strings.Join(parts, ", "), clock)
 }
 
 // writeBaseline says which rows are medians of several runs and how far

@@ -21,6 +21,7 @@ func BenchmarkHarness(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(st.elapsed.Nanoseconds())/float64(max(st.msgs, 1)), "ns/op")
+				b.ReportMetric(float64(st.cpu.Nanoseconds())/float64(max(st.msgs, 1)), "cpu-ns/op")
 			})
 		}
 	}

@@ -150,8 +150,8 @@ func AddRatios(results []Result) {
 		}
 		switch r.Transport {
 		case Harness:
-			if r.MsgsPerSec > 0 {
-				harness[cellKey{r.Workload, r.Size}] = 1e9 / r.MsgsPerSec
+			if r.CPUNsPerMsg > 0 {
+				harness[cellKey{r.Workload, r.Size}] = r.CPUNsPerMsg
 			}
 		case "pipe":
 			pipe[cellKey{r.Workload, r.Size}] = r
