@@ -66,6 +66,8 @@ type producer struct {
 	payload  []byte // the template of an in-place message's payload
 	every    uint64
 	interval int64 // ns between messages at a fixed rate
+	base     int64 // when message baseSeq was due (fixed rate)
+	baseSeq  uint64
 	seq      uint64
 	start    int64
 	t0       int64
@@ -80,6 +82,7 @@ func newProducer(out outEnd, p pace) *producer {
 	if p.rate > 0 {
 		pr.interval = int64(1e9 / p.rate)
 		pr.every = 1
+		pr.base = pr.start
 	}
 	if out.inPlace() {
 		pr.payload = make([]byte, p.size)
@@ -94,10 +97,12 @@ func (pr *producer) step() (done bool, err error) {
 	var flags uint64
 	var t int64
 	if pr.interval > 0 {
-		// Fixed rate: message seq is due at start + seq*interval; wait for
-		// that time, and stamp it, not the time it actually left, so a
-		// late message counts its lateness (no coordinated omission).
-		t = pr.start + int64(seq)*pr.interval
+		// Fixed rate: message seq is due at base + (seq-baseSeq)*interval;
+		// wait for that time, and stamp it, not the time it actually left,
+		// so a late message counts its lateness (no coordinated omission).
+		// The schedule restarts at the mark, so a stall of the warm-up
+		// (a peer still starting) is not carried into the measurement.
+		t = pr.base + int64(seq-pr.baseSeq)*pr.interval
 		for nanotime() < t {
 		}
 	}
@@ -108,6 +113,10 @@ func (pr *producer) step() (done bool, err error) {
 			flags = flagMark
 			pr.marked, pr.markSeq = true, seq
 			pr.cpu0, pr.t0 = processCPU(), nanotime()
+			if pr.interval > 0 {
+				pr.base, pr.baseSeq = pr.t0, seq
+				t = pr.base
+			}
 		case pr.marked && now-pr.t0 >= int64(pr.p.duration) && seq-pr.markSeq >= uint64(pr.p.minMsgs):
 			flags = flagLast
 		}

@@ -67,7 +67,8 @@ type Result struct {
 	ClockNs float64 `json:"clock_ns,omitempty"`
 
 	// VsPipe is the speed-up over the pipe at the same workload and size:
-	// throughput ratio for Stream, inverse p50 ratio for PingPong.
+	// throughput ratio for Stream, inverse p50 ratio for PingPong and for
+	// a Stream at a fixed rate.
 	VsPipe *float64 `json:"vs_pipe"`
 	// VsLimit is the fraction of the machine's limit reached: throughput
 	// over memcpy throughput for Stream; for PingPong, the fastest atomic
@@ -181,6 +182,9 @@ func AddRatios(results []Result) {
 		}
 		if p, ok := pipe[cellKey{r.Workload, r.Size}]; ok {
 			switch {
+			case r.Workload == Stream && r.Rate > 0 && p.P50 != nil && r.P50 != nil && *r.P50 > 0:
+				// Paced: the rates are the same; the latencies differ.
+				r.VsPipe = ptr(float64(*p.P50) / float64(*r.P50))
 			case r.Workload == Stream && p.MsgsPerSec > 0:
 				r.VsPipe = ptr(r.MsgsPerSec / p.MsgsPerSec)
 			case r.Workload == PingPong && p.P50 != nil && r.P50 != nil && *r.P50 > 0:

@@ -217,6 +217,9 @@ func TestFixedRate(t *testing.T) {
 		if r.Rate != cfg.Rate {
 			t.Errorf("%s: rate %v", r.Transport, r.Rate)
 		}
+		if r.VsPipe == nil || (r.Transport == "pipe" && *r.VsPipe != 1) {
+			t.Errorf("%s: vs pipe %v", r.Transport, r.VsPipe)
+		}
 	}
 }
 
