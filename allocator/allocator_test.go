@@ -15,7 +15,7 @@ func TestSizeAndConfig(t *testing.T) {
 	}
 	// 15 classes of 16 chunks: payload 16*(2^21-64) plus metadata.
 	payload := 16 * (1<<21 - 64)
-	meta := HeaderSize + 15*ClassDescSize + 15*16*ChunkMetaSize
+	meta := headerSize + 15*classDescSize + 15*16*chunkMetaSize
 	if n != payload+meta {
 		t.Fatalf("Size(default) = %d, want %d", n, payload+meta)
 	}
@@ -242,8 +242,11 @@ func TestAllocContext(t *testing.T) {
 func TestOwnersAndReclaim(t *testing.T) {
 	a := newTest(t, smallConfig)
 	p1, p2 := withOwner(t, a, 1), withOwner(t, a, 2)
-	if _, err := a.WithOwner(MaxOwner + 1); !errors.Is(err, ErrOwner) {
+	if _, err := a.Handle(WithOwner(MaxOwner + 1)); !errors.Is(err, ErrConfig) {
 		t.Fatalf("WithOwner(MaxOwner+1): %v", err)
+	}
+	if _, err := a.Handle(WithCache(-1)); !errors.Is(err, ErrConfig) {
+		t.Fatalf("WithCache(-1): %v", err)
 	}
 	var keep []Ref
 	for range 3 {
@@ -314,10 +317,10 @@ func TestAttachAndReadStats(t *testing.T) {
 		{hdrClasses + 3, 1, ErrCorrupt},
 		{hdrMetaSize, 8, ErrCorrupt},
 		{hdrDescSize, 8, ErrCorrupt},
-		{classTableOff + ClassDescSize + cdSize, 64, ErrCorrupt},
-		{classTableOff + ClassDescSize + cdSize + 7, 1, ErrCorrupt},
+		{classTableOff + classDescSize + cdSize, 64, ErrCorrupt},
+		{classTableOff + classDescSize + cdSize + 7, 1, ErrCorrupt},
 		{classTableOff + cdCount, 1, ErrCorrupt},
-		{classTableOff + 2*ClassDescSize + cdDataOff, 64, ErrCorrupt},
+		{classTableOff + 2*classDescSize + cdDataOff, 64, ErrCorrupt},
 		{classTableOff + cdMetaOff, 64, ErrCorrupt},
 	}
 	for _, c := range cases {
@@ -524,7 +527,7 @@ func TestReclaimInFlight(t *testing.T) {
 func TestRefCountLimit(t *testing.T) {
 	a := newTest(t, smallConfig)
 	r, _ := a.Alloc(1)
-	c, i, _ := a.resolve(r)
+	c, i, _ := a.resolve("test", r)
 	m := c.chunk(i)
 	m.state.Store(withLow(m.state.Load(), MaxRefCount))
 	wantErr(t, a.Retain(r), ErrRefCount)

@@ -18,7 +18,7 @@ func (a *Allocator) Bytes(r Ref) ([]byte, error) {
 	}
 	n := uint64(m.length.Load())
 	if n > c.size {
-		return nil, fmt.Errorf("bytes %v: stored length %d exceeds chunk size %d: %w", r, n, c.size, ErrCorrupt)
+		return nil, fmt.Errorf("%w: bytes %v: stored length %d exceeds chunk size %d", ErrCorrupt, r, n, c.size)
 	}
 	return unsafe.Slice((*byte)(c.payload(i)), c.size)[:n:c.size], nil
 }
@@ -31,7 +31,7 @@ func (a *Allocator) Len(r Ref) (int, error) {
 	}
 	n := uint64(m.length.Load())
 	if n > c.size {
-		return 0, fmt.Errorf("len %v: stored length %d exceeds chunk size %d: %w", r, n, c.size, ErrCorrupt)
+		return 0, fmt.Errorf("%w: len %v: stored length %d exceeds chunk size %d", ErrCorrupt, r, n, c.size)
 	}
 	return int(n), nil
 }
@@ -53,7 +53,7 @@ func (a *Allocator) SetLen(r Ref, n int) error {
 		return err
 	}
 	if n < 0 || uint64(n) > c.size {
-		return fmt.Errorf("setlen %v to %d, chunk holds %d: %w", r, n, c.size, ErrTooLarge)
+		return fmt.Errorf("%w: setlen %v to %d, chunk holds %d", ErrTooLarge, r, n, c.size)
 	}
 	m.length.Store(uint32(n))
 	return nil
@@ -74,7 +74,7 @@ func (a *Allocator) Owner(r Ref) (uint32, error) {
 // handed from one participant to another.
 func (a *Allocator) SetOwner(r Ref, id uint32) error {
 	if id > MaxOwner {
-		return fmt.Errorf("setowner %v to %d: %w", r, id, ErrOwner)
+		return fmt.Errorf("%w: setowner %v to %d > %d", ErrConfig, r, id, MaxOwner)
 	}
 	_, _, m, err := a.live("setowner", r)
 	if err != nil {

@@ -108,7 +108,7 @@ func churnChild() int {
 		fmt.Fprintf(os.Stderr, "churn %d: %s: %v\n", id, op, err)
 		return 1
 	}
-	p, err := a.WithOwner(id)
+	p, err := a.Handle(WithOwner(id))
 	if err != nil {
 		return fail("owner", err)
 	}

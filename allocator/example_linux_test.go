@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	p, _ := a.WithOwner(7)
+	p, _ := a.Handle(allocator.WithOwner(7))
 	r, err := p.Alloc(1000) // the 4096-byte class: the smallest that fits
 	if err != nil {
 		panic(err)
@@ -74,6 +74,6 @@ func ExampleReadStats() {
 	st, _ := allocator.ReadStats(mem)
 	fmt.Printf("%+v\n", st[0])
 	// Output:
-	// alloc 10 bytes from class 64: allocator: no free chunk in size class
-	// {Size:64 Total:2 Free:0 InUse:2 InFlight:0 HighWater:2 Failed:1}
+	// allocator: no free chunk in size class: alloc 10 bytes from class 64
+	// {Size:64 Total:2 Free:0 InUse:2 InFlight:0 Cached:0 HighWater:2 Failed:1}
 }

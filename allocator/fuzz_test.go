@@ -149,7 +149,7 @@ func FuzzAttach(f *testing.F) {
 
 func isSentinel(err error) bool {
 	for _, s := range []error{ErrTooSmall, ErrUnaligned, ErrBadMagic, ErrVersion, ErrCorrupt, ErrBadRef,
-		ErrDoubleFree, ErrNoMemory, ErrTooLarge, ErrInFlight, ErrOwner, ErrConfig} {
+		ErrDoubleFree, ErrNoMemory, ErrTooLarge, ErrInFlight, ErrRefCount, ErrConfig} {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -64,10 +64,11 @@ func mustWholeLists(t testing.TB, a *Allocator) {
 	}
 }
 
-// withOwner is WithOwner for ids known to be in range.
-func withOwner(t testing.TB, a *Allocator, id uint32) *Allocator {
+// withOwner returns a handle for participant id (known to be in range) on
+// a's region, with a's other options.
+func withOwner(t testing.TB, a *Allocator, id uint32, opts ...Option) *Allocator {
 	t.Helper()
-	p, err := a.WithOwner(id)
+	p, err := a.Handle(append([]Option{WithOwner(id)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

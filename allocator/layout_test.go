@@ -24,7 +24,7 @@ var layoutTables = map[string][]field{
 		{"magic", hdrMagic, 4}, {"version", hdrVersion, 4}, {"size", hdrSize, 8},
 		{"classes", hdrClasses, 4}, {"chunk_header_size", hdrMetaSize, 4},
 		{"class_table", hdrClassOff, 8}, {"class_desc_size", hdrDescSize, 4},
-		{"reserved", hdrReserved, HeaderSize - hdrReserved},
+		{"checksum", hdrChecksum, 4}, {"reserved", hdrReserved, headerSize - hdrReserved},
 	},
 	"Class descriptor": {
 		{"head", cdHead, 8}, {"in_use", cdInUse, 8}, {"high_water", cdHigh, 8},
@@ -32,18 +32,18 @@ var layoutTables = map[string][]field{
 		{"reserved", cdEvent + futex.EventSize, cdSize - cdEvent - futex.EventSize},
 		{"chunk_size", cdSize, 8}, {"count", cdCount, 8},
 		{"meta_offset", cdMetaOff, 8}, {"data_offset", cdDataOff, 8},
-		{"reserved", cdDataOff + 8, ClassDescSize - cdDataOff - 8},
+		{"reserved", cdDataOff + 8, classDescSize - cdDataOff - 8},
 	},
 	"Chunk header": {
 		{"state", cmState, 8}, {"next", cmNext, 4}, {"owner", cmOwner, 4},
-		{"length", cmLength, 4}, {"class", cmClass, 4}, {"reserved", cmSpare, ChunkMetaSize - cmSpare},
+		{"length", cmLength, 4}, {"class", cmClass, 4}, {"reserved", cmSpare, chunkMetaSize - cmSpare},
 	},
 }
 
 func TestLayoutConstants(t *testing.T) {
 	var m chunkMeta
-	if unsafe.Sizeof(m) != ChunkMetaSize {
-		t.Fatalf("chunkMeta is %d bytes, want %d", unsafe.Sizeof(m), ChunkMetaSize)
+	if unsafe.Sizeof(m) != chunkMetaSize {
+		t.Fatalf("chunkMeta is %d bytes, want %d", unsafe.Sizeof(m), chunkMetaSize)
 	}
 	for _, c := range []struct {
 		name      string
@@ -65,7 +65,7 @@ func TestLayoutConstants(t *testing.T) {
 	// Every table tiles its structure: no gap, no overlap, 8-byte words
 	// 8-aligned, and the hot and cold halves of a class descriptor on
 	// separate cache lines.
-	sizes := map[string]int{"Region header": HeaderSize, "Class descriptor": ClassDescSize, "Chunk header": ChunkMetaSize}
+	sizes := map[string]int{"Region header": headerSize, "Class descriptor": classDescSize, "Chunk header": chunkMetaSize}
 	for name, fs := range layoutTables {
 		off := 0
 		for _, f := range fs {
@@ -87,7 +87,7 @@ func TestLayoutConstants(t *testing.T) {
 	if KindSlab != 0x42414c53 {
 		t.Errorf("KindSlab = %#x", KindSlab)
 	}
-	if Align%ChunkMetaSize != 0 || HeaderSize%Align != 0 || ClassDescSize%Align != 0 {
+	if Align%chunkMetaSize != 0 || headerSize%Align != 0 || classDescSize%Align != 0 {
 		t.Error("structures do not tile cache lines")
 	}
 }

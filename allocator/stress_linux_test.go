@@ -125,7 +125,7 @@ func stressChild() int {
 		return 1
 	}
 	id := uint32(envInt("STRESS_ID"))
-	p, err := a.WithOwner(id)
+	p, err := a.Handle(WithOwner(id))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stress:", err)
 		return 1
