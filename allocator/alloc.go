@@ -3,6 +3,8 @@ package allocator
 import (
 	"context"
 	"fmt"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // classFor returns the smallest class whose chunks hold n bytes.
@@ -99,12 +101,12 @@ func (a *Allocator) allocShared(c *class, n int) (Ref, error) {
 	// the allocation live (see allocCached). Loads first: a chunk is often
 	// reused by the same participant for the same size.
 	if m.owner.Load() != a.owner {
-		storeRelease32(&m.owner, a.owner)
+		atomicx.StoreRelease32(&m.owner, a.owner)
 	}
 	if m.length.Load() != uint32(n) {
-		storeRelease32(&m.length, uint32(n))
+		atomicx.StoreRelease32(&m.length, uint32(n))
 	}
-	storeRelease64(&m.state, withLow(s, 1))
+	atomicx.StoreRelease64(&m.state, withLow(s, 1))
 	hook(stepAllocated)
 	c.took(1)
 	return makeRef(c.dataOff+uint64(i)*c.size, stateGen(s)), nil

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/checksum"
 )
 
 // Allocator hands out chunks of a slab region. Many Allocators, in many
@@ -155,7 +156,7 @@ func geometrySum(total uint64, geom []classGeom) uint32 {
 		b = binary.LittleEndian.AppendUint64(b, g.metaOff)
 		b = binary.LittleEndian.AppendUint64(b, g.dataOff)
 	}
-	return crc32c(b)
+	return checksum.CRC32C(b)
 }
 
 func build(mem []byte, geom []classGeom, o options) *Allocator {

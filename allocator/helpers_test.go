@@ -3,6 +3,7 @@ package allocator
 import (
 	"errors"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -80,5 +81,19 @@ func wantErr(t testing.TB, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("got error %v, want %v", err, target)
+	}
+}
+
+// waitFor polls cond, an observable fact of shared state or of a child's
+// life, until it holds; it fails t after a minute (a hung test, not a
+// timing assertion).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+		time.Sleep(20 * time.Microsecond)
 	}
 }

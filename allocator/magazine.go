@@ -3,6 +3,8 @@ package allocator
 import (
 	"errors"
 	"fmt"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // A magazine is a handle's process-local cache of chunks of one class, as
@@ -52,12 +54,12 @@ func (a *Allocator) allocCached(c *class, mg *magazine, n int) (Ref, bool) {
 		// with its own release/acquire) and loads the state allocated sees
 		// the owner and length stored before it.
 		if m.owner.Load() != a.owner {
-			storeRelease32(&m.owner, a.owner)
+			atomicx.StoreRelease32(&m.owner, a.owner)
 		}
 		if m.length.Load() != uint32(n) {
-			storeRelease32(&m.length, uint32(n))
+			atomicx.StoreRelease32(&m.length, uint32(n))
 		}
-		storeRelease64(&m.state, withLow(s, 1))
+		atomicx.StoreRelease64(&m.state, withLow(s, 1))
 		return makeRef(c.dataOff+uint64(i)*c.size, stateGen(s)), true
 	}
 	return 0, false
@@ -87,7 +89,7 @@ func (a *Allocator) refill(c *class, mg *magazine) error {
 		// cache; a crash before it leaves a claimed chunk, after it a
 		// cached one, and ReclaimOwner returns either.
 		ns := cachedBy(s, a.owner)
-		storeRelease64(&m.state, ns)
+		atomicx.StoreRelease64(&m.state, ns)
 		hook(stepCached)
 		mg.ent = append(mg.ent, entryOf(ns, i))
 		got++
@@ -133,7 +135,7 @@ func (a *Allocator) spill(c *class, mg *magazine, k int) error {
 		// Cached by us: nobody else writes it (see allocCached), so a
 		// release store marks it being freed by us; the pushes below
 		// publish it with their compare-and-swaps.
-		storeRelease64(&m.state, withLow(s, lowPush|a.owner))
+		atomicx.StoreRelease64(&m.state, withLow(s, lowPush|a.owner))
 		hook(stepFreeing)
 		if err = c.pushOne(i, a.owner); err != nil {
 			break
