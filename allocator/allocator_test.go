@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shmkit/futex"
 )
 
 func TestSizeAndConfig(t *testing.T) {
@@ -218,19 +220,26 @@ func TestAllocContext(t *testing.T) {
 	if f := a.Stats()[2].Failed; f != 1 {
 		t.Fatalf("failed %d", f)
 	}
+	// A waiter that parks at once: the test sees it asleep on the class's
+	// event before the Free that must wake it.
+	parker := withOwner(t, a, 2, WithWaiter(futex.Waiter{Strategy: futex.Park}))
+	ev := a.classes[2].event
 	got := make(chan Ref)
 	go func() {
-		r, err := a.AllocContext(context.Background(), 1000)
+		r, err := parker.AllocContext(context.Background(), 1000)
 		if err != nil {
 			t.Error(err)
 		}
 		got <- r
 	}()
-	time.Sleep(5 * time.Millisecond) // let it park (the test passes either way)
+	waitFor(t, "the waiter to park", func() bool { return ev.Sleepers() == 1 })
 	if err := a.Free(r1); err != nil {
 		t.Fatal(err)
 	}
 	r3 := <-got
+	if n := ev.Sleepers(); n != 0 {
+		t.Fatalf("%d sleepers left after the wake", n)
+	}
 	if r3.Offset() != r1.Offset() {
 		t.Fatalf("woke with %v, freed %v", r3, r1)
 	}
