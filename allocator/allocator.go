@@ -10,7 +10,7 @@ import (
 	"github.com/shmkit/shmkit/internal/checksum"
 )
 
-// Allocator hands out chunks of a slab region. Many Allocators, in many
+// Allocator hands out chunks of a slab region. Many handles, in many
 // processes, may work on one region at the same time: all shared state is in
 // the region and changed only with atomic operations.
 //

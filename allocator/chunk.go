@@ -3,6 +3,8 @@ package allocator
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // Bytes returns the payload of the chunk r names: length Len(r), capacity
@@ -55,7 +57,11 @@ func (a *Allocator) SetLen(r Ref, n int) error {
 	if n < 0 || uint64(n) > c.size {
 		return fmt.Errorf("%w: setlen %v to %d, chunk holds %d", ErrTooLarge, r, n, c.size)
 	}
-	m.length.Store(uint32(n))
+	// A release store (a plain MOV on amd64): the length is the holder's to
+	// write, and a reader in another process learns the Ref through a
+	// publication of its own (a ring slot), which orders this store before
+	// its load.
+	atomicx.StoreRelease32(&m.length, uint32(n))
 	return nil
 }
 
@@ -80,7 +86,9 @@ func (a *Allocator) SetOwner(r Ref, id uint32) error {
 	if err != nil {
 		return err
 	}
-	m.owner.Store(id)
+	// A release store, as in SetLen: the owner field of an allocated chunk
+	// is written only by its holders.
+	atomicx.StoreRelease32(&m.owner, id)
 	return nil
 }
 

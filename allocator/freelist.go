@@ -3,6 +3,8 @@ package allocator
 import (
 	"errors"
 	"fmt"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // errEmpty is pop's internal answer for an empty free list; callers turn it
@@ -208,8 +210,14 @@ func (c *class) pushOne(i, me uint32) error {
 					continue
 				}
 			}
+			// The chunk is being freed by us and off the list: we alone
+			// write its link (helpers and pops only read the links of
+			// listed chunks). A release store suffices: the link CAS below
+			// is itself a release (a LOCK CMPXCHG on amd64, an
+			// acquire-release CAS on arm64), so a participant whose load of
+			// the head (an acquire) sees our chunk on top sees this link.
 			if m.next.Load() != headTop(h) {
-				m.next.Store(headTop(h))
+				atomicx.StoreRelease32(&m.next, headTop(h))
 			}
 			if c.head.CompareAndSwap(h, newHead(h, i+1, false)) {
 				hook(stepLinked)

@@ -29,10 +29,10 @@ var (
 		{Name: "head", Offset: cdHead, Size: 8}, {Name: "in_use", Offset: cdInUse, Size: 8},
 		{Name: "high_water", Offset: cdHigh, Size: 8}, {Name: "failed", Offset: cdFailed, Size: 8},
 		{Name: "event.seq", Offset: cdEvent, Size: 4}, {Name: "event.sleepers", Offset: cdEvent + 4, Size: 4},
-		{Name: "reserved", Offset: cdEvent + futex.EventSize, Size: cdSize - cdEvent - futex.EventSize},
+		{Name: "reserved_hot", Offset: cdEvent + futex.EventSize, Size: cdSize - cdEvent - futex.EventSize},
 		{Name: "chunk_size", Offset: cdSize, Size: 8}, {Name: "count", Offset: cdCount, Size: 8},
 		{Name: "meta_offset", Offset: cdMetaOff, Size: 8}, {Name: "data_offset", Offset: cdDataOff, Size: 8},
-		{Name: "reserved", Offset: cdDataOff + 8, Size: classDescSize - cdDataOff - 8},
+		{Name: "reserved_cold", Offset: cdDataOff + 8, Size: classDescSize - cdDataOff - 8},
 	}
 	chunkFields = []field{
 		{Name: "state", Offset: int(unsafe.Offsetof(chunkMeta{}.state)), Size: 8},

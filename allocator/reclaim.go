@@ -120,9 +120,10 @@ func (c *class) walk(on []bool) (int, error) {
 }
 
 // Check verifies every class of a quiescent pool — one in which no
-// participant is inside Alloc or Free — and returns what it counted. The
-// free list must be well formed and hold exactly the free chunks; a chunk
-// left claimed or being freed (its participant died inside the call, and
+// participant is inside Alloc, Free, a refill or Flush — and returns what it
+// counted. The free list must be well formed and hold exactly the free
+// chunks; cached chunks are counted (they belong to handles' magazines); a
+// chunk left claimed or being freed (its participant died inside the call, and
 // ReclaimOwner has not run for it) is ErrInFlight; anything else is
 // ErrCorrupt. Check only reads; run while others allocate, it may report
 // their operations in flight. The in-use counter (Counter) is not checked:
@@ -183,7 +184,9 @@ func (a *Allocator) Check() ([]ClassCheck, error) {
 // chunks on no list, chunks left in flight by participants nobody
 // reclaimed — but must run while no other process uses the region (it is
 // not safe against concurrent Alloc or Free): at start-up, or when every
-// other participant is known dead. Allocated chunks stay allocated. It
+// other participant is known dead. Allocated chunks stay allocated; cached
+// chunks go back on the lists (the magazines that listed them are gone, and
+// a magazine of this process that still lists one drops the entry). It
 // returns how many chunks it changed or relinked.
 func (a *Allocator) Recover() int {
 	n := 0
