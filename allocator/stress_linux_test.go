@@ -25,7 +25,7 @@ func init() { testChildren["stress"] = stressChild }
 // stressIters is the loop count of each stress child. Each iteration is one
 // to three allocator operations (alloc, free, retain+release, set owner).
 func stressIters(procs int) int {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		return 50_000 / procs
 	}
 	return 2_400_000 / procs
