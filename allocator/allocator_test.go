@@ -31,7 +31,7 @@ func TestSizeAndConfig(t *testing.T) {
 		{Classes: []Class{{64, 0}}},
 		{Classes: []Class{{128, 1}, {64, 1}}},
 		{Classes: []Class{{64, 1}, {64, 1}}},
-		{Classes: []Class{{MaxChunkSize * 2, 1}}},
+		{Classes: []Class{{MaxChunkSize + Align, 1}}},
 		{Classes: []Class{{MaxChunkSize, MaxChunks}}},
 		{ChunksPerClass: -1},
 	}
@@ -321,6 +321,10 @@ func TestAttachAndReadStats(t *testing.T) {
 	}{
 		{hdrMagic, 1, ErrBadMagic},
 		{hdrVersion, 2, ErrVersion},
+		{hdrChecksum, 1, ErrCorrupt},
+		{hdrChecksum + 3, 0x80, ErrCorrupt},
+		{hdrClassOff + 7, 1, ErrCorrupt},
+		{classTableOff + cdCount + 1, 1, ErrCorrupt},
 		{hdrSize, 64, ErrCorrupt},
 		{hdrClasses, 1, ErrCorrupt},
 		{hdrClasses + 3, 1, ErrCorrupt},
@@ -336,6 +340,13 @@ func TestAttachAndReadStats(t *testing.T) {
 		_, err := Attach(corrupt(c.off, c.v))
 		if !errors.Is(err, c.want) {
 			t.Errorf("flip %#x at %d: %v, want %v", c.v, c.off, err, c.want)
+		}
+	}
+	// The hot words are not covered by the checksum: a region in use
+	// attaches whatever its free lists and counters hold.
+	for _, off := range []int{classTableOff + cdHead, classTableOff + cdInUse, classTableOff + cdFailed} {
+		if _, err := Attach(corrupt(off, 1)); err != nil {
+			t.Errorf("flip at hot word %d: %v", off, err)
 		}
 	}
 	_, err = Attach(a.mem[:len(a.mem)-64])
