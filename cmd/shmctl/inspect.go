@@ -40,7 +40,11 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "inspect NAME [--backend posix|sysv|file] [-o json]",
 		Short: "Show a segment's header and table of contents",
-		Args:  oneArg,
+		Example: `  shmctl inspect demo
+  shmctl inspect demo --backend sysv -o json
+  shmctl inspect /var/lib/app/shm/orders --backend file`,
+		Args:              oneArg,
+		ValidArgsFunction: completeSegmentNames,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
