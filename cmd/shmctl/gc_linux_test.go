@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shmkit/internal/proctest"
+	"github.com/shmkit/shmkit/segment"
+)
+
+// The holder child: HOLD_ACTION=create|open|halfmade on segment HOLD_NAME of
+// backend HOLD_BACKEND. It prints "ready" once it holds the segment and
+// holds it until its stdin closes (or it is killed).
+//   - create: creates the segment (so it is the creator) and keeps it mapped.
+//   - open: attaches an existing segment (POSIX, File: maps; SysV: shmat).
+//   - halfmade: makes /dev/shm/shmkit.NAME the way Create does up to the
+//     point where it writes the header, stops before publishing the magic,
+//     and lets go of the file: the creator pid and start time are written,
+//     the magic is zero, nothing maps it.
+func init() {
+	proctest.Register("holder", func() int {
+		b, err := segment.ParseBackend(os.Getenv("HOLD_BACKEND"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		name := os.Getenv("HOLD_NAME")
+		switch os.Getenv("HOLD_ACTION") {
+		case "create":
+			s, err := segment.Create(b, name, 64<<10, nil)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer s.Close()
+		case "open":
+			s, err := segment.Open(b, name, nil)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer s.Close()
+		case "halfmade":
+			if err := halfMade(name); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		default:
+			return 2
+		}
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		return 0
+	})
+}
+
+// halfMade writes a POSIX segment file with the creator fields of the
+// header (pid at byte 32, start time at 40: docs/segment-layout.md) and no
+// magic, as a creator that stopped mid-create leaves it.
+func halfMade(name string) error {
+	start, err := segment.ProcessStart(os.Getpid())
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(segment.POSIXDir+"/"+segment.Prefix+name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(64 << 10); err != nil {
+		return err
+	}
+	var b [16]byte
+	binary.LittleEndian.PutUint32(b[0:], uint32(os.Getpid()))
+	binary.LittleEndian.PutUint64(b[8:], start)
+	_, err = f.WriteAt(b[:], 32)
+	return err
+}
+
+// child is a running holder.
+type child struct {
+	pid   int
+	stdin io.Closer
+	kill  func()
+}
+
+// startHolder starts a holder child and waits until it says it holds the
+// segment. The child is killed when the test ends.
+func startHolder(t *testing.T, backend, name, action string) child {
+	t.Helper()
+	cmd := proctest.Command(t, "holder", "HOLD_BACKEND="+backend, "HOLD_NAME="+name, "HOLD_ACTION="+action)
+	cmd.Stdout = nil // StdoutPipe below
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proctest.Start(t, cmd)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("holder %s %s %s: %q, %v", action, backend, name, line, err)
+	}
+	return child{pid: cmd.Process.Pid, stdin: stdin, kill: func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	}}
+}
+
+type gcResult struct {
+	DryRun   bool `json:"dry_run"`
+	Segments []struct {
+		Backend string `json:"backend"`
+		Name    string `json:"name"`
+		Action  string `json:"action"`
+		Reason  string `json:"reason"`
+		Holders []struct {
+			PID   int      `json:"pid"`
+			Roles []string `json:"roles"`
+		} `json:"holders"`
+	} `json:"segments"`
+}
+
+// gcOne runs `shmctl gc -o json` restricted to one segment name and
+// returns the entry for it (Action "" when gc did not list it).
+func gcOne(t *testing.T, name string, args ...string) (action, reason string, holders map[int][]string) {
+	t.Helper()
+	out := mustShmctl(t, append([]string{"gc", "-o", "json", "--match", name}, args...)...)
+	var r gcResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("gc -o json: %v\n%s", err, out)
+	}
+	holders = map[int][]string{}
+	for _, s := range r.Segments {
+		if s.Name != name {
+			t.Fatalf("gc --match %s acted on %s", name, s.Name)
+		}
+		for _, h := range s.Holders {
+			holders[h.PID] = h.Roles
+		}
+		return s.Action, s.Reason, holders
+	}
+	return "", "", holders
+}
+
+func exists(b segment.Backend, target string) bool {
+	_, err := segment.Stat(b, target, nil)
+	return err == nil
+}
+
+// TestGCKeepsLiveRemovesDead walks a segment on each backend through its
+// life: held by its creator and a second process (kept), creator SIGKILLed
+// while the other still maps it (kept, rm refuses and names the holder),
+// holder SIGKILLed (--dry-run reports it and changes nothing; gc removes
+// it).
+func TestGCKeepsLiveRemovesDead(t *testing.T) {
+	dir := t.TempDir()
+	for _, b := range []string{"posix", "sysv", "file"} {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			backend, _ := segment.ParseBackend(b)
+			name := fmt.Sprintf("gct.%d.%s", os.Getpid(), b)
+			target := name
+			extra := []string{"--backend", b}
+			if b == "file" {
+				target = filepath.Join(dir, name)
+				extra = append(extra, "--dir", dir)
+			}
+			t.Cleanup(func() { segment.Remove(backend, target, nil) })
+			attachRole := "maps"
+			if b == "sysv" {
+				attachRole = "attached"
+			}
+
+			creator := startHolder(t, b, target, "create")
+			holder := startHolder(t, b, target, "open")
+			action, reason, hs := gcOne(t, name, extra...)
+			if action != "keep" || !slices.Contains(hs[creator.pid], "creator") || !slices.Contains(hs[creator.pid], attachRole) ||
+				!slices.Contains(hs[holder.pid], attachRole) {
+				t.Fatalf("both alive: %s (%s), holders %v; want keep, creator %d and holder %d", action, reason, hs, creator.pid, holder.pid)
+			}
+
+			creator.kill()
+			action, reason, hs = gcOne(t, name, extra...)
+			if action != "keep" || len(hs) != 1 || !slices.Equal(hs[holder.pid], []string{attachRole}) ||
+				!strings.Contains(reason, fmt.Sprint(holder.pid)) {
+				t.Fatalf("creator killed: %s (%s), holders %v; want keep, held by %d", action, reason, hs, holder.pid)
+			}
+			_, errOut, code := shmctl(t, "rm", target, "--backend", b)
+			if code != exitInUse || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, fmt.Sprintf("pid %d", holder.pid)) {
+				t.Fatalf("rm of a held segment: exit %d, %q; want %d naming pid %d", code, errOut, exitInUse, holder.pid)
+			}
+			if !exists(backend, target) {
+				t.Fatal("gc or a refused rm removed a held segment")
+			}
+
+			holder.kill()
+			action, reason, _ = gcOne(t, name, append(extra, "--dry-run")...)
+			if action != "remove" || !strings.Contains(reason, "dead") {
+				t.Fatalf("all dead, --dry-run: %s (%s); want remove", action, reason)
+			}
+			if !exists(backend, target) {
+				t.Fatal("gc --dry-run removed the segment")
+			}
+			action, reason, _ = gcOne(t, name, extra...)
+			if action != "removed" || exists(backend, target) {
+				t.Fatalf("all dead: %s (%s), exists %v; want removed", action, reason, exists(backend, target))
+			}
+		})
+	}
+}
+
+// TestGCMidCreate: a POSIX segment whose header is not yet published is
+// kept while the creator named in its header lives, and removed once it is
+// dead; an unpublished one nothing holds and no creator is named in is
+// removed too.
+func TestGCMidCreate(t *testing.T) {
+	name := fmt.Sprintf("gct.%d.half", os.Getpid())
+	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
+	creator := startHolder(t, "posix", name, "halfmade")
+	action, reason, hs := gcOne(t, name, "--backend", "posix")
+	if action != "keep" || !slices.Equal(hs[creator.pid], []string{"creator"}) || !strings.Contains(reason, "being created") {
+		t.Fatalf("creator alive: %s (%s), holders %v; want keep", action, reason, hs)
+	}
+	creator.kill()
+	action, reason, _ = gcOne(t, name, "--backend", "posix")
+	if action != "removed" || !strings.Contains(reason, "mid-create") {
+		t.Fatalf("creator dead: %s (%s); want removed", action, reason)
+	}
+
+	zero := fmt.Sprintf("gct.%d.zero", os.Getpid())
+	path := segment.POSIXDir + "/" + segment.Prefix + zero
+	t.Cleanup(func() { os.Remove(path) })
+	if err := os.WriteFile(path, make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if action, reason, _ = gcOne(t, zero, "--backend", "posix"); action != "removed" {
+		t.Fatalf("unpublished, unheld: %s (%s); want removed", action, reason)
+	}
+}
+
+// TestGCLeavesForeign: gc never touches what is not a shmkit segment of a
+// layout it reads, held or not.
+func TestGCLeavesForeign(t *testing.T) {
+	name := fmt.Sprintf("gct.%d.foreign", os.Getpid())
+	path := segment.POSIXDir + "/" + segment.Prefix + name
+	t.Cleanup(func() { os.Remove(path) })
+	if err := os.WriteFile(path, []byte("definitely not a segment header, but a file someone keeps here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	action, reason, _ := gcOne(t, name, "--backend", "posix")
+	if action != "keep" || !strings.Contains(reason, "not touched") {
+		t.Fatalf("foreign file: %s (%s); want keep, not touched", action, reason)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRmForce: --force removes a held segment and says who held it.
+func TestRmForce(t *testing.T) {
+	name := fmt.Sprintf("gct.%d.force", os.Getpid())
+	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
+	h := startHolder(t, "posix", name, "create")
+	var out rmOut
+	if err := json.Unmarshal([]byte(mustShmctl(t, "rm", name, "--force", "-o", "json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !out.Removed || !out.Forced || len(out.Holders) != 1 || out.Holders[0].PID != h.pid || exists(segment.POSIX, name) {
+		t.Fatalf("rm --force: %+v; want removed, forced, held by %d", out, h.pid)
+	}
+}
+
+// TestParseMaps checks the /proc/PID/maps parser on the line shapes that
+// matter: a file mapping, a deleted one, a SysV attachment, anonymous
+// memory.
+func TestParseMaps(t *testing.T) {
+	pt := &procTable{files: map[uint64][]fileMap{}, sysv: map[int][]int{}}
+	pt.parseMaps(42, []byte(`7f0000000000-7f0000010000 rw-s 00000000 00:1a 1234                       /dev/shm/shmkit.a b
+7f0000010000-7f0000020000 rw-s 00000000 00:1a 99                         /dev/shm/shmkit.gone (deleted)
+7f0000020000-7f0000030000 rw-s 00000000 00:01 65538                      /SYSV1a2b3c4d (deleted)
+7f0000030000-7f0000040000 rw-p 00000000 00:00 0 
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]
+`))
+	want := fileMap{pid: 42, dev: unix.Mkdev(0, 0x1a), path: "/dev/shm/shmkit.a b"}
+	if got := pt.files[1234]; len(got) != 1 || got[0] != want {
+		t.Errorf("file mapping: %+v, want %+v", got, want)
+	}
+	if got := pt.files[99]; len(got) != 1 || got[0].path != "/dev/shm/shmkit.gone" {
+		t.Errorf("deleted file mapping: %+v", got)
+	}
+	if got := pt.sysv[65538]; !slices.Equal(got, []int{42}) {
+		t.Errorf("SysV attachment: %v", got)
+	}
+	if len(pt.files) != 2 || len(pt.sysv) != 1 {
+		t.Errorf("anonymous mappings recorded: %v %v", pt.files, pt.sysv)
+	}
+	o := object{dev: unix.Mkdev(0, 0x1a), ino: 1234, path: "/elsewhere"}
+	if got := pt.mappers(o); !slices.Equal(got, []int{42}) {
+		t.Errorf("mappers by device and inode: %v", got)
+	}
+	o.dev = 7
+	if got := pt.mappers(o); len(got) != 0 {
+		t.Errorf("mappers of another device's inode: %v", got)
+	}
+}
+
+// TestRawCreatorOffsets: rawCreator reads the creator fields where
+// segment.Create writes them.
+func TestRawCreatorOffsets(t *testing.T) {
+	name := fmt.Sprintf("gct.%d.raw", os.Getpid())
+	s, err := segment.Create(segment.POSIX, name, 64<<10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
+	defer s.Close()
+	start, err := segment.ProcessStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid, st := rawCreator(s.Path()); pid != os.Getpid() || st != start {
+		t.Fatalf("rawCreator: pid %d start %d; want %d, %d", pid, st, os.Getpid(), start)
+	}
+}
