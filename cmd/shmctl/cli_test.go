@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -281,5 +282,29 @@ func TestCompletion(t *testing.T) {
 	}
 	if out := mustShmctl(t, "__complete", "gc", "--backend", ""); !strings.Contains(out, "sysv\n") {
 		t.Errorf("completing --backend:\n%s", out)
+	}
+}
+
+// TestExitCodesDocumented: docs/shmctl.md lists exactly the exit codes
+// main uses.
+func TestExitCodesDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/shmctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "<!-- exitcodes -->")
+	table, _, ok2 := strings.Cut(table, "<!-- /exitcodes -->")
+	if !ok || !ok2 {
+		t.Fatal("docs/shmctl.md: no <!-- exitcodes --> table")
+	}
+	var documented []int
+	for _, line := range strings.Split(table, "\n") {
+		var code int
+		if _, err := fmt.Sscanf(line, "| %d |", &code); err == nil {
+			documented = append(documented, code)
+		}
+	}
+	if want := []int{exitOK, exitError, exitBlocked, exitInUse}; !slices.Equal(documented, want) {
+		t.Fatalf("docs/shmctl.md documents exit codes %v; main uses %v", documented, want)
 	}
 }
