@@ -84,7 +84,7 @@ func judge(pt *procTable, info segment.Info) judgement {
 		}
 	case errors.Is(info.Err, segment.ErrVersion):
 		untouched = fmt.Sprintf("not touched: a layout version this shmctl does not read (%v)", info.Err)
-	case errors.Is(info.Err, segment.ErrNotShmkit):
+	case errors.Is(info.Err, segment.ErrBadMagic):
 		untouched = fmt.Sprintf("not touched: not a shmkit segment (%v)", info.Err)
 	default:
 		untouched = fmt.Sprintf("not touched: cannot validate it (%v); `shmctl rm` removes it", info.Err)
