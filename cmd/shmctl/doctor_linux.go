@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"golang.org/x/sys/unix"
 
+	"github.com/shmkit/shmkit/internal/procfs"
 	"github.com/shmkit/shmkit/segment"
 )
 
@@ -109,8 +110,9 @@ func checkDevShm() []finding {
 	return out
 }
 
-// sysctl reads an unsigned integer from a /proc/sys file.
-func sysctl(path string) (uint64, error) {
+// sysctlUint reads an unsigned integer from a /proc/sys file; shmmax and
+// shmall default to values near ULONG_MAX, beyond procfs.ReadInt.
+func sysctlUint(path string) (uint64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
@@ -121,9 +123,9 @@ func sysctl(path string) (uint64, error) {
 // checkSysV reports the SysV shared memory limits and probes the syscalls.
 func checkSysV() []finding {
 	var out []finding
-	shmmax, err1 := sysctl("/proc/sys/kernel/shmmax")
-	shmall, err2 := sysctl("/proc/sys/kernel/shmall")
-	shmmni, err3 := sysctl("/proc/sys/kernel/shmmni")
+	shmmax, err1 := sysctlUint("/proc/sys/kernel/shmmax")
+	shmall, err2 := sysctlUint("/proc/sys/kernel/shmall")
+	shmmni, err3 := procfs.ReadInt("/proc/sys/kernel/shmmni")
 	if err := errors.Join(err1, err2, err3); err != nil {
 		out = append(out, finding{Check: "sysv.limits", Severity: sevInfo,
 			Finding: fmt.Sprintf("SysV limits unreadable: %v", flatError{err})})
@@ -142,7 +144,7 @@ func checkSysV() []finding {
 			out = append(out, finding{Check: "sysv.limits", Severity: sevWarn,
 				Finding: "SysV segments are small here: " + limits,
 				Fix:     "sysctl -w kernel.shmmax=18446744073692774399 kernel.shmall=18446744073692774399"})
-		case uint64(used) >= shmmni*9/10:
+		case int64(used) >= shmmni*9/10:
 			out = append(out, finding{Check: "sysv.limits", Severity: sevWarn,
 				Finding: "nearly every SysV segment id is taken: " + limits,
 				Fix:     "remove dead segments (shmctl gc), or sysctl -w kernel.shmmni=32768"})
@@ -150,7 +152,7 @@ func checkSysV() []finding {
 			out = append(out, ok("sysv.limits", "%s", limits))
 		}
 	}
-	if v, err := sysctl("/proc/sys/kernel/shm_rmid_forced"); err == nil && v != 0 {
+	if v, err := procfs.ReadInt("/proc/sys/kernel/shm_rmid_forced"); err == nil && v != 0 {
 		out = append(out, finding{Check: "sysv.rmid_forced", Severity: sevWarn,
 			Finding: "kernel.shm_rmid_forced=1: a SysV segment is destroyed when its last process detaches, so it cannot outlive its users",
 			Fix:     "sysctl -w kernel.shm_rmid_forced=0, or use the posix backend"})
@@ -169,9 +171,9 @@ func checkSysV() []finding {
 // checkMqueue reports the POSIX message queue limits (shmctl bench compares
 // shmkit against message queues; the toolkit itself does not use them).
 func checkMqueue() []finding {
-	msgMax, err1 := sysctl("/proc/sys/fs/mqueue/msg_max")
-	msgSize, err2 := sysctl("/proc/sys/fs/mqueue/msgsize_max")
-	queues, err3 := sysctl("/proc/sys/fs/mqueue/queues_max")
+	msgMax, err1 := procfs.ReadInt("/proc/sys/fs/mqueue/msg_max")
+	msgSize, err2 := procfs.ReadInt("/proc/sys/fs/mqueue/msgsize_max")
+	queues, err3 := procfs.ReadInt("/proc/sys/fs/mqueue/queues_max")
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return []finding{{Check: "mqueue.limits", Severity: sevInfo, Finding: fmt.Sprintf("POSIX mq limits unreadable: %v", flatError{err})}}
 	}
@@ -249,7 +251,7 @@ func checkMemlock() []finding {
 
 // checkOvercommit reports the overcommit policy.
 func checkOvercommit() []finding {
-	v, err := sysctl("/proc/sys/vm/overcommit_memory")
+	v, err := procfs.ReadInt("/proc/sys/vm/overcommit_memory")
 	if err != nil {
 		return []finding{{Check: "overcommit", Severity: sevInfo, Finding: fmt.Sprintf("overcommit policy unreadable: %v", err)}}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shmkit/shmkit/internal/procfs"
 	"github.com/shmkit/shmkit/segment"
 )
 
@@ -101,7 +102,7 @@ func judge(pt *procTable, info segment.Info) judgement {
 		}
 		j.Holders = append(j.Holders, holder{PID: pid, Roles: []string{role}})
 	}
-	if creator > 0 && segment.ProcessAlive(creator, start) {
+	if creator > 0 && procfs.Alive(creator, start) {
 		add(creator, "creator")
 	}
 	mappers := pt.mappers(obj)
@@ -128,7 +129,7 @@ func judge(pt *procTable, info segment.Info) judgement {
 			return j
 		}
 		for _, p := range parts {
-			if segment.ProcessAlive(p.PID, p.Start) {
+			if procfs.Alive(p.PID, p.Start) {
 				add(p.PID, "participant")
 			}
 		}
