@@ -149,7 +149,8 @@ func TestInspectPrintsFourCC(t *testing.T) {
 	s.AddRegion("pool", segment.FourCC("SLAB"), 64<<10, 4096)
 	s.AddRegion("odd", 7, 64, 64)
 	text := mustShmctl(t, "inspect", name)
-	for _, want := range []string{"requests", "SPSC", "pool", "SLAB", "0x00000007", "alive"} {
+	for _, want := range []string{"requests", "SPSC", "pool", "SLAB", "0x00000007", "alive",
+		fmt.Sprintf("held by pid %d (creator, maps)", os.Getpid())} {
 		if !strings.Contains(text, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, text)
 		}
