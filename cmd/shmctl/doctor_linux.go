@@ -286,6 +286,38 @@ func checkProcfs() []finding {
 		return []finding{{Check: "procfs", Severity: sevWarn, Finding: fmt.Sprintf("cannot scan /proc: %v; gc removes nothing and rm needs --force", err),
 			Fix: "mount proc on /proc"}}
 	}
+	var out []finding
+	if opt := procHidepid(); opt != "" {
+		out = append(out, finding{Check: "procfs.hidepid", Severity: sevWarn,
+			Finding: fmt.Sprintf("/proc is mounted with %s: other users' processes are hidden, so gc cannot see them "+
+				"map a segment, and their liveness cannot be checked", opt),
+			Fix: "run shmctl gc as root or as a member of the gid= group of the /proc mount, or remount /proc without hidepid"})
+	}
+	return append(out, procReadable(pt)...)
+}
+
+// procHidepid returns the hidepid= option of the /proc mount, "" if none.
+func procHidepid() string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != "/proc" {
+			continue
+		}
+		for _, opt := range strings.Split(f[len(f)-1], ",") {
+			if strings.HasPrefix(opt, "hidepid=") && opt != "hidepid=0" && opt != "hidepid=off" {
+				return opt
+			}
+		}
+	}
+	return ""
+}
+
+// procReadable says whether the maps of every visible process are readable.
+func procReadable(pt *procTable) []finding {
 	blind := pt.blindPIDs()
 	switch {
 	case len(blind) == 0:
