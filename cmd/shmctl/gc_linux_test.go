@@ -2,11 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -334,5 +337,56 @@ func TestRawCreatorOffsets(t *testing.T) {
 	}
 	if pid, st := rawCreator(s.Path()); pid != os.Getpid() || st != start {
 		t.Fatalf("rawCreator: pid %d start %d; want %d, %d", pid, st, os.Getpid(), start)
+	}
+}
+
+// TestNoPermission runs shmctl as an unprivileged user (nobody) against
+// root-owned segments whose creators are dead: on a 0600 one, inspect and
+// rm fail with one line and gc cannot read its header; on a 0644 one, gc,
+// which cannot read root's processes, keeps it; rm fails. Nothing changes.
+func TestNoPermission(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching to another user needs root")
+	}
+	private := fmt.Sprintf("gct.%d.private", os.Getpid())
+	shared := fmt.Sprintf("gct.%d.shared", os.Getpid())
+	for _, n := range []string{private, shared} {
+		t.Cleanup(func() { segment.Remove(segment.POSIX, n, nil) })
+	}
+	mustShmctl(t, "create", private, "--size", "64KiB") // creators exit: dead
+	mustShmctl(t, "create", shared, "--size", "64KiB", "--mode", "0644")
+	if err := os.Chmod(filepath.Dir(shmctlBin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) (string, string, int) {
+		cmd := exec.Command(shmctlBin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Skipf("cannot run as nobody: %v", err)
+		}
+		return o.String(), e.String(), cmd.ProcessState.ExitCode()
+	}
+	for _, args := range [][]string{{"inspect", private}, {"rm", private}, {"rm", private, "--force"}, {"rm", shared}} {
+		out, errOut, code := asNobody(args...)
+		if code == 0 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "permission") {
+			t.Errorf("%v as nobody: exit %d, stdout %q, stderr %q; want one line about permission", args, code, out, errOut)
+		}
+	}
+	for name, want := range map[string]string{private: "cannot validate", shared: "cannot read"} {
+		out, errOut, code := asNobody("gc", "-o", "json", "--match", name)
+		var r gcResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 {
+			t.Fatalf("gc as nobody: exit %d, %v: %s %s", code, err, out, errOut)
+		}
+		if len(r.Segments) != 1 || r.Segments[0].Action != "keep" || !strings.Contains(r.Segments[0].Reason, want) {
+			t.Errorf("gc as nobody: %+v; want keep, %q", r.Segments, want)
+		}
+	}
+	if !exists(segment.POSIX, private) || !exists(segment.POSIX, shared) {
+		t.Fatal("a command run as nobody removed a segment")
 	}
 }

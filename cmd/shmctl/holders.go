@@ -13,8 +13,7 @@ import (
 // holder is a process that keeps a segment alive, with the ways it holds
 // it: "creator" (the process that created it still runs), "maps" (it maps
 // the file), "open" (it has the file open), "attached" (SysV), "participant"
-// (registered in the segment and alive) or "unreadable" (its /proc entries
-// could not be read, so it may hold the segment).
+// (registered in the segment and alive).
 type holder struct {
 	PID   int      `json:"pid"`
 	Roles []string `json:"roles"`
@@ -45,6 +44,10 @@ type judgement struct {
 	// Unseen counts SysV attachments by processes this one cannot see
 	// (another pid namespace, or hidden /proc).
 	Unseen int `json:"unseen_attachments,omitempty"`
+	// Unreadable counts the processes whose /proc entries could not be
+	// read and that could access the segment: they may hold it. gc keeps
+	// such a segment; rm, asked by name, does not count them.
+	Unreadable int `json:"unreadable,omitempty"`
 	// InUse is true when some process holds the segment (Holders or
 	// Unseen).
 	InUse bool `json:"-"`
@@ -119,9 +122,7 @@ func judge(pt *procTable, info segment.Info) judgement {
 	if n := pt.attachments(obj); n > len(mappers) {
 		j.Unseen = n - len(mappers)
 	}
-	for _, pid := range pt.blindTo(obj) {
-		add(pid, "unreadable")
-	}
+	j.Unreadable = len(pt.blindTo(obj))
 	if info.Err == nil {
 		parts, err := readParticipants(info)
 		if err != nil {
@@ -146,6 +147,9 @@ func judge(pt *procTable, info segment.Info) judgement {
 		if j.Unseen > 0 {
 			parts = append(parts, fmt.Sprintf("%d attachment(s) by processes not visible here", j.Unseen))
 		}
+		if j.Unreadable > 0 {
+			parts = append(parts, fmt.Sprintf("perhaps %d process(es) whose /proc entries this user cannot read", j.Unreadable))
+		}
 		what := "held by "
 		if midCreate {
 			what = "being created (header not yet published); held by "
@@ -153,6 +157,9 @@ func judge(pt *procTable, info segment.Info) judgement {
 		j.Reason = what + strings.Join(parts, ", ")
 	case untouched != "":
 		j.Reason = untouched
+	case j.Unreadable > 0:
+		j.Reason = fmt.Sprintf("kept: %d process(es) whose /proc entries this user cannot read could map it; run as root to know",
+			j.Unreadable)
 	case midCreate && creator > 0:
 		j.Dead = true
 		j.Reason = fmt.Sprintf("header never published; creator pid %d died mid-create and nothing holds it", creator)
