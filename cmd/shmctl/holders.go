@@ -90,8 +90,10 @@ func judge(pt *procTable, info segment.Info) judgement {
 		untouched = fmt.Sprintf("not touched: a layout version this shmctl does not read (%v)", info.Err)
 	case errors.Is(info.Err, segment.ErrBadMagic):
 		untouched = fmt.Sprintf("not touched: not a shmkit segment (%v)", info.Err)
-	default:
+	case errors.Is(info.Err, segment.ErrCorrupt):
 		untouched = fmt.Sprintf("not touched: cannot validate it (%v); `shmctl rm` removes it", info.Err)
+	default:
+		untouched = fmt.Sprintf("not touched: cannot validate it (%v)", info.Err)
 	}
 
 	add := func(pid int, role string) {
