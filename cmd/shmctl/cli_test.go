@@ -10,34 +10,49 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/proctest"
 	"github.com/shmkit/shmkit/segment"
 )
 
-// shmctlBin is the shmctl executable TestMain builds, which the tests drive
-// as a user would.
-var shmctlBin string
+// The shmctl executable the tests drive as a user would, built once, on
+// first use (fuzz workers and child processes never build it).
+var (
+	buildOnce sync.Once
+	buildDir  string
+	builtBin  string
+	buildErr  error
+)
+
+// shmctlBin builds shmctl (once) and returns its path.
+func shmctlBin(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "shmctl-test-"); buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(buildDir, "shmctl")
+		out, err := exec.Command(goTool(), "build", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build shmctl: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
 
 func TestMain(m *testing.M) {
 	if proctest.IsChild() {
 		proctest.Main(m) // runs the child and exits
 	}
-	dir, err := os.MkdirTemp("", "shmctl-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	shmctlBin = filepath.Join(dir, "shmctl")
-	build := exec.Command(goTool(), "build", "-o", shmctlBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build shmctl: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
 	os.Exit(code)
 }
 
@@ -54,7 +69,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // shmctl runs the built binary with args.
 func shmctl(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(shmctlBin, args...)
+	cmd := exec.Command(shmctlBin(t), args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

@@ -102,7 +102,7 @@ func TestDoctorSmallDevShm(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}
-	cmd := proctest.Command(t, "smallshm", "SHMCTL_BIN="+shmctlBin)
+	cmd := proctest.Command(t, "smallshm", "SHMCTL_BIN="+shmctlBin(t))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shmkit/shmkit/internal/proctest"
 	"github.com/shmkit/shmkit/segment"
 )
@@ -287,40 +285,6 @@ func TestRmForce(t *testing.T) {
 	}
 }
 
-// TestParseMaps checks the /proc/PID/maps parser on the line shapes that
-// matter: a file mapping, a deleted one, a SysV attachment, anonymous
-// memory.
-func TestParseMaps(t *testing.T) {
-	pt := &procTable{files: map[uint64][]fileMap{}, sysv: map[int][]int{}}
-	pt.parseMaps(42, []byte(`7f0000000000-7f0000010000 rw-s 00000000 00:1a 1234                       /dev/shm/shmkit.a b
-7f0000010000-7f0000020000 rw-s 00000000 00:1a 99                         /dev/shm/shmkit.gone (deleted)
-7f0000020000-7f0000030000 rw-s 00000000 00:01 65538                      /SYSV1a2b3c4d (deleted)
-7f0000030000-7f0000040000 rw-p 00000000 00:00 0 
-7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]
-`))
-	want := fileMap{pid: 42, dev: unix.Mkdev(0, 0x1a), path: "/dev/shm/shmkit.a b"}
-	if got := pt.files[1234]; len(got) != 1 || got[0] != want {
-		t.Errorf("file mapping: %+v, want %+v", got, want)
-	}
-	if got := pt.files[99]; len(got) != 1 || got[0].path != "/dev/shm/shmkit.gone" {
-		t.Errorf("deleted file mapping: %+v", got)
-	}
-	if got := pt.sysv[65538]; !slices.Equal(got, []int{42}) {
-		t.Errorf("SysV attachment: %v", got)
-	}
-	if len(pt.files) != 2 || len(pt.sysv) != 1 {
-		t.Errorf("anonymous mappings recorded: %v %v", pt.files, pt.sysv)
-	}
-	o := object{dev: unix.Mkdev(0, 0x1a), ino: 1234, path: "/elsewhere"}
-	if got := pt.mappers(o); !slices.Equal(got, []int{42}) {
-		t.Errorf("mappers by device and inode: %v", got)
-	}
-	o.dev = 7
-	if got := pt.mappers(o); len(got) != 0 {
-		t.Errorf("mappers of another device's inode: %v", got)
-	}
-}
-
 // TestRawCreatorOffsets: rawCreator reads the creator fields where
 // segment.Create writes them.
 func TestRawCreatorOffsets(t *testing.T) {
@@ -355,11 +319,11 @@ func TestNoPermission(t *testing.T) {
 	}
 	mustShmctl(t, "create", private, "--size", "64KiB") // creators exit: dead
 	mustShmctl(t, "create", shared, "--size", "64KiB", "--mode", "0644")
-	if err := os.Chmod(filepath.Dir(shmctlBin), 0o755); err != nil {
+	if err := os.Chmod(filepath.Dir(shmctlBin(t)), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	asNobody := func(args ...string) (string, string, int) {
-		cmd := exec.Command(shmctlBin, args...)
+		cmd := exec.Command(shmctlBin(t), args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
