@@ -25,7 +25,7 @@
 // segment), the descriptor transports (fd_linux.go: pipe, FIFO, Unix
 // stream and seqpacket sockets, TCP), the message queues (mq_linux.go:
 // POSIX and SysV), the Go channel (chan.go) and the no-op transport
-// (transport_noop.go) over which the harness measures itself.
+// (noop.go) over which the harness measures itself.
 //
 // The harness checks every message for its sequence number and a tail
 // stamp (two words, which catch a lost, duplicated, reordered or torn
