@@ -117,6 +117,9 @@ func childRole(c *cell, wrap func(ends) ends) (sideStats, []int64, error) {
 		st, err := futexChild(c)
 		return st, nil, err
 	}
+	if c.Size < MinSize {
+		return sideStats{}, nil, fmt.Errorf("%w: message size %d under %d", ErrConfig, c.Size, MinSize)
+	}
 	if c.Workload == Scaling {
 		return scaleChild(c)
 	}

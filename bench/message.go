@@ -87,8 +87,8 @@ func stamp(msg []byte, w uint64, t int64, sum bool) {
 // (a message stamped without a checksum then fails). It returns the head
 // word. Errors wrap ErrCorrupt.
 func verify(msg []byte, n int, id int, seq uint64, sum bool) (uint64, error) {
-	if len(msg) != n {
-		return 0, fmt.Errorf("%w: message %d: %d bytes, want %d", ErrCorrupt, seq, len(msg), n)
+	if len(msg) != n || n < MinSize {
+		return 0, fmt.Errorf("%w: message %d: %d bytes, want %d (at least %d)", ErrCorrupt, seq, len(msg), n, MinSize)
 	}
 	w := binary.LittleEndian.Uint64(msg[0:])
 	if want := headWord(seq, id, 0); w&^flagsMask != want {

@@ -81,3 +81,27 @@ func BenchmarkStampVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerify feeds arbitrary bytes, as a hostile or broken transport
+// could deliver them, to the receiver's check: it must return ErrCorrupt
+// or accept a well-formed message, never panic.
+func FuzzVerify(f *testing.F) {
+	good := make([]byte, 64)
+	fillPayload(good)
+	stamp(good, headWord(3, 1, flagMark), 0, true)
+	f.Add(good, 64, 1, uint64(3), true)
+	f.Add([]byte{1, 2, 3}, 3, 0, uint64(0), false)
+	f.Add(good[:20], 20, 1, uint64(3), true)
+	f.Fuzz(func(t *testing.T, msg []byte, n, id int, seq uint64, sum bool) {
+		w, err := verify(msg, n, id, seq, sum)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		if len(msg) != n || n < MinSize || w&^flagsMask != headWord(seq, id, 0) {
+			t.Fatalf("accepted %d bytes (want %d) with head %#x", len(msg), n, w)
+		}
+	})
+}
