@@ -238,8 +238,15 @@ func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duratio
 	if ctx.Done() != nil {
 		// Cancellation must reach a thread asleep in the kernel: bump seq and
 		// wake everyone. Other sleepers see a spurious wake-up and re-check.
-		stop := context.AfterFunc(ctx, e.bump)
-		defer stop()
+		// The wake-up may still be running when park returns, and the
+		// caller may unmap e right after: wait for a bump that started.
+		bumped := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { e.bump(); close(bumped) })
+		defer func() {
+			if !stop() {
+				<-bumped
+			}
+		}()
 	}
 	for {
 		e.sleepers.Add(1)
