@@ -10,7 +10,7 @@ import (
 // MinByteRing and MaxByteRing bound a byte ring's capacity in bytes.
 const (
 	MinByteRing = 64
-	MaxByteRing = 1 << 40
+	MaxByteRing = 1 << (30 + 10*(^uint(0)>>63)) // 1<<40; 1<<30 where int has 32 bits
 )
 
 // ByteRing is a single-producer single-consumer ring of variable-length
@@ -53,9 +53,9 @@ type ByteRing struct {
 
 func byteParams(capacity int) (params, error) {
 	if capacity < MinByteRing || capacity > MaxByteRing || !isPow2(uint64(capacity)) {
-		return params{}, fmt.Errorf("byte ring capacity %d is not a power of two in [%d, %d]: %w", capacity, MinByteRing, MaxByteRing, ErrBadLayout)
+		return params{}, fmt.Errorf("%w: byte ring capacity %d is not a power of two in [%d, %d]", ErrConfig, capacity, MinByteRing, MaxByteRing)
 	}
-	return params{kind: KindByte, capacity: uint64(capacity), size: DataOffset + uint64(capacity)}, nil
+	return params{kind: KindByte, capacity: uint64(capacity), size: dataOffset + uint64(capacity)}, nil
 }
 
 // ByteRingSize returns the number of bytes a byte ring with capacityBytes
@@ -70,7 +70,7 @@ func ByteRingSize(capacityBytes int) (int, error) {
 
 // NewByteRing initialises an empty byte ring at the start of mem, which must
 // be 64-byte aligned and at least ByteRingSize(capacityBytes) long.
-func NewByteRing(mem []byte, capacityBytes int) (*ByteRing, error) {
+func NewByteRing(mem []byte, capacityBytes int, opts ...Option) (*ByteRing, error) {
 	p, err := byteParams(capacityBytes)
 	if err != nil {
 		return nil, err
@@ -78,12 +78,12 @@ func NewByteRing(mem []byte, capacityBytes int) (*ByteRing, error) {
 	if err := checkRegion(mem, p.size); err != nil {
 		return nil, err
 	}
-	return newByteRing(mem, initControl(mem, p), p), nil
+	return newByteRing(mem, initControl(mem, p), p, opts), nil
 }
 
 // AttachByteRing returns a handle to the byte ring initialised at the start
 // of mem, after validating its header.
-func AttachByteRing(mem []byte) (*ByteRing, error) {
+func AttachByteRing(mem []byte, opts ...Option) (*ByteRing, error) {
 	c, p, err := attachControl(mem, KindByte)
 	if err != nil {
 		return nil, err
@@ -93,19 +93,20 @@ func AttachByteRing(mem []byte) (*ByteRing, error) {
 		return nil, err
 	}
 	if p.slotSize != 0 || want.size != p.size {
-		return nil, fmt.Errorf("byte ring header size %d, slot size %d, capacity needs %d: %w", p.size, p.slotSize, want.size, ErrBadLayout)
+		return nil, fmt.Errorf("%w: byte ring header size %d, slot size %d, capacity needs %d", ErrConfig, p.size, p.slotSize, want.size)
 	}
-	return newByteRing(mem, c, p), nil
+	return newByteRing(mem, c, p, opts), nil
 }
 
-func newByteRing(mem []byte, c *control, p params) *ByteRing {
+func newByteRing(mem []byte, c *control, p params, opts []Option) *ByteRing {
 	r := &ByteRing{
 		mem:        mem[:p.size:p.size],
 		c:          c,
-		data:       mem[DataOffset:p.size:p.size],
+		data:       mem[dataOffset:p.size:p.size],
 		capacity:   p.capacity,
 		mask:       p.capacity - 1,
 		maxPayload: p.capacity/2 - recHeader,
+		waiter:     applyOptions(opts).waiter,
 	}
 	r.cachedHead = c.head.Load()
 	r.cachedTail = c.tail.Load()
@@ -116,9 +117,6 @@ func newByteRing(mem []byte, c *control, p params) *ByteRing {
 	r.canGet = func() bool { return r.c.isClosed() || r.c.tail.Load() != r.c.head.Load() }
 	return r
 }
-
-// SetWaiter sets how this handle's blocking calls wait.
-func (r *ByteRing) SetWaiter(w futex.Waiter) { r.waiter = w }
 
 // Cap returns the capacity in bytes (headers and padding included).
 func (r *ByteRing) Cap() int { return int(r.capacity) }
@@ -149,10 +147,10 @@ func (r *ByteRing) Close() error {
 // for it if block.
 func (r *ByteRing) reserve(ctx context.Context, n int, block bool) ([]byte, error) {
 	if r.resvOK {
-		return nil, fmt.Errorf("reserve with a reservation pending: %w", ErrOrder)
+		return nil, fmt.Errorf("%w: reserve with a reservation pending", ErrOrder)
 	}
 	if n < 0 || uint64(n) > r.maxPayload {
-		return nil, fmt.Errorf("record of %d bytes, byte ring takes at most %d: %w", n, r.maxPayload, ErrTooLarge)
+		return nil, fmt.Errorf("%w: record of %d bytes, byte ring takes at most %d", ErrTooLarge, n, r.maxPayload)
 	}
 	need := recHeader + align8(uint64(n))
 	for {
@@ -161,7 +159,7 @@ func (r *ByteRing) reserve(ctx context.Context, n int, block bool) ([]byte, erro
 		}
 		t := r.c.tail.Load()
 		if t%8 != 0 {
-			return nil, fmt.Errorf("byte ring tail %d not 8-byte aligned: %w", t, ErrCorrupt)
+			return nil, fmt.Errorf("%w: byte ring tail %d not 8-byte aligned", ErrCorrupt, t)
 		}
 		pos := t & r.mask
 		pad := uint64(0)
@@ -174,7 +172,7 @@ func (r *ByteRing) reserve(ctx context.Context, n int, block bool) ([]byte, erro
 			r.cachedHead = r.c.head.Load()
 			used = t - r.cachedHead
 			if used > r.capacity {
-				return nil, fmt.Errorf("byte ring tail %d, head %d, capacity %d: %w", t, r.cachedHead, r.capacity, ErrCorrupt)
+				return nil, fmt.Errorf("%w: byte ring tail %d, head %d, capacity %d", ErrCorrupt, t, r.cachedHead, r.capacity)
 			}
 		}
 		if r.capacity-used >= total {
@@ -214,10 +212,10 @@ func (r *ByteRing) TryReserve(n int) ([]byte, bool, error) {
 // the reserved length).
 func (r *ByteRing) Commit(n int) error {
 	if !r.resvOK {
-		return fmt.Errorf("commit without reserve: %w", ErrOrder)
+		return fmt.Errorf("%w: commit without reserve", ErrOrder)
 	}
 	if n < 0 || uint64(n) > r.resvN {
-		return fmt.Errorf("commit of %d bytes, %d reserved: %w", n, r.resvN, ErrTooLarge)
+		return fmt.Errorf("%w: commit of %d bytes, %d reserved", ErrTooLarge, n, r.resvN)
 	}
 	putRecHeader(r.data, r.resvOff, uint64(n), recData)
 	r.resvOK = false
@@ -249,7 +247,7 @@ func (r *ByteRing) Write(ctx context.Context, msg []byte) error {
 // peek decodes the next record, waiting for one if block.
 func (r *ByteRing) peek(ctx context.Context, block bool) ([]byte, error) {
 	if r.peekOK {
-		return nil, fmt.Errorf("peek with a record peeked: %w", ErrOrder)
+		return nil, fmt.Errorf("%w: peek with a record peeked", ErrOrder)
 	}
 	for {
 		h := r.c.head.Load()
@@ -258,7 +256,7 @@ func (r *ByteRing) peek(ctx context.Context, block bool) ([]byte, error) {
 			r.cachedTail = r.c.tail.Load()
 			avail = r.cachedTail - h
 			if avail > r.capacity {
-				return nil, fmt.Errorf("byte ring tail %d, head %d, capacity %d: %w", r.cachedTail, h, r.capacity, ErrCorrupt)
+				return nil, fmt.Errorf("%w: byte ring tail %d, head %d, capacity %d", ErrCorrupt, r.cachedTail, h, r.capacity)
 			}
 		}
 		if avail > 0 {
@@ -299,7 +297,7 @@ func (r *ByteRing) TryPeek() ([]byte, bool, error) {
 // Release hands the peeked record's bytes back to the producer.
 func (r *ByteRing) Release() error {
 	if !r.peekOK {
-		return fmt.Errorf("release without peek: %w", ErrOrder)
+		return fmt.Errorf("%w: release without peek", ErrOrder)
 	}
 	r.peekOK = false
 	r.c.head.Store(r.peekH + r.peekSkip)
@@ -332,7 +330,7 @@ func (r *ByteRing) Read(ctx context.Context, buf []byte) (int, error) {
 func (r *ByteRing) finishRead(buf, rec []byte) (int, bool, error) {
 	if len(rec) > len(buf) {
 		r.peekOK = false
-		return 0, false, fmt.Errorf("record of %d bytes, buffer of %d: %w", len(rec), len(buf), ErrShortBuffer)
+		return 0, false, fmt.Errorf("%w: record of %d bytes, buffer of %d", ErrShortBuffer, len(rec), len(buf))
 	}
 	n := copy(buf, rec)
 	return n, true, r.Release()

@@ -24,11 +24,11 @@ func newTestByteRing(tb testing.TB, capacity int) (*ByteRing, []byte) {
 }
 
 func TestByteRingParams(t *testing.T) {
-	if n, err := ByteRingSize(4096); n != DataOffset+4096 || err != nil {
+	if n, err := ByteRingSize(4096); n != dataOffset+4096 || err != nil {
 		t.Fatal(n, err)
 	}
 	for _, c := range []int{0, 32, 100, -64, MaxByteRing * 2} {
-		if _, err := ByteRingSize(c); !errors.Is(err, ErrBadLayout) {
+		if _, err := ByteRingSize(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("ByteRingSize(%d): %v", c, err)
 		}
 	}
@@ -36,7 +36,7 @@ func TestByteRingParams(t *testing.T) {
 	if r.Cap() != 256 || r.MaxRecord() != 120 {
 		t.Fatal(r.Cap(), r.MaxRecord())
 	}
-	if _, err := AttachSPSC(mem); !errors.Is(err, ErrNotRing) {
+	if _, err := AttachSPSC(mem); !errors.Is(err, ErrBadMagic) {
 		t.Fatalf("attach byte ring as SPSC: %v", err)
 	}
 	if _, err := AttachByteRing(mem); err != nil {

@@ -20,9 +20,9 @@ func TestAttachValidation(t *testing.T) {
 		val  uint32
 		want error
 	}{
-		{"magic", offMagic, 1, ErrNotRing},
-		{"kind", offKind, KindMPMC, ErrNotRing},
-		{"version", offVersion, 2, ErrVersion},
+		{"magic", offMagic, 1, ErrBadMagic},
+		{"kind", offKind, KindMPMC, ErrBadMagic},
+		{"version", offVersion, 99, ErrVersion},
 		{"slot size", offSlotSize, 9, ErrCorrupt},
 		{"capacity", offCapacity, 16, ErrCorrupt},
 		{"check", offCheck, 0, ErrCorrupt},
@@ -34,16 +34,16 @@ func TestAttachValidation(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if _, err := AttachSPSC(mem[:len(mem)-1]); !errors.Is(err, ErrBadLayout) {
+	if _, err := AttachSPSC(mem[:len(mem)-1]); !errors.Is(err, ErrConfig) {
 		t.Errorf("short region: %v", err)
 	}
-	if _, err := AttachSPSC(mem[:10]); !errors.Is(err, ErrBadLayout) {
+	if _, err := AttachSPSC(mem[:10]); !errors.Is(err, ErrConfig) {
 		t.Errorf("tiny region: %v", err)
 	}
-	if _, err := AttachByteRing(mem); !errors.Is(err, ErrNotRing) {
+	if _, err := AttachByteRing(mem); !errors.Is(err, ErrBadMagic) {
 		t.Errorf("SPSC as byte ring: %v", err)
 	}
-	if _, err := AttachMPMC(mem); !errors.Is(err, ErrNotRing) {
+	if _, err := AttachMPMC(mem); !errors.Is(err, ErrBadMagic) {
 		t.Errorf("SPSC as MPMC: %v", err)
 	}
 }
@@ -75,7 +75,7 @@ func TestCorruptIndices(t *testing.T) {
 	want("spsc enqueue, tail behind head", r.Enqueue(ctx, []byte{1}))
 	setIndex(mem, offTail, 1)
 	setIndex(mem, offHead, 0)
-	binary.LittleEndian.PutUint32(mem[DataOffset+slotLenOff:], 9) // length over slot size
+	binary.LittleEndian.PutUint32(mem[dataOffset+slotLenOff:], 9) // length over slot size
 	r2, _ := AttachSPSC(mem)
 	_, err = r2.Dequeue(ctx, buf)
 	want("spsc slot length", err)

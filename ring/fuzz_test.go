@@ -83,7 +83,7 @@ func FuzzAttach(f *testing.F) {
 		f.Add(append([]byte(nil), mem...))
 	}
 	f.Add([]byte{})
-	f.Add(make([]byte, DataOffset))
+	f.Add(make([]byte, dataOffset))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
 			return
@@ -130,7 +130,7 @@ func FuzzRingState(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		copy(mem[DataOffset:], data)
+		copy(mem[dataOffset:], data)
 		binary.LittleEndian.PutUint64(mem[offHead:], head)
 		binary.LittleEndian.PutUint64(mem[offTail:], tail)
 		if closed {

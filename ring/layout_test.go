@@ -71,13 +71,13 @@ func TestLayout(t *testing.T) {
 		"offClosed": unsafe.Offsetof(c.hdr.closed) - offClosed, "offCheck": unsafe.Offsetof(c.hdr.check) - offCheck,
 		"offTail": unsafe.Offsetof(c.tail) - offTail, "offHead": unsafe.Offsetof(c.head) - offHead,
 		"offNotEmpty": unsafe.Offsetof(c.notEmpty) - offNotEmpty, "offNotFull": unsafe.Offsetof(c.notFull) - offNotFull,
-		"DataOffset": unsafe.Sizeof(c) - DataOffset, "header": unsafe.Sizeof(c.hdr) - cacheLine,
+		"dataOffset": unsafe.Sizeof(c) - dataOffset, "header": unsafe.Sizeof(c.hdr) - cacheLine,
 	} {
 		if got != 0 {
 			t.Errorf("%s differs from the struct by %d", name, int(got))
 		}
 	}
-	for _, off := range []int{offTail, offHead, offNotEmpty, offNotFull, DataOffset} {
+	for _, off := range []int{offTail, offHead, offNotEmpty, offNotFull, dataOffset} {
 		if off%cacheLine != 0 {
 			t.Errorf("offset %d is not on its own cache line", off)
 		}
@@ -85,7 +85,7 @@ func TestLayout(t *testing.T) {
 	if s := futex.EventSize; s != 8 {
 		t.Errorf("futex.EventSize %d", s)
 	}
-	for name, want := range map[string]uint32{"SPSC": KindSPSC, "BYTE": KindByte, "MPMC": KindMPMC, "RING": Magic} {
+	for name, want := range map[string]uint32{"SPSC": KindSPSC, "BYTE": KindByte, "MPMC": KindMPMC, "RING": magic} {
 		if got := kindName(want); got != name {
 			t.Errorf("FourCC %q encodes as %q", name, got)
 		}

@@ -24,8 +24,9 @@ const (
 // MaxSlotSize is the largest slot payload the fixed-slot rings accept.
 const MaxSlotSize = 1 << 30
 
-// MaxCapacity is the largest number of slots the fixed-slot rings accept.
-const MaxCapacity = 1 << 32
+// MaxCapacity is the largest number of slots the fixed-slot rings accept:
+// 1<<32 where int has 64 bits, 1<<30 where it has 32.
+const MaxCapacity = 1 << (30 + 2*(^uint(0)>>63))
 
 // SPSC is a single-producer single-consumer ring of fixed-size slots in a
 // shared region. Each slot carries a message of 0 to SlotSize bytes (a
@@ -81,14 +82,14 @@ func lineStride(s uint64) uint64 {
 // MPMC) and computes the size of its region.
 func slotParams(kind uint32, capacity, slotSize int, stride func(uint64) uint64) (params, error) {
 	if capacity < 1 || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
-		return params{}, fmt.Errorf("capacity %d is not a power of two in [1, %d]: %w", capacity, MaxCapacity, ErrBadLayout)
+		return params{}, fmt.Errorf("%w: capacity %d is not a power of two in [1, %d]", ErrConfig, capacity, MaxCapacity)
 	}
 	if slotSize < 1 || slotSize > MaxSlotSize {
-		return params{}, fmt.Errorf("slot size %d not in [1, %d]: %w", slotSize, MaxSlotSize, ErrBadLayout)
+		return params{}, fmt.Errorf("%w: slot size %d not in [1, %d]", ErrConfig, slotSize, MaxSlotSize)
 	}
-	size := DataOffset + uint64(capacity)*stride(uint64(slotSize))
+	size := dataOffset + uint64(capacity)*stride(uint64(slotSize))
 	if size > maxRegion {
-		return params{}, fmt.Errorf("ring of %d slots of %d bytes is too large: %w", capacity, slotSize, ErrBadLayout)
+		return params{}, fmt.Errorf("%w: ring of %d slots of %d bytes is too large", ErrConfig, capacity, slotSize)
 	}
 	return params{kind: kind, slotSize: uint32(slotSize), capacity: uint64(capacity), size: size}, nil
 }
@@ -111,7 +112,7 @@ func SPSCSize(capacity, slotSize int) (int, error) {
 // 64-byte aligned and at least SPSCSize(capacity, slotSize) bytes long, and
 // returns a handle to it. Other processes attach with AttachSPSC. The handle
 // is valid while mem stays mapped.
-func NewSPSC(mem []byte, capacity, slotSize int) (*SPSC, error) {
+func NewSPSC(mem []byte, capacity, slotSize int, opts ...Option) (*SPSC, error) {
 	p, err := spscParams(capacity, slotSize)
 	if err != nil {
 		return nil, err
@@ -121,13 +122,13 @@ func NewSPSC(mem []byte, capacity, slotSize int) (*SPSC, error) {
 	}
 	// Clear the slots: a seq word left by an earlier ring in this memory
 	// could otherwise announce a message that was never sent.
-	clear(mem[DataOffset:p.size])
-	return newSPSC(mem, initControl(mem, p), p), nil
+	clear(mem[dataOffset:p.size])
+	return newSPSC(mem, initControl(mem, p), p, opts), nil
 }
 
 // AttachSPSC returns a handle to the SPSC ring that NewSPSC initialised at
 // the start of mem, after validating its header.
-func AttachSPSC(mem []byte) (*SPSC, error) {
+func AttachSPSC(mem []byte, opts ...Option) (*SPSC, error) {
 	c, p, err := attachControl(mem, KindSPSC)
 	if err != nil {
 		return nil, err
@@ -137,20 +138,21 @@ func AttachSPSC(mem []byte) (*SPSC, error) {
 		return nil, err
 	}
 	if want.size != p.size {
-		return nil, fmt.Errorf("header size %d, slots need %d: %w", p.size, want.size, ErrBadLayout)
+		return nil, fmt.Errorf("%w: header size %d, slots need %d", ErrConfig, p.size, want.size)
 	}
-	return newSPSC(mem, c, p), nil
+	return newSPSC(mem, c, p, opts), nil
 }
 
-func newSPSC(mem []byte, c *control, p params) *SPSC {
+func newSPSC(mem []byte, c *control, p params, opts []Option) *SPSC {
 	r := &SPSC{
 		mem:      mem[:p.size:p.size],
 		c:        c,
-		data:     mem[DataOffset:p.size:p.size],
+		data:     mem[dataOffset:p.size:p.size],
 		capacity: p.capacity,
 		mask:     p.capacity - 1,
 		slotSize: int(p.slotSize),
 		stride:   int(spscStride(uint64(p.slotSize))),
+		waiter:   applyOptions(opts).waiter,
 	}
 	r.cachedHead = c.head.Load()
 	r.cachedTail = c.tail.Load()
@@ -168,10 +170,6 @@ func newSPSC(mem []byte, c *control, p params) *SPSC {
 	}
 	return r
 }
-
-// SetWaiter sets how this handle's blocking calls wait (spin, park, ...).
-// The zero Waiter spins briefly and then parks.
-func (r *SPSC) SetWaiter(w futex.Waiter) { r.waiter = w }
 
 // Cap returns the number of slots.
 func (r *SPSC) Cap() int { return int(r.capacity) }
@@ -212,7 +210,7 @@ func (r *SPSC) room(t uint64) (uint64, error) {
 		r.cachedHead = r.c.head.Load()
 		used = t - r.cachedHead
 		if used > r.capacity {
-			return 0, fmt.Errorf("spsc tail %d, head %d, capacity %d: %w", t, r.cachedHead, r.capacity, ErrCorrupt)
+			return 0, fmt.Errorf("%w: spsc tail %d, head %d, capacity %d", ErrCorrupt, t, r.cachedHead, r.capacity)
 		}
 	}
 	return r.capacity - used, nil
@@ -247,7 +245,7 @@ func (r *SPSC) avail(h, want uint64) (uint64, error) {
 			return 0, nil
 		}
 		if n > r.capacity {
-			return 0, fmt.Errorf("spsc tail %d, head %d, capacity %d: %w", r.cachedTail, h, r.capacity, ErrCorrupt)
+			return 0, fmt.Errorf("%w: spsc tail %d, head %d, capacity %d", ErrCorrupt, r.cachedTail, h, r.capacity)
 		}
 	}
 	return n, nil
@@ -268,13 +266,13 @@ func (r *SPSC) drained(h uint64) bool {
 func (r *SPSC) msgLen(s []byte) (int, error) {
 	n := binary.LittleEndian.Uint32(s[slotLenOff:])
 	if uint64(n) > uint64(r.slotSize) {
-		return 0, fmt.Errorf("spsc slot length %d over slot size %d: %w", n, r.slotSize, ErrCorrupt)
+		return 0, fmt.Errorf("%w: spsc slot length %d over slot size %d", ErrCorrupt, n, r.slotSize)
 	}
 	return int(n), nil
 }
 
 func (r *SPSC) tooLarge(n int) error {
-	return fmt.Errorf("message of %d bytes, slot holds %d: %w", n, r.slotSize, ErrTooLarge)
+	return fmt.Errorf("%w: message of %d bytes, slot holds %d", ErrTooLarge, n, r.slotSize)
 }
 
 // lagging is tail-head when the tail is one behind the head: the consumer
@@ -318,7 +316,7 @@ func (r *SPSC) TryEnqueue(msg []byte) (bool, error) {
 		return false, r.tooLarge(len(msg))
 	}
 	if r.reserved != 0 {
-		return false, fmt.Errorf("enqueue with %d slots reserved: %w", r.reserved, ErrOrder)
+		return false, fmt.Errorf("%w: enqueue with %d slots reserved", ErrOrder, r.reserved)
 	}
 	if r.c.isClosed() {
 		return false, ErrClosed
@@ -356,7 +354,7 @@ func (r *SPSC) Enqueue(ctx context.Context, msg []byte) error {
 // ring) when buf is shorter than the message.
 func (r *SPSC) TryDequeue(buf []byte) (int, bool, error) {
 	if r.peeked != 0 {
-		return 0, false, fmt.Errorf("dequeue with %d slots peeked: %w", r.peeked, ErrOrder)
+		return 0, false, fmt.Errorf("%w: dequeue with %d slots peeked", ErrOrder, r.peeked)
 	}
 	h := r.c.head.Load()
 	a, err := r.avail(h, 1)
@@ -375,7 +373,7 @@ func (r *SPSC) TryDequeue(buf []byte) (int, bool, error) {
 		return 0, false, err
 	}
 	if n > len(buf) {
-		return 0, false, fmt.Errorf("message of %d bytes, buffer of %d: %w", n, len(buf), ErrShortBuffer)
+		return 0, false, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, n, len(buf))
 	}
 	copy(buf, s[slotHeader:slotHeader+n])
 	r.publishHead(h + 1)
@@ -398,4 +396,4 @@ func (r *SPSC) Dequeue(ctx context.Context, buf []byte) (int, error) {
 }
 
 // spscCheck pins the control block layout at compile time.
-var _ = [1]struct{}{}[unsafe.Sizeof(control{})-DataOffset]
+var _ = [1]struct{}{}[unsafe.Sizeof(control{})-dataOffset]

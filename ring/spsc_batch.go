@@ -13,7 +13,7 @@ import (
 // ErrTooLarge.
 func (r *SPSC) TryEnqueueBatch(msgs [][]byte) (int, error) {
 	if r.reserved != 0 {
-		return 0, fmt.Errorf("enqueue with %d slots reserved: %w", r.reserved, ErrOrder)
+		return 0, fmt.Errorf("%w: enqueue with %d slots reserved", ErrOrder, r.reserved)
 	}
 	if r.c.isClosed() {
 		return 0, ErrClosed
@@ -63,7 +63,7 @@ func (r *SPSC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
 // ends the batch early without an error.
 func (r *SPSC) TryDequeueBatch(bufs [][]byte) (int, error) {
 	if r.peeked != 0 {
-		return 0, fmt.Errorf("dequeue with %d slots peeked: %w", r.peeked, ErrOrder)
+		return 0, fmt.Errorf("%w: dequeue with %d slots peeked", ErrOrder, r.peeked)
 	}
 	if len(bufs) == 0 {
 		return 0, nil
@@ -91,7 +91,7 @@ func (r *SPSC) TryDequeueBatch(bufs [][]byte) (int, error) {
 		b := bufs[i][:cap(bufs[i])]
 		if n > len(b) {
 			if i == 0 {
-				err = fmt.Errorf("message of %d bytes, buffer of %d: %w", n, len(b), ErrShortBuffer)
+				err = fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, n, len(b))
 			}
 			break
 		}
@@ -121,7 +121,7 @@ func (r *SPSC) DequeueBatch(ctx context.Context, bufs [][]byte) (int, error) {
 // reserve hands out up to k free slots, waiting for at least one if block.
 func (r *SPSC) reserve(ctx context.Context, k int, block bool) ([][]byte, error) {
 	if r.reserved != 0 {
-		return nil, fmt.Errorf("reserve with %d slots reserved: %w", r.reserved, ErrOrder)
+		return nil, fmt.Errorf("%w: reserve with %d slots reserved", ErrOrder, r.reserved)
 	}
 	if k < 1 {
 		return nil, nil
@@ -194,11 +194,11 @@ func (r *SPSC) Commit(n int) error {
 // reservation.
 func (r *SPSC) CommitBatch(lens []int) error {
 	if len(lens) > r.reserved {
-		return fmt.Errorf("commit of %d slots, %d reserved: %w", len(lens), r.reserved, ErrOrder)
+		return fmt.Errorf("%w: commit of %d slots, %d reserved", ErrOrder, len(lens), r.reserved)
 	}
 	for _, n := range lens {
 		if n < 0 || n > r.slotSize {
-			return fmt.Errorf("commit length %d: %w", n, ErrTooLarge)
+			return fmt.Errorf("%w: commit length %d", ErrTooLarge, n)
 		}
 	}
 	t := r.c.tail.Load()
@@ -218,7 +218,7 @@ func (r *SPSC) CommitBatch(lens []int) error {
 // peek hands out up to k messages in place, waiting for one if block.
 func (r *SPSC) peek(ctx context.Context, k int, block bool) ([][]byte, error) {
 	if r.peeked != 0 {
-		return nil, fmt.Errorf("peek with %d slots peeked: %w", r.peeked, ErrOrder)
+		return nil, fmt.Errorf("%w: peek with %d slots peeked", ErrOrder, r.peeked)
 	}
 	if k < 1 {
 		return nil, nil
@@ -284,7 +284,7 @@ func (r *SPSC) PeekBatch(ctx context.Context, k int) ([][]byte, error) {
 // Release hands the peeked slots back to the producer with one index store.
 func (r *SPSC) Release() error {
 	if r.peeked == 0 {
-		return fmt.Errorf("release without peek: %w", ErrOrder)
+		return fmt.Errorf("%w: release without peek", ErrOrder)
 	}
 	h := r.c.head.Load()
 	r.publishHead(h + uint64(r.peeked))

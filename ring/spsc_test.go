@@ -28,10 +28,10 @@ func newTestSPSC(tb testing.TB, capacity, slotSize int) (*SPSC, []byte) {
 
 func TestSPSCSizeAndParams(t *testing.T) {
 	for _, tc := range []struct{ capacity, slot, size int }{
-		{1, 1, DataOffset + 32},
-		{4, 8, DataOffset + 4*32},
-		{8, 64, DataOffset + 8*128},
-		{1024, 13, DataOffset + 1024*32},
+		{1, 1, dataOffset + 32},
+		{4, 8, dataOffset + 4*32},
+		{8, 64, dataOffset + 8*128},
+		{1024, 13, dataOffset + 1024*32},
 	} {
 		got, err := SPSCSize(tc.capacity, tc.slot)
 		if err != nil || got != tc.size {
@@ -39,16 +39,16 @@ func TestSPSCSizeAndParams(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ capacity, slot int }{{0, 8}, {3, 8}, {-4, 8}, {8, 0}, {8, -1}, {8, MaxSlotSize + 1}, {MaxCapacity * 2, 8}, {MaxCapacity, MaxSlotSize}} {
-		if _, err := SPSCSize(tc.capacity, tc.slot); !errors.Is(err, ErrBadLayout) {
-			t.Errorf("SPSCSize(%d, %d) error %v, want ErrBadLayout", tc.capacity, tc.slot, err)
+		if _, err := SPSCSize(tc.capacity, tc.slot); !errors.Is(err, ErrConfig) {
+			t.Errorf("SPSCSize(%d, %d) error %v, want ErrConfig", tc.capacity, tc.slot, err)
 		}
 	}
 	size, _ := SPSCSize(8, 8)
 	mem := alignedMem(t, size+1)
-	if _, err := NewSPSC(mem[1:], 8, 8); !errors.Is(err, ErrBadLayout) {
+	if _, err := NewSPSC(mem[1:], 8, 8); !errors.Is(err, ErrConfig) {
 		t.Errorf("unaligned region: %v", err)
 	}
-	if _, err := NewSPSC(mem[:size-1], 8, 8); !errors.Is(err, ErrBadLayout) {
+	if _, err := NewSPSC(mem[:size-1], 8, 8); !errors.Is(err, ErrConfig) {
 		t.Errorf("short region: %v", err)
 	}
 }
@@ -255,7 +255,7 @@ func TestSPSCCloseDrains(t *testing.T) {
 func TestSPSCBlockingContext(t *testing.T) {
 	for _, s := range []futex.Strategy{futex.SpinThenPark, futex.Park, futex.BusySpin} {
 		r, _ := newTestSPSC(t, 1, 8)
-		r.SetWaiter(futex.Waiter{Strategy: s})
+		r.waiter = futex.Waiter{Strategy: s}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		if _, err := r.Dequeue(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%v: dequeue from empty: %v", s, err)
