@@ -51,12 +51,6 @@ func codeLayouts() map[string]map[string]field {
 			"tag":     {4, 4},
 			"payload": {recHeader, 0},
 		},
-		"mpmc_slot": {
-			"turn":     {0, 8},
-			"len":      {8, 4},
-			"reserved": {12, 4},
-			"payload":  {mpmcSlotHeader, 0},
-		},
 	}
 }
 
