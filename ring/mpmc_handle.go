@@ -352,6 +352,8 @@ func (c *MPMCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 		if n == 0 {
 			return 0, err
 		}
+		// Copy everything, then free everything: a consumer killed
+		// before the frees leaves all its messages to Repair.
 		got := 0
 		for i := range n {
 			q := pos + uint64(i)
@@ -366,6 +368,9 @@ func (c *MPMCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 					got++
 				}
 			}
+		}
+		for i := range n {
+			q := pos + uint64(i)
 			atomicx.StoreRelease64(r.turn(q), r.putTurn(q)+4)
 		}
 		if mpmcHook != nil {

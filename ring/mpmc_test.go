@@ -608,3 +608,27 @@ func TestMPMCRepairWaitsForLive(t *testing.T) {
 		t.Fatal(n, err)
 	}
 }
+
+// BenchmarkMPMCLocal is one goroutine enqueuing and dequeuing in turn: the
+// instruction cost of a message with no cache line crossing cores.
+func BenchmarkMPMCLocal(b *testing.B) {
+	for _, claims := range []int{0, 4} {
+		b.Run(fmt.Sprintf("64B/claims%d", claims), func(b *testing.B) {
+			r, _ := newTestMPMC(b, 64, 64, WithClaimSlots(claims))
+			p, c := r.Producer(), r.Consumer()
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			for range b.N {
+				p.TryEnqueue(msg)
+				c.TryDequeue(buf)
+			}
+		})
+	}
+	b.Run("u64", func(b *testing.B) {
+		r, _ := newTestMPMC(b, 64, 8)
+		p, c := r.Producer(), r.Consumer()
+		for i := range b.N {
+			p.TryEnqueueU64(uint64(i))
+			c.TryDequeueU64()
+		}
+	})
+}
