@@ -31,14 +31,18 @@ func Make(code string) uint32 {
 }
 
 // String renders v for people: the characters when all four are printable
-// ASCII (trailing spaces trimmed), otherwise the number in hex.
+// ASCII and the first is not a space (trailing spaces trimmed, as Make pads
+// them), otherwise the number in hex, e.g. "0x00000007".
 func String(v uint32) string {
 	var b [4]byte
 	for i := range b {
 		b[i] = byte(v >> (8 * i))
 		if b[i] < 0x20 || b[i] > 0x7e {
-			return fmt.Sprintf("%#08x", v)
+			return fmt.Sprintf("0x%08x", v)
 		}
+	}
+	if b[0] == ' ' {
+		return fmt.Sprintf("0x%08x", v)
 	}
 	return strings.TrimRight(string(b[:]), " ")
 }

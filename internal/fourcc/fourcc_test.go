@@ -14,6 +14,9 @@ func TestMakeString(t *testing.T) {
 			t.Fatalf("String(Make(%q)) = %q", s, got)
 		}
 	}
+	if got := String(' ' | 'A'<<8 | 'B'<<16 | 'C'<<24); got != "0x43424120" {
+		t.Fatalf("String(leading space) = %q", got)
+	}
 	if got := String(0x01020304); got != "0x01020304" {
 		t.Fatalf("String(non-printable) = %q", got)
 	}

@@ -13,10 +13,21 @@ import (
 // memory reserved (fallocate: a full tmpfs fails here with ENOSPC, not with
 // a SIGBUS on first touch). The caller owns the returned file.
 func Create(name string, size int64) (*os.File, error) {
+	return create(name, size, 0)
+}
+
+// CreateHuge is Create backed by huge pages (MFD_HUGETLB); size must be a
+// multiple of the huge page size. It fails (ENOMEM/ENOSPC, wrapped) where
+// no huge pages are reserved.
+func CreateHuge(name string, size int64) (*os.File, error) {
+	return create(name, size, unix.MFD_HUGETLB)
+}
+
+func create(name string, size int64, flags int) (*os.File, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("memfd: create %q: size %d must be positive", name, size)
 	}
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|flags)
 	if err != nil {
 		return nil, fmt.Errorf("memfd: create %q: %w", name, err)
 	}

@@ -12,6 +12,11 @@ func Create(name string, size int64) (*os.File, error) {
 	return nil, fmt.Errorf("%w: create %q", ErrUnsupported, name)
 }
 
+// CreateHuge returns ErrUnsupported off Linux.
+func CreateHuge(name string, size int64) (*os.File, error) {
+	return nil, fmt.Errorf("%w: create %q", ErrUnsupported, name)
+}
+
 // Seal returns ErrUnsupported off Linux.
 func Seal(f *os.File) error { return ErrUnsupported }
 
