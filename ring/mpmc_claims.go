@@ -311,7 +311,7 @@ func (r *MPMC) repairGet(self int, in uint64, lost func([]byte), buf []byte) (re
 			// a producer may overwrite it. A copy torn that way is
 			// discarded, since the compare-and-swap then fails.
 			s := r.slot(q)
-			if l := int(*slotLen(s)); l <= r.slotSize {
+			if l := int(slotLen(s).Load()); l <= r.slotSize {
 				if cap(buf) < r.slotSize {
 					buf = make([]byte, r.slotSize)
 				}

@@ -98,7 +98,7 @@ func (p *MPMCProducer) TryEnqueue(msg []byte) (bool, error) {
 		return false, err
 	}
 	s := r.slot(pos)
-	*slotLen(s) = uint32(len(msg))
+	setSlotLen(s, len(msg))
 	copy(r.payload(s, len(msg)), msg)
 	r.publish(pos)
 	return true, nil
@@ -149,7 +149,7 @@ func (p *MPMCProducer) TryEnqueueU64(v uint64) (bool, error) {
 		return false, err
 	}
 	s := r.slot(pos)
-	*slotLen(s) = 8
+	setSlotLen(s, 8)
 	binary.LittleEndian.PutUint64(r.payload(s, 8), v)
 	r.publish(pos)
 	return true, nil
@@ -193,7 +193,7 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 	for i := range n {
 		q := pos + uint64(i)
 		s := r.slot(q)
-		*slotLen(s) = uint32(len(msgs[i]))
+		setSlotLen(s, len(msgs[i]))
 		copy(r.payload(s, len(msgs[i])), msgs[i])
 		if mpmcHook != nil {
 			mpmcHook(stepPutWritten)
@@ -247,7 +247,7 @@ func (c *MPMCConsumer) TryDequeue(buf []byte) (int, bool, error) {
 // fits unless the length is impossible (ErrCorrupt; the slot is freed all
 // the same, so the ring does not stall on it).
 func (r *MPMC) copyOut(s unsafe.Pointer, buf []byte) (int, error) {
-	l := int(*slotLen(s))
+	l := int(slotLen(s).Load())
 	if l > r.slotSize || l > len(buf) {
 		return 0, fmt.Errorf("%w: mpmc slot length %d, slot size %d, buffer %d", ErrCorrupt, l, r.slotSize, len(buf))
 	}
@@ -304,7 +304,7 @@ func (c *MPMCConsumer) TryDequeueU64() (uint64, bool, error) {
 			continue
 		}
 		s := r.slot(pos)
-		l := *slotLen(s)
+		l := slotLen(s).Load()
 		v := binary.LittleEndian.Uint64(r.payload(s, 8))
 		if mpmcHook != nil {
 			mpmcHook(stepGetCopied)

@@ -222,7 +222,7 @@ func TestMPMCCorrupt(t *testing.T) {
 	_, err = c.DequeueBatch(ctx, [][]byte{buf})
 	want("dequeue batch", err)
 	m.turn(0).Store(1) // published, length too large
-	*slotLen(m.slot(0)) = 100
+	slotLen(m.slot(0)).Store(100)
 	_, err = c.Dequeue(ctx, buf)
 	want("length", err)
 	if m.turn(0).Load() != 4 {
