@@ -64,7 +64,7 @@ func countCrashMsg(counts []atomic.Uint32, v uint64) error {
 }
 
 // childMPMCCrash runs one participant. RING_ROLE: producer or consumer;
-// RING_MODE: copy, batch or u64; RING_OWNER; RING_P and RING_FROM (the
+// RING_MODE: copy, batch, u64 or zerocopy; RING_OWNER; RING_P and RING_FROM (the
 // logical producer and its first sequence number), RING_TO (0: until
 // stopped); RING_KILL_STEP / RING_KILL_AT: SIGKILL itself at that
 // occurrence of that step.
@@ -106,6 +106,12 @@ func childMPMCCrash() int {
 			switch mode {
 			case "u64":
 				err = h.EnqueueU64(ctx, crashMsg(p, seq))
+			case "zerocopy":
+				var b []byte
+				if b, err = h.Reserve(ctx); err == nil {
+					binary.LittleEndian.PutUint64(b, crashMsg(p, seq))
+					err = h.Commit(8)
+				}
 			case "batch":
 				k = int(min(crashBatch, crashMax-seq))
 				if to != 0 {
@@ -145,6 +151,12 @@ func childMPMCCrash() int {
 		switch mode {
 		case "u64":
 			vs[0], err = h.DequeueU64(ctx)
+		case "zerocopy":
+			var b []byte
+			if b, err = h.Peek(ctx); err == nil {
+				vs[0] = binary.LittleEndian.Uint64(b)
+				err = h.Release()
+			}
 		case "batch":
 			k, err = h.DequeueBatch(ctx, bufs)
 			for i := range k {
@@ -192,7 +204,7 @@ func TestMPMCCrash(t *testing.T) {
 		step     mpmcStep // 0: a random kill
 	}
 	var rounds []round
-	for _, mode := range []string{"copy", "batch", "u64"} {
+	for _, mode := range []string{"copy", "batch", "u64", "zerocopy"} {
 		for s := stepPutIntent; s <= stepPutPublished; s++ {
 			rounds = append(rounds, round{true, mode, s})
 		}

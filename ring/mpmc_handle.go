@@ -13,15 +13,19 @@ import (
 // with MPMC.Producer; a handle is not safe for concurrent use. Messages one
 // handle enqueues are dequeued in the order it enqueued them.
 type MPMCProducer struct {
-	r  *MPMC
-	cl *mpmcClaim // claim record, taken at the first operation on a ring with claim slots
+	r        *MPMC
+	cl       *mpmcClaim // claim record, taken at the first operation on a ring with claim slots
+	reserved bool       // a position claimed by Reserve awaits Commit
+	resvPos  uint64
 }
 
 // MPMCConsumer is a consumer handle of an MPMC ring. Make one per goroutine
 // with MPMC.Consumer; a handle is not safe for concurrent use.
 type MPMCConsumer struct {
-	r  *MPMC
-	cl *mpmcClaim
+	r       *MPMC
+	cl      *mpmcClaim
+	peeked  bool // a position claimed by Peek awaits Release
+	peekPos uint64
 }
 
 // Producer returns a new producer handle. On a ring with claim slots it
@@ -34,6 +38,9 @@ func (r *MPMC) Consumer() *MPMCConsumer { return &MPMCConsumer{r: r} }
 
 // claim returns the handle's claim record, taking one on first use.
 func (p *MPMCProducer) claim() (*mpmcClaim, error) {
+	if p.reserved {
+		return nil, fmt.Errorf("%w: enqueue with a slot reserved", ErrOrder)
+	}
 	if p.cl != nil || p.r.nclaims == 0 {
 		return p.cl, nil
 	}
@@ -43,6 +50,9 @@ func (p *MPMCProducer) claim() (*mpmcClaim, error) {
 }
 
 func (c *MPMCConsumer) claim() (*mpmcClaim, error) {
+	if c.peeked {
+		return nil, fmt.Errorf("%w: dequeue with a slot peeked", ErrOrder)
+	}
 	if c.cl != nil || c.r.nclaims == 0 {
 		return c.cl, nil
 	}
@@ -52,20 +62,30 @@ func (c *MPMCConsumer) claim() (*mpmcClaim, error) {
 }
 
 // Detach gives the handle's claim slot back. Call it when the handle will
-// not be used again; using it afterwards takes a slot anew.
-func (p *MPMCProducer) Detach() {
+// not be used again; using it afterwards takes a slot anew. It returns
+// ErrOrder, and keeps the slot, while a reservation awaits Commit.
+func (p *MPMCProducer) Detach() error {
+	if p.reserved {
+		return fmt.Errorf("%w: detach with a slot reserved", ErrOrder)
+	}
 	if p.cl != nil {
 		p.r.releaseClaim(p.cl)
 		p.cl = nil
 	}
+	return nil
 }
 
-// Detach gives the handle's claim slot back (see MPMCProducer.Detach).
-func (c *MPMCConsumer) Detach() {
+// Detach gives the handle's claim slot back (see MPMCProducer.Detach); it
+// returns ErrOrder while a peeked message awaits Release.
+func (c *MPMCConsumer) Detach() error {
+	if c.peeked {
+		return fmt.Errorf("%w: detach with a slot peeked", ErrOrder)
+	}
 	if c.cl != nil {
 		c.r.releaseClaim(c.cl)
 		c.cl = nil
 	}
+	return nil
 }
 
 // Close marks the ring closed and wakes everyone: every producer's further

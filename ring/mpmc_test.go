@@ -166,6 +166,83 @@ func TestMPMCBasic(t *testing.T) {
 	}
 }
 
+// TestMPMCZeroCopy checks Reserve/Commit and Peek/Release and their order
+// rules.
+func TestMPMCZeroCopy(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newTestMPMC(t, 2, 8, WithClaimSlots(2))
+	p, c := r.Producer(), r.Consumer()
+	if err := p.Commit(1); !errors.Is(err, ErrOrder) {
+		t.Fatal(err)
+	}
+	if err := c.Release(); !errors.Is(err, ErrOrder) {
+		t.Fatal(err)
+	}
+	b, err := p.Reserve(ctx)
+	if err != nil || len(b) != 8 {
+		t.Fatal(len(b), err)
+	}
+	copy(b, "hello")
+	if _, err := p.TryEnqueue([]byte{1}); !errors.Is(err, ErrOrder) {
+		t.Fatal("enqueue while reserved:", err)
+	}
+	if err := p.Detach(); !errors.Is(err, ErrOrder) {
+		t.Fatal("detach while reserved:", err)
+	}
+	if err := p.Commit(9); !errors.Is(err, ErrTooLarge) {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.TryPeek(); ok || err != nil {
+		t.Fatal("peek of an uncommitted reservation:", ok, err)
+	}
+	if err := p.Commit(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Enqueue(ctx, []byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := p.TryReserve(); ok || err != nil {
+		t.Fatal("reserve in a full ring:", ok, err)
+	}
+	m, err := c.Peek(ctx)
+	if err != nil || string(m) != "hello" {
+		t.Fatalf("%q %v", m, err)
+	}
+	if _, _, err := c.TryDequeue(make([]byte, 8)); !errors.Is(err, ErrOrder) {
+		t.Fatal("dequeue while peeked:", err)
+	}
+	if err := c.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := p.TryReserve(); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, _, err := p.TryReserve(); !errors.Is(err, ErrOrder) {
+		t.Fatal("second reservation:", err)
+	}
+	if err := p.Commit(0); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if m, err := c.Peek(ctx); err != nil || string(m) != "next" {
+		t.Fatalf("%q %v", m, err)
+	}
+	c.Release()
+	if m, err := c.Peek(ctx); err != nil || len(m) != 0 {
+		t.Fatalf("%q %v", m, err)
+	}
+	c.Release()
+	if _, err := c.Peek(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+	if _, err := p.Reserve(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+	if p.Detach() != nil || c.Detach() != nil {
+		t.Fatal("detach")
+	}
+}
+
 // TestMPMCClaimSlots checks that handles take claim records lazily, give
 // them back with Detach, and fail with ErrConfig when none is free.
 func TestMPMCClaimSlots(t *testing.T) {
@@ -454,7 +531,16 @@ func TestMPMCRepairSteps(t *testing.T) {
 		{"Enqueue", true, func(p *MPMCProducer, c *MPMCConsumer, v byte) { p.Enqueue(ctx, []byte{v}) }},
 		{"EnqueueU64", true, func(p *MPMCProducer, c *MPMCConsumer, v byte) { p.EnqueueU64(ctx, uint64(v)) }},
 		{"EnqueueBatch", true, func(p *MPMCProducer, c *MPMCConsumer, v byte) { p.EnqueueBatch(ctx, [][]byte{{v}}) }},
+		{"Reserve+Commit", true, func(p *MPMCProducer, c *MPMCConsumer, v byte) {
+			b, _ := p.Reserve(ctx)
+			b[0] = v
+			p.Commit(1)
+		}},
 		{"Dequeue", false, func(p *MPMCProducer, c *MPMCConsumer, v byte) { c.Dequeue(ctx, make([]byte, 8)) }},
+		{"Peek+Release", false, func(p *MPMCProducer, c *MPMCConsumer, v byte) {
+			c.Peek(ctx)
+			c.Release()
+		}},
 		{"DequeueU64", false, func(p *MPMCProducer, c *MPMCConsumer, v byte) { c.DequeueU64(ctx) }},
 		{"DequeueBatch", false, func(p *MPMCProducer, c *MPMCConsumer, v byte) { c.DequeueBatch(ctx, [][]byte{make([]byte, 8)}) }},
 	}
