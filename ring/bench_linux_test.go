@@ -388,8 +388,8 @@ func benchPingPongRing(b *testing.B, s futex.Strategy) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ping.waiter = futex.Waiter{Strategy: s}
-	pong.waiter = futex.Waiter{Strategy: s}
+	ping.opts.waiter = futex.Waiter{Strategy: s}
+	pong.opts.waiter = futex.Waiter{Strategy: s}
 	startBench(b, a, 1, "bench-echo-ring", "RING_WAIT="+s.String())
 	msg := make([]byte, 8)
 	ctx := context.Background()
@@ -424,8 +424,8 @@ func benchChildEchoRing() int {
 	if err != nil {
 		return childFail("%v", err)
 	}
-	ping.waiter = futex.Waiter{Strategy: s}
-	pong.waiter = futex.Waiter{Strategy: s}
+	ping.opts.waiter = futex.Waiter{Strategy: s}
+	pong.opts.waiter = futex.Waiter{Strategy: s}
 	n := envInt("RING_N", 0)
 	buf := make([]byte, 8)
 	ctx := context.Background()

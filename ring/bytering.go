@@ -3,8 +3,6 @@ package ring
 import (
 	"context"
 	"fmt"
-
-	"github.com/shmkit/shmkit/futex"
 )
 
 // MinByteRing and MaxByteRing bound a byte ring's capacity in bytes.
@@ -29,7 +27,7 @@ type ByteRing struct {
 	capacity   uint64
 	mask       uint64
 	maxPayload uint64
-	waiter     futex.Waiter
+	opts       options
 	canPut     func() bool
 	canGet     func() bool
 
@@ -106,7 +104,7 @@ func newByteRing(mem []byte, c *control, p params, opts []Option) *ByteRing {
 		capacity:   p.capacity,
 		mask:       p.capacity - 1,
 		maxPayload: p.capacity/2 - recHeader,
-		waiter:     applyOptions(opts).waiter,
+		opts:       applyOptions(opts),
 	}
 	r.cachedHead = c.head.Load()
 	r.cachedTail = c.tail.Load()
@@ -188,7 +186,7 @@ func (r *ByteRing) reserve(ctx context.Context, n int, block bool) ([]byte, erro
 			return nil, nil
 		}
 		r.want = total
-		if err := r.waiter.Wait(ctx, &r.c.notFull, r.canPut); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notFull, r.canPut); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +275,7 @@ func (r *ByteRing) peek(ctx context.Context, block bool) ([]byte, error) {
 		if !block {
 			return nil, nil
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
 			return nil, err
 		}
 	}

@@ -221,7 +221,7 @@ func (c *control) distance(capacity uint64) int {
 // enqueueAll enqueues every message of msgs with try (a TryEnqueueBatch),
 // waiting on notFull until canPut whenever the ring is full. It returns how
 // many were enqueued: len(msgs) unless an error stopped it.
-func enqueueAll(ctx context.Context, w futex.Waiter, notFull *futex.Event, canPut func() bool,
+func enqueueAll(ctx context.Context, o *options, notFull *futex.Event, canPut func() bool,
 	try func([][]byte) (int, error), msgs [][]byte) (int, error) {
 	done := 0
 	for done < len(msgs) {
@@ -231,7 +231,7 @@ func enqueueAll(ctx context.Context, w futex.Waiter, notFull *futex.Event, canPu
 			return done, err
 		}
 		if n == 0 {
-			if err := w.Wait(ctx, notFull, canPut); err != nil {
+			if err := o.wait(ctx, notFull, canPut); err != nil {
 				return done, err
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/shmkit/shmkit/futex"
 )
 
 // mpmcSlotHeader is the turn word, the length word and a reserved word in
@@ -36,7 +34,7 @@ type MPMC struct {
 	shift    uint
 	slotSize int
 	stride   int
-	waiter   futex.Waiter
+	opts     options
 	canPut   func() bool
 	canGet   func() bool
 }
@@ -98,7 +96,7 @@ func newMPMC(mem []byte, c *control, p params, opts []Option) *MPMC {
 		shift:    log2(p.capacity),
 		slotSize: int(p.slotSize),
 		stride:   int(mpmcStride(uint64(p.slotSize))),
-		waiter:   applyOptions(opts).waiter,
+		opts:     applyOptions(opts),
 	}
 	// A producer may go on when the slot at the enqueue index is no longer
 	// held by the previous lap; a consumer when the slot at the dequeue
@@ -278,7 +276,7 @@ func (r *MPMC) Enqueue(ctx context.Context, msg []byte) error {
 // messages of one batch keep their order but may interleave with other
 // producers' messages.
 func (r *MPMC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, r.waiter, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
+	return enqueueAll(ctx, &r.opts, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
 }
 
 // TryDequeueBatch copies up to len(bufs) messages, claiming them with one
@@ -352,7 +350,7 @@ func (r *MPMC) DequeueBatch(ctx context.Context, bufs [][]byte) (int, error) {
 		if n > 0 || err != nil || len(bufs) == 0 {
 			return n, err
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
 			return 0, err
 		}
 	}

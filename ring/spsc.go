@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/shmkit/shmkit/futex"
 )
 
 // Every SPSC slot starts with a 16-byte header:
@@ -45,7 +43,7 @@ type SPSC struct {
 	mask     uint64
 	slotSize int
 	stride   int
-	waiter   futex.Waiter
+	opts     options
 	canPut   func() bool
 	canGet   func() bool
 
@@ -152,7 +150,7 @@ func newSPSC(mem []byte, c *control, p params, opts []Option) *SPSC {
 		mask:     p.capacity - 1,
 		slotSize: int(p.slotSize),
 		stride:   int(spscStride(uint64(p.slotSize))),
-		waiter:   applyOptions(opts).waiter,
+		opts:     applyOptions(opts),
 	}
 	r.cachedHead = c.head.Load()
 	r.cachedTail = c.tail.Load()
@@ -342,7 +340,7 @@ func (r *SPSC) Enqueue(ctx context.Context, msg []byte) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notFull, r.canPut); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notFull, r.canPut); err != nil {
 			return err
 		}
 	}
@@ -389,7 +387,7 @@ func (r *SPSC) Dequeue(ctx context.Context, buf []byte) (int, error) {
 		if ok || err != nil {
 			return n, err
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
 			return 0, err
 		}
 	}

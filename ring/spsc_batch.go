@@ -52,7 +52,7 @@ func (r *SPSC) TryEnqueueBatch(msgs [][]byte) (int, error) {
 // many it enqueued: len(msgs) unless an error (ErrClosed, ErrTooLarge,
 // ctx.Err()) stopped it.
 func (r *SPSC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, r.waiter, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
+	return enqueueAll(ctx, &r.opts, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
 }
 
 // TryDequeueBatch copies up to len(bufs) messages, releasing them with one
@@ -112,7 +112,7 @@ func (r *SPSC) DequeueBatch(ctx context.Context, bufs [][]byte) (int, error) {
 		if n > 0 || err != nil || len(bufs) == 0 {
 			return n, err
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
 			return 0, err
 		}
 	}
@@ -148,7 +148,7 @@ func (r *SPSC) reserve(ctx context.Context, k int, block bool) ([][]byte, error)
 		if !block {
 			return nil, nil
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notFull, r.canPut); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notFull, r.canPut); err != nil {
 			return nil, err
 		}
 	}
@@ -249,7 +249,7 @@ func (r *SPSC) peek(ctx context.Context, k int, block bool) ([][]byte, error) {
 		if !block {
 			return nil, nil
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
 			return nil, err
 		}
 	}

@@ -255,7 +255,7 @@ func TestSPSCCloseDrains(t *testing.T) {
 func TestSPSCBlockingContext(t *testing.T) {
 	for _, s := range []futex.Strategy{futex.SpinThenPark, futex.Park, futex.BusySpin} {
 		r, _ := newTestSPSC(t, 1, 8)
-		r.waiter = futex.Waiter{Strategy: s}
+		r.opts.waiter = futex.Waiter{Strategy: s}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		if _, err := r.Dequeue(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%v: dequeue from empty: %v", s, err)

@@ -258,7 +258,7 @@ func childParkConsume() int {
 	if err != nil {
 		return childFail("attach: %v", err)
 	}
-	r.waiter = futex.Waiter{Strategy: futex.Park}
+	r.opts.waiter = futex.Waiter{Strategy: futex.Park}
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 16)
 	var next uint64
