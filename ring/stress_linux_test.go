@@ -236,12 +236,12 @@ func TestParkWake100k(t *testing.T) {
 			// wait itself, so the wake system call finds it asleep.
 			time.Sleep(200 * time.Microsecond)
 		}
-		if err := r.Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
+		if err := r.Producer().Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
 			t.Fatal(err)
 		}
 
 	}
-	r.Close()
+	r.Producer().Close()
 	waitCmd(t, cmd)
 	if got := a.count(0).Load(); got != n {
 		t.Fatalf("consumer received %d, want %d", got, n)
@@ -266,7 +266,7 @@ func childParkConsume() int {
 		// A lost wake-up would park forever: the deadline turns it into a
 		// failure. A minute per message is not a timing check.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		n, err := r.Dequeue(ctx, buf)
+		n, err := r.Consumer().Dequeue(ctx, buf)
 		cancel()
 		if err == ErrClosed {
 			break
