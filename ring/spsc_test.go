@@ -252,35 +252,109 @@ func TestSPSCCloseDrains(t *testing.T) {
 	}
 }
 
+// parked waits until a waiter has counted itself a sleeper on e (it is in
+// the futex park, or about to re-check and enter it): the observable fact
+// that a blocking call is blocked. A spinning waiter has no such state.
+func parked(t *testing.T, e *futex.Event, s futex.Strategy) {
+	t.Helper()
+	if s == futex.BusySpin || s == futex.Yield {
+		return
+	}
+	deadline := time.Now().Add(time.Minute) // hang detector
+	for e.Sleepers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter never parked")
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// withoutParkBound lengthens parkBound past any hang detector for the
+// rest of the test, so that a missing wake-up hangs instead of being
+// rescued by the bound.
+func withoutParkBound(t *testing.T) {
+	old := parkBound
+	parkBound = time.Hour
+	t.Cleanup(func() { parkBound = old })
+}
+
 func TestSPSCBlockingContext(t *testing.T) {
+	withoutParkBound(t)
 	for _, s := range []futex.Strategy{futex.SpinThenPark, futex.Park, futex.BusySpin} {
-		r, _ := newTestSPSC(t, 1, 8)
-		r.opts.waiter = futex.Waiter{Strategy: s}
+		size, _ := SPSCSize(1, 8)
+		r, err := NewSPSC(alignedMem(t, size), 1, 8, WithWaiter(futex.Waiter{Strategy: s}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, c := r.Producer(), r.Consumer()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		if _, err := r.Consumer().Dequeue(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := c.Dequeue(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%v: dequeue from empty: %v", s, err)
 		}
 		cancel()
-		if err := r.Producer().Enqueue(context.Background(), []byte{1}); err != nil {
+		if err := p.Enqueue(context.Background(), []byte{1}); err != nil {
 			t.Fatal(err)
 		}
+		// Cancel reaches a producer blocked on a full ring.
 		ctx, cancel = context.WithCancel(context.Background())
-		go func() { time.Sleep(10 * time.Millisecond); cancel() }()
-		if err := r.Producer().Enqueue(ctx, []byte{2}); !errors.Is(err, context.Canceled) {
+		errc := make(chan error, 1)
+		go func() { errc <- p.Enqueue(ctx, []byte{2}) }()
+		parked(t, &r.c.notFull, s)
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Fatalf("%v: enqueue into full: %v", s, err)
 		}
-		// Close wakes a blocked consumer.
+		// Close wakes a consumer parked on an empty ring.
 		buf := make([]byte, 8)
-		if _, err := r.Consumer().Dequeue(context.Background(), buf); err != nil {
+		if _, err := c.Dequeue(context.Background(), buf); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { _, err := r.Consumer().Dequeue(context.Background(), buf); done <- err }()
-		time.Sleep(5 * time.Millisecond)
-		r.Producer().Close()
-		if err := <-done; !errors.Is(err, ErrClosed) {
+		go func() { _, err := c.Dequeue(context.Background(), buf); errc <- err }()
+		parked(t, &r.c.notEmpty, s)
+		p.Close()
+		if err := <-errc; !errors.Is(err, ErrClosed) {
 			t.Fatalf("%v: blocked dequeue after close: %v", s, err)
 		}
+	}
+}
+
+// TestSPSCClosedLaggingTail is the state a producer killed between its
+// publication and a tail store used to leave, followed by a Close: the
+// shared tail one behind the consumer's head. Dequeue and Peek must
+// report ErrClosed at once, and a blocking call on a live ring in that state
+// must end with its context.
+func TestSPSCClosedLaggingTail(t *testing.T) {
+	r, mem := newTestSPSC(t, 4, 8)
+	p, c := r.Producer(), r.Consumer()
+	if err := p.Enqueue(context.Background(), []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if _, err := c.Dequeue(context.Background(), buf); err != nil {
+		t.Fatal(err)
+	}
+	setIndex(mem, offTail, 0) // one behind head 1
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Dequeue(ctx, buf); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dequeue on an open ring with a lagging tail: %v", err)
+	}
+	// A producer that attaches now finds its place from the seq words.
+	r2, _ := AttachSPSC(mem)
+	if err := r2.Producer().Close(); err != nil {
+		t.Fatal(err)
+	}
+	setIndex(mem, offTail, 0)
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute) // hang detector
+	defer cancel()
+	if _, err := c.Dequeue(ctx, buf); !errors.Is(err, ErrClosed) {
+		t.Fatalf("dequeue: %v, want ErrClosed", err)
+	}
+	if _, err := c.Peek(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("peek: %v, want ErrClosed", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("a closed, drained ring was waited on")
 	}
 }
 

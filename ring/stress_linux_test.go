@@ -259,6 +259,7 @@ func childParkConsume() int {
 		return childFail("attach: %v", err)
 	}
 	r.opts.waiter = futex.Waiter{Strategy: futex.Park}
+	parkBound = time.Hour // a lost wake-up must hang, not be rescued
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 16)
 	var next uint64

@@ -66,8 +66,9 @@ func publish64(p *atomic.Uint64, v uint64) {
 // bound turns that into a delay of at most parkBound. An idle waiter wakes
 // 1/parkBound times a second, re-checks and parks again: about 10 µs of CPU
 // per wake-up, so well under 0.1 % of a core (docs/ring.md has the
-// measurement).
-const parkBound = 50 * time.Millisecond
+// measurement). A variable only so that tests can lengthen it: a test that
+// checks that a wake-up arrives must not be rescued by the bound.
+var parkBound = 50 * time.Millisecond
 
 // spinPollsPerCheck is how many polls run between reads of the clock and
 // of ctx while spinning.
