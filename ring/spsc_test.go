@@ -269,20 +269,12 @@ func parked(t *testing.T, e *futex.Event, s futex.Strategy) {
 	}
 }
 
-// withoutParkBound lengthens parkBound past any hang detector for the
-// rest of the test, so that a missing wake-up hangs instead of being
-// rescued by the bound.
-func withoutParkBound(t *testing.T) {
-	old := parkBound
-	parkBound = time.Hour
-	t.Cleanup(func() { parkBound = old })
-}
-
 func TestSPSCBlockingContext(t *testing.T) {
-	withoutParkBound(t)
 	for _, s := range []futex.Strategy{futex.SpinThenPark, futex.Park, futex.BusySpin} {
 		size, _ := SPSCSize(1, 8)
-		r, err := NewSPSC(alignedMem(t, size), 1, 8, WithWaiter(futex.Waiter{Strategy: s}))
+		// Recheck -1: a missing wake-up must hang, not be rescued by
+		// the bounded park.
+		r, err := NewSPSC(alignedMem(t, size), 1, 8, WithWaiter(futex.Waiter{Strategy: s, Recheck: -1}))
 		if err != nil {
 			t.Fatal(err)
 		}

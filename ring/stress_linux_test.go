@@ -258,8 +258,9 @@ func childParkConsume() int {
 	if err != nil {
 		return childFail("attach: %v", err)
 	}
-	r.opts.waiter = futex.Waiter{Strategy: futex.Park}
-	parkBound = time.Hour // a lost wake-up must hang, not be rescued
+	// Recheck -1: a lost wake-up must hang (and fail on the deadline
+	// below), not be rescued by the bounded park.
+	r.opts.waiter = futex.Waiter{Strategy: futex.Park, Recheck: -1}
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 16)
 	var next uint64

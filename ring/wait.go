@@ -2,7 +2,6 @@ package ring
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
 
@@ -60,29 +59,22 @@ func publish64(p *atomic.Uint64, v uint64) {
 	p.Store(v)
 }
 
-// parkBound bounds one futex park. A wake can be lost for good only when a
-// notifier is killed between disarming the futex word and the wake system
-// call (every later Notify sees the word disarmed and makes no call); the
-// bound turns that into a delay of at most parkBound. An idle waiter wakes
-// 1/parkBound times a second, re-checks and parks again: about 10 µs of CPU
-// per wake-up, so well under 0.1 % of a core (docs/ring.md has the
-// measurement). A variable only so that tests can lengthen it: a test that
-// checks that a wake-up arrives must not be rescued by the bound.
-var parkBound = 50 * time.Millisecond
-
 // spinPollsPerCheck is how many polls run between reads of the clock and
 // of ctx while spinning.
 const spinPollsPerCheck = 64
 
 // wait returns nil once cond reports true, or ctx.Err() once ctx is done,
-// waiting as o's Waiter says. Whoever makes cond true calls e.Notify. cond
-// must read shared state with atomic loads; it may be called many times.
-// Parks are bounded by parkBound and preceded by sleeperFence.
+// waiting as o's Waiter says (spin, then park; a park re-checks at least
+// every Waiter.Recheck, so a wake-up lost to a killed notifier costs at most
+// that). Whoever makes cond true calls e.Notify. cond must read shared
+// state with atomic loads; it may be called many times. On the way into
+// the futex, with the caller counted as a sleeper, every re-check of cond
+// is preceded by sleeperFence.
 func (o *options) wait(ctx context.Context, e *futex.Event, cond func() bool) error {
 	w := o.waiter
 	switch w.Strategy {
 	case futex.BusySpin, futex.Yield:
-		// Never parks, so it needs neither the fence nor a bound.
+		// Never parks, so it needs no fence.
 		return w.Wait(ctx, e, cond)
 	case futex.SpinThenPark:
 		spin := w.Spin
@@ -105,24 +97,13 @@ func (o *options) wait(ctx context.Context, e *futex.Event, cond func() bool) er
 		}
 	}
 	fenced := func() bool {
-		sleeperFence()
+		// Only the re-check made while counted as a sleeper needs the
+		// fence (see above); the others skip the system call.
+		if e.Sleepers() != 0 {
+			sleeperFence()
+		}
 		return cond()
 	}
-	park := futex.Waiter{Strategy: futex.Park}
-	for {
-		pctx, cancel := context.WithTimeout(ctx, parkBound)
-		err := park.Wait(pctx, e, fenced)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		if !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		// The bound elapsed with ctx still live: park again (park.Wait
-		// re-checks cond first).
-	}
+	park := futex.Waiter{Strategy: futex.Park, Recheck: w.Recheck}
+	return park.Wait(ctx, e, fenced)
 }
