@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/checksum"
 )
 
 // Region kinds, as little-endian FourCC codes: the bytes "SPSC", "BYTE" and
@@ -93,9 +93,6 @@ type params struct {
 	size     uint64
 }
 
-// castagnoli is the CRC-32C table: the one header checksum of the project.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 func (p params) checksum() uint32 {
 	var b [checkedBytes]byte
 	binary.LittleEndian.PutUint32(b[offMagic:], magic)
@@ -104,7 +101,7 @@ func (p params) checksum() uint32 {
 	binary.LittleEndian.PutUint32(b[offSlotSize:], p.slotSize)
 	binary.LittleEndian.PutUint64(b[offCapacity:], p.capacity)
 	binary.LittleEndian.PutUint64(b[offSize:], p.size)
-	return crc32.Checksum(b[:], castagnoli)
+	return checksum.CRC32C(b[:])
 }
 
 // kindName returns the four characters of a kind code, for messages.

@@ -20,6 +20,14 @@ const (
 	slotLenOff = 8
 )
 
+// spscSlot is the slot header as a struct, for the layout test
+// (unsafe.Offsetof); the code reaches the words through the offsets above.
+type spscSlot struct {
+	seq      atomic.Uint64
+	len      uint32
+	reserved uint32
+}
+
 // MaxSlotSize is the largest slot payload the fixed-slot rings accept.
 const MaxSlotSize = 1 << 30
 
