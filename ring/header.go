@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/checksum"
 )
 
 // Region kinds, as little-endian FourCC codes: the bytes "SPSC", "BYTE" and
@@ -93,9 +93,6 @@ type params struct {
 	size     uint64
 }
 
-// castagnoli is the CRC-32C table: the one header checksum of the project.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 func (p params) checksum() uint32 {
 	var b [checkedBytes]byte
 	binary.LittleEndian.PutUint32(b[offMagic:], magic)
@@ -104,7 +101,7 @@ func (p params) checksum() uint32 {
 	binary.LittleEndian.PutUint32(b[offSlotSize:], p.slotSize)
 	binary.LittleEndian.PutUint64(b[offCapacity:], p.capacity)
 	binary.LittleEndian.PutUint64(b[offSize:], p.size)
-	return crc32.Checksum(b[:], castagnoli)
+	return checksum.CRC32C(b[:])
 }
 
 // kindName returns the four characters of a kind code, for messages.
@@ -221,7 +218,7 @@ func (c *control) distance(capacity uint64) int {
 // enqueueAll enqueues every message of msgs with try (a TryEnqueueBatch),
 // waiting on notFull until canPut whenever the ring is full. It returns how
 // many were enqueued: len(msgs) unless an error stopped it.
-func enqueueAll(ctx context.Context, w futex.Waiter, notFull *futex.Event, canPut func() bool,
+func enqueueAll(ctx context.Context, o *options, notFull *futex.Event, canPut func() bool,
 	try func([][]byte) (int, error), msgs [][]byte) (int, error) {
 	done := 0
 	for done < len(msgs) {
@@ -231,7 +228,7 @@ func enqueueAll(ctx context.Context, w futex.Waiter, notFull *futex.Event, canPu
 			return done, err
 		}
 		if n == 0 {
-			if err := w.Wait(ctx, notFull, canPut); err != nil {
+			if err := o.wait(ctx, notFull, canPut); err != nil {
 				return done, err
 			}
 		}

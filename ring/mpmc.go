@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
@@ -62,7 +61,7 @@ type MPMC struct {
 	claims   unsafe.Pointer // claim table (nclaims entries of mpmcClaimSize), nil if none
 	nclaims  int
 	owner    uint32
-	waiter   futex.Waiter
+	opts     options
 	canPut   func() bool
 	canGet   func() bool
 }
@@ -153,7 +152,7 @@ func newMPMC(mem []byte, c *control, p params, o options) *MPMC {
 		stride:   int(stride),
 		nclaims:  o.claims,
 		owner:    o.owner,
-		waiter:   o.waiter,
+		opts:     o,
 	}
 	if o.claims > 0 {
 		r.claims = unsafe.Pointer(&mem[dataOffset+p.capacity*stride])

@@ -29,37 +29,37 @@ func init() {
 }
 
 const (
-	crashCap      = 8
-	crashClaims   = 16
-	crashMax      = 1 << 20 // messages per logical producer, at most
-	crashBatch    = 4
-	crashStopWord = 5 // parent sets: the survivor producer stops
+	mcrashCap      = 8
+	mcrashClaims   = 16
+	mcrashMax      = 1 << 20 // messages per logical producer, at most
+	mcrashBatch    = 4
+	mcrashStopWord = 5 // parent sets: the survivor producer stops
 	// Result words (sharedArea.count): acknowledged messages of logical
 	// producers 0 and 1 (the next sequence number to send), and the
 	// progress of the current victim.
-	crashAcked0   = 0
-	crashAcked1   = 1
-	crashProgress = 2
+	mcrashAcked0   = 0
+	mcrashAcked1   = 1
+	mcrashProgress = 2
 )
 
-// crashMsg encodes message seq of logical producer p in 8 bytes, so that
+// mcrashMsg encodes message seq of logical producer p in 8 bytes, so that
 // copying and U64 calls share the ring.
-func crashMsg(p, seq uint64) uint64 { return p<<56 | seq }
+func mcrashMsg(p, seq uint64) uint64 { return p<<56 | seq }
 
-// crashCounts are the delivery counters of the two logical producers.
-func crashCounts(a *sharedArea) []atomic.Uint32 {
-	size, _ := MPMCSize(crashCap, 8, WithClaimSlots(crashClaims))
+// mcrashCounts are the delivery counters of the two logical producers.
+func mcrashCounts(a *sharedArea) []atomic.Uint32 {
+	size, _ := MPMCSize(mcrashCap, 8, WithClaimSlots(mcrashClaims))
 	off := ringOff + (size+63)&^63
-	return unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(&a.mem[off])), 2*crashMax)
+	return unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(&a.mem[off])), 2*mcrashMax)
 }
 
 // countCrashMsg counts a delivered message; it reports a malformed one.
 func countCrashMsg(counts []atomic.Uint32, v uint64) error {
 	p, seq := v>>56, v&(1<<56-1)
-	if p > 1 || seq >= crashMax {
+	if p > 1 || seq >= mcrashMax {
 		return fmt.Errorf("message %#x", v)
 	}
-	counts[p*crashMax+seq].Add(1)
+	counts[p*mcrashMax+seq].Add(1)
 	return nil
 }
 
@@ -91,39 +91,39 @@ func childMPMCCrash() int {
 	}
 	mode := os.Getenv("RING_MODE")
 	ctx := context.Background()
-	counts := crashCounts(a)
+	counts := mcrashCounts(a)
 	if os.Getenv("RING_ROLE") == "producer" {
 		p := uint64(envInt("RING_P", 0))
 		seq, to := uint64(envInt("RING_FROM", 0)), uint64(envInt("RING_TO", 0))
-		acked := a.count(crashAcked0 + int(p))
+		acked := a.count(mcrashAcked0 + int(p))
 		h := r.Producer()
-		bufs := make([][]byte, crashBatch)
+		bufs := make([][]byte, mcrashBatch)
 		for i := range bufs {
 			bufs[i] = make([]byte, 8)
 		}
-		for (to == 0 || seq < to) && seq < crashMax && a.word(crashStopWord).Load() == 0 {
+		for (to == 0 || seq < to) && seq < mcrashMax && a.word(mcrashStopWord).Load() == 0 {
 			k := 1
 			switch mode {
 			case "u64":
-				err = h.EnqueueU64(ctx, crashMsg(p, seq))
+				err = h.EnqueueU64(ctx, mcrashMsg(p, seq))
 			case "zerocopy":
 				var b []byte
 				if b, err = h.Reserve(ctx); err == nil {
-					binary.LittleEndian.PutUint64(b, crashMsg(p, seq))
+					binary.LittleEndian.PutUint64(b, mcrashMsg(p, seq))
 					err = h.Commit(8)
 				}
 			case "batch":
-				k = int(min(crashBatch, crashMax-seq))
+				k = int(min(mcrashBatch, mcrashMax-seq))
 				if to != 0 {
 					k = int(min(uint64(k), to-seq))
 				}
 				for i := range k {
-					binary.LittleEndian.PutUint64(bufs[i], crashMsg(p, seq+uint64(i)))
+					binary.LittleEndian.PutUint64(bufs[i], mcrashMsg(p, seq+uint64(i)))
 				}
 				_, err = h.EnqueueBatch(ctx, bufs[:k])
 			default:
 				var b [8]byte
-				binary.LittleEndian.PutUint64(b[:], crashMsg(p, seq))
+				binary.LittleEndian.PutUint64(b[:], mcrashMsg(p, seq))
 				err = h.Enqueue(ctx, b[:])
 			}
 			if err != nil {
@@ -131,7 +131,7 @@ func childMPMCCrash() int {
 			}
 			seq += uint64(k)
 			acked.Store(seq)
-			a.count(crashProgress).Add(1)
+			a.count(mcrashProgress).Add(1)
 			if to == 0 && seq%4 == 0 {
 				// The survivor paces itself so that it outlasts
 				// the test without running out of counters.
@@ -141,12 +141,12 @@ func childMPMCCrash() int {
 		return 0
 	}
 	h := r.Consumer()
-	bufs := make([][]byte, crashBatch)
+	bufs := make([][]byte, mcrashBatch)
 	for i := range bufs {
 		bufs[i] = make([]byte, 8)
 	}
 	for {
-		var vs [crashBatch]uint64
+		var vs [mcrashBatch]uint64
 		k := 1
 		switch mode {
 		case "u64":
@@ -178,7 +178,7 @@ func childMPMCCrash() int {
 				return childFail("consume: %v", err)
 			}
 		}
-		a.count(crashProgress).Add(1)
+		a.count(mcrashProgress).Add(1)
 	}
 }
 
@@ -186,13 +186,13 @@ func childMPMCCrash() int {
 // operation kind, one by one, and at random, repairs, and checks that fresh
 // processes carry the traffic to the end with every message accounted for.
 func TestMPMCCrash(t *testing.T) {
-	size, _ := MPMCSize(crashCap, 8, WithClaimSlots(crashClaims))
-	a := newSharedArea(t, (size+63)&^63+4*2*crashMax)
-	r, err := NewMPMC(a.ring(), crashCap, 8, WithClaimSlots(crashClaims), WithOwner(999))
+	size, _ := MPMCSize(mcrashCap, 8, WithClaimSlots(mcrashClaims))
+	a := newSharedArea(t, (size+63)&^63+4*2*mcrashMax)
+	r, err := NewMPMC(a.ring(), mcrashCap, 8, WithClaimSlots(mcrashClaims), WithOwner(999))
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts := crashCounts(a)
+	counts := mcrashCounts(a)
 	start := func(env ...string) *exec.Cmd { return a.start(t, "mpmc-crash", env...) }
 	// The survivors: logical producer 0 until stopped, and a consumer.
 	sp := start("RING_ROLE=producer", "RING_MODE=copy", "RING_OWNER=1", "RING_P=0")
@@ -211,7 +211,9 @@ func TestMPMCCrash(t *testing.T) {
 		for s := stepGetIntent; s <= stepGetFreed; s++ {
 			rounds = append(rounds, round{false, mode, s})
 		}
-		rounds = append(rounds, round{true, mode, 0}, round{false, mode, 0})
+		for i := range crashRandom() { // RING_CRASH_RANDOM, as the SPSC crash tests
+			rounds = append(rounds, round{i%2 == 0, mode, 0})
+		}
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	var lostToRepair, consumerSlack uint64
@@ -232,13 +234,13 @@ func TestMPMCCrash(t *testing.T) {
 		if rd.step != 0 {
 			env = append(env, fmt.Sprintf("RING_KILL_STEP=%d", rd.step), fmt.Sprintf("RING_KILL_AT=%d", at))
 		}
-		a.count(crashProgress).Store(0)
-		a.count(crashAcked1).Store(next1)
+		a.count(mcrashProgress).Store(0)
+		a.count(mcrashAcked1).Store(next1)
 		cmd := start(env...)
 		if rd.step == 0 {
 			// Random kill: after a random amount of progress, at
 			// whatever instruction the victim is then.
-			for a.count(crashProgress).Load() < uint64(at) {
+			for a.count(mcrashProgress).Load() < uint64(at) {
 				if ctx.Err() != nil {
 					t.Fatalf("round %d: victim made no progress", i)
 				}
@@ -272,10 +274,10 @@ func TestMPMCCrash(t *testing.T) {
 		}
 		slack := uint64(1)
 		if rd.mode == "batch" {
-			slack = crashBatch
+			slack = mcrashBatch
 		}
 		if rd.producer {
-			acked := a.count(crashAcked1).Load()
+			acked := a.count(mcrashAcked1).Load()
 			inFlight = append(inFlight, span{acked, acked + slack})
 			next1 = acked + slack
 		} else if rd.step == 0 || rd.step == stepGetFreed {
@@ -293,18 +295,18 @@ func TestMPMCCrash(t *testing.T) {
 	end1 := next1 + 2000
 	waitCmd(t, start("RING_ROLE=producer", "RING_MODE=batch", "RING_OWNER=3", "RING_P=1",
 		fmt.Sprintf("RING_FROM=%d", next1), fmt.Sprintf("RING_TO=%d", end1)))
-	a.word(crashStopWord).Store(1)
+	a.word(mcrashStopWord).Store(1)
 	waitCmd(t, sp)
 	if err := r.Producer().Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitCmd(t, sc)
-	end0 := a.count(crashAcked0).Load()
+	end0 := a.count(mcrashAcked0).Load()
 
 	var missing, dups uint64
-	for seq := range uint64(crashMax) {
+	for seq := range uint64(mcrashMax) {
 		for p, end := range []uint64{end0, end1} {
-			c := counts[uint64(p)*crashMax+seq].Load()
+			c := counts[uint64(p)*mcrashMax+seq].Load()
 			if c > 1 {
 				dups++
 				t.Errorf("producer %d message %d delivered %d times", p, seq, c)

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"unsafe"
-
-	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // MPMCProducer is a producer handle of an MPMC ring. Make one per goroutine
@@ -131,7 +129,7 @@ func (r *MPMC) publish(pos uint64) {
 	if mpmcHook != nil {
 		mpmcHook(stepPutWritten)
 	}
-	atomicx.StoreRelease64(r.turn(pos), r.getTurn(pos))
+	publish64(r.turn(pos), r.getTurn(pos))
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
@@ -146,7 +144,7 @@ func (p *MPMCProducer) Enqueue(ctx context.Context, msg []byte) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := p.r.waiter.Wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
 			return err
 		}
 	}
@@ -182,7 +180,7 @@ func (p *MPMCProducer) EnqueueU64(ctx context.Context, v uint64) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := p.r.waiter.Wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
 			return err
 		}
 	}
@@ -218,7 +216,7 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 		if mpmcHook != nil {
 			mpmcHook(stepPutWritten)
 		}
-		atomicx.StoreRelease64(r.turn(q), r.getTurn(q))
+		publish64(r.turn(q), r.getTurn(q))
 	}
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
@@ -232,7 +230,7 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 // it). The messages of one batch keep their order but may interleave with
 // other producers' messages.
 func (p *MPMCProducer) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, p.r.waiter, &p.r.c.notFull, p.r.canPut, p.TryEnqueueBatch, msgs)
+	return enqueueAll(ctx, &p.r.opts, &p.r.c.notFull, p.r.canPut, p.TryEnqueueBatch, msgs)
 }
 
 // TryDequeue copies the next message into buf and returns its length; it
@@ -282,7 +280,7 @@ func (r *MPMC) copyOut(s unsafe.Pointer, buf []byte) (int, error) {
 // lap (a release store: the copy out of the slot is complete before a
 // producer can see the slot free) and wakes sleeping producers.
 func (r *MPMC) free(pos uint64) {
-	atomicx.StoreRelease64(r.turn(pos), r.putTurn(pos)+4)
+	publish64(r.turn(pos), r.putTurn(pos)+4)
 	if mpmcHook != nil {
 		mpmcHook(stepGetFreed)
 	}
@@ -298,7 +296,7 @@ func (c *MPMCConsumer) Dequeue(ctx context.Context, buf []byte) (int, error) {
 		if ok || err != nil {
 			return n, err
 		}
-		if err := c.r.waiter.Wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}
@@ -345,7 +343,7 @@ func (c *MPMCConsumer) DequeueU64(ctx context.Context) (uint64, error) {
 		if ok || err != nil {
 			return v, err
 		}
-		if err := c.r.waiter.Wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}
@@ -391,7 +389,7 @@ func (c *MPMCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 		}
 		for i := range n {
 			q := pos + uint64(i)
-			atomicx.StoreRelease64(r.turn(q), r.putTurn(q)+4)
+			publish64(r.turn(q), r.putTurn(q)+4)
 		}
 		if mpmcHook != nil {
 			mpmcHook(stepGetFreed)
@@ -412,7 +410,7 @@ func (c *MPMCConsumer) DequeueBatch(ctx context.Context, bufs [][]byte) (int, er
 		if n > 0 || err != nil || len(bufs) == 0 {
 			return n, err
 		}
-		if err := c.r.waiter.Wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}

@@ -19,8 +19,11 @@ func WithWaiter(w futex.Waiter) Option {
 	return func(o *options) { o.waiter = w }
 }
 
-// applyOptions folds opts into an options value.
+// applyOptions folds opts into an options value. Every constructor and
+// attach call goes through it, so it also registers the process for the
+// asymmetric fence (wait.go) before the handle's first publication.
 func applyOptions(opts []Option) options {
+	registerFence()
 	var o options
 	for _, f := range opts {
 		if f != nil {

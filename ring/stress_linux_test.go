@@ -112,12 +112,12 @@ func TestParkWake100k(t *testing.T) {
 			// wait itself, so the wake system call finds it asleep.
 			time.Sleep(200 * time.Microsecond)
 		}
-		if err := r.Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
+		if err := r.Producer().Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
 			t.Fatal(err)
 		}
 
 	}
-	r.Close()
+	r.Producer().Close()
 	waitCmd(t, cmd)
 	if got := a.count(0).Load(); got != n {
 		t.Fatalf("consumer received %d, want %d", got, n)
@@ -134,7 +134,9 @@ func childParkConsume() int {
 	if err != nil {
 		return childFail("attach: %v", err)
 	}
-	r.waiter = futex.Waiter{Strategy: futex.Park}
+	// Recheck -1: a lost wake-up must hang (and fail on the deadline
+	// below), not be rescued by the bounded park.
+	r.opts.waiter = futex.Waiter{Strategy: futex.Park, Recheck: -1}
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 16)
 	var next uint64
@@ -142,7 +144,7 @@ func childParkConsume() int {
 		// A lost wake-up would park forever: the deadline turns it into a
 		// failure. A minute per message is not a timing check.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		n, err := r.Dequeue(ctx, buf)
+		n, err := r.Consumer().Dequeue(ctx, buf)
 		cancel()
 		if err == ErrClosed {
 			break
