@@ -84,9 +84,11 @@ type mpmcClaim struct {
 // for each handle that may work on the ring at the same time, so that
 // Repair can finish the operation of a handle whose process died. A handle
 // takes a record at its first operation and keeps it until Detach; with all
-// records taken, further handles' operations fail with ErrConfig. Zero (the
-// default) reserves none: handles then record nothing and Repair reports
-// ErrConfig. Attach reads the number from the region.
+// records taken, further handles' operations fail with ErrConfig; a
+// process that exits without Detach keeps its records until Repair is
+// called for its owner. Zero (the default) reserves none: handles then
+// record nothing and Repair reports ErrConfig. Attach reads the number from
+// the region.
 func WithClaimSlots(n int) Option {
 	return func(o *options) { o.claims = n }
 }
