@@ -9,8 +9,8 @@ import (
 )
 
 // Layout of an MPMC slot: a turn word, the message length, a reserved word,
-// then the payload. docs/ring.md (table mpmc_slot) lists them and TestLayout
-// checks the table against these constants.
+// then the payload. docs/ring.md (table mpmc_slot) lists them and
+// TestMPMCLayout checks the table against these constants.
 const (
 	mpmcTurnOff    = 0  // uint64 turn (see MPMC)
 	mpmcLenOff     = 8  // uint32 message length
@@ -264,6 +264,29 @@ const (
 // the package's tests set it (to kill the process at a chosen step); in
 // production it is nil and costs a load and a branch per step.
 var mpmcHook func(mpmcStep)
+
+// Memory ordering of the MPMC ring (docs/ring.md has the table of pairs).
+//
+//   - Claims: tail and head change only by compare-and-swap, and a position
+//     belongs to the handle whose compare-and-swap moved the index past it.
+//     The indices carry no data; nothing is published through them.
+//   - Publication: the producer writes len and payload with plain stores,
+//     then stores the turn 4L+1 with publish64 (a release store; a plain MOV
+//     on amd64). A consumer loads the turn (acquire) before it reads len or
+//     payload, so it never sees a message the producer has not finished.
+//   - Freeing: the consumer reads the payload, then stores the turn 4L+4
+//     with publish64. The next lap's producer loads the turn before it
+//     writes, so it never overwrites a slot still being read.
+//   - The length a consumer reads before its claim: if the claim succeeds,
+//     nobody claimed the position in between, and only its consumer frees
+//     the slot, so the length read is the one published.
+//   - Wake-ups: publish64 followed by Notify's load of the sleeper count is
+//     a store followed by a load, which amd64 may reorder; the waiting side
+//     pays for it with the asymmetric fence in options.wait (wait.go).
+//   - Close: the closed bit is set with an atomic OR on tail, ordered with
+//     every claim's compare-and-swap on the same word; a consumer that sees
+//     the bit and tail == head knows no position is claimed beyond it.
+//   - Claim records and Repair: mpmc_claims.go.
 
 // claimPut claims one free position on the enqueue index: the single
 // message fast path. It returns ok false when the ring is full.
