@@ -177,8 +177,10 @@ func intentRange(in, ref uint64) (uint64, uint64) {
 // owner's claims would be destroyed under it. Several processes may repair
 // the same owner at once. Repair waits while a record that is not dead
 // covers a dead claim's position (a live handle between recording and
-// claiming, which lasts instructions, or a dead owner not yet passed to
-// Repair: pass every dead owner, in this call or another); it returns
+// claiming, which lasts instructions; a live handle that won that position
+// and holds it in Reserve or Peek until Commit or Release; or a dead owner
+// not yet passed to Repair: pass every dead owner, in this call or
+// another); it returns
 // ctx.Err() when ctx ends first, and can be called again. A ring without
 // claim slots returns ErrConfig.
 func (r *MPMC) Repair(ctx context.Context, lost func(msg []byte), owners ...uint32) (int, error) {
