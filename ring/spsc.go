@@ -216,11 +216,22 @@ func (r *SPSC) SlotSize() int { return r.slotSize }
 
 // Len returns the number of messages in the ring at the moment of the call
 // (0 should the shared state be corrupt). It counts the published slots
-// from the shared head on, so it costs up to one load per message.
+// from the shared head on, skipping to the tail hint when that is valid,
+// so it costs a few dozen loads at most while the producer runs.
 func (r *SPSC) Len() int {
-	h := r.c.head.Load()
-	n := r.published(h, r.capacity)
-	return int(n)
+	return int(r.count(r.c.head.Load()))
+}
+
+// count returns how many consecutive messages are published from index h
+// on: from h to the tail hint when the hint is valid (it is only ever set
+// to an index whose message and every one before it are published, so a
+// hint ahead of h whose own slot says so is trusted), then slot by slot.
+func (r *SPSC) count(h uint64) uint64 {
+	n := uint64(0)
+	if t := r.c.tail.Load(); t-h-1 < r.capacity && r.seq(t-1).Load() == t {
+		n = t - h
+	}
+	return n + r.published(h+n, r.capacity-n)
 }
 
 // Closed reports whether the producer has closed the ring.
@@ -274,10 +285,16 @@ func (p *SPSCProducer) recover() {
 	r := p.r
 	h := r.c.head.Load()
 	p.cachedHead = h
-	p.tail = h + r.published(h, r.capacity)
+	p.tail = h + r.count(h)
 	p.closed = r.c.isClosed()
 	r.c.tail.Store(p.tail)
 }
+
+// hintEvery is how often, in single-message enqueues, the producer stores
+// the shared tail hint (batches store it once each). The hint's line is read
+// by nobody on a fast path, so the store stays in the producer's cache; it
+// bounds the scan of Len and of an attaching producer's recovery.
+const hintEvery = 64
 
 // room returns how many slots the producer may fill. It reloads the
 // consumer's head (and refreshes the tail hint) only when the cached head
@@ -301,16 +318,20 @@ func (p *SPSCProducer) room() (uint64, error) {
 // publish makes the message in slot i visible: one release store of its
 // seq word, after its length and payload (program order; the store is a
 // release, so the consumer's acquire load of seq orders its reads of the
-// slot after them). The consumer's Dequeue wakes only if it sleeps.
+// slot after them; wait.go argues the wake-up that follows).
 func (p *SPSCProducer) publish(i uint64) {
 	hook(stepProducerWritten)
 	publish64(p.r.seq(i), i+1)
 	hook(stepProducerPublished)
 }
 
-// notify wakes the consumer if it is parked.
+// notify wakes the consumer if it is parked. The sleeper count is checked
+// here, inline, so that the common case (nobody asleep: one load of a line
+// the consumer does not write while it runs) makes no call.
 func (p *SPSCProducer) notify() {
-	p.r.c.notEmpty.Notify()
+	if e := &p.r.c.notEmpty; e.Sleepers() != 0 {
+		e.Notify()
+	}
 	hook(stepProducerNotified)
 }
 
@@ -338,6 +359,9 @@ func (p *SPSCProducer) TryEnqueue(msg []byte) (bool, error) {
 	copy(s[slotHeader:], msg)
 	p.publish(t)
 	p.tail = t + 1
+	if t%hintEvery == 0 {
+		publish64(&r.c.tail, t+1)
+	}
 	p.notify()
 	return true, nil
 }
@@ -393,6 +417,7 @@ func (p *SPSCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 		p.tail = t + 1
 	}
 	if i > 0 {
+		publish64(&r.c.tail, p.tail)
 		p.notify()
 	}
 	return int(i), err
@@ -499,6 +524,7 @@ func (p *SPSCProducer) CommitBatch(lens []int) error {
 		p.tail = t + 1
 	}
 	if len(lens) > 0 {
+		publish64(&r.c.tail, p.tail)
 		p.notify()
 	}
 	return nil
@@ -577,7 +603,9 @@ func (c *SPSCConsumer) release(h uint64) {
 	c.head = h
 	publish64(&c.r.c.head, h)
 	hook(stepConsumerReleased)
-	c.r.c.notFull.Notify()
+	if e := &c.r.c.notFull; e.Sleepers() != 0 {
+		e.Notify()
+	}
 }
 
 // TryDequeue copies the next message into buf and returns its length. It

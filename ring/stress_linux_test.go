@@ -96,6 +96,8 @@ func TestParkWake100k(t *testing.T) {
 	cmd := a.start(t, "park-consume")
 	a.waitWord(t, wordReady, 1)
 	buf := make([]byte, 16)
+	futexWord := (*atomic.Uint32)(unsafe.Pointer(&r.c.notEmpty)) // seq: its first word (TestLayout)
+	wakes := 0
 	for i := range n {
 		// Wait (without a time limit on the consumer side) until the
 		// consumer sleeps or is about to: its sleeper count is set.
@@ -107,13 +109,28 @@ func TestParkWake100k(t *testing.T) {
 				t.Fatal("consumer exited")
 			}
 		}
+		armed := uint32(0)
 		if i%64 == 0 {
-			// Now and then give the consumer time to reach the futex
-			// wait itself, so the wake system call finds it asleep.
-			time.Sleep(200 * time.Microsecond)
+			// Now and then wait until the consumer has armed the futex
+			// word (seq odd: it parks on that value): this message's
+			// Notify must then make the wake system call, which moves
+			// seq on (nothing else does: the child parks with no
+			// re-check and a deadline a minute away).
+			for armed = futexWord.Load(); armed&1 == 0; armed = futexWord.Load() {
+				runtime.Gosched()
+				if cmd.ProcessState != nil {
+					t.Fatal("consumer exited")
+				}
+			}
 		}
 		if err := r.Producer().Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
 			t.Fatal(err)
+		}
+		if armed != 0 {
+			if futexWord.Load() == armed {
+				t.Fatalf("message %d: the consumer was armed and the enqueue made no wake-up", i)
+			}
+			wakes++
 		}
 
 	}
@@ -122,7 +139,10 @@ func TestParkWake100k(t *testing.T) {
 	if got := a.count(0).Load(); got != n {
 		t.Fatalf("consumer received %d, want %d", got, n)
 	}
-	t.Logf("%d messages, each enqueued while the consumer was parked or parking", n)
+	if want := int((n + 63) / 64); wakes != want {
+		t.Fatalf("%d enqueues woke an armed consumer, want %d", wakes, want)
+	}
+	t.Logf("%d messages, each enqueued while the consumer was parked or parking; %d woke it from the futex", n, wakes)
 }
 
 func childParkConsume() int {
