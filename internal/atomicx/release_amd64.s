@@ -1,5 +1,3 @@
-//go:build !race
-
 #include "textflag.h"
 
 // func storeRelease32(p *uint32, v uint32)

@@ -1,8 +1,4 @@
-//go:build !amd64 || race
-
-// Under the race detector the sync/atomic stores are used on amd64 too: the
-// detector cannot see the assembly MOV as a release, and would report the
-// plain accesses it publishes as races.
+//go:build !amd64
 
 package atomicx
 
