@@ -244,6 +244,12 @@ func (r *MPMC) corrupt(what string, pos, turn uint64) error {
 	return fmt.Errorf("%w: mpmc %s position %d, slot turn %d, index unmoved", ErrCorrupt, what, pos, turn)
 }
 
+// notifyNotEmpty wakes sleeping consumers; notifyNotFull sleeping
+// producers. Callers on the fast path check the sleeper count inline first
+// (one load, no call) and call these only when someone sleeps.
+func (r *MPMC) notifyNotEmpty() { r.c.notEmpty.Notify() }
+func (r *MPMC) notifyNotFull()  { r.c.notFull.Notify() }
+
 // mpmcStep names the points inside MPMC operations at which the crash test
 // kills a participant.
 type mpmcStep uint8

@@ -15,6 +15,7 @@ type MPMCProducer struct {
 	cl       *mpmcClaim // claim record, taken at the first operation on a ring with claim slots
 	reserved bool       // a position claimed by Reserve awaits Commit
 	resvPos  uint64
+	ready    bool // cl is set (or not needed) and nothing is reserved: claim's fast path
 }
 
 // MPMCConsumer is a consumer handle of an MPMC ring. Make one per goroutine
@@ -24,6 +25,7 @@ type MPMCConsumer struct {
 	cl      *mpmcClaim
 	peeked  bool // a position claimed by Peek awaits Release
 	peekPos uint64
+	ready   bool // cl is set (or not needed) and nothing is peeked: claim's fast path
 }
 
 // Producer returns a new producer handle. On a ring with claim slots it
@@ -34,29 +36,50 @@ func (r *MPMC) Producer() *MPMCProducer { return &MPMCProducer{r: r} }
 // takes one at its first operation and holds it until Detach.
 func (r *MPMC) Consumer() *MPMCConsumer { return &MPMCConsumer{r: r} }
 
-// claim returns the handle's claim record, taking one on first use.
+// claim returns the handle's claim record, taking one on first use. The
+// common case is small enough to be inlined into the fast path.
 func (p *MPMCProducer) claim() (*mpmcClaim, error) {
+	if p.ready {
+		return p.cl, nil
+	}
+	return p.claimSlow()
+}
+
+func (p *MPMCProducer) claimSlow() (*mpmcClaim, error) {
 	if p.reserved {
 		return nil, fmt.Errorf("%w: enqueue with a slot reserved", ErrOrder)
 	}
-	if p.cl != nil || p.r.nclaims == 0 {
-		return p.cl, nil
+	if p.cl == nil && p.r.nclaims > 0 {
+		cl, err := p.r.acquireClaim(roleProducer)
+		if err != nil {
+			return nil, err
+		}
+		p.cl = cl
 	}
-	var err error
-	p.cl, err = p.r.acquireClaim(roleProducer)
-	return p.cl, err
+	p.ready = true
+	return p.cl, nil
 }
 
 func (c *MPMCConsumer) claim() (*mpmcClaim, error) {
+	if c.ready {
+		return c.cl, nil
+	}
+	return c.claimSlow()
+}
+
+func (c *MPMCConsumer) claimSlow() (*mpmcClaim, error) {
 	if c.peeked {
 		return nil, fmt.Errorf("%w: dequeue with a slot peeked", ErrOrder)
 	}
-	if c.cl != nil || c.r.nclaims == 0 {
-		return c.cl, nil
+	if c.cl == nil && c.r.nclaims > 0 {
+		cl, err := c.r.acquireClaim(roleConsumer)
+		if err != nil {
+			return nil, err
+		}
+		c.cl = cl
 	}
-	var err error
-	c.cl, err = c.r.acquireClaim(roleConsumer)
-	return c.cl, err
+	c.ready = true
+	return c.cl, nil
 }
 
 // Detach gives the handle's claim slot back. Call it when the handle will
@@ -70,6 +93,7 @@ func (p *MPMCProducer) Detach() error {
 		p.r.releaseClaim(p.cl)
 		p.cl = nil
 	}
+	p.ready = false
 	return nil
 }
 
@@ -83,6 +107,7 @@ func (c *MPMCConsumer) Detach() error {
 		c.r.releaseClaim(c.cl)
 		c.cl = nil
 	}
+	c.ready = false
 	return nil
 }
 
@@ -133,7 +158,9 @@ func (r *MPMC) publish(pos uint64) {
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
-	r.c.notEmpty.Notify()
+	if r.c.notEmpty.Sleepers() != 0 {
+		r.notifyNotEmpty()
+	}
 }
 
 // Enqueue copies msg into a free slot, waiting while the ring is full. It
@@ -221,7 +248,7 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
-	r.c.notEmpty.Notify()
+	r.notifyNotEmpty()
 	return n, nil
 }
 
@@ -284,7 +311,9 @@ func (r *MPMC) free(pos uint64) {
 	if mpmcHook != nil {
 		mpmcHook(stepGetFreed)
 	}
-	r.c.notFull.Notify()
+	if r.c.notFull.Sleepers() != 0 {
+		r.notifyNotFull()
+	}
 }
 
 // Dequeue copies the next message into buf, waiting while the ring is
@@ -394,7 +423,7 @@ func (c *MPMCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 		if mpmcHook != nil {
 			mpmcHook(stepGetFreed)
 		}
-		r.c.notFull.Notify()
+		r.notifyNotFull()
 		if got > 0 || err != nil {
 			return got, err
 		}

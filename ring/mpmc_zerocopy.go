@@ -23,7 +23,7 @@ func (p *MPMCProducer) TryReserve() ([]byte, bool, error) {
 	if !ok {
 		return nil, false, err
 	}
-	p.reserved, p.resvPos = true, pos
+	p.reserved, p.resvPos, p.ready = true, pos, false
 	return r.payload(r.slot(pos), r.slotSize), true, nil
 }
 
@@ -53,7 +53,7 @@ func (p *MPMCProducer) Commit(n int) error {
 		return r.tooLarge(n)
 	}
 	setSlotLen(r.slot(p.resvPos), n)
-	p.reserved = false
+	p.reserved, p.ready = false, true
 	r.publish(p.resvPos)
 	return nil
 }
@@ -84,7 +84,7 @@ func (c *MPMCConsumer) TryPeek() ([]byte, bool, error) {
 		if mpmcHook != nil {
 			mpmcHook(stepGetCopied)
 		}
-		c.peeked, c.peekPos = true, pos
+		c.peeked, c.peekPos, c.ready = true, pos, false
 		return r.payload(s, l), true, nil
 	}
 }
@@ -109,7 +109,7 @@ func (c *MPMCConsumer) Release() error {
 	if !c.peeked {
 		return fmt.Errorf("%w: release without peek", ErrOrder)
 	}
-	c.peeked = false
+	c.peeked, c.ready = false, true
 	c.r.free(c.peekPos)
 	return nil
 }
