@@ -50,9 +50,9 @@ import (
 // (so that a slow repairer's compare-and-swap never frees a record that has
 // been freed and taken again).
 const (
-	mpmcClaimSize      = cacheLine // one record per cache line
-	mpmcClaimTagOff    = 0         // uint64 tag
-	mpmcClaimIntentOff = 8         // uint64 intent
+	mpmcClaimSize      = 2 * cacheLine // one record per pair of cache lines (adjacent-line prefetch)
+	mpmcClaimTagOff    = 0             // uint64 tag
+	mpmcClaimIntentOff = 8             // uint64 intent
 
 	claimOwnerMask = 1<<32 - 1
 	claimRoleShift = 32
