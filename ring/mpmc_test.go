@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -743,4 +744,117 @@ func FuzzMPMCRepair(f *testing.F) {
 		}
 		exerciseMPMC(t, mem, make([]byte, 8), [][]byte{make([]byte, 8), make([]byte, 2)}, make([]byte, 8))
 	})
+}
+
+// TestMPMCRepairUnderTraffic abandons claims of "dead" handles (a claim
+// made and never finished, exactly what a kill leaves) in the middle of
+// live traffic, and repairs them while producers and consumers go on:
+// Repair must never take a live handle's position, and every message must
+// be delivered once or, if a dead consumer held it, handed to lost once.
+func TestMPMCRepairUnderTraffic(t *testing.T) {
+	const producers, consumers, n = 2, 2, 20000
+	r, mem := newTestMPMC(t, 8, 16, WithClaimSlots(producers+consumers+2), WithOwner(1))
+	counts := make([]atomic.Uint32, producers*n)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var pwg, cwg sync.WaitGroup
+	errc := make(chan error, producers+consumers+1)
+	for p := range producers {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			errc <- produceMPMC(ctx, r.Producer(), uint64(p), 0, n, 1, func(uint64) {})
+		}()
+	}
+	count := func(p, seq uint64) {
+		if p < producers && seq < n {
+			counts[p*n+seq].Add(1)
+		}
+	}
+	for range consumers {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			_, err := consumeMPMC(ctx, r.Consumer(), producers, 1, count)
+			errc <- err
+		}()
+	}
+	// The killer: a fresh owner each time claims one position, as a
+	// producer or a consumer, and "dies"; then it repairs that owner.
+	stop := make(chan struct{})
+	var kwg sync.WaitGroup
+	var deadClaims, repaired, lost int
+	kwg.Add(1)
+	go func() {
+		defer kwg.Done()
+		for owner := uint32(100); ; owner++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			dead, err := AttachMPMC(mem, WithOwner(owner))
+			if err != nil {
+				errc <- err
+				return
+			}
+			role := uint64(roleProducer)
+			if owner%2 == 1 {
+				role = roleConsumer
+			}
+			cl, err := dead.acquireClaim(role)
+			if err != nil {
+				errc <- err
+				return
+			}
+			var ok bool
+			if role == roleProducer {
+				_, ok, err = dead.claimPut(cl)
+			} else {
+				_, _, ok, err = dead.claimGet(cl, 16)
+			}
+			if err != nil && !errors.Is(err, ErrClosed) {
+				errc <- err
+				return
+			}
+			if ok {
+				deadClaims++
+			}
+			k, err := r.Repair(ctx, func(msg []byte) {
+				lost++
+				p, seq, err := parseMPMCMsg(msg)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				count(p, seq)
+			}, owner)
+			if err != nil {
+				errc <- err
+				return
+			}
+			repaired += k
+			runtime.Gosched()
+		}
+	}()
+	pwg.Wait()
+	close(stop)
+	kwg.Wait()
+	r.Producer().Close()
+	cwg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if repaired != deadClaims {
+		t.Errorf("%d dead claims, %d repaired", deadClaims, repaired)
+	}
+	for i := range counts {
+		if c := counts[i].Load(); c != 1 {
+			t.Fatalf("producer %d message %d delivered %d times", i/n, i%n, c)
+		}
+	}
+	t.Logf("%d dead claims repaired under traffic, %d messages handed to lost", repaired, lost)
 }
