@@ -94,49 +94,74 @@ func ringBytes(kind string, size int) (int, error) {
 	return 0, fmt.Errorf("%w: ring kind %q", ErrConfig, kind)
 }
 
-// A ring handle: one process's (one goroutine's) view of one ring. A
+// A ring handle: one process's (one goroutine's) view of one ring, with
+// the producer or consumer handle of the side it plays, taken on first use
+// (a ring's Producer attaches as the producer: it recovers the tail). A
 // handle is not safe for concurrent use.
 type ringHandle struct {
 	spsc *ring.SPSC
 	byt  *ring.ByteRing
 	mpmc *ring.MPMC
+	// The side handles, set by prod and cons.
+	sp *ring.SPSCProducer
+	sc *ring.SPSCConsumer
+	bp *ring.ByteProducer
+	bc *ring.ByteConsumer
+	mp *ring.MPMCProducer
+	mc *ring.MPMCConsumer
+}
+
+// prod takes the producer handle of the ring.
+func (h *ringHandle) prod() {
+	switch {
+	case h.spsc != nil && h.sp == nil:
+		h.sp = h.spsc.Producer()
+	case h.byt != nil && h.bp == nil:
+		h.bp = h.byt.Producer()
+	case h.mpmc != nil && h.mp == nil:
+		h.mp = h.mpmc.Producer()
+	}
+}
+
+// cons takes the consumer handle of the ring.
+func (h *ringHandle) cons() {
+	switch {
+	case h.spsc != nil && h.sc == nil:
+		h.sc = h.spsc.Consumer()
+	case h.byt != nil && h.bc == nil:
+		h.bc = h.byt.Consumer()
+	case h.mpmc != nil && h.mc == nil:
+		h.mc = h.mpmc.Consumer()
+	}
 }
 
 // newRing initialises (attach false) or attaches a ring of kind at mem,
 // waiting with w.
-func newRing(kind string, mem []byte, size int, attach bool, w futex.Waiter) (ringHandle, error) {
-	var h ringHandle
+func newRing(kind string, mem []byte, size int, attach bool, w futex.Waiter) (*ringHandle, error) {
+	h := new(ringHandle)
 	var err error
+	opt := ring.WithWaiter(w)
 	switch kind {
 	case "spsc":
 		if attach {
-			h.spsc, err = ring.AttachSPSC(mem)
+			h.spsc, err = ring.AttachSPSC(mem, opt)
 		} else {
-			h.spsc, err = ring.NewSPSC(mem, ringSlots(size), size)
-		}
-		if err == nil {
-			h.spsc.SetWaiter(w)
+			h.spsc, err = ring.NewSPSC(mem, ringSlots(size), size, opt)
 		}
 	case "bytering":
 		if attach {
-			h.byt, err = ring.AttachByteRing(mem)
+			h.byt, err = ring.AttachByteRing(mem, opt)
 		} else {
-			h.byt, err = ring.NewByteRing(mem, byteRingCap(size))
+			h.byt, err = ring.NewByteRing(mem, byteRingCap(size), opt)
 		}
 		if err == nil && h.byt.MaxRecord() < size {
 			err = fmt.Errorf("%w: byte ring record limit %d under message size %d", ErrConfig, h.byt.MaxRecord(), size)
 		}
-		if err == nil {
-			h.byt.SetWaiter(w)
-		}
 	case "mpmc":
 		if attach {
-			h.mpmc, err = ring.AttachMPMC(mem)
+			h.mpmc, err = ring.AttachMPMC(mem, opt)
 		} else {
-			h.mpmc, err = ring.NewMPMC(mem, ringSlots(size), size)
-		}
-		if err == nil {
-			h.mpmc.SetWaiter(w)
+			h.mpmc, err = ring.NewMPMC(mem, ringSlots(size), size, opt)
 		}
 	default:
 		err = fmt.Errorf("%w: ring kind %q", ErrConfig, kind)
@@ -144,16 +169,18 @@ func newRing(kind string, mem []byte, size int, attach bool, w futex.Waiter) (ri
 	return h, err
 }
 
-// close marks the ring closed, which wakes and fails blocked calls on both
-// sides: the parent's way to abort a cell.
-func (h ringHandle) close() {
+// close marks the ring closed (a producer's Close), which wakes and fails
+// blocked calls on both sides: the parent's way to abort a cell, and the
+// end of a scaling run.
+func (h *ringHandle) close() {
+	h.prod()
 	switch {
-	case h.spsc != nil:
-		h.spsc.Close()
-	case h.byt != nil:
-		h.byt.Close()
-	case h.mpmc != nil:
-		h.mpmc.Close()
+	case h.sp != nil:
+		h.sp.Close()
+	case h.bp != nil:
+		h.bp.Close()
+	case h.mp != nil:
+		h.mp.Close()
 	}
 }
 
@@ -161,42 +188,43 @@ var bg = context.Background()
 
 // Copying ends. Messages of chunk bytes or more go through the rings'
 // in-place calls so that the copy can be made in pieces (the rings' own
-// Enqueue/Dequeue copy in one memmove); the MPMC ring has none, so it
-// copies in one.
+// Enqueue/Dequeue copy in one memmove); the MPMC ring copies in one.
 
-func (h ringHandle) write(msg []byte) error {
+func (h *ringHandle) write(msg []byte) error {
+	h.prod()
 	switch {
-	case h.spsc != nil:
+	case h.sp != nil:
 		if len(msg) < chunk {
-			return h.spsc.Enqueue(bg, msg)
+			return h.sp.Enqueue(bg, msg)
 		}
-		b, err := h.spsc.Reserve(bg)
+		b, err := h.sp.Reserve(bg)
 		if err != nil {
 			return err
 		}
 		copyChunked(b, msg)
-		return h.spsc.Commit(len(msg))
-	case h.byt != nil:
+		return h.sp.Commit(len(msg))
+	case h.bp != nil:
 		if len(msg) < chunk {
-			return h.byt.Write(bg, msg)
+			return h.bp.Enqueue(bg, msg)
 		}
-		b, err := h.byt.Reserve(bg, len(msg))
+		b, err := h.bp.Reserve(bg, len(msg))
 		if err != nil {
 			return err
 		}
 		copyChunked(b, msg)
-		return h.byt.Commit(len(msg))
+		return h.bp.Commit(len(msg))
 	}
-	return h.mpmc.Enqueue(bg, msg)
+	return h.mp.Enqueue(bg, msg)
 }
 
-func (h ringHandle) read(buf []byte) (int, error) {
+func (h *ringHandle) read(buf []byte) (int, error) {
+	h.cons()
 	switch {
-	case h.spsc != nil:
+	case h.sc != nil:
 		if len(buf) < chunk {
-			return h.spsc.Dequeue(bg, buf)
+			return h.sc.Dequeue(bg, buf)
 		}
-		m, err := h.spsc.Peek(bg)
+		m, err := h.sc.Peek(bg)
 		if err != nil {
 			return 0, err
 		}
@@ -204,12 +232,12 @@ func (h ringHandle) read(buf []byte) (int, error) {
 			return 0, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrCorrupt, len(m), len(buf))
 		}
 		n := copyChunked(buf, m)
-		return n, h.spsc.Release()
-	case h.byt != nil:
+		return n, h.sc.Release()
+	case h.bc != nil:
 		if len(buf) < chunk {
-			return h.byt.Read(bg, buf)
+			return h.bc.Dequeue(bg, buf)
 		}
-		m, err := h.byt.Peek(bg)
+		m, err := h.bc.Peek(bg)
 		if err != nil {
 			return 0, err
 		}
@@ -217,22 +245,23 @@ func (h ringHandle) read(buf []byte) (int, error) {
 			return 0, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrCorrupt, len(m), len(buf))
 		}
 		n := copyChunked(buf, m)
-		return n, h.byt.Release()
+		return n, h.bc.Release()
 	}
-	return h.mpmc.Dequeue(bg, buf)
+	return h.mc.Dequeue(bg, buf)
 }
 
 // zcOut and zcIn are the zero-copy ends: the message is written in the
 // ring slot (Reserve/Commit) and read where it lies (Peek/Release).
-type zcOut struct{ h ringHandle }
+type zcOut struct{ h *ringHandle }
 
 func (z zcOut) buf(n int) ([]byte, error) {
 	var b []byte
 	var err error
-	if z.h.spsc != nil {
-		b, err = z.h.spsc.Reserve(bg)
+	z.h.prod()
+	if z.h.sp != nil {
+		b, err = z.h.sp.Reserve(bg)
 	} else {
-		b, err = z.h.byt.Reserve(bg, n)
+		b, err = z.h.bp.Reserve(bg, n)
 	}
 	if err != nil {
 		return nil, err
@@ -244,39 +273,40 @@ func (z zcOut) buf(n int) ([]byte, error) {
 }
 
 func (z zcOut) send(n int) error {
-	if z.h.spsc != nil {
-		return z.h.spsc.Commit(n)
+	if z.h.sp != nil {
+		return z.h.sp.Commit(n)
 	}
-	return z.h.byt.Commit(n)
+	return z.h.bp.Commit(n)
 }
 
 func (zcOut) inPlace() bool { return true }
 
-type zcIn struct{ h ringHandle }
+type zcIn struct{ h *ringHandle }
 
 func (z zcIn) next() ([]byte, error) {
-	if z.h.spsc != nil {
-		return z.h.spsc.Peek(bg)
+	z.h.cons()
+	if z.h.sc != nil {
+		return z.h.sc.Peek(bg)
 	}
-	return z.h.byt.Peek(bg)
+	return z.h.bc.Peek(bg)
 }
 
 func (z zcIn) done() error {
-	if z.h.spsc != nil {
-		return z.h.spsc.Release()
+	if z.h.sc != nil {
+		return z.h.sc.Release()
 	}
-	return z.h.byt.Release()
+	return z.h.bc.Release()
 }
 
 // batchOut collects messages in buffers of its own and enqueues them
 // batchSize at a time (and at flush) with one EnqueueBatch call.
 type batchOut struct {
-	h    ringHandle
+	h    *ringHandle
 	bufs [][]byte
 	k    int
 }
 
-func newBatchOut(h ringHandle, size int) *batchOut {
+func newBatchOut(h *ringHandle, size int) *batchOut {
 	b := &batchOut{h: h, bufs: make([][]byte, batchSize)}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, size)
@@ -302,19 +332,20 @@ func (b *batchOut) flush() error {
 	if k == 0 {
 		return nil
 	}
-	_, err := b.h.spsc.EnqueueBatch(bg, b.bufs[:k])
+	b.h.prod()
+	_, err := b.h.sp.EnqueueBatch(bg, b.bufs[:k])
 	return err
 }
 
 // batchIn dequeues up to batchSize messages per DequeueBatch call and hands
 // them out one by one.
 type batchIn struct {
-	h    ringHandle
+	h    *ringHandle
 	bufs [][]byte
 	n, i int
 }
 
-func newBatchIn(h ringHandle, size int) *batchIn {
+func newBatchIn(h *ringHandle, size int) *batchIn {
 	b := &batchIn{h: h, bufs: make([][]byte, batchSize)}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, size)
@@ -327,7 +358,8 @@ func (b *batchIn) next() ([]byte, error) {
 		for i := range b.bufs[:b.n] {
 			b.bufs[i] = b.bufs[i][:cap(b.bufs[i])]
 		}
-		n, err := b.h.spsc.DequeueBatch(bg, b.bufs)
+		b.h.cons()
+		n, err := b.h.sc.DequeueBatch(bg, b.bufs)
 		if err != nil {
 			return nil, err
 		}
@@ -340,7 +372,7 @@ func (b *batchIn) next() ([]byte, error) {
 func (b *batchIn) done() error { return nil }
 
 // endsOf makes the ends of a side that sends on out and receives on in.
-func (k ringKind) endsOf(out, in ringHandle, size int) ends {
+func (k ringKind) endsOf(out, in *ringHandle, size int) ends {
 	switch {
 	case k.zeroCopy:
 		return ends{out: zcOut{out}, in: zcIn{in}}
@@ -439,7 +471,7 @@ func (k ringKind) open(c *cell) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
-	var hs [2]ringHandle
+	var hs [2]*ringHandle
 	for i, mem := range mems {
 		if hs[i], err = newRing(k.kind, mem, c.Size, true, w); err != nil {
 			f.Close()
@@ -467,7 +499,7 @@ func (k ringKind) attach(c *cell, files []*os.File) (ends, error) {
 	if err != nil {
 		return ends{}, err
 	}
-	var hs [2]ringHandle
+	var hs [2]*ringHandle
 	for i, mem := range mems {
 		if hs[i], err = newRing(k.kind, mem, c.Size, true, w); err != nil {
 			return ends{}, err
