@@ -67,11 +67,20 @@ func (e *Event) Notify() bool {
 			return false // nobody armed since the last wake
 		}
 		if e.seq.CompareAndSwap(v, v+1) { // odd to the next even value
+			if notifyHook != nil {
+				notifyHook() // tests only: die between the disarm and the wake
+			}
 			_, _ = Wake(&e.seq, math.MaxInt32)
 			return true
 		}
 	}
 }
+
+// notifyHook, when set (only by this package's tests), runs in Notify
+// between the compare-and-swap that disarms seq and the wake system call:
+// the window in which a notifier that dies strands the parked waiters. It
+// sits on the path that makes a system call anyway.
+var notifyHook func()
 
 // bump moves seq to the next even value, disarming it, and wakes everyone
 // parked on it.
@@ -142,14 +151,28 @@ func ParseStrategy(name string) (Strategy, error) {
 // spinning for a fraction of that first is cheap insurance.
 const DefaultSpin = 20 * time.Microsecond
 
+// DefaultRecheck is how long a parked waiter sleeps at most before it
+// re-checks its condition when Waiter.Recheck is zero. It bounds what a
+// lost wake-up costs: a notifier killed between disarming the Event and its
+// wake system call (see Notify) leaves parked waiters asleep with their
+// condition true, and only their own re-check ends that. At this interval
+// an idle waiter wakes ten times a second, a few microseconds of CPU each
+// (docs/futex.md has the measurement and the command).
+const DefaultRecheck = 100 * time.Millisecond
+
 // Waiter waits for conditions on Events. The zero value spins for
-// DefaultSpin and then parks. A Waiter holds no state between calls and may
-// be shared by goroutines.
+// DefaultSpin and then parks, re-checking every DefaultRecheck. A Waiter
+// holds no state between calls and may be shared by goroutines.
 type Waiter struct {
 	Strategy Strategy
 	// Spin is the time SpinThenPark polls before parking; zero means
 	// DefaultSpin.
 	Spin time.Duration
+	// Recheck bounds one futex sleep: a parked waiter wakes after at most
+	// this long, re-checks its condition and parks again. Zero means
+	// DefaultRecheck; a negative value sleeps until woken (a lost wake-up
+	// then costs the rest of the caller's context).
+	Recheck time.Duration
 }
 
 // pollsPerClockCheck is how many condition polls run between reads of the
@@ -202,11 +225,16 @@ func (w Waiter) Wait(ctx context.Context, e *Event, cond func() bool) error {
 			}
 		}
 	}
-	return e.park(ctx, cond)
+	recheck := w.Recheck
+	if recheck == 0 {
+		recheck = DefaultRecheck
+	}
+	return e.park(ctx, cond, recheck)
 }
 
-// park sleeps on the futex until cond holds or ctx is done.
-func (e *Event) park(ctx context.Context, cond func() bool) error {
+// park sleeps on the futex until cond holds or ctx is done, re-checking
+// cond at least every recheck (never, if recheck < 0).
+func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duration) error {
 	if ctx.Done() != nil {
 		// Cancellation must reach a thread asleep in the kernel: bump seq and
 		// wake everyone. Other sleepers see a spurious wake-up and re-check.
@@ -224,9 +252,15 @@ func (e *Event) park(ctx context.Context, cond func() bool) error {
 			e.sleepers.Add(^uint32(0))
 			return err
 		}
-		timeout := time.Duration(-1)
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = max(time.Until(dl), 0)
+		timeout, bounded := recheck, recheck >= 0
+		dl, hasDeadline := ctx.Deadline()
+		if hasDeadline {
+			if left := max(time.Until(dl), 0); !bounded || left < timeout {
+				timeout, bounded = left, false
+			}
+		}
+		if !bounded && !hasDeadline {
+			timeout = -1
 		}
 		err := Wait(&e.seq, seq, timeout)
 		e.sleepers.Add(^uint32(0))
@@ -237,6 +271,11 @@ func (e *Event) park(ctx context.Context, cond func() bool) error {
 			return cerr
 		}
 		if errors.Is(err, ErrTimeout) {
+			if bounded {
+				// A re-check, not the deadline: the loop re-arms seq, so
+				// a wake lost to a dead notifier costs at most recheck.
+				continue
+			}
 			// The deadline passed; ctx's own timer may fire a moment later.
 			return context.DeadlineExceeded
 		}

@@ -13,7 +13,7 @@
 // creation time, name, a CRC-32C over all of that, and a table of contents
 // of named regions (name, kind, offset, length, alignment) that the creator
 // extends with AddRegion while others are attached. Open validates all of
-// it and returns ErrNotShmkit, ErrNotReady, ErrVersion or ErrCorrupt rather
+// it and returns ErrBadMagic, ErrNotReady, ErrVersion or ErrCorrupt rather
 // than trusting a peer; shared memory is untrusted input.
 //
 // Accessors (Bytes, RegionBytes, Uint32, Uint64, LoadUint32, LoadUint64,

@@ -8,52 +8,53 @@ import "errors"
 // errors.Is(err, fs.ErrPermission) also work.
 var (
 	// ErrExist: Create found a segment (or another object) under that name.
-	ErrExist = errors.New("segment already exists")
+	ErrExist = errors.New("segment: already exists")
 	// ErrNotExist: no segment under that name.
-	ErrNotExist = errors.New("segment does not exist")
+	ErrNotExist = errors.New("segment: does not exist")
 	// ErrPermission: the operating system refused access (mode, owner).
-	ErrPermission = errors.New("permission denied")
+	ErrPermission = errors.New("segment: permission denied")
 	// ErrInvalidName: a name outside [A-Za-z0-9._-]{1,200} or containing "..";
 	// region names are limited to 1–32 characters of the same set.
-	ErrInvalidName = errors.New("invalid name")
+	ErrInvalidName = errors.New("segment: invalid name")
 	// ErrInvalidSize: a zero, negative, too small or absurdly large size.
-	ErrInvalidSize = errors.New("invalid size")
+	ErrInvalidSize = errors.New("segment: invalid size")
 	// ErrInvalidOption: an option value out of range (mode bits, backend,
 	// table-of-contents capacity, alignment, SysV key).
-	ErrInvalidOption = errors.New("invalid option")
-	// ErrNotShmkit: the object does not start with the shmkit magic.
-	ErrNotShmkit = errors.New("not a shmkit segment")
+	ErrInvalidOption = errors.New("segment: invalid option")
+	// ErrBadMagic: the object does not start with the shmkit magic: it is
+	// not a shmkit segment.
+	ErrBadMagic = errors.New("segment: bad magic (not a shmkit segment)")
 	// ErrNotReady: the object is a segment whose creator has not finished
 	// writing its header yet (or died while doing so). Retry, or remove it.
-	ErrNotReady = errors.New("segment header not yet published")
+	ErrNotReady = errors.New("segment: header not yet published")
 	// ErrVersion: the header has a layout version this code does not read.
-	ErrVersion = errors.New("unsupported segment layout version")
+	ErrVersion = errors.New("segment: unsupported layout version")
 	// ErrCorrupt: the header or table of contents fails validation
 	// (checksum, sizes, entries out of range, unaligned or overlapping).
-	ErrCorrupt = errors.New("segment corrupt")
+	ErrCorrupt = errors.New("segment: corrupt")
 	// ErrClosed: the segment was closed; its memory is unmapped.
-	ErrClosed = errors.New("segment closed")
+	ErrClosed = errors.New("segment: closed")
 	// ErrReadOnly: a write access (or a writable slice or atomic pointer) was
 	// asked of a read-only attachment.
-	ErrReadOnly = errors.New("segment attached read-only")
+	ErrReadOnly = errors.New("segment: attached read-only")
 	// ErrNotCreator: only the handle returned by Create may add regions.
-	ErrNotCreator = errors.New("only the creating handle may add regions")
+	ErrNotCreator = errors.New("segment: only the creating handle may add regions")
 	// ErrOutOfRange: an offset or length outside the segment's data area.
-	ErrOutOfRange = errors.New("offset out of range")
+	ErrOutOfRange = errors.New("segment: offset out of range")
 	// ErrUnaligned: an atomic word asked for at an unaligned offset.
-	ErrUnaligned = errors.New("offset not aligned")
+	ErrUnaligned = errors.New("segment: offset not aligned")
 	// ErrNoRegion: no region of that name in the table of contents.
-	ErrNoRegion = errors.New("no such region")
+	ErrNoRegion = errors.New("segment: no such region")
 	// ErrTOCFull: the table of contents has no free entry.
-	ErrTOCFull = errors.New("table of contents full")
+	ErrTOCFull = errors.New("segment: table of contents full")
 	// ErrNoRoom: the data area has no room left for a region of that size.
-	ErrNoRoom = errors.New("no room left in segment")
+	ErrNoRoom = errors.New("segment: no room left")
 	// ErrHugePages: huge pages were asked for and could not be had.
-	ErrHugePages = errors.New("huge pages unavailable")
+	ErrHugePages = errors.New("segment: huge pages unavailable")
 	// ErrNotSealed: a memfd handed over for attach is not sealed against
 	// shrinking, so a peer could truncate it under us (SIGBUS).
-	ErrNotSealed = errors.New("memfd not sealed against shrinking")
+	ErrNotSealed = errors.New("segment: memfd not sealed against shrinking")
 	// ErrUnsupported: the backend or operation does not exist on this
 	// operating system (or for this backend).
-	ErrUnsupported = errors.New("not supported")
+	ErrUnsupported = errors.New("segment: not supported")
 )

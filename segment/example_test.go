@@ -72,7 +72,7 @@ func ExampleOpen() {
 	defer ro.Close()
 	_, err = ro.Bytes(ro.DataOffset(), 8)
 	fmt.Println(ro.Name() == filepath.Base(path), err)
-	// Output: true segment attached read-only
+	// Output: true segment: attached read-only
 }
 
 func ExampleSegment_AddRegion() {

@@ -112,18 +112,18 @@ func objectSize(f *os.File) (int64, error) {
 	}
 	switch {
 	case !fi.Mode().IsRegular():
-		return 0, fmt.Errorf("%w: %s is not a regular file", ErrNotShmkit, f.Name())
+		return 0, fmt.Errorf("%w: %s is not a regular file", ErrBadMagic, f.Name())
 	case fi.Size() == 0:
 		return 0, fmt.Errorf("%w: %s is empty", ErrNotReady, f.Name())
 	case fi.Size() > MaxSize || uint64(fi.Size()) > math.MaxInt:
-		return 0, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrNotShmkit, f.Name(), fi.Size(), int64(MaxSize))
+		return 0, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrBadMagic, f.Name(), fi.Size(), int64(MaxSize))
 	}
 	return fi.Size(), nil
 }
 
 // removeFile unlinks path if it looks like a segment: the shmkit magic, or
 // an unpublished one (empty, or zeros where the magic goes). Anything else
-// is refused with ErrNotShmkit, so a mistyped path is not deleted.
+// is refused with ErrBadMagic, so a mistyped path is not deleted.
 func removeFile(path string) error {
 	if err := regularFile(path); err != nil {
 		return err
@@ -139,7 +139,7 @@ func removeFile(path string) error {
 		return err
 	}
 	if !bytes.Equal(magic[:n], []byte(Magic)[:n]) && !allZero(magic[:n]) {
-		return fmt.Errorf("%w: %s does not start with %q; not removed", ErrNotShmkit, path, Magic)
+		return fmt.Errorf("%w: %s does not start with %q; not removed", ErrBadMagic, path, Magic)
 	}
 	return osErr(os.Remove(path))
 }
@@ -152,7 +152,7 @@ func regularFile(path string) error {
 		return osErr(err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file (%v)", ErrNotShmkit, path, fi.Mode().Type())
+		return fmt.Errorf("%w: %s is not a regular file (%v)", ErrBadMagic, path, fi.Mode().Type())
 	}
 	return nil
 }

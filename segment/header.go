@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+	crcsum "github.com/shmkit/shmkit/internal/checksum"
 	"math/bits"
 	"time"
 )
@@ -75,9 +75,8 @@ type header struct {
 }
 
 var le = binary.LittleEndian
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+func checksum(b []byte) uint32 { return crcsum.CRC32C(b) }
 
 // encodeHeader returns the first hdrFixedSize bytes of a new segment's
 // header, checksum included and TOC count zero. The caller publishes the
@@ -109,13 +108,13 @@ func parseHeader(b []byte, objSize int64) (header, error) {
 		if allZero(b) {
 			return h, fmt.Errorf("%w (object is %d bytes)", ErrNotReady, len(b))
 		}
-		return h, fmt.Errorf("%w: object is only %d bytes", ErrNotShmkit, len(b))
+		return h, fmt.Errorf("%w: object is only %d bytes", ErrBadMagic, len(b))
 	}
 	if !bytes.Equal(b[:len(Magic)], []byte(Magic)) {
 		if allZero(b[:len(Magic)]) {
 			return h, ErrNotReady
 		}
-		return h, fmt.Errorf("%w: bad magic %q", ErrNotShmkit, b[:len(Magic)])
+		return h, fmt.Errorf("%w: bad magic %q", ErrBadMagic, b[:len(Magic)])
 	}
 	if len(b) < hdrFixedSize {
 		return h, fmt.Errorf("%w: object is %d bytes, shorter than the %d-byte header", ErrCorrupt, len(b), hdrFixedSize)

@@ -45,7 +45,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"empty", func(b []byte) []byte { return nil }, ErrNotReady},
 		{"zero magic", func(b []byte) []byte { clear(b[:8]); return b }, ErrNotReady},
-		{"bad magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrNotShmkit},
+		{"bad magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrBadMagic},
 		{"short object", func(b []byte) []byte { return b[:100] }, ErrCorrupt},
 		{"version", func(b []byte) []byte { le.PutUint32(b[hdrVersion:], 2); return b }, ErrVersion},
 		{"checksum", func(b []byte) []byte { b[hdrName+1] ^= 1; return b }, ErrCorrupt},

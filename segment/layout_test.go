@@ -1,99 +1,45 @@
 package segment
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/shmkit/shmkit/internal/layoutdoc"
 )
 
-type field struct {
-	name      string
-	off, size int
-}
+type field = layoutdoc.Field
 
 // The code's layout, field by field; sizes come from the next offset.
 var headerFields = []field{
-	{"magic", hdrMagic, hdrVersion - hdrMagic},
-	{"version", hdrVersion, hdrHeaderSize - hdrVersion},
-	{"header_size", hdrHeaderSize, hdrTotalSize - hdrHeaderSize},
-	{"total_size", hdrTotalSize, hdrBackend - hdrTotalSize},
-	{"backend", hdrBackend, hdrTOCCap - hdrBackend},
-	{"toc_capacity", hdrTOCCap, hdrCreatorPID - hdrTOCCap},
-	{"creator_pid", hdrCreatorPID, hdrSysVKey - hdrCreatorPID},
-	{"sysv_key", hdrSysVKey, hdrCreatorStart - hdrSysVKey},
-	{"creator_start", hdrCreatorStart, hdrCreated - hdrCreatorStart},
-	{"created", hdrCreated, hdrName - hdrCreated},
-	{"name", hdrName, hdrImmutableEnd - hdrName},
-	{"checksum", hdrChecksum, hdrTOCCount - hdrChecksum},
-	{"toc_count", hdrTOCCount, hdrReserved - hdrTOCCount},
-	{"reserved", hdrReserved, hdrFixedSize - hdrReserved},
-	{"toc", hdrFixedSize, -1}, // 64 × toc_capacity
+	{Name: "magic", Offset: hdrMagic, Size: hdrVersion - hdrMagic},
+	{Name: "version", Offset: hdrVersion, Size: hdrHeaderSize - hdrVersion},
+	{Name: "header_size", Offset: hdrHeaderSize, Size: hdrTotalSize - hdrHeaderSize},
+	{Name: "total_size", Offset: hdrTotalSize, Size: hdrBackend - hdrTotalSize},
+	{Name: "backend", Offset: hdrBackend, Size: hdrTOCCap - hdrBackend},
+	{Name: "toc_capacity", Offset: hdrTOCCap, Size: hdrCreatorPID - hdrTOCCap},
+	{Name: "creator_pid", Offset: hdrCreatorPID, Size: hdrSysVKey - hdrCreatorPID},
+	{Name: "sysv_key", Offset: hdrSysVKey, Size: hdrCreatorStart - hdrSysVKey},
+	{Name: "creator_start", Offset: hdrCreatorStart, Size: hdrCreated - hdrCreatorStart},
+	{Name: "created", Offset: hdrCreated, Size: hdrName - hdrCreated},
+	{Name: "name", Offset: hdrName, Size: hdrImmutableEnd - hdrName},
+	{Name: "checksum", Offset: hdrChecksum, Size: hdrTOCCount - hdrChecksum},
+	{Name: "toc_count", Offset: hdrTOCCount, Size: hdrReserved - hdrTOCCount},
+	{Name: "reserved", Offset: hdrReserved, Size: hdrFixedSize - hdrReserved},
+	{Name: "toc", Offset: hdrFixedSize, Size: -1}, // 64 × toc_capacity
 }
 
 var entryFields = []field{
-	{"name", tocName, tocKind - tocName},
-	{"kind", tocKind, tocAlign - tocKind},
-	{"align", tocAlign, tocOffset - tocAlign},
-	{"offset", tocOffset, tocLength - tocOffset},
-	{"length", tocLength, tocChecksum - tocLength},
-	{"checksum", tocChecksum, tocReserved - tocChecksum},
-	{"reserved", tocReserved, tocEntrySize - tocReserved},
-}
-
-// docTable returns the rows of the table under the heading "## title".
-func docTable(t *testing.T, title string) []field {
-	t.Helper()
-	f, err := os.Open("../docs/segment-layout.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows []field
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "## ") {
-			in = line == "## "+title
-			continue
-		}
-		if !in || !strings.HasPrefix(line, "| ") {
-			continue
-		}
-		cells := strings.Split(line, "|")
-		if len(cells) < 5 {
-			continue
-		}
-		off, err := strconv.Atoi(strings.TrimSpace(cells[1]))
-		if err != nil {
-			continue // the title row and the separator
-		}
-		size, err := strconv.Atoi(strings.TrimSpace(cells[2]))
-		if err != nil {
-			size = -1 // "64 × toc_capacity"
-		}
-		rows = append(rows, field{strings.TrimSpace(cells[3]), off, size})
-	}
-	return rows
+	{Name: "name", Offset: tocName, Size: tocKind - tocName},
+	{Name: "kind", Offset: tocKind, Size: tocAlign - tocKind},
+	{Name: "align", Offset: tocAlign, Size: tocOffset - tocAlign},
+	{Name: "offset", Offset: tocOffset, Size: tocLength - tocOffset},
+	{Name: "length", Offset: tocLength, Size: tocChecksum - tocLength},
+	{Name: "checksum", Offset: tocChecksum, Size: tocReserved - tocChecksum},
+	{Name: "reserved", Offset: tocReserved, Size: tocEntrySize - tocReserved},
 }
 
 func TestLayoutMatchesDoc(t *testing.T) {
-	for _, tc := range []struct {
-		title string
-		code  []field
-	}{{"Header", headerFields}, {"TOC entry", entryFields}} {
-		doc := docTable(t, tc.title)
-		if len(doc) != len(tc.code) {
-			t.Fatalf("%s: doc has %d rows %v, code %d", tc.title, len(doc), doc, len(tc.code))
-		}
-		for i := range doc {
-			if doc[i] != tc.code[i] {
-				t.Errorf("%s row %d: doc %+v, code %+v", tc.title, i, doc[i], tc.code[i])
-			}
-		}
-	}
+	layoutdoc.Check(t, "../docs/segment-layout.md", "header", headerFields)
+	layoutdoc.Check(t, "../docs/segment-layout.md", "toc_entry", entryFields)
 }
 
 func TestLayoutAlignment(t *testing.T) {

@@ -3,35 +3,30 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"github.com/shmkit/shmkit/internal/memfd"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
 func createMemfd(name string, size int64, h *header, opts *Options) (*Segment, error) {
-	flags := unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
+	create := memfd.Create
 	if opts.HugePages {
-		flags |= unix.MFD_HUGETLB
+		create = memfd.CreateHuge
 		hp := hugePageSize()
 		size = (size + hp - 1) / hp * hp
 	}
-	fd, err := unix.MemfdCreate(Prefix+name, flags)
+	f, err := create(Prefix+name, size)
 	if err != nil {
 		if opts.HugePages {
 			return nil, hugeErr(err)
 		}
-		return nil, fmt.Errorf("memfd_create: %w", err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "memfd:"+Prefix+name)
+	fd := int(f.Fd())
 	fail := func(err error) (*Segment, error) { return nil, errors.Join(err, f.Close()) }
-	if err := unix.Fallocate(fd, 0, 0, size); err != nil {
-		if opts.HugePages {
-			return fail(hugeErr(err))
-		}
-		return fail(fmt.Errorf("reserve %d bytes (fallocate): %w", size, err))
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-		return fail(fmt.Errorf("seal memfd: %w", err))
+	if err := memfd.Seal(f); err != nil {
+		return fail(err)
 	}
 	mem, err := mmapFd(fd, size, false)
 	if err != nil {
@@ -81,12 +76,12 @@ func openMemfd(f *os.File, opts *Options) (*Segment, error) {
 	}
 	nf := os.NewFile(uintptr(fd), f.Name())
 	fail := func(err error) (*Segment, error) { return nil, errors.Join(err, nf.Close()) }
-	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	sealed, err := memfd.Sealed(nf)
 	if err != nil {
-		return fail(fmt.Errorf("%w: F_GET_SEALS: %w (not a memfd?)", ErrNotSealed, err))
+		return fail(fmt.Errorf("%w: %w (not a memfd?)", ErrNotSealed, err))
 	}
-	if seals&unix.F_SEAL_SHRINK == 0 {
-		return fail(fmt.Errorf("%w: seals %#x", ErrNotSealed, seals))
+	if !sealed {
+		return fail(fmt.Errorf("%w: %s", ErrNotSealed, nf.Name()))
 	}
 	size, err := objectSize(nf)
 	if err != nil {

@@ -117,7 +117,7 @@ func TestOpenCorrupt(t *testing.T) {
 		damage func(mem []byte)
 		want   error
 	}{
-		{"magic", func(m []byte) { m[1] = 'x' }, ErrNotShmkit},
+		{"magic", func(m []byte) { m[1] = 'x' }, ErrBadMagic},
 		{"unpublished", func(m []byte) { clear(m[:8]) }, ErrNotReady},
 		{"version", func(m []byte) { m[hdrVersion] = 9 }, ErrVersion},
 		{"checksum", func(m []byte) { m[hdrCreated] ^= 1 }, ErrCorrupt},
@@ -141,7 +141,7 @@ func TestOpenCorrupt(t *testing.T) {
 	for _, c := range []struct {
 		data []byte
 		want error
-	}{{[]byte("hello, this is not a segment"), ErrNotShmkit}, {nil, ErrNotReady}} {
+	}{{[]byte("hello, this is not a segment"), ErrBadMagic}, {nil, ErrNotReady}} {
 		name := testName(t) + ".foreign" + strconv.Itoa(len(c.data))
 		if err := os.WriteFile(posixPath(name), c.data, 0o600); err != nil {
 			t.Fatal(err)
@@ -212,7 +212,7 @@ func TestSysVKeys(t *testing.T) {
 	if err := Remove(SysV, name+".foreign", nil); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("Remove of a foreign segment: %v", err)
 	}
-	if _, err := Open(SysV, name+".foreign", nil); !errors.Is(err, ErrNotShmkit) {
+	if _, err := Open(SysV, name+".foreign", nil); !errors.Is(err, ErrBadMagic) {
 		t.Fatalf("Open of a foreign segment: %v", err)
 	}
 	infos, _ := List()
@@ -228,7 +228,7 @@ func TestRemoveFileRefusesOthers(t *testing.T) {
 	if err := os.WriteFile(path, []byte("precious data"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := Remove(File, path, nil); !errors.Is(err, ErrNotShmkit) {
+	if err := Remove(File, path, nil); !errors.Is(err, ErrBadMagic) {
 		t.Fatalf("Remove of a non-segment file: %v", err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -243,11 +243,11 @@ func TestNotRegularFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{fifo, dir + "/."} {
-		if _, err := Open(File, p, nil); !errors.Is(err, ErrNotShmkit) {
-			t.Errorf("Open(%s): %v, want ErrNotShmkit", p, err)
+		if _, err := Open(File, p, nil); !errors.Is(err, ErrBadMagic) {
+			t.Errorf("Open(%s): %v, want ErrBadMagic", p, err)
 		}
 	}
-	if err := Remove(File, fifo, nil); !errors.Is(err, ErrNotShmkit) {
+	if err := Remove(File, fifo, nil); !errors.Is(err, ErrBadMagic) {
 		t.Errorf("Remove(fifo): %v", err)
 	}
 	name := testName(t)
@@ -255,8 +255,8 @@ func TestNotRegularFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeLater(t, POSIX, name, nil)
-	if _, err := Open(POSIX, name, nil); !errors.Is(err, ErrNotShmkit) {
-		t.Errorf("Open(POSIX fifo): %v, want ErrNotShmkit", err)
+	if _, err := Open(POSIX, name, nil); !errors.Is(err, ErrBadMagic) {
+		t.Errorf("Open(POSIX fifo): %v, want ErrBadMagic", err)
 	}
 	if infos, _ := List(dir); len(infos) > 0 {
 		for _, i := range infos {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/shmkit/shmkit/internal/procfs"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -214,12 +215,12 @@ func TestProcessAlive(t *testing.T) {
 	zstart, err := ProcessStart(pid)
 	if err == nil {
 		for i := 0; i < 1000; i++ {
-			if _, st, _ := procStat(pid); st == 'Z' {
+			if _, st, _ := procfs.Stat(pid); st == 'Z' {
 				break
 			}
 			syscall.Nanosleep(&syscall.Timespec{Nsec: 1e6}, nil)
 		}
-		if _, st, _ := procStat(pid); st == 'Z' && ProcessAlive(pid, zstart) {
+		if _, st, _ := procfs.Stat(pid); st == 'Z' && ProcessAlive(pid, zstart) {
 			t.Error("a zombie counts as alive")
 		}
 	}

@@ -3,12 +3,12 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"github.com/shmkit/shmkit/internal/word"
 	"math"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Segment is one process's attachment to a shared memory segment. Its
@@ -96,7 +96,7 @@ func create(b Backend, name string, size int64, opts *Options) (*Segment, error)
 
 // Open attaches the existing segment name on backend b and validates its
 // header and table of contents. It fails with ErrNotExist, ErrPermission,
-// ErrNotShmkit, ErrNotReady, ErrVersion or ErrCorrupt. Memfd segments are
+// ErrBadMagic, ErrNotReady, ErrVersion or ErrCorrupt. Memfd segments are
 // attached with OpenMemfd instead.
 func Open(b Backend, name string, opts *Options) (*Segment, error) {
 	opts = opts.orDefault()
@@ -227,8 +227,8 @@ func attach(mem []byte, objSize int64, b Backend, wantName string, readOnly bool
 	return s, nil
 }
 
-func word32(mem []byte, off int) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Pointer(&mem[off])) }
-func word64(mem []byte, off int) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Pointer(&mem[off])) }
+func word32(mem []byte, off int) *atomic.Uint32 { return word.U32(mem, off) }
+func word64(mem []byte, off int) *atomic.Uint64 { return word.U64(mem, off) }
 
 // Close unmaps the segment and releases its descriptors. It does not remove
 // the segment (see Remove). Every slice and atomic pointer obtained from s

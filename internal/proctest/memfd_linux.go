@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/memfd"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,27 +17,23 @@ import (
 // is unavailable.
 func Memfd(tb testing.TB, size int) ([]byte, *os.File) {
 	tb.Helper()
-	fd, err := unix.MemfdCreate(fmt.Sprintf("shmkit-test-%d", os.Getpid()), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	f, err := memfd.Create(fmt.Sprintf("shmkit-test-%d", os.Getpid()), int64(size))
 	if err != nil {
-		tb.Skipf("memfd_create: %v", err)
+		tb.Skipf("proctest: %v", err)
 	}
-	f := os.NewFile(uintptr(fd), "memfd")
 	fail := func(err error) {
 		f.Close()
-		tb.Fatalf("proctest: memfd: %v", err)
+		tb.Fatalf("proctest: %v", err)
 	}
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+	if err := memfd.Seal(f); err != nil {
 		fail(err)
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
-		fail(err)
-	}
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := memfd.Map(f, size, true)
 	if err != nil {
 		fail(err)
 	}
 	tb.Cleanup(func() {
-		_ = unix.Munmap(mem)
+		_ = memfd.Unmap(mem)
 		_ = f.Close()
 	})
 	return mem, f

@@ -59,6 +59,12 @@ func Main(m *testing.M) {
 // IsChild reports whether this process is a child started by Command.
 func IsChild() bool { return os.Getenv(EnvChild) != "" }
 
+// EnvExecWrapper names an emulator that runs the test binary when the
+// kernel cannot (no binfmt_misc entry): .ci/run sets it to
+// qemu-aarch64-static to run the cross-process tests of a GOARCH=arm64
+// build on an amd64 machine. Children are started through it too.
+const EnvExecWrapper = "SHMKIT_PROCTEST_EXEC_WRAPPER"
+
 // Command returns a command that runs the registered child name in a fresh
 // copy of the test binary, with env (KEY=value pairs) added to this
 // process's environment. Its stdout and stderr go to the test's, unless the
@@ -69,7 +75,11 @@ func Command(tb testing.TB, name string, env ...string) *exec.Cmd {
 	if err != nil {
 		tb.Fatalf("proctest: %v", err)
 	}
-	cmd := exec.Command(exe, "-test.run=^$", "-test.bench=^$")
+	args := []string{exe, "-test.run=^$", "-test.bench=^$"}
+	if w := os.Getenv(EnvExecWrapper); w != "" {
+		args = append([]string{w}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(append(os.Environ(), EnvChild+"="+name), env...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr

@@ -1,0 +1,148 @@
+package procfs
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Root is the mount point of the proc file system.
+const Root = "/proc"
+
+// Stat returns process pid's start time in clock ticks after boot (field 22
+// of /proc/PID/stat) and its state letter (R, S, D, Z, X, ...). A missing
+// process gives an error satisfying errors.Is(err, fs.ErrNotExist).
+func Stat(pid int) (start uint64, state byte, err error) {
+	b, err := os.ReadFile(Root + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseStat(pid, b)
+}
+
+func parseStat(pid int, b []byte) (start uint64, state byte, err error) {
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
+	// split after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("%w: /proc/%d/stat: no ')'", ErrFormat, pid)
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return 0, 0, fmt.Errorf("%w: /proc/%d/stat: %d fields", ErrFormat, pid, len(f)+2)
+	}
+	start, err = strconv.ParseUint(string(f[19]), 10, 64) // field 22
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: /proc/%d/stat: start time: %w", ErrFormat, pid, err)
+	}
+	return start, f[0][0], nil
+}
+
+// StartTime returns process pid's start time (see Stat).
+func StartTime(pid int) (uint64, error) {
+	start, _, err := Stat(pid)
+	return start, err
+}
+
+// Alive reports whether process pid, started at start (as StartTime reports
+// it), is still running. A zombie is not alive, and neither is a different
+// process that reuses the pid.
+func Alive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	got, state, err := Stat(pid)
+	return err == nil && got == start && state != 'Z' && state != 'X'
+}
+
+// ReadInt reads a file holding one integer (a /proc/sys tunable).
+func ReadInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %w", ErrFormat, path, err)
+	}
+	return v, nil
+}
+
+// LoadAvg returns the first three fields of /proc/loadavg ("0.52 0.30
+// 0.12").
+func LoadAvg() (string, error) {
+	b, err := os.ReadFile(Root + "/loadavg")
+	if err != nil {
+		return "", err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "", fmt.Errorf("%w: /proc/loadavg: %q", ErrFormat, b)
+	}
+	return strings.Join(f[:3], " "), nil
+}
+
+// MappedBy returns the pids of the processes that map the file at path
+// (an absolute path, as /proc/PID/maps shows it; deleted files carry a
+// " (deleted)" suffix there and do not match). Processes whose maps this
+// process may not read are skipped; the caller learns how many through
+// the second result.
+func MappedBy(path string) (pids []int, unreadable int, err error) {
+	entries, err := os.ReadDir(Root)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		ok, err := mapsFile(filepath.Join(Root, e.Name(), "maps"), path)
+		if err != nil {
+			if !os.IsNotExist(err) {
+				unreadable++
+			}
+			continue
+		}
+		if ok {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, unreadable, nil
+}
+
+// mapsFile reports whether the maps file at mapsPath has a mapping of path.
+func mapsFile(mapsPath, path string) (bool, error) {
+	f, err := os.Open(mapsPath)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if mapsLinePath(sc.Text()) == path {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// mapsLinePath returns the path column of a /proc/PID/maps line
+// ("address perms offset dev inode path"), or "".
+func mapsLinePath(line string) string {
+	rest := line
+	for i := 0; i < 5; i++ {
+		rest = strings.TrimLeft(rest, " ")
+		j := strings.IndexByte(rest, ' ')
+		if j < 0 {
+			return ""
+		}
+		rest = rest[j:]
+	}
+	return strings.TrimLeft(rest, " ")
+}
