@@ -3,10 +3,13 @@ package shmkit
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"sync/atomic"
 	"time"
-	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
+	"github.com/shmkit/shmkit/internal/checksum"
+	"github.com/shmkit/shmkit/internal/fourcc"
+	"github.com/shmkit/shmkit/internal/word"
 )
 
 // The byte layout of every shared structure of a channel. docs/channels.md
@@ -20,16 +23,13 @@ const (
 	regionPool   = "pool"
 )
 
-// fourcc packs four ASCII characters little-endian.
-func fourcc(s string) uint32 { return binary.LittleEndian.Uint32([]byte(s)) }
-
 var (
 	// chanMagic is the first word of the channel header region.
-	chanMagic = fourcc("SHCH")
-	kindChan  = fourcc("CHAN")
-	kindParts = fourcc("PART")
-	kindRings = fourcc("DRNG")
-	kindPool  = fourcc("SLAB")
+	chanMagic = fourcc.Make("SHCH")
+	kindChan  = fourcc.Make("CHAN")
+	kindParts = fourcc.Make("PART")
+	kindRings = fourcc.Make("DRNG")
+	kindPool  = fourcc.Make("SLAB")
 )
 
 // layoutVersion is the channel layout version this code writes and reads.
@@ -111,25 +111,14 @@ const (
 
 func ringSize(depth int) int { return (rgSlots + depth*slotSize + 63) &^ 63 }
 
-func u32(mem []byte, off int) *atomic.Uint32 {
-	_ = mem[off+3]
-	if uintptr(unsafe.Pointer(&mem[off]))%4 != 0 {
-		panic("shmkit: unaligned 32-bit word")
-	}
-	return (*atomic.Uint32)(unsafe.Pointer(&mem[off]))
-}
+func u32(mem []byte, off int) *atomic.Uint32 { return word.U32(mem, off) }
+func u64(mem []byte, off int) *atomic.Uint64 { return word.U64(mem, off) }
 
-func u64(mem []byte, off int) *atomic.Uint64 {
-	_ = mem[off+7]
-	if uintptr(unsafe.Pointer(&mem[off]))%8 != 0 {
-		panic("shmkit: unaligned 64-bit word")
-	}
-	return (*atomic.Uint64)(unsafe.Pointer(&mem[off]))
-}
+// add64 adds d to a counter only its owner writes: a load and a release
+// store, no locked instruction.
+func add64(p *atomic.Uint64, d uint64) { atomicx.StoreRelease64(p, p.Load()+d) }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+func crc32c(b []byte) uint32 { return checksum.CRC32C(b) }
 
 // header is the decoded immutable part of a channel header.
 type header struct {

@@ -2,9 +2,10 @@ package shmkit
 
 import (
 	"os"
+	"runtime"
 	"time"
 
-	"github.com/shmkit/shmkit/segment"
+	"github.com/shmkit/shmkit/internal/procfs"
 )
 
 // Liveness. Every participant records its pid and process start time
@@ -27,21 +28,18 @@ func at(step string) {
 
 // processAlive reports whether the process of an entry runs. start 0 (a
 // participant caught between its claim and the store of its start time,
-// or a cleaner) is judged on the pid alone.
+// or a cleaner) is judged on the pid alone: it exists and is no zombie.
+// Off Linux there is no /proc: every participant counts as alive, and
+// nothing is cleaned up after a crash.
 func processAlive(pid int, start uint64) bool {
-	if pid == os.Getpid() {
+	if pid == os.Getpid() || runtime.GOOS != "linux" {
 		return true
 	}
-	if start == 0 {
-		_, err := segment.ProcessStart(pid)
-		return err == nil && segment.ProcessAlive(pid, mustStart(pid))
+	got, state, err := procfs.Stat(pid)
+	if err != nil || state == 'Z' || state == 'X' {
+		return false
 	}
-	return segment.ProcessAlive(pid, start)
-}
-
-func mustStart(pid int) uint64 {
-	s, _ := segment.ProcessStart(pid)
-	return s
+	return start == 0 || got == start
 }
 
 // alive reports whether participant slot i is held by a live process.

@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/shmkit/shmkit/segment"
+	"github.com/shmkit/shmkit/internal/procfs"
 )
 
 // Participant state word (peState):
@@ -167,7 +167,7 @@ func (ch *Channel) activate(i int, w uint64) (uint64, error) {
 
 // myStart is this process's start time (0 where unknown).
 var myStart = func() uint64 {
-	s, err := segment.ProcessStart(os.Getpid())
+	s, err := procfs.StartTime(os.Getpid())
 	if err != nil {
 		return 0
 	}

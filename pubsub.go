@@ -1,6 +1,8 @@
 package shmkit
 
 import (
+	"github.com/shmkit/shmkit/internal/atomicx"
+
 	"context"
 	"errors"
 	"fmt"
@@ -299,9 +301,9 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	ch.clearBit(p.pool, r, pubBit)
 	at("publish.unpub")
 	u64(p.e, pePubRef).Store(0)
-	u64(p.e, peMsgs).Store(u64(p.e, peMsgs).Load() + 1)
-	u64(p.e, peBytes).Store(u64(p.e, peBytes).Load() + uint64(s.n))
-	u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
+	add64(u64(p.e, peMsgs), 1)
+	add64(u64(p.e, peBytes), uint64(s.n))
+	atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -317,7 +319,7 @@ func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool
 	defer func() {
 		if !blockedSince.IsZero() {
 			d := uint64(time.Since(blockedSince))
-			u64(p.e, peBlocked).Store(u64(p.e, peBlocked).Load() + d)
+			add64(u64(p.e, peBlocked), d)
 		}
 	}()
 	for {
@@ -370,7 +372,7 @@ func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool
 var errDropped = errors.New("dropped")
 
 func (p *Publisher) countDrop(k int) {
-	u64(p.e, peDrops).Store(u64(p.e, peDrops).Load() + 1)
+	add64(u64(p.e, peDrops), 1)
 	if p.ch.cfg.Pattern == PubSub {
 		u64(p.ch.entry(k), peMissed).Add(1)
 	}

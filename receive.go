@@ -1,6 +1,8 @@
 package shmkit
 
 import (
+	"github.com/shmkit/shmkit/internal/atomicx"
+
 	"context"
 	"fmt"
 	"time"
@@ -54,7 +56,7 @@ func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
 	var since time.Time
 	defer func() {
 		if !since.IsZero() {
-			u64(s.e, peBlocked).Store(u64(s.e, peBlocked).Load() + uint64(time.Since(since)))
+			add64(u64(s.e, peBlocked), uint64(time.Since(since)))
 		}
 	}()
 	for {
@@ -123,9 +125,9 @@ func (s *Subscriber) tryReceive() (*Sample, error) {
 		m := u64(s.e, peMissed).Load()
 		smp.missed = m - s.missed
 		s.missed = m
-		u64(s.e, peMsgs).Store(u64(s.e, peMsgs).Load() + 1)
-		u64(s.e, peBytes).Store(u64(s.e, peBytes).Load() + uint64(smp.n))
-		u64(s.e, peActive).Store(uint64(time.Now().UnixNano()))
+		add64(u64(s.e, peMsgs), 1)
+		add64(u64(s.e, peBytes), uint64(smp.n))
+		atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
 		return smp, nil
 	}
 }
