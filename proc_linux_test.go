@@ -182,12 +182,15 @@ func childProducer() int {
 	}
 	ctx := childCtx()
 	for seq := uint64(1); seq <= uint64(envInt("COUNT", 1000)); seq++ {
-		var b [16]byte
-		s, err := p.LoanContext(ctx, len(b))
+		s, err := p.LoanContext(ctx, 24)
 		if err != nil {
 			return fail("producer: %v", err)
 		}
-		copy(s.Bytes(), fmt.Sprintf("%d:%d", s.PublisherSlot(), seq))
+		m := fmt.Sprintf("%d:%d", s.PublisherSlot(), seq)
+		copy(s.Bytes(), m)
+		if err := s.SetLen(len(m)); err != nil {
+			return fail("producer: %v", err)
+		}
 		if err := p.Publish(ctx, s); err != nil {
 			return fail("producer: %v", err)
 		}
@@ -218,7 +221,7 @@ func childConsumer() int {
 		if err != nil {
 			return fail("consumer: %v", err)
 		}
-		fmt.Fprintf(w, "%s\n", strings.TrimRight(string(smp.Bytes()), "\x00"))
+		fmt.Fprintf(w, "%s\n", smp.Bytes())
 		if err := smp.Release(); err != nil {
 			return fail("consumer: %v", err)
 		}
@@ -340,6 +343,91 @@ func TestProcPubSub2to2Order(t *testing.T) {
 		waitOK(t, c, outs[i])
 		if got := gotN(t, outs[i]); got != 2*n {
 			t.Errorf("subscriber %d got %d messages, want %d", i, got, 2*n)
+		}
+	}
+	poolWhole(t, ch)
+}
+
+func TestProcJoinLeaveMidStream(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 200, RingDepth: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	n := messages(20000)
+	stay, so := start(t, "subscriber", "CH="+name)
+	leaver, lo := start(t, "subscriber", "CH="+name, "LEAVE_AFTER=500")
+	waitFor(t, "2 subscribers", func() bool { return count(t, ch, "subscriber") == 2 })
+	pub, po := start(t, "publisher", "CH="+name, fmt.Sprintf("COUNT=%d", n))
+	// The joiner starts once the publisher is under way.
+	waitFor(t, "traffic", func() bool {
+		st, _ := ch.Stats()
+		for _, p := range st.Participants {
+			if p.Role == "publisher" && p.Messages > 100 {
+				return true
+			}
+		}
+		return false
+	})
+	joiner, jo := start(t, "subscriber", "CH="+name, "LATE=1")
+	waitOK(t, leaver, lo)
+	waitOK(t, pub, po)
+	waitOK(t, stay, so)
+	waitOK(t, joiner, jo)
+	if got := gotN(t, so); got != n {
+		t.Errorf("subscriber present throughout got %d, want %d", got, n)
+	}
+	if got := gotN(t, lo); got != 500 {
+		t.Errorf("leaver got %d, want 500", got)
+	}
+	t.Logf("late joiner got %d of %d (consecutive from its first)", gotN(t, jo), n)
+	poolWhole(t, ch)
+}
+
+func TestProcWorkQueue2to3(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	n := messages(10000)
+	hold, err := ch.Producer() // keeps "every producer gone" off until both joined
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cons []*exec.Cmd
+	var outs []*strings.Builder
+	for range 3 {
+		c, o := start(t, "consumer", "CH="+name)
+		cons, outs = append(cons, c), append(outs, o)
+	}
+	var prods []*exec.Cmd
+	var pouts []*strings.Builder
+	for range 2 {
+		c, o := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n))
+		prods, pouts = append(prods, c), append(pouts, o)
+	}
+	for i, c := range prods {
+		waitOK(t, c, pouts[i])
+	}
+	hold.Close()
+	seen := map[string]int{}
+	for i, c := range cons {
+		waitOK(t, c, outs[i])
+		lines := strings.Fields(outs[i].String())
+		t.Logf("consumer %d: %d messages", i, len(lines))
+		for _, l := range lines {
+			seen[l]++
+		}
+	}
+	if len(seen) != 2*n {
+		t.Errorf("%d distinct messages, want %d", len(seen), 2*n)
+	}
+	for m, k := range seen {
+		if k != 1 {
+			t.Errorf("message %s delivered %d times", m, k)
 		}
 	}
 	poolWhole(t, ch)
