@@ -172,8 +172,10 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 			return rd, r.ref(rd).Load(), true, nil
 		case p == rd && seqState(w) == stReading, p == rd+r.depth:
 			r.read.CompareAndSwap(rd, rd+1) // taken already: help
-		case p == rd:
-			return 0, 0, false, nil // empty, or being written
+		case p == rd, p+r.depth == rd:
+			// Empty, or being written; or empty with the previous lap's
+			// last reader still between its claim and its finish.
+			return 0, 0, false, nil
 		default:
 			if r.read.Load() == rd {
 				if spins > 1000 {
@@ -195,14 +197,15 @@ func (r *dring) finish(pos uint64) {
 func (r *dring) canTake() bool {
 	rd := r.read.Load()
 	w := r.seq(rd).Load()
-	return !(seqPos(w) == rd && (seqState(w) == stEmpty || seqState(w) == stWriting))
+	p := seqPos(w)
+	return !(p == rd && (seqState(w) == stEmpty || seqState(w) == stWriting)) && p+r.depth != rd
 }
 
 // empty reports whether nothing is waiting to be read.
 func (r *dring) empty() bool {
 	rd := r.read.Load()
 	w := r.seq(rd).Load()
-	return seqPos(w) == rd && seqState(w) == stEmpty
+	return (seqPos(w) == rd && seqState(w) == stEmpty) || seqPos(w)+r.depth == rd
 }
 
 func (r *dring) close() {

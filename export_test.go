@@ -18,6 +18,3 @@ func (ch *Channel) PoolCheckForTest() error { return ch.pool.check() }
 
 // ScanForTest runs a liveness scan now and returns how many it cleaned.
 func (ch *Channel) ScanForTest() int { return ch.scan(true) }
-
-// PublisherSlot returns the participant slot of a loaned sample's publisher.
-func (s *Sample) PublisherSlot() int { return s.pub.slot }

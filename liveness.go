@@ -191,7 +191,8 @@ func (ch *Channel) clean(i, role int) {
 		}
 		drop := func(v ref) { ch.clearBit(p, v, b) }
 		if ch.cfg.Pattern == PubSub {
-			_ = r.drain(ch.self, ch.alive, drop)
+			// Slots the dead subscriber itself left READING are repaired.
+			_ = r.drain(ch.self, func(id int) bool { return id != i && ch.alive(id) }, drop)
 		} else {
 			r.repair(i, drop)
 		}

@@ -42,7 +42,7 @@ func payload(b []byte, slot int, seq uint64) {
 }
 
 // msgSize is the size of message seq: variable, 0..max.
-func msgSize(seq uint64, max int) int { return int(seq*2654435761%uint64(max+1)) }
+func msgSize(seq uint64, max int) int { return int(seq * 2654435761 % uint64(max+1)) }
 
 func verify(b []byte, slot int, seq uint64, max int) error {
 	if len(b) != msgSize(seq, max) {
@@ -104,7 +104,7 @@ func childPublisher() int {
 		if err != nil {
 			return fail("publisher loan %d: %v", seq, err)
 		}
-		payload(s.Bytes(), s.PublisherSlot(), seq)
+		payload(s.Bytes(), s.Publisher(), seq)
 		if err := p.Publish(ctx, s); err != nil {
 			return fail("publisher publish %d: %v", seq, err)
 		}
@@ -186,7 +186,7 @@ func childProducer() int {
 		if err != nil {
 			return fail("producer: %v", err)
 		}
-		m := fmt.Sprintf("%d:%d", s.PublisherSlot(), seq)
+		m := fmt.Sprintf("%d:%d", s.Publisher(), seq)
 		copy(s.Bytes(), m)
 		if err := s.SetLen(len(m)); err != nil {
 			return fail("producer: %v", err)

@@ -1,13 +1,13 @@
 package shmkit
 
 import (
-	"github.com/shmkit/shmkit/internal/atomicx"
-
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // Publisher publishes into a channel: every subscriber attached when a
@@ -86,10 +86,12 @@ func (s *Sample) Len() int { return s.n }
 func (s *Sample) Missed() uint64 { return s.missed }
 
 // Seq returns the publisher's sequence number of the message (1, 2, ... per
-// publisher), and Publisher the participant slot of its publisher.
+// publisher).
 func (s *Sample) Seq() uint64 { return s.seq }
 
-// Publisher returns the participant slot of the sample's publisher.
+// Publisher identifies the sample's publisher: its participant slot and
+// the slot's generation (slot | generation<<8), so a publisher that takes
+// over the slot of one that left has another identity.
 func (s *Sample) Publisher() int { return s.from }
 
 // SetLen shrinks or grows a loaned sample's payload within what was loaned
@@ -222,7 +224,7 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	}
 	u64(chunk, mhMask).Store(maskTag(r) << 32)
 	u64(chunk, mhRef).Store(r)
-	return &Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned}, nil
+	return &Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}, nil
 }
 
 // Discard returns a loaned sample to the pool unpublished.
@@ -255,7 +257,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	r := s.r
 	u64(s.chunk, mhSeq).Store(p.seq)
 	u32(s.chunk, mhLen).Store(uint32(s.n))
-	u32(s.chunk, mhPublisher).Store(uint32(p.slot))
+	u32(s.chunk, mhPublisher).Store(uint32(p.id()))
 	u64(p.e, pePubRef).Store(r)
 	at("publish.pubref")
 	// Targets: the subscribers active now, each with its state word so a
@@ -388,6 +390,9 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 	copy(s.Bytes(), msg)
 	return p.Publish(ctx, s)
 }
+
+// id is the publisher identity samples carry: slot | generation<<8.
+func (p *Publisher) id() int { return p.slot | psGen(p.w)<<8 }
 
 func (p *Publisher) isDone() bool {
 	p.mu.Lock()

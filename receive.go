@@ -1,33 +1,44 @@
 package shmkit
 
 import (
-	"github.com/shmkit/shmkit/internal/atomicx"
-
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // wait parks until cond holds, ctx ends, or one liveness interval passes
 // (then it scans for dead participants, since a wait that long may be
 // stuck on one, and returns nil so the caller re-checks its state). It
-// returns an error only when ctx ended.
-func (ch *Channel) wait(ctx context.Context, ev interface {
-	Notify() bool
-}, cond func() bool) error {
+// returns an error only when ctx ended. The interval is part of the
+// condition, not a deadline context: a parked waiter re-checks at least
+// every interval (Waiter.Recheck), so no timer outlives the call.
+func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool) error {
 	if cond() {
 		return nil
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	sctx, cancel := context.WithTimeout(ctx, ch.cfg.LivenessInterval)
-	err := ch.waitOn(sctx, ev, cond)
-	cancel()
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
+	w := ch.waiter
+	if w.Recheck <= 0 || w.Recheck > ch.cfg.LivenessInterval {
+		w.Recheck = ch.cfg.LivenessInterval
+	}
+	deadline := time.Now().Add(ch.cfg.LivenessInterval)
+	expired := false
+	err := w.Wait(ctx, ev, func() bool {
+		if cond() {
+			return true
 		}
+		expired = time.Now().After(deadline)
+		return expired
+	})
+	if err != nil {
+		return err
+	}
+	if expired {
 		ch.scan(false)
 	}
 	return nil
