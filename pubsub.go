@@ -80,9 +80,12 @@ func (s *Sample) Bytes() []byte {
 // Len returns the payload length.
 func (s *Sample) Len() int { return s.n }
 
-// Missed returns how many messages meant for this subscriber were dropped
-// (policies DropNewest and DropOldest) between the previous sample it
-// received and this one.
+// Missed returns how many messages meant for this subscriber publishers
+// dropped (policies DropNewest and DropOldest, or a Block publisher whose
+// context ended) between its previous Receive and this one. With
+// DropOldest the dropped messages came before this one; with DropNewest
+// they came after the messages still queued at the time of the drop, so
+// the count arrives ahead of the gap.
 func (s *Sample) Missed() uint64 { return s.missed }
 
 // Seq returns the publisher's sequence number of the message (1, 2, ... per
