@@ -17,7 +17,13 @@ import (
 	"github.com/shmkit/shmkit/internal/proctest"
 )
 
+// extraChildren are registered by other test files' init functions.
+var extraChildren = map[string]func() int{}
+
 func TestMain(m *testing.M) {
+	for name, fn := range extraChildren {
+		proctest.Register(name, fn)
+	}
 	proctest.Register("publisher", childPublisher)
 	proctest.Register("subscriber", childSubscriber)
 	proctest.Register("producer", childProducer)

@@ -365,7 +365,8 @@ func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool
 		if valid != nil && !valid() {
 			return errDropped
 		}
-		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || (valid != nil && !valid()) }); err != nil {
+		spin := time.Since(blockedSince) < ch.cfg.LivenessInterval
+		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || (valid != nil && !valid()) }, spin); err != nil {
 			p.countDrop(k)
 			return err
 		}

@@ -15,7 +15,10 @@ import (
 // returns an error only when ctx ended. The interval is part of the
 // condition, not a deadline context: a parked waiter re-checks at least
 // every interval (Waiter.Recheck), so no timer outlives the call.
-func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool) error {
+//
+// spin false parks at once: a caller that already waited a whole interval
+// does not spin again.
+func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, spin bool) error {
 	if cond() {
 		return nil
 	}
@@ -23,6 +26,9 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool) 
 		ctx = context.Background()
 	}
 	w := ch.waiter
+	if !spin {
+		w.Strategy = futex.Park
+	}
 	if w.Recheck <= 0 || w.Recheck > ch.cfg.LivenessInterval {
 		w.Recheck = ch.cfg.LivenessInterval
 	}
@@ -82,7 +88,8 @@ func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
 			since = time.Now()
 		}
 		s.ch.maybeScan()
-		if err := s.ch.wait(ctx, s.ring.notEmpty, s.ring.canTake); err != nil {
+		spin := time.Since(since) < s.ch.cfg.LivenessInterval
+		if err := s.ch.wait(ctx, s.ring.notEmpty, s.ring.canTake, spin); err != nil {
 			return nil, err
 		}
 	}
