@@ -3,6 +3,7 @@ package shmkit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,8 @@ type Channel struct {
 	rings   []*dring
 	pool    *pool
 	waiter  futex.Waiter
+
+	conn io.Closer // private mode: the control connection, closed last
 
 	self      int    // this handle's participant slot
 	selfState uint64 // its state word
@@ -342,6 +345,9 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	errs = append(errs, ch.leave())
 	errs = append(errs, ch.seg.Close())
+	if ch.conn != nil {
+		errs = append(errs, ch.conn.Close())
+	}
 	return errors.Join(errs...)
 }
 
