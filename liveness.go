@@ -61,6 +61,12 @@ func (ch *Channel) alive(i int) bool {
 	return processAlive(psPID(w), start)
 }
 
+// activityEvery is how many messages pass between updates of a
+// participant's last-activity time and its liveness checks on the hot
+// path (a clock read costs as much as the rest of a publish). Waits check
+// on every liveness interval regardless.
+const activityEvery = 64
+
 // maybeScan scans when the last scan is older than the liveness interval.
 func (ch *Channel) maybeScan() {
 	if time.Now().UnixNano()-ch.lastScan.Load() >= int64(ch.cfg.LivenessInterval) {

@@ -43,6 +43,7 @@ type Subscriber struct {
 	joinPubs  uint64
 	pubAtJoin bool
 	done      bool
+	nrecv     uint64
 }
 
 // Sample is a message in shared memory: loaned by a publisher (writable
@@ -215,7 +216,6 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if p.isDone() {
 		return nil, ErrClosed
 	}
-	p.ch.maybeScan()
 	r, err := p.pool.alloc(ctx, n)
 	if err != nil {
 		return nil, err
@@ -308,7 +308,10 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	u64(p.e, pePubRef).Store(0)
 	add64(u64(p.e, peMsgs), 1)
 	add64(u64(p.e, peBytes), uint64(s.n))
-	atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
+	if p.seq%activityEvery == 1 {
+		atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
+		ch.maybeScan()
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}

@@ -54,9 +54,9 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 // there is none, ErrPeerGone when there is none and every publisher that
 // ever joined has left. The sample's bytes are valid until Release.
 func (s *Subscriber) TryReceive() (*Sample, error) {
-	s.ch.maybeScan()
 	smp, err := s.tryReceive()
 	if err == nil && smp == nil {
+		s.ch.maybeScan()
 		if s.peerGone() {
 			return nil, ErrPeerGone
 		}
@@ -89,7 +89,7 @@ func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
 		}
 		s.ch.maybeScan()
 		spin := time.Since(since) < s.ch.cfg.LivenessInterval
-		if err := s.ch.wait(ctx, s.ring.notEmpty, s.ring.canTake, spin); err != nil {
+		if err := s.ch.wait(ctx, s.ring.notEmpty, s.ready, spin); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +145,10 @@ func (s *Subscriber) tryReceive() (*Sample, error) {
 		s.missed = m
 		add64(u64(s.e, peMsgs), 1)
 		add64(u64(s.e, peBytes), uint64(smp.n))
-		atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
+		if s.nrecv++; s.nrecv%activityEvery == 1 {
+			atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
+			s.ch.maybeScan()
+		}
 		return smp, nil
 	}
 }
