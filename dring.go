@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // A delivery ring carries message refs to one subscriber (or to the
@@ -124,8 +125,8 @@ func (r *dring) put(v ref, me int, valid func() bool) (putResult, error) {
 				return putClosed, nil
 			}
 			r.tail.CompareAndSwap(t, t+1)
-			r.ref(t).Store(v)
-			s.Store(seqWord(t, stFull, 0))
+			atomicx.StoreRelease64(r.ref(t), v)
+			atomicx.StoreRelease64(s, seqWord(t, stFull, 0))
 			r.notEmpty.Notify()
 			return putDone, nil
 		case p == t:
@@ -189,7 +190,7 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 
 // finish frees the slot of position pos (taken with take) for the next lap.
 func (r *dring) finish(pos uint64) {
-	r.seq(pos).Store(seqWord(pos+r.depth, stEmpty, 0))
+	atomicx.StoreRelease64(r.seq(pos), seqWord(pos+r.depth, stEmpty, 0))
 	r.notFull.Notify()
 }
 

@@ -225,8 +225,8 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	u64(chunk, mhMask).Store(maskTag(r) << 32)
-	u64(chunk, mhRef).Store(r)
+	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32)
+	atomicx.StoreRelease64(u64(chunk, mhRef), r)
 	return &Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}, nil
 }
 
@@ -258,10 +258,10 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	ch := p.ch
 	p.seq++
 	r := s.r
-	u64(s.chunk, mhSeq).Store(p.seq)
-	u32(s.chunk, mhLen).Store(uint32(s.n))
-	u32(s.chunk, mhPublisher).Store(uint32(p.id()))
-	u64(p.e, pePubRef).Store(r)
+	atomicx.StoreRelease64(u64(s.chunk, mhSeq), p.seq)
+	atomicx.StoreRelease32(u32(s.chunk, mhLen), uint32(s.n))
+	atomicx.StoreRelease32(u32(s.chunk, mhPublisher), uint32(p.id()))
+	atomicx.StoreRelease64(u64(p.e, pePubRef), r)
 	at("publish.pubref")
 	// Targets: the subscribers active now, each with its state word so a
 	// slot reused meanwhile is recognised.
@@ -278,7 +278,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	} else {
 		mask = bit(0)
 	}
-	u64(s.chunk, mhMask).Store(maskTag(r)<<32 | mask | pubBit)
+	atomicx.StoreRelease64(u64(s.chunk, mhMask), maskTag(r)<<32|mask|pubBit)
 	at("publish.mask")
 	if err := p.pool.disown(r); err != nil {
 		return err
@@ -305,7 +305,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	}
 	ch.clearBit(p.pool, r, pubBit)
 	at("publish.unpub")
-	u64(p.e, pePubRef).Store(0)
+	atomicx.StoreRelease64(u64(p.e, pePubRef), 0)
 	add64(u64(p.e, peMsgs), 1)
 	add64(u64(p.e, peBytes), uint64(s.n))
 	if p.seq%activityEvery == 1 {

@@ -130,7 +130,7 @@ func (s *Subscriber) tryReceive() (*Sample, error) {
 			s.ring.finish(pos) // a hole
 			continue
 		}
-		u64(s.e, peHeld+8*h).Store(v)
+		atomicx.StoreRelease64(u64(s.e, peHeld+8*h), v)
 		at("receive.held")
 		s.ring.finish(pos)
 		smp, err := s.sample(v, h)
@@ -189,7 +189,7 @@ func (smp *Sample) Release() error {
 	}
 	s.ch.clearBit(s.pool, smp.r, s.bit)
 	at("release.clear")
-	u64(s.e, peHeld+8*smp.held).Store(0)
+	atomicx.StoreRelease64(u64(s.e, peHeld+8*smp.held), 0)
 	s.held[smp.held] = false
 	s.nheld--
 	return nil
