@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -205,4 +206,44 @@ func BenchmarkChannel1MiB(b *testing.B) {
 		<-done
 		w.Close()
 	})
+}
+
+// BenchmarkChannelPingPong bounces a 64-byte message between two
+// goroutines over two channels and reports the round trip's p50 and p99.
+func BenchmarkChannelPingPong(b *testing.B) {
+	ping, pingPub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 8})
+	pong, pongPub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 8})
+	pingSub, _ := ping.Subscriber()
+	pongSub, _ := pong.Subscriber()
+	ctx := context.Background()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := pingSub.ReceiveInto(ctx, buf)
+			if err != nil {
+				return
+			}
+			if err := pongPub.Send(ctx, buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	rtt := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if err := pingPub.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pongSub.ReceiveInto(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+		rtt[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	slices.Sort(rtt)
+	b.ReportMetric(float64(rtt[len(rtt)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(rtt[len(rtt)*99/100].Nanoseconds()), "p99-ns")
+	pingPub.Close()
 }
