@@ -68,7 +68,7 @@ func attachPool(mem []byte) (*pool, error) {
 // owner returns a handle that allocates and frees on behalf of participant
 // slot id (allocator owner id+1; 0 is sharedOwner).
 func (p *pool) owner(slot int) *pool {
-	a, err := p.a.WithOwner(uint32(slot) + 1)
+	a, err := p.a.Handle(allocator.WithOwner(uint32(slot) + 1))
 	if err != nil {
 		panic("shmkit: participant slot beyond the allocator's owners") // MaxParticipants < allocator.MaxOwner
 	}
