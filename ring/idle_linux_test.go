@@ -53,7 +53,7 @@ func TestParkedConsumerIdle(t *testing.T) {
 	before := cpuTicks(t, cmd.Process.Pid)
 	time.Sleep(300 * time.Millisecond)
 	after := cpuTicks(t, cmd.Process.Pid)
-	if err := r.Enqueue(context.Background(), []byte("wake")); err != nil {
+	if err := r.Producer().Enqueue(context.Background(), []byte("wake")); err != nil {
 		t.Fatal(err)
 	}
 	waitCmd(t, cmd)
@@ -74,7 +74,7 @@ func childIdleConsume() int {
 	}
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 8)
-	n, err := r.Dequeue(context.Background(), buf)
+	n, err := r.Consumer().Dequeue(context.Background(), buf)
 	if err != nil || string(buf[:n]) != "wake" {
 		return childFail("dequeue: %q %v", buf[:n], err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/shmkit/shmkit/futex"
 )
 
 // mpmcSlotHeader is the turn word, the length word and a reserved word in
@@ -36,7 +34,7 @@ type MPMC struct {
 	shift    uint
 	slotSize int
 	stride   int
-	waiter   futex.Waiter
+	opts     options
 	canPut   func() bool
 	canGet   func() bool
 }
@@ -59,7 +57,7 @@ func MPMCSize(capacity, slotSize int) (int, error) {
 
 // NewMPMC initialises an empty MPMC ring at the start of mem, which must be
 // 64-byte aligned and at least MPMCSize(capacity, slotSize) bytes long.
-func NewMPMC(mem []byte, capacity, slotSize int) (*MPMC, error) {
+func NewMPMC(mem []byte, capacity, slotSize int, opts ...Option) (*MPMC, error) {
 	p, err := mpmcParams(capacity, slotSize)
 	if err != nil {
 		return nil, err
@@ -67,13 +65,13 @@ func NewMPMC(mem []byte, capacity, slotSize int) (*MPMC, error) {
 	if err := checkRegion(mem, p.size); err != nil {
 		return nil, err
 	}
-	clear(mem[DataOffset:p.size]) // every turn 0: every slot waits for lap 0
-	return newMPMC(mem, initControl(mem, p), p), nil
+	clear(mem[dataOffset:p.size]) // every turn 0: every slot waits for lap 0
+	return newMPMC(mem, initControl(mem, p), p, opts), nil
 }
 
 // AttachMPMC returns a handle to the MPMC ring initialised at the start of
 // mem, after validating its header.
-func AttachMPMC(mem []byte) (*MPMC, error) {
+func AttachMPMC(mem []byte, opts ...Option) (*MPMC, error) {
 	c, p, err := attachControl(mem, KindMPMC)
 	if err != nil {
 		return nil, err
@@ -83,21 +81,22 @@ func AttachMPMC(mem []byte) (*MPMC, error) {
 		return nil, err
 	}
 	if want.size != p.size {
-		return nil, fmt.Errorf("header size %d, slots need %d: %w", p.size, want.size, ErrBadLayout)
+		return nil, fmt.Errorf("header size %d, slots need %d: %w", p.size, want.size, ErrConfig)
 	}
-	return newMPMC(mem, c, p), nil
+	return newMPMC(mem, c, p, opts), nil
 }
 
-func newMPMC(mem []byte, c *control, p params) *MPMC {
+func newMPMC(mem []byte, c *control, p params, opts []Option) *MPMC {
 	r := &MPMC{
 		mem:      mem[:p.size:p.size],
 		c:        c,
-		data:     mem[DataOffset:p.size:p.size],
+		data:     mem[dataOffset:p.size:p.size],
 		capacity: p.capacity,
 		mask:     p.capacity - 1,
 		shift:    log2(p.capacity),
 		slotSize: int(p.slotSize),
 		stride:   int(mpmcStride(uint64(p.slotSize))),
+		opts:     applyOptions(opts),
 	}
 	// A producer may go on when the slot at the enqueue index is no longer
 	// held by the previous lap; a consumer when the slot at the dequeue
@@ -116,9 +115,6 @@ func newMPMC(mem []byte, c *control, p params) *MPMC {
 	}
 	return r
 }
-
-// SetWaiter sets how this handle's blocking calls wait.
-func (r *MPMC) SetWaiter(w futex.Waiter) { r.waiter = w }
 
 // Cap returns the number of slots.
 func (r *MPMC) Cap() int { return int(r.capacity) }
@@ -280,7 +276,7 @@ func (r *MPMC) Enqueue(ctx context.Context, msg []byte) error {
 // messages of one batch keep their order but may interleave with other
 // producers' messages.
 func (r *MPMC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, r.waiter, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
+	return enqueueAll(ctx, &r.opts, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
 }
 
 // TryDequeueBatch copies up to len(bufs) messages, claiming them with one
@@ -354,7 +350,7 @@ func (r *MPMC) DequeueBatch(ctx context.Context, bufs [][]byte) (int, error) {
 		if n > 0 || err != nil || len(bufs) == 0 {
 			return n, err
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
+		if err := r.opts.wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
 			return 0, err
 		}
 	}

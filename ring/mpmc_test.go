@@ -25,11 +25,11 @@ func newTestMPMC(tb testing.TB, capacity, slotSize int) (*MPMC, []byte) {
 }
 
 func TestMPMCBasic(t *testing.T) {
-	if n, err := MPMCSize(8, 64); n != DataOffset+8*80 || err != nil {
+	if n, err := MPMCSize(8, 64); n != dataOffset+8*80 || err != nil {
 		t.Fatal(n, err)
 	}
 	for _, c := range []int{0, 3, -1} {
-		if _, err := MPMCSize(c, 8); !errors.Is(err, ErrBadLayout) {
+		if _, err := MPMCSize(c, 8); !errors.Is(err, ErrConfig) {
 			t.Error(c, err)
 		}
 	}

@@ -220,6 +220,8 @@ func TestParkWake100k(t *testing.T) {
 	cmd := a.start(t, "park-consume")
 	a.waitWord(t, wordReady, 1)
 	buf := make([]byte, 16)
+	futexWord := (*atomic.Uint32)(unsafe.Pointer(&r.c.notEmpty)) // seq: its first word (TestLayout)
+	wakes := 0
 	for i := range n {
 		// Wait (without a time limit on the consumer side) until the
 		// consumer sleeps or is about to: its sleeper count is set.
@@ -231,22 +233,40 @@ func TestParkWake100k(t *testing.T) {
 				t.Fatal("consumer exited")
 			}
 		}
+		armed := uint32(0)
 		if i%64 == 0 {
-			// Now and then give the consumer time to reach the futex
-			// wait itself, so the wake system call finds it asleep.
-			time.Sleep(200 * time.Microsecond)
+			// Now and then wait until the consumer has armed the futex
+			// word (seq odd: it parks on that value): this message's
+			// Notify must then make the wake system call, which moves
+			// seq on (nothing else does: the child parks with no
+			// re-check and a deadline a minute away).
+			for armed = futexWord.Load(); armed&1 == 0; armed = futexWord.Load() {
+				runtime.Gosched()
+				if cmd.ProcessState != nil {
+					t.Fatal("consumer exited")
+				}
+			}
 		}
-		if err := r.Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
+		if err := r.Producer().Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
 			t.Fatal(err)
+		}
+		if armed != 0 {
+			if futexWord.Load() == armed {
+				t.Fatalf("message %d: the consumer was armed and the enqueue made no wake-up", i)
+			}
+			wakes++
 		}
 
 	}
-	r.Close()
+	r.Producer().Close()
 	waitCmd(t, cmd)
 	if got := a.count(0).Load(); got != n {
 		t.Fatalf("consumer received %d, want %d", got, n)
 	}
-	t.Logf("%d messages, each enqueued while the consumer was parked or parking", n)
+	if want := int((n + 63) / 64); wakes != want {
+		t.Fatalf("%d enqueues woke an armed consumer, want %d", wakes, want)
+	}
+	t.Logf("%d messages, each enqueued while the consumer was parked or parking; %d woke it from the futex", n, wakes)
 }
 
 func childParkConsume() int {
@@ -258,7 +278,9 @@ func childParkConsume() int {
 	if err != nil {
 		return childFail("attach: %v", err)
 	}
-	r.SetWaiter(futex.Waiter{Strategy: futex.Park})
+	// Recheck -1: a lost wake-up must hang (and fail on the deadline
+	// below), not be rescued by the bounded park.
+	r.opts.waiter = futex.Waiter{Strategy: futex.Park, Recheck: -1}
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 16)
 	var next uint64
@@ -266,7 +288,7 @@ func childParkConsume() int {
 		// A lost wake-up would park forever: the deadline turns it into a
 		// failure. A minute per message is not a timing check.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		n, err := r.Dequeue(ctx, buf)
+		n, err := r.Consumer().Dequeue(ctx, buf)
 		cancel()
 		if err == ErrClosed {
 			break
