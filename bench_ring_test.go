@@ -24,5 +24,5 @@ func bareRing(b *testing.B, depth, slot int) (enq func(context.Context, []byte) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	return r.Enqueue, r.Dequeue
+	return r.Producer().Enqueue, r.Consumer().Dequeue
 }
