@@ -40,6 +40,7 @@ type Channel struct {
 	endpoints map[closer]struct{}
 	lastScan  atomic.Int64 // unix ns of the last liveness scan
 	scanMu    sync.Mutex
+	pids      pidWatch
 }
 
 type closer interface{ Close() error }
@@ -345,6 +346,7 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	errs = append(errs, ch.leave())
 	errs = append(errs, ch.seg.Close())
+	ch.pids.close()
 	if ch.conn != nil {
 		errs = append(errs, ch.conn.Close())
 	}

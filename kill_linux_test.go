@@ -238,3 +238,49 @@ func TestKillRandom(t *testing.T) {
 		ch.Close()
 	}
 }
+
+// TestDeathDetectionBound measures, with the default liveness interval,
+// how long a publisher blocked on a SIGKILLed subscriber's full ring stays
+// blocked after the death. It logs the figure (docs/channels.md quotes
+// it); it asserts only that the publisher is released.
+func TestDeathDetectionBound(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	cmd, _ := start(t, "subscriber", "CH="+name, "KILL_AT=receive.take", "KILL_N=1000000")
+	waitFor(t, "the subscriber", func() bool { return count(t, ch, "subscriber") == 1 })
+	pub, err := ch.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	// Fill the ring while the subscriber is stopped, so the next Publish
+	// blocks on it.
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := pub.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	released := make(chan time.Time, 1)
+	go func() {
+		if err := pub.Send(ctx, []byte("y")); err != nil {
+			t.Error(err)
+		}
+		released <- time.Now()
+	}()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	died := time.Now()
+	d := (<-released).Sub(died)
+	t.Logf("publisher blocked on a SIGKILLed subscriber released %v after the death (liveness interval %v)",
+		d.Round(time.Millisecond), shmkit.DefaultLivenessInterval)
+	pub.Close()
+	ch.ScanForTest()
+	poolWhole(t, ch)
+}

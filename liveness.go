@@ -97,11 +97,11 @@ func (ch *Channel) scan(force bool) int {
 			if psPID(w) == me {
 				continue
 			}
-			start := u64(ch.entry(i), peStart).Load()
 			if psState(w) == psClaimed {
-				start = 0
+				dead = !processAlive(psPID(w), 0)
+			} else {
+				dead = !ch.pids.alive(i, w, psPID(w), u64(ch.entry(i), peStart).Load())
 			}
-			dead = !processAlive(psPID(w), start)
 		case psCleaning:
 			dead = psPID(w) != me && !processAlive(psPID(w), 0)
 		}
