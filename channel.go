@@ -38,12 +38,27 @@ type Channel struct {
 	mu        sync.Mutex
 	closed    bool
 	endpoints map[closer]struct{}
+	closing   atomic.Bool  // Close has begun: calls fail with ErrClosed, waits end
+	inflight  atomic.Int64 // calls inside the mapping right now
 	lastScan  atomic.Int64 // unix ns of the last liveness scan
 	scanMu    sync.Mutex
 	pids      pidWatch
 }
 
-type closer interface{ Close() error }
+type closer interface{ closeInternal() error }
+
+// enter registers a call that touches the mapping; Close waits until every
+// such call has left before it unmaps. It fails once Close has begun.
+func (ch *Channel) enter() error {
+	ch.inflight.Add(1)
+	if ch.closing.Load() {
+		ch.inflight.Add(-1)
+		return ErrClosed
+	}
+	return nil
+}
+
+func (ch *Channel) exit() { ch.inflight.Add(-1) }
 
 // Option tunes Open and Create.
 type Option func(*options)
@@ -323,15 +338,25 @@ func (ch *Channel) Name() string { return ch.name }
 func (ch *Channel) File() *os.File { return ch.seg.File() }
 
 // Close closes every publisher and subscriber made from ch, leaves the
-// channel and unmaps it. The last participant to leave a named channel
-// removes its name, unless Config.Keep. Samples and byte slices obtained
-// through ch are invalid afterwards. Close is idempotent.
+// channel and unmaps it. Calls blocked in other goroutines (Receive,
+// Publish, LoanContext, WaitSet.Wait) return ErrClosed first; Close waits
+// for every call on ch to leave the mapping before it unmaps. The last
+// participant to leave a named channel removes its name, unless
+// Config.Keep. Samples and byte slices obtained through ch are invalid
+// afterwards. Close is idempotent.
 func (ch *Channel) Close() error {
 	ch.mu.Lock()
-	if ch.closed {
+	if ch.closed || ch.closing.Load() {
 		ch.mu.Unlock()
 		return nil
 	}
+	ch.closing.Store(true)
+	ch.mu.Unlock()
+	for ch.inflight.Load() != 0 {
+		ch.wakeAll()
+		time.Sleep(100 * time.Microsecond) // calls in flight finish within one of their wait's checks
+	}
+	ch.mu.Lock()
 	eps := make([]closer, 0, len(ch.endpoints))
 	for e := range ch.endpoints {
 		eps = append(eps, e)
@@ -339,7 +364,7 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	var errs []error
 	for _, e := range eps {
-		errs = append(errs, e.Close())
+		errs = append(errs, e.closeInternal())
 	}
 	ch.mu.Lock()
 	ch.closed = true
@@ -365,7 +390,7 @@ func (ch *Channel) leave() error {
 func (ch *Channel) isClosed() bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	return ch.closed
+	return ch.closed || ch.closing.Load()
 }
 
 func (ch *Channel) register(e closer) error {

@@ -216,7 +216,9 @@ func BenchmarkChannelPingPong(b *testing.B) {
 	pingSub, _ := ping.Subscriber()
 	pongSub, _ := pong.Subscriber()
 	ctx := context.Background()
+	echoed := make(chan struct{})
 	go func() {
+		defer close(echoed)
 		buf := make([]byte, 64)
 		for {
 			n, err := pingSub.ReceiveInto(ctx, buf)
@@ -246,4 +248,5 @@ func BenchmarkChannelPingPong(b *testing.B) {
 	b.ReportMetric(float64(rtt[len(rtt)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(rtt[len(rtt)*99/100].Nanoseconds()), "p99-ns")
 	pingPub.Close()
+	<-echoed
 }

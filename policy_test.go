@@ -126,3 +126,50 @@ func TestBlockHonoursContext(t *testing.T) {
 	}
 	poolWhole(t, ch)
 }
+
+// TestCloseUnblocks: Close while other goroutines are blocked in Receive,
+// Publish (ring full) and LoanContext (pool empty): they return ErrClosed
+// and Close unmaps only after they left.
+func TestCloseUnblocks(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 2, ChunksPerClass: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	idle, _ := ch.Subscriber()
+	full, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	pub2, _ := ch.Publisher()
+	_ = full
+	for range 2 {
+		if err := pub.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // idle drains, full does not
+		m, err := idle.TryReceive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	}
+	errs := make(chan error, 3)
+	go func() { _, err := idle.Receive(ctx); errs <- err }()
+	go func() { errs <- pub.Send(ctx, []byte("y")) }() // full's ring is full
+	go func() {
+		var err error
+		for err == nil { // exhaust the pool, then wait in LoanContext
+			_, err = pub2.LoanContext(ctx, 8)
+		}
+		errs <- err
+	}()
+	waitFor(t, "a sleeper on the idle subscriber's ring", func() bool { return ch.SleepersForTest(0) > 0 })
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := <-errs; !errors.Is(err, shmkit.ErrClosed) {
+			t.Errorf("blocked call after Close: %v, want ErrClosed", err)
+		}
+	}
+}

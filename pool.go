@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/allocator"
@@ -76,20 +77,27 @@ func (p *pool) owner(slot int) *pool {
 }
 
 // alloc takes a chunk for a message of n payload bytes. With ctx nil it
-// does not wait (ErrNoMemory when the class is empty).
-func (p *pool) alloc(ctx context.Context, n int) (ref, error) {
-	var r allocator.Ref
-	var err error
-	if ctx == nil {
+// does not wait (ErrNoMemory when the class is empty); otherwise it polls,
+// with a back-off up to a millisecond, until a chunk is free, ctx ends or
+// stop reports true. (allocator.AllocContext parks on a futex, but its
+// wake-up on cancellation may touch the mapping after it returned, which
+// Channel.Close cannot wait for.)
+func (p *pool) alloc(ctx context.Context, n int, stop func() bool) (ref, error) {
+	r, err := p.a.Alloc(n + msgHeaderSize)
+	for pause := time.Microsecond; ctx != nil && errors.Is(err, allocator.ErrNoMemory); pause = min(2*pause, time.Millisecond) {
+		if ctx.Err() != nil || stop() {
+			break
+		}
+		time.Sleep(pause)
 		r, err = p.a.Alloc(n + msgHeaderSize)
-	} else {
-		r, err = p.a.AllocContext(ctx, n+msgHeaderSize)
 	}
 	switch {
 	case err == nil:
 		return ref(r), nil
 	case ctx != nil && ctx.Err() != nil:
 		return 0, ctx.Err()
+	case stop != nil && stop():
+		return 0, ErrClosed
 	case errors.Is(err, allocator.ErrNoMemory):
 		return 0, fmt.Errorf("%w: %d bytes: %w", ErrNoMemory, n, err)
 	case errors.Is(err, allocator.ErrTooLarge):

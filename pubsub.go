@@ -121,9 +121,10 @@ func (ch *Channel) Publisher() (*Publisher, error) {
 }
 
 func (ch *Channel) publisher() (*Publisher, error) {
-	if ch.isClosed() {
-		return nil, ErrClosed
+	if err := ch.enter(); err != nil {
+		return nil, err
 	}
+	defer ch.exit()
 	i, w, err := ch.claim(rolePublisher)
 	if err != nil {
 		return nil, err
@@ -151,9 +152,10 @@ func (ch *Channel) Subscriber() (*Subscriber, error) {
 }
 
 func (ch *Channel) subscriber() (*Subscriber, error) {
-	if ch.isClosed() {
-		return nil, ErrClosed
+	if err := ch.enter(); err != nil {
+		return nil, err
 	}
+	defer ch.exit()
 	i, w, err := ch.claim(roleSubscriber)
 	if err != nil {
 		return nil, err
@@ -213,10 +215,14 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if n < 0 || n > p.ch.cfg.MaxMessage {
 		return nil, fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
 	}
+	if err := p.ch.enter(); err != nil {
+		return nil, err
+	}
+	defer p.ch.exit()
 	if p.isDone() {
 		return nil, ErrClosed
 	}
-	r, err := p.pool.alloc(ctx, n)
+	r, err := p.pool.alloc(ctx, n, p.ch.closing.Load)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +241,10 @@ func (s *Sample) Discard() error {
 	if s.state != sampleLoaned {
 		return ErrSampleState
 	}
+	if err := s.pub.ch.enter(); err != nil {
+		return err
+	}
+	defer s.pub.ch.exit()
 	s.state = sampleDone
 	return s.pub.pool.free(s.r)
 }
@@ -249,6 +259,10 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
 	}
+	if err := p.ch.enter(); err != nil {
+		return err
+	}
+	defer p.ch.exit()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
@@ -411,6 +425,14 @@ func (p *Publisher) isDone() bool {
 // pool. When the last publisher has left, subscribers receive what is
 // left and then ErrPeerGone. Close is idempotent.
 func (p *Publisher) Close() error {
+	if err := p.ch.enter(); err != nil {
+		return nil // the Channel's Close closes it
+	}
+	defer p.ch.exit()
+	return p.closeInternal()
+}
+
+func (p *Publisher) closeInternal() error {
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()

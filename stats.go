@@ -33,9 +33,10 @@ type Stats struct {
 // others run, the figures are not one snapshot. A participant entry that
 // cannot be is reported as ErrCorrupt (with the rest of the figures).
 func (ch *Channel) Stats() (Stats, error) {
-	if ch.isClosed() {
-		return Stats{}, ErrClosed
+	if err := ch.enter(); err != nil {
+		return Stats{}, err
 	}
+	defer ch.exit()
 	st := Stats{Pool: ch.pool.stats()}
 	var firstErr error
 	for i := range ch.cfg.participants() {

@@ -2,6 +2,7 @@ package shmkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -39,6 +40,19 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 	if len(w.subs) == 0 {
 		return nil, fmt.Errorf("%w: empty wait set", ErrConfig)
 	}
+	for i, s := range w.subs {
+		if err := s.ch.enter(); err != nil {
+			for _, t := range w.subs[:i] {
+				t.ch.exit()
+			}
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, s := range w.subs {
+			s.ch.exit()
+		}
+	}()
 	for _, s := range w.subs {
 		if s.ready() {
 			return s, nil
@@ -57,7 +71,10 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 					won <- s
 					return
 				}
-				if s.ch.wait(wctx, s.ring.notEmpty, s.ready, true) != nil {
+				if err := s.ch.wait(wctx, s.ring.notEmpty, s.ready, true); err != nil {
+					if errors.Is(err, ErrClosed) {
+						won <- s // its TryReceive says ErrClosed
+					}
 					return
 				}
 			}
