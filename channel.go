@@ -157,6 +157,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if ch.pool, err = newPool(mems[3], cfg); err != nil {
 		return fail(err)
 	}
+	ch.pool.setWords(ch.hdr)
 	for k := range cfg.rings() {
 		r := newDring(mems[2][k*ringSize(cfg.RingDepth):], cfg.RingDepth)
 		if cfg.Pattern == PubSub {
@@ -277,6 +278,7 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	if ch.pool, err = attachPool(pmem); err != nil {
 		return fail(err)
 	}
+	ch.pool.setWords(hdr)
 	for k := range h.cfg.rings() {
 		ch.rings = append(ch.rings, attachDring(rmem[k*rs:], h.cfg.RingDepth))
 	}

@@ -59,6 +59,8 @@ const (
 	hdrRemoving   = 128 // uint32: 1 while the last participant removes the name
 	hdrTypeFP     = 136 // uint64 fingerprint of the typed message, 0 = untyped
 	hdrPubJoins   = 144 // uint64 publishers (producers) that ever joined
+	hdrFreed      = 160 // futex.Event: loans waiting for a free chunk sleep here
+	hdrFrees      = 168 // uint32 chunks freed by the channel (wraps)
 	hdrSize       = 192
 )
 

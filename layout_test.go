@@ -31,6 +31,9 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "removing", Offset: hdrRemoving, Size: 4},
 		{Name: "type_fingerprint", Offset: hdrTypeFP, Size: 8},
 		{Name: "publisher_joins", Offset: hdrPubJoins, Size: 8},
+		{Name: "freed.seq", Offset: hdrFreed, Size: 4},
+		{Name: "freed.sleepers", Offset: hdrFreed + 4, Size: 4},
+		{Name: "frees", Offset: hdrFrees, Size: 4},
 	})
 	layoutdoc.Check(t, doc, "participant", []F{
 		{Name: "state", Offset: peState, Size: 8},

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/allocator"
+	"github.com/shmkit/shmkit/futex"
 )
 
 // This file is the only one that uses package allocator: the pool of
@@ -41,9 +42,13 @@ func poolSize(c Config) (int, error) {
 	return n, nil
 }
 
-// pool is one participant's handle on the chunk pool.
+// pool is one participant's handle on the chunk pool. freed and frees (in
+// the channel header) let a loan wait for a chunk: every free through the
+// channel counts and notifies.
 type pool struct {
-	a *allocator.Allocator
+	a     *allocator.Allocator
+	freed *futex.Event
+	frees *atomic.Uint32
 }
 
 // sharedOwner owns chunks once they are published: no participant's
@@ -73,31 +78,28 @@ func (p *pool) owner(slot int) *pool {
 	if err != nil {
 		panic("shmkit: participant slot beyond the allocator's owners") // MaxParticipants < allocator.MaxOwner
 	}
-	return &pool{a: a}
+	return &pool{a: a, freed: p.freed, frees: p.frees}
 }
 
-// alloc takes a chunk for a message of n payload bytes. With ctx nil it
-// does not wait (ErrNoMemory when the class is empty); otherwise it polls,
-// with a back-off up to a millisecond, until a chunk is free, ctx ends or
-// stop reports true. (allocator.AllocContext parks on a futex, but its
-// wake-up on cancellation may touch the mapping after it returned, which
-// Channel.Close cannot wait for.)
-func (p *pool) alloc(ctx context.Context, n int, stop func() bool) (ref, error) {
+// alloc takes a chunk for a message of n payload bytes. With wait nil it
+// does not wait (ErrNoMemory when the class is empty); otherwise, while the
+// class is empty, it calls wait with a condition that turns true when a
+// chunk is freed through the channel, until wait fails. (Not
+// allocator.AllocContext: its wake-up on cancellation may touch the
+// mapping after it returned, which Channel.Close cannot wait for.)
+func (p *pool) alloc(ctx context.Context, n int, wait func(cond func() bool) error) (ref, error) {
+	seen := p.frees.Load()
 	r, err := p.a.Alloc(n + msgHeaderSize)
-	for pause := time.Microsecond; ctx != nil && errors.Is(err, allocator.ErrNoMemory); pause = min(2*pause, time.Millisecond) {
-		if ctx.Err() != nil || stop() {
-			break
+	for wait != nil && errors.Is(err, allocator.ErrNoMemory) {
+		if werr := wait(func() bool { return p.frees.Load() != seen }); werr != nil {
+			return 0, werr
 		}
-		time.Sleep(pause)
+		seen = p.frees.Load()
 		r, err = p.a.Alloc(n + msgHeaderSize)
 	}
 	switch {
 	case err == nil:
 		return ref(r), nil
-	case ctx != nil && ctx.Err() != nil:
-		return 0, ctx.Err()
-	case stop != nil && stop():
-		return 0, ErrClosed
 	case errors.Is(err, allocator.ErrNoMemory):
 		return 0, fmt.Errorf("%w: %d bytes: %w", ErrNoMemory, n, err)
 	case errors.Is(err, allocator.ErrTooLarge):
@@ -126,6 +128,10 @@ func (p *pool) chunk(r ref) ([]byte, error) {
 // generation.
 func (p *pool) free(r ref) error {
 	err := p.a.Free(allocator.Ref(r))
+	if err == nil {
+		p.frees.Add(1)
+		p.freed.Notify()
+	}
 	if err == nil || errors.Is(err, allocator.ErrBadRef) || errors.Is(err, allocator.ErrDoubleFree) {
 		return nil
 	}
@@ -154,7 +160,12 @@ func (p *pool) live(r ref) bool {
 
 // reclaim returns every chunk participant slot held or was moving.
 func (p *pool) reclaim(slot int) (int, error) {
-	return p.a.ReclaimOwner(uint32(slot) + 1)
+	n, err := p.a.ReclaimOwner(uint32(slot) + 1)
+	if n > 0 {
+		p.frees.Add(1)
+		p.freed.Notify()
+	}
+	return n, err
 }
 
 // PoolStats are the pool's counters, summed over its size classes.
@@ -179,4 +190,10 @@ func (p *pool) stats() PoolStats {
 func (p *pool) check() error {
 	_, err := p.a.Check()
 	return err
+}
+
+// setWords points the pool at the channel header's free event and count.
+func (p *pool) setWords(hdr []byte) {
+	p.freed, _ = futex.EventAt(hdr[hdrFreed:]) // 8-aligned in a 64-aligned region
+	p.frees = u32(hdr, hdrFrees)
 }

@@ -222,7 +222,11 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if p.isDone() {
 		return nil, ErrClosed
 	}
-	r, err := p.pool.alloc(ctx, n, p.ch.closing.Load)
+	var wait func(func() bool) error
+	if ctx != nil {
+		wait = func(cond func() bool) error { return p.ch.wait(ctx, p.pool.freed, cond, true) }
+	}
+	r, err := p.pool.alloc(ctx, n, wait)
 	if err != nil {
 		return nil, err
 	}
