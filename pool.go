@@ -1,7 +1,6 @@
 package shmkit
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -81,22 +80,13 @@ func (p *pool) owner(slot int) *pool {
 	return &pool{a: a, freed: p.freed, frees: p.frees}
 }
 
-// alloc takes a chunk for a message of n payload bytes. With wait nil it
-// does not wait (ErrNoMemory when the class is empty); otherwise, while the
-// class is empty, it calls wait with a condition that turns true when a
-// chunk is freed through the channel, until wait fails. (Not
+// alloc takes a chunk for a message of n payload bytes without waiting
+// (ErrNoMemory when the class is empty). A caller that waits reads frees
+// before the attempt and parks on freed until frees moves (not
 // allocator.AllocContext: its wake-up on cancellation may touch the
-// mapping after it returned, which Channel.Close cannot wait for.)
-func (p *pool) alloc(ctx context.Context, n int, wait func(cond func() bool) error) (ref, error) {
-	seen := p.frees.Load()
+// mapping after it returned, which Channel.Close cannot wait for).
+func (p *pool) alloc(n int) (ref, error) {
 	r, err := p.a.Alloc(n + msgHeaderSize)
-	for wait != nil && errors.Is(err, allocator.ErrNoMemory) {
-		if werr := wait(func() bool { return p.frees.Load() != seen }); werr != nil {
-			return 0, werr
-		}
-		seen = p.frees.Load()
-		r, err = p.a.Alloc(n + msgHeaderSize)
-	}
 	switch {
 	case err == nil:
 		return ref(r), nil

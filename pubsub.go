@@ -222,11 +222,15 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if p.isDone() {
 		return nil, ErrClosed
 	}
-	var wait func(func() bool) error
-	if ctx != nil {
-		wait = func(cond func() bool) error { return p.ch.wait(ctx, p.pool.freed, cond, true) }
+	seen := p.pool.frees.Load()
+	r, err := p.pool.alloc(n)
+	for ctx != nil && errors.Is(err, ErrNoMemory) {
+		if werr := p.ch.wait(ctx, p.pool.freed, func() bool { return p.pool.frees.Load() != seen }, true); werr != nil {
+			return nil, werr
+		}
+		seen = p.pool.frees.Load()
+		r, err = p.pool.alloc(n)
 	}
-	r, err := p.pool.alloc(ctx, n, wait)
 	if err != nil {
 		return nil, err
 	}

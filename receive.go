@@ -58,9 +58,13 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 	}
 	deadline := time.Now().Add(ch.cfg.LivenessInterval)
 	expired := false
+	polls := 0
 	err := w.Wait(context.Background(), ev, func() bool {
 		if cond() || ch.closing.Load() || ended.Load() {
 			return true
+		}
+		if polls++; polls%64 != 0 && polls > 1 {
+			return false // the clock every 64 polls (and once parked, every re-check)
 		}
 		expired = time.Now().After(deadline)
 		return expired
