@@ -154,7 +154,16 @@ func TestCloseUnblocks(t *testing.T) {
 		m.Release()
 	}
 	errs := make(chan error, 3)
-	go func() { _, err := idle.Receive(ctx); errs <- err }()
+	go func() {
+		for {
+			m, err := idle.Receive(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			m.Release()
+		}
+	}()
 	go func() { errs <- pub.Send(ctx, []byte("y")) }() // full's ring is full
 	go func() {
 		var err error
