@@ -161,4 +161,3 @@ func count(t *testing.T, ch *shmkit.Channel, role string) int {
 	}
 	return st.Count(role)
 }
-
