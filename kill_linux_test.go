@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -283,4 +284,103 @@ func TestDeathDetectionBound(t *testing.T) {
 	pub.Close()
 	ch.ScanForTest()
 	poolWhole(t, ch)
+}
+
+// TestKillWorkQueue kills a consumer at each step of receive and release,
+// and a producer in the middle of a put, while an in-process consumer goes
+// on: no message is delivered twice, at most the one the dead consumer had
+// claimed is lost, the producer's messages arrive at most once each, and
+// the pool is whole afterwards.
+func TestKillWorkQueue(t *testing.T) {
+	cases := []struct{ victim, step string }{
+		{"consumer", "receive.take"}, {"consumer", "receive.held"}, {"consumer", "release.clear"},
+		{"producer", "publish.put"}, {"producer", "publish.disown"},
+	}
+	for _, c := range cases {
+		t.Run(c.victim+"/"+c.step, func(t *testing.T) {
+			name := chanName(t)
+			ch, err := shmkit.Create(name, shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 8, LivenessInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			ctx := ctxT(t)
+			hold, err := ch.Producer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine, err := ch.Consumer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			done := make(chan error, 1)
+			go func() {
+				for {
+					m, err := mine.Receive(ctx)
+					if errors.Is(err, shmkit.ErrPeerGone) {
+						done <- nil
+						return
+					}
+					if err != nil {
+						done <- err
+						return
+					}
+					got[string(m.Bytes())]++
+					m.Release()
+				}
+			}()
+			const n = 300
+			var victimOut fmt.Stringer
+			var victim, other interface{ Wait() error }
+			if c.victim == "consumer" {
+				v, vo := start(t, "consumer", "CH="+name, "KILL_AT="+c.step, "KILL_N=5")
+				waitFor(t, "the victim consumer", func() bool { return count(t, ch, "consumer") == 2 })
+				p, po := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n))
+				victim, victimOut, other = v, vo, p
+				waitOK(t, p, po)
+			} else {
+				v, _ := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n), "KILL_AT="+c.step, "KILL_N=50")
+				p, po := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n))
+				victim, other = v, p
+				waitOK(t, p, po)
+			}
+			if err := victim.Wait(); err == nil {
+				t.Fatal("the victim was not killed")
+			}
+			_ = other
+			hold.Close()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if victimOut != nil {
+				for _, l := range strings.Fields(victimOut.String()) {
+					got[l]++
+				}
+			}
+			perProducer := map[string]int{}
+			for m, k := range got {
+				if k != 1 {
+					t.Errorf("message %s delivered %d times", m, k)
+				}
+				perProducer[strings.Split(m, ":")[0]]++
+			}
+			total := len(got)
+			switch c.victim {
+			case "consumer":
+				if total != n && total != n-1 {
+					t.Errorf("%d of %d messages delivered, want %d or %d", total, n, n, n-1)
+				}
+			case "producer":
+				// The survivor's n, and the victim's 49 or 50.
+				if total != n+49 && total != n+50 {
+					t.Errorf("%d messages delivered, want %d or %d", total, n+49, n+50)
+				}
+			}
+			t.Logf("%d messages delivered once each (per producer %v)", total, perProducer)
+			mine.Close()
+			ch.ScanForTest()
+			poolWhole(t, ch)
+		})
+	}
 }

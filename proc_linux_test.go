@@ -218,8 +218,12 @@ func childConsumer() int {
 	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
+	unbuffered := env("KILL_AT") != "" // what it printed must survive its SIGKILL
 	ctx := childCtx()
 	for {
+		if unbuffered {
+			w.Flush()
+		}
 		smp, err := c.Receive(ctx)
 		if errors.Is(err, shmkit.ErrPeerGone) {
 			return 0
@@ -228,6 +232,9 @@ func childConsumer() int {
 			return fail("consumer: %v", err)
 		}
 		fmt.Fprintf(w, "%s\n", smp.Bytes())
+		if unbuffered {
+			w.Flush()
+		}
 		if err := smp.Release(); err != nil {
 			return fail("consumer: %v", err)
 		}
