@@ -312,12 +312,11 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 		if mask&b == 0 {
 			continue
 		}
-		var valid func() bool
+		var to target
 		if ch.cfg.Pattern == PubSub {
-			want := targets[k]
-			valid = func() bool { return ch.state(k) == want }
+			to = target{word: u64(ch.entry(k), peState), want: targets[k]}
 		}
-		if err := p.deliver(ctx, k, r, valid); err != nil {
+		if err := p.deliver(ctx, k, r, to); err != nil {
 			ch.clearBit(p.pool, r, b)
 			if !errors.Is(err, errDropped) && len(errs) == 0 {
 				errs = append(errs, err)
@@ -342,7 +341,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 
 // deliver puts r into ring k, applying the channel's policy when it is
 // full. An error means r is not in the ring (the caller drops its bit).
-func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool) error {
+func (p *Publisher) deliver(ctx context.Context, k int, r ref, to target) error {
 	ch := p.ch
 	ring := ch.rings[k]
 	var blockedSince time.Time
@@ -353,7 +352,7 @@ func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool
 		}
 	}()
 	for {
-		res, err := ring.put(r, p.slot, valid)
+		res, err := ring.put(r, p.slot, to)
 		if err != nil {
 			return err
 		}
@@ -387,11 +386,11 @@ func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool
 		if blockedSince.IsZero() {
 			blockedSince = time.Now()
 		}
-		if valid != nil && !valid() {
+		if !to.valid() {
 			return errDropped
 		}
 		spin := time.Since(blockedSince) < ch.cfg.LivenessInterval
-		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || (valid != nil && !valid()) }, spin); err != nil {
+		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || !to.valid() }, spin); err != nil {
 			p.countDrop(k)
 			return err
 		}
