@@ -122,3 +122,32 @@ func TestCorruptSharedState(t *testing.T) {
 	}
 	u64(ch.entry(sub.slot), peState).Store(sub.w)
 }
+
+// FuzzRing runs every delivery-ring operation on a ring whose indices and
+// slot words are arbitrary bytes (a hostile or broken peer): each returns
+// (an error or not) and none panics or loops for ever.
+func FuzzRing(f *testing.F) {
+	const depth = 8
+	good := alignedBuf(ringSize(depth))
+	r := newDring(good, depth)
+	r.put(0x1000_0001, 3, target{})
+	r.put(0x2000_0001, 3, target{})
+	f.Add(append([]byte(nil), good...))
+	f.Add(make([]byte, ringSize(depth)))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		mem := alignedBuf(ringSize(depth))
+		copy(mem, raw)
+		r := attachDring(mem, depth)
+		r.canPut()
+		r.canTake()
+		r.empty()
+		r.holds(0x1000_0001)
+		if pos, _, ok, err := r.take(5); ok && err == nil {
+			r.finish(pos)
+		}
+		_, _ = r.put(0x3000_0001, 4, target{})
+		r.repair(3, func(ref) {})
+		r.close()
+		_ = r.drain(6, func(int) bool { return false }, func(ref) {})
+	})
+}
