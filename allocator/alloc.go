@@ -84,7 +84,7 @@ func (a *Allocator) allocFrom(c *class, n int) (Ref, error) {
 
 // allocShared pops a chunk from the free list of c and allocates it.
 func (a *Allocator) allocShared(c *class, n int) (Ref, error) {
-	i, err := c.pop(a.owner)
+	i, err := c.pop(a.owner, false)
 	if err != nil {
 		return 0, err
 	}

@@ -481,7 +481,7 @@ func TestReclaimInFlight(t *testing.T) {
 	mustWhole(t, a)
 
 	// Died after unlinking, before marking the chunk allocated.
-	i, err = c.pop(dead)
+	i, err = c.pop(dead, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,9 @@ const (
 // BenchmarkAllocFreeContended2Proc measures alloc+free pairs on one class
 // while a second process does the same on the same class, and, interleaved
 // with it in rounds, the same pairs while the second process is paused
-// (idle, sleeping): it reports the parent's cost per pair contended and
-// uncontended, their ratio (the target: at most 4), and the child's
-// throughput. With cache=32 both processes use a magazine (their pairs meet
+// (idle, sleeping), in up to benchRounds rounds: it reports the medians over
+// the rounds of the parent's cost per pair contended and uncontended and of
+// their ratio (the target: at most 4), and the child's throughput. With cache=32 both processes use a magazine (their pairs meet
 // only when a magazine refills or spills); with cache=0 every pair of both
 // goes through the same free-list head.
 func BenchmarkAllocFreeContended2Proc(b *testing.B) {
@@ -54,38 +54,36 @@ func BenchmarkAllocFreeContended2Proc(b *testing.B) {
 				}
 				return time.Since(t0)
 			}
-			var contended, alone time.Duration
+			var contended, alone, ratio []float64 // ns per pair, per round
 			var child uint64
-			const rounds = 8
+			var childTime time.Duration
 			b.ResetTimer()
-			for i := range rounds {
-				k := b.N / rounds
-				if i == rounds-1 {
-					k = b.N - k*(rounds-1)
-				}
+			rounds(b.N, func(k int) {
 				// Alone: the child acknowledges the pause first.
 				s.word(hammerPause).Store(1)
 				waitFor(b, "hammer child paused", func() bool { return s.word(hammerPaused).Load() == 1 || hc.exited() })
-				alone += pairs(k)
+				al := float64(pairs(k).Nanoseconds()) / float64(k)
 				// Contended: the child has made progress before we start.
 				start := s.word(hammerPairs).Load()
 				s.word(hammerPause).Store(0)
 				waitFor(b, "hammer child running", func() bool { return s.word(hammerPairs).Load() > start || hc.exited() })
 				c0 := s.word(hammerPairs).Load()
-				contended += pairs(k)
+				d := pairs(k)
 				child += s.word(hammerPairs).Load() - c0
-			}
+				childTime += d
+				co := float64(d.Nanoseconds()) / float64(k)
+				alone, contended, ratio = append(alone, al), append(contended, co), append(ratio, co/al)
+			})
 			b.StopTimer()
 			s.word(hammerStop).Store(1)
 			s.word(hammerPause).Store(0)
 			if err := hc.wait(); err != nil {
 				b.Fatal(err)
 			}
-			per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
-			b.ReportMetric(per(contended), "ns/pair")
-			b.ReportMetric(per(alone), "alone-ns/pair")
-			b.ReportMetric(per(contended)/per(alone), "contended/alone")
-			b.ReportMetric(float64(child)/contended.Seconds()/1e6, "child-Mpairs/s")
+			b.ReportMetric(median(contended), "ns/pair")
+			b.ReportMetric(median(alone), "alone-ns/pair")
+			b.ReportMetric(median(ratio), "contended/alone")
+			b.ReportMetric(float64(child)/childTime.Seconds()/1e6, "child-Mpairs/s")
 			if err := p.Flush(); err != nil {
 				b.Fatal(err)
 			}

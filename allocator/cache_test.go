@@ -96,6 +96,11 @@ func TestCacheSpill(t *testing.T) {
 	if st := a.Stats()[0]; st.InUse != 6 || st.Cached != 0 || st.HighWater != 6 {
 		t.Fatalf("after 6 allocs: %+v", st)
 	}
+	// Each refill of two reserved the second chunk as it unlinked the
+	// first, and left the head plain after the last.
+	if h := a.classes[0].head.Load(); headIsPopping(h) {
+		t.Fatalf("head %#x left popping after refills", h)
+	}
 	for i, r := range refs {
 		if err := p.Free(r); err != nil {
 			t.Fatal(err)

@@ -130,7 +130,19 @@ func (c *class) topState(h uint64, m *chunkMeta) (uint64, bool) {
 
 // pop claims the top chunk for participant me, unlinks it and returns its
 // index; the chunk's state is then claimed by me.
-func (c *class) pop(me uint32) (uint32, error) {
+//
+// With more (a refill that will pop again at once), the unlink installs the
+// next chunk as the top of a popping head: it reserves that chunk in the
+// same compare-and-swap, so the next pop starts at the claim and a batch of
+// k chunks costs 2k+1 compare-and-swaps instead of 3k. Reserving without
+// first reading the chunk's state is safe because a chunk below the top is
+// always free: a pusher links above a top only after seeing it free (a top
+// being freed is marked free first), a claimed chunk is never below
+// another, and nothing changes the state of a listed chunk that is not the
+// top. A participant killed right after leaves a popping head with a free,
+// unclaimed top, which is the state a kill after an ordinary reserve leaves
+// (the next pop claims it, or a push takes it back).
+func (c *class) pop(me uint32, more bool) (uint32, error) {
 	h := c.head.Load()
 	for {
 		top := headTop(h)
@@ -154,7 +166,7 @@ func (c *class) pop(me uint32) (uint32, error) {
 				hook(stepClaimed)
 				// Usually nobody has moved the head: unlink under h at once.
 				next := c.chunk(top - 1).next.Load()
-				if uint64(next) <= c.count && c.head.CompareAndSwap(h, newHead(h, next, false)) {
+				if uint64(next) <= c.count && c.head.CompareAndSwap(h, newHead(h, next, more && next != 0)) {
 					hook(stepUnlinked)
 					return top - 1, nil
 				}

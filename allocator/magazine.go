@@ -73,7 +73,7 @@ func (a *Allocator) refill(c *class, mg *magazine) error {
 	var err error
 	for got < want && len(mg.ent) < cap(mg.ent) {
 		var i uint32
-		if i, err = c.pop(a.owner); err != nil {
+		if i, err = c.pop(a.owner, got+1 < want && len(mg.ent)+1 < cap(mg.ent)); err != nil {
 			break
 		}
 		m := c.chunk(i)
