@@ -209,7 +209,9 @@ func (p *ByteProducer) publish(t uint64) {
 	p.tail = t
 	publish64(&p.r.c.tail, t)
 	hook(stepProducerPublished)
-	p.r.c.notEmpty.Notify()
+	if e := &p.r.c.notEmpty; e.Sleepers() != 0 {
+		e.Notify()
+	}
 	hook(stepProducerNotified)
 }
 
@@ -479,7 +481,9 @@ func (c *ByteConsumer) release(h uint64) {
 	c.head = h
 	publish64(&c.r.c.head, h)
 	hook(stepConsumerReleased)
-	c.r.c.notFull.Notify()
+	if e := &c.r.c.notFull; e.Sleepers() != 0 {
+		e.Notify()
+	}
 }
 
 // Release hands the peeked record's bytes back to the producer.

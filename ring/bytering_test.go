@@ -27,7 +27,7 @@ func TestByteRingParams(t *testing.T) {
 	if n, err := ByteRingSize(4096); n != dataOffset+4096 || err != nil {
 		t.Fatal(n, err)
 	}
-	for _, c := range []int{0, 32, 100, -64, MaxByteRing * 2} {
+	for _, c := range []int{0, 32, 100, -64, twice(MaxByteRing)} {
 		if _, err := ByteRingSize(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("ByteRingSize(%d): %v", c, err)
 		}

@@ -46,10 +46,11 @@ func TestParkedConsumerIdle(t *testing.T) {
 	}
 	cmd := a.start(t, "idle-consume")
 	a.waitWord(t, wordReady, 1)
+	// A waiter counts itself a sleeper only in the park, after its spin
+	// phase: from here on the consumer is parked (or about to be).
 	for r.c.notEmpty.Sleepers() == 0 {
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling an observable fact
 	}
-	time.Sleep(50 * time.Millisecond) // past the spin phase, into the futex
 	before := cpuTicks(t, cmd.Process.Pid)
 	time.Sleep(300 * time.Millisecond)
 	after := cpuTicks(t, cmd.Process.Pid)

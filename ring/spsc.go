@@ -276,19 +276,44 @@ func (r *SPSC) tooLarge(n int) error {
 // recover sets the producer's tail: the first index from the shared head
 // on whose slot no message is published. Slots in [head, tail) carry
 // seq = index+1; the slot at tail carries the seq of the previous lap
-// (tail+1-capacity) or 0, never tail+1. A producer killed before its seq
-// store left no message (its slot is simply refilled); one killed after it
-// left a whole message. Either way the scan finds the true tail, so no kill
-// leaves a state that a new producer reports as corrupt. The tail hint is
-// stored for Len and for the next recovery to be quick to check.
+// (tail+1-capacity) or 0, never tail+1. A producer killed before a seq
+// store left no message there (the slot is simply refilled); one killed
+// after it left a whole message.
+//
+// A run (publishRun) is published last slot first, so a producer killed in
+// the middle of one leaves its first slot, at the true tail, unpublished and
+// some later slots of the run published: orphans the consumer cannot reach
+// (it stops at the first unpublished slot), but which a new run would
+// appear to extend. recover unpublishes them, storing the previous lap's
+// seq, within the maxRun slots a run can span. So no kill leaves a state
+// that a new producer reports as corrupt or that stalls the consumer. The
+// tail hint is stored for Len and for the next recovery to be quick.
 func (p *SPSCProducer) recover() {
 	r := p.r
 	h := r.c.head.Load()
 	p.cachedHead = h
 	p.tail = h + r.count(h)
 	p.closed = r.c.isClosed()
+	for i := p.tail + 1; i < p.tail+maxRun && i-h < r.capacity; i++ {
+		if r.seq(i).Load() == i+1 {
+			r.seq(i).Store(prevLap(i, r.capacity))
+		}
+	}
 	r.c.tail.Store(p.tail)
 }
+
+// prevLap is the seq word slot i holds before message i is published: that
+// of message i-capacity, or 0 before the first lap.
+func prevLap(i, capacity uint64) uint64 {
+	if i+1 >= capacity {
+		return i + 1 - capacity
+	}
+	return 0
+}
+
+// maxRun is the most slots one publishRun publishes; longer batches are
+// published as several runs. It bounds recover's scan for orphans.
+const maxRun = 256
 
 // hintEvery is how often, in single-message enqueues, the producer stores
 // the shared tail hint (batches store it once each). The hint's line is read
@@ -409,18 +434,36 @@ func (p *SPSCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 			err = r.tooLarge(len(m))
 			break
 		}
-		t := p.tail
-		s := r.slot(t)
+		s := r.slot(p.tail + i)
 		binary.LittleEndian.PutUint32(s[slotLenOff:], uint32(len(m)))
 		copy(s[slotHeader:], m)
-		p.publish(t)
-		p.tail = t + 1
 	}
-	if i > 0 {
-		publish64(&r.c.tail, p.tail)
-		p.notify()
-	}
+	p.publishRun(i)
 	return int(i), err
+}
+
+// publishRun publishes the n slots from the producer's tail on, whose
+// lengths and payloads are written, and wakes the consumer once. The seq
+// words are stored after every slot of the run is written, in runs of at
+// most maxRun slots, each last slot first: the consumer, which waits on the
+// first slot, sees it only once the whole run is published and takes it in
+// one sweep instead of chasing the producer's stores line by line. The tail
+// hint follows each run (so a valid hint always means everything below it
+// is published; recover relies on that).
+func (p *SPSCProducer) publishRun(n uint64) {
+	if n == 0 {
+		return
+	}
+	for n > 0 {
+		k := min(n, maxRun)
+		for i := k; i > 0; i-- {
+			p.publish(p.tail + i - 1)
+		}
+		p.tail += k
+		n -= k
+		publish64(&p.r.c.tail, p.tail)
+	}
+	p.notify()
 }
 
 // EnqueueBatch enqueues every message of msgs in order, waiting while the
@@ -517,16 +560,10 @@ func (p *SPSCProducer) CommitBatch(lens []int) error {
 		}
 	}
 	p.reserved = 0
-	for _, n := range lens {
-		t := p.tail
-		binary.LittleEndian.PutUint32(r.slot(t)[slotLenOff:], uint32(n))
-		p.publish(t)
-		p.tail = t + 1
+	for i, n := range lens {
+		binary.LittleEndian.PutUint32(r.slot(p.tail + uint64(i))[slotLenOff:], uint32(n))
 	}
-	if len(lens) > 0 {
-		publish64(&r.c.tail, p.tail)
-		p.notify()
-	}
+	p.publishRun(uint64(len(lens)))
 	return nil
 }
 
@@ -559,14 +596,31 @@ func (c *SPSCConsumer) next() (bool, error) {
 	if s == h+1 {
 		return true, nil
 	}
-	prev := uint64(0)
-	if h+1 >= r.capacity {
-		prev = h + 1 - r.capacity
-	}
+	prev := prevLap(h, r.capacity)
 	if s != prev {
 		return false, fmt.Errorf("%w: spsc slot of index %d has seq %d, want %d or %d", ErrCorrupt, h, s, h+1, prev)
 	}
 	return false, nil
+}
+
+// run returns how many messages, at most k, a batch may take from the
+// consumer's head on, given that the head slot holds one. When the tail
+// hint is ahead of the head, every message below it is published (the
+// producer stores the hint, release, only after the seq words of a run):
+// one load of the hint's line then stands for k loads of seq words, and
+// the consumer takes a producer's batch in one sweep instead of chasing
+// its seq stores slot by slot. Otherwise it scans the seq words.
+func (c *SPSCConsumer) run(k uint64) uint64 {
+	r := c.r
+	h := c.head
+	if t := r.c.tail.Load(); t-h-1 < r.capacity {
+		return min(t-h, k)
+	}
+	n := uint64(1)
+	for n < k && r.seq(h+n).Load() == h+n+1 {
+		n++
+	}
+	return min(n, k)
 }
 
 // drained reports, for a consumer that found the slot at its head empty,
@@ -687,11 +741,9 @@ func (c *SPSCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 		return 0, c.empty()
 	}
 	h := c.head
+	k := c.run(uint64(len(bufs)))
 	var i uint64
-	for ; i < uint64(len(bufs)); i++ {
-		if i > 0 && r.seq(h+i).Load() != h+i+1 {
-			break
-		}
+	for ; i < k; i++ {
 		s := r.slot(h + i)
 		n, lerr := r.msgLen(s)
 		if lerr != nil {
@@ -745,10 +797,7 @@ func (c *SPSCConsumer) peek(ctx context.Context, k int, block bool) ([][]byte, e
 		if ok {
 			h := c.head
 			c.peekv = c.peekv[:0]
-			for i := range uint64(k) {
-				if i > 0 && r.seq(h+i).Load() != h+i+1 {
-					break
-				}
+			for i := range c.run(uint64(k)) {
 				s := r.slot(h + i)
 				l, err := r.msgLen(s)
 				if err != nil {

@@ -38,7 +38,7 @@ func TestSPSCSizeAndParams(t *testing.T) {
 			t.Errorf("SPSCSize(%d, %d) = %d, %v; want %d", tc.capacity, tc.slot, got, err, tc.size)
 		}
 	}
-	for _, tc := range []struct{ capacity, slot int }{{0, 8}, {3, 8}, {-4, 8}, {8, 0}, {8, -1}, {8, MaxSlotSize + 1}, {MaxCapacity * 2, 8}, {MaxCapacity, MaxSlotSize}} {
+	for _, tc := range []struct{ capacity, slot int }{{0, 8}, {3, 8}, {-4, 8}, {8, 0}, {8, -1}, {8, MaxSlotSize + 1}, {twice(MaxCapacity), 8}, {MaxCapacity, MaxSlotSize}} {
 		if _, err := SPSCSize(tc.capacity, tc.slot); !errors.Is(err, ErrConfig) {
 			t.Errorf("SPSCSize(%d, %d) error %v, want ErrConfig", tc.capacity, tc.slot, err)
 		}
