@@ -26,8 +26,6 @@ import (
 func init() {
 	proctest.Register("bench-spsc", benchChildSPSC)
 	proctest.Register("bench-byte", benchChildByte)
-	proctest.Register("bench-mpmc-produce", benchChildMPMCProduce)
-	proctest.Register("bench-mpmc-consume", benchChildMPMCConsume)
 	proctest.Register("bench-echo-ring", benchChildEchoRing)
 	proctest.Register("bench-echo-atomic", benchChildEchoAtomic)
 	proctest.Register("bench-echo-socket", benchChildEchoSocket)
@@ -252,80 +250,6 @@ func benchChildByte() int {
 			return childFail("%v", err)
 		}
 		if err := c.Release(); err != nil {
-			return childFail("%v", err)
-		}
-	}
-	a.word(wordDone).Add(1)
-	return 0
-}
-
-// BenchmarkMPMC moves b.N 64-byte messages through a 4096-slot MPMC ring
-// from P producer children to C consumer children (the benchmark process
-// only coordinates).
-func BenchmarkMPMC(b *testing.B) {
-	for _, pc := range []int{1, 2} {
-		b.Run(fmt.Sprintf("%dto%d", pc, pc), func(b *testing.B) {
-			const capacity, size = 4096, 64
-			rs, _ := MPMCSize(capacity, size)
-			a := newSharedArea(b, rs)
-			if _, err := NewMPMC(a.ring(), capacity, size); err != nil {
-				b.Fatal(err)
-			}
-			per := (b.N + pc - 1) / pc
-			env := []string{fmt.Sprintf("RING_PER=%d", per)}
-			a2 := a
-			for i := range pc {
-				a2.start(b, "bench-mpmc-consume", append(env, fmt.Sprintf("RING_ID=%d", i))...)
-				a2.start(b, "bench-mpmc-produce", append(env, fmt.Sprintf("RING_ID=%d", i))...)
-			}
-			a.waitWord(b, wordReady, uint32(2*pc))
-			b.SetBytes(size)
-			goBench(b, a)
-			a.waitWord(b, wordDone, uint32(2*pc))
-			b.StopTimer()
-			reportRate(b, per*pc)
-		})
-	}
-}
-
-func benchChildMPMCProduce() int {
-	a, err := childArea()
-	if err != nil {
-		return childFail("%v", err)
-	}
-	r, err := AttachMPMC(a.ring())
-	if err != nil {
-		return childFail("%v", err)
-	}
-	n := envInt("RING_PER", 0)
-	msg := make([]byte, r.SlotSize())
-	ctx := context.Background()
-	childReady(a)
-	for range n {
-		if err := r.Enqueue(ctx, msg); err != nil {
-			return childFail("%v", err)
-		}
-	}
-	a.word(wordDone).Add(1)
-	return 0
-}
-
-func benchChildMPMCConsume() int {
-	a, err := childArea()
-	if err != nil {
-		return childFail("%v", err)
-	}
-	r, err := AttachMPMC(a.ring())
-	if err != nil {
-		return childFail("%v", err)
-	}
-	n := envInt("RING_PER", 0)
-	buf := make([]byte, r.SlotSize())
-	ctx := context.Background()
-	childReady(a)
-	// Consumers take whatever comes; together they take n each.
-	for range n {
-		if _, err := r.Dequeue(ctx, buf); err != nil {
 			return childFail("%v", err)
 		}
 	}

@@ -98,20 +98,3 @@ func ExampleNewByteRing() {
 	// 5 short
 	// 24 a somewhat longer record
 }
-
-func ExampleNewMPMC() {
-	size, _ := ring.MPMCSize(64, 16)
-	mem := mapAnon(size)
-	defer unix.Munmap(mem)
-	r, _ := ring.NewMPMC(mem, 64, 16)
-	ctx := context.Background()
-
-	r.EnqueueBatch(ctx, [][]byte{[]byte("a"), []byte("b"), []byte("c")})
-	bufs := [][]byte{make([]byte, 16), make([]byte, 16), make([]byte, 16)}
-	n, _ := r.DequeueBatch(ctx, bufs)
-	for _, b := range bufs[:n] {
-		fmt.Print(string(b))
-	}
-	fmt.Println()
-	// Output: abc
-}

@@ -54,20 +54,7 @@ func exercise(t *testing.T, mem []byte) {
 			_ = r.Len()
 		}
 	}
-	if r, err := AttachMPMC(mem); err == nil {
-		for range 4 {
-			_, _, err1 := r.TryDequeue(buf)
-			_, err2 := r.TryDequeueBatch(bufs)
-			_, err3 := r.TryEnqueue(msg[:min(len(msg), r.SlotSize())])
-			_, err4 := r.TryEnqueueBatch([][]byte{msg[:1], msg[:2], msg[:3]})
-			for _, err := range []error{err1, err2, err3, err4} {
-				if !allowedErr(err) {
-					t.Fatalf("mpmc: %v", err)
-				}
-			}
-			_ = r.Len()
-		}
-	}
+	exerciseMPMC(t, mem, buf, bufs, msg)
 }
 
 // FuzzAttach feeds arbitrary regions to the three Attach functions, and

@@ -71,12 +71,6 @@ func codeLayouts(t *testing.T) map[string][]layoutdoc.Field {
 			f("tag", 4, 4),
 			f("payload", recHeader, -1),
 		},
-		"mpmc_slot": {
-			f("turn", 0, 8),
-			f("len", 8, 4),
-			f("reserved", 12, 4),
-			f("payload", mpmcSlotHeader, -1),
-		},
 	}
 }
 

@@ -8,6 +8,8 @@ type Option func(*options)
 // options are the per-handle settings an Option sets.
 type options struct {
 	waiter futex.Waiter
+	claims int    // MPMC claim records (WithClaimSlots)
+	owner  uint32 // MPMC claim owner (WithOwner)
 }
 
 // WithWaiter sets how the handle's blocking calls wait for the other side

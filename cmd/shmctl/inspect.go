@@ -136,10 +136,10 @@ func printInspect(cmd *cobra.Command, o inspectOut) error {
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "\nallocator %s:\n", r.Name)
 		w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(w, "CLASS\tTOTAL\tFREE\tIN USE\tIN FLIGHT\tHIGH WATER\tFAILED\t")
+		fmt.Fprintln(w, "CLASS\tTOTAL\tFREE\tCACHED\tIN USE\tIN FLIGHT\tHIGH WATER\tFAILED\t")
 		for _, c := range r.Allocator {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", sizeString(int64(c.Size)), c.Total, c.Free, c.InUse,
-				c.InFlight, c.HighWater, c.Failed)
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", sizeString(int64(c.Size)), c.Total, c.Free, c.Cached,
+				c.InUse, c.InFlight, c.HighWater, c.Failed)
 		}
 		if err := w.Flush(); err != nil {
 			return err
