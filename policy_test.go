@@ -182,3 +182,43 @@ func TestCloseUnblocks(t *testing.T) {
 		}
 	}
 }
+
+// TestInspect reads a channel's counters from outside, taking no slot.
+func TestInspect(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 4, Policy: shmkit.DropNewest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	for range 6 {
+		if err := pub.Send(ctxT(t), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := sub.TryReceive()
+	cfg, st, err := shmkit.Inspect(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy != shmkit.DropNewest || cfg.RingDepth != 4 {
+		t.Errorf("config %+v", cfg)
+	}
+	if st.Pool.InUse != 4 || st.Count("subscriber") != 1 || st.Count("publisher") != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, p := range st.Participants {
+		if p.Role == "subscriber" && (p.Missed != 2 || p.Held != 1 || p.Messages != 1) {
+			t.Errorf("subscriber %+v", p)
+		}
+		if p.Role == "publisher" && (p.Drops != 2 || p.Messages != 6) {
+			t.Errorf("publisher %+v", p)
+		}
+	}
+	m.Release()
+	if _, _, err := shmkit.Inspect(name + "-none"); err == nil {
+		t.Error("inspect of a missing channel succeeded")
+	}
+}

@@ -164,9 +164,11 @@ type PoolStats struct {
 	Failed                       uint64 // loans that found their class empty
 }
 
-func (p *pool) stats() PoolStats {
+func (p *pool) stats() PoolStats { return sumClasses(p.a.Stats()) }
+
+func sumClasses(cs []allocator.ClassStats) PoolStats {
 	var s PoolStats
-	for _, c := range p.a.Stats() {
+	for _, c := range cs {
 		s.Total += c.Total
 		s.Free += c.Free
 		s.InUse += c.InUse
