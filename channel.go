@@ -285,7 +285,12 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	if err := ch.join(); err != nil {
 		return fail(err)
 	}
-	if u32(hdr, hdrRemoving).Load() != 0 {
+	if rm := u32(hdr, hdrRemoving); rm.Load() != 0 {
+		// The remover's pid: one that died before the unlink leaves the
+		// flag behind, and then the channel is not being removed at all.
+		if pid := rm.Load(); pid != 0 && !processAlive(int(pid), 0) && rm.CompareAndSwap(pid, 0) {
+			return ch, nil
+		}
 		ch.leave()
 		return fail(fmt.Errorf("%w: the last participant is removing it", errRetry))
 	}
@@ -420,7 +425,7 @@ func (ch *Channel) maybeRemove() error {
 		return nil
 	}
 	rm := u32(ch.hdr, hdrRemoving)
-	if !rm.CompareAndSwap(0, 1) {
+	if !rm.CompareAndSwap(0, uint32(os.Getpid())) {
 		return nil
 	}
 	if !ch.allFree() {

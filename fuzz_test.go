@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 	"unsafe"
@@ -150,4 +151,35 @@ func FuzzRing(f *testing.F) {
 		r.close()
 		_ = r.drain(6, func(int) bool { return false }, func(ref) {})
 	})
+}
+
+// TestStaleRemovingFlag: a remover that died before the unlink leaves its
+// pid in the header; the next Open clears it and joins. Keep leaves the
+// name in place.
+func TestStaleRemovingFlag(t *testing.T) {
+	name := fmt.Sprintf("shmkit-stale-%d", os.Getpid())
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4, Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name)
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip(err)
+	}
+	u32(ch.hdr, hdrRemoving).Store(uint32(cmd.Process.Pid)) // dead now
+	peer, err := Open(name)
+	if err != nil {
+		t.Fatalf("open with a dead remover's flag: %v", err)
+	}
+	if got := u32(ch.hdr, hdrRemoving).Load(); got != 0 {
+		t.Fatalf("flag %d left", got)
+	}
+	peer.Close()
+	ch.Close()
+	again, err := Open(name) // Keep: the name outlives its participants
+	if err != nil {
+		t.Fatalf("open a kept channel: %v", err)
+	}
+	again.Close()
 }
