@@ -1,0 +1,224 @@
+package shmkit_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/shmkit/shmkit"
+)
+
+// TestDropPolicies publishes 100 messages past a subscriber that receives
+// nothing (ring of 8) and another that keeps up: counts are exact and the
+// publisher never waits (its context is already cancelled, so any wait
+// would fail the Publish).
+func TestDropPolicies(t *testing.T) {
+	const depth, n = 8, 100
+	for _, pol := range []shmkit.Policy{shmkit.DropNewest, shmkit.DropOldest} {
+		t.Run(pol.String(), func(t *testing.T) {
+			ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: depth, Policy: pol})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			stalled, err := ch.Subscriber()
+			if err != nil {
+				t.Fatal(err)
+			}
+			live, err := ch.Subscriber()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := ch.Publisher()
+			if err != nil {
+				t.Fatal(err)
+			}
+			done, cancel := context.WithCancel(context.Background())
+			cancel()
+			for seq := uint64(1); seq <= n; seq++ {
+				s, err := pub.Loan(8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := pub.Publish(done, s); err != nil {
+					t.Fatalf("publish %d: %v", seq, err)
+				}
+				smp, err := live.TryReceive()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if smp.Seq() != seq || smp.Missed() != 0 {
+					t.Fatalf("live subscriber: message %d missed %d, want %d missed 0", smp.Seq(), smp.Missed(), seq)
+				}
+				smp.Release()
+			}
+			first := uint64(1)
+			if pol == shmkit.DropOldest {
+				first = n - depth + 1
+			}
+			for i := range uint64(depth) {
+				smp, err := stalled.TryReceive()
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantMissed := uint64(0)
+				if i == 0 { // drops are reported by the first receive after them
+					wantMissed = n - depth
+				}
+				if smp.Seq() != first+i || smp.Missed() != wantMissed {
+					t.Fatalf("stalled subscriber: message %d missed %d, want %d missed %d", smp.Seq(), smp.Missed(), first+i, wantMissed)
+				}
+				smp.Release()
+			}
+			if _, err := stalled.TryReceive(); !errors.Is(err, shmkit.ErrWouldBlock) {
+				t.Fatalf("stalled subscriber after its %d: %v", depth, err)
+			}
+			st, err := ch.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range st.Participants {
+				switch {
+				case p.Role == "publisher" && p.Drops != n-depth:
+					t.Errorf("publisher drops %d, want %d", p.Drops, n-depth)
+				case p.Role == "subscriber" && p.Slot == 0 && p.Missed != n-depth:
+					t.Errorf("stalled subscriber missed %d, want %d", p.Missed, n-depth)
+				case p.Role == "subscriber" && p.Slot == 1 && p.Missed != 0:
+					t.Errorf("live subscriber missed %d", p.Missed)
+				}
+			}
+			poolWhole(t, ch)
+		})
+	}
+}
+
+// TestBlockHonoursContext: with policy Block a publisher waits for a full
+// ring until its context ends; the subscriber misses that message.
+func TestBlockHonoursContext(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	ctx := ctxT(t)
+	for range 2 {
+		if err := pub.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 30_000_000)
+	defer cancel()
+	if err := pub.Send(short, []byte("y")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish into a full ring: %v, want DeadlineExceeded", err)
+	}
+	for range 2 {
+		smp, err := sub.TryReceive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		smp.Release()
+	}
+	smpErr := func() error { _, err := sub.TryReceive(); return err }()
+	if !errors.Is(smpErr, shmkit.ErrWouldBlock) {
+		t.Fatalf("third receive: %v", smpErr)
+	}
+	poolWhole(t, ch)
+}
+
+// TestCloseUnblocks: Close while other goroutines are blocked in Receive,
+// Publish (ring full) and LoanContext (pool empty): they return ErrClosed
+// and Close unmaps only after they left.
+func TestCloseUnblocks(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 2, ChunksPerClass: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	idle, _ := ch.Subscriber()
+	full, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	pub2, _ := ch.Publisher()
+	_ = full
+	for range 2 {
+		if err := pub.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // idle drains, full does not
+		m, err := idle.TryReceive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	}
+	errs := make(chan error, 3)
+	go func() {
+		for {
+			m, err := idle.Receive(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			m.Release()
+		}
+	}()
+	go func() { errs <- pub.Send(ctx, []byte("y")) }() // full's ring is full
+	go func() {
+		var err error
+		for err == nil { // exhaust the pool, then wait in LoanContext
+			_, err = pub2.LoanContext(ctx, 8)
+		}
+		errs <- err
+	}()
+	waitFor(t, "a sleeper on the idle subscriber's ring", func() bool { return ch.SleepersForTest(0) > 0 })
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := <-errs; !errors.Is(err, shmkit.ErrClosed) {
+			t.Errorf("blocked call after Close: %v, want ErrClosed", err)
+		}
+	}
+}
+
+// TestInspect reads a channel's counters from outside, taking no slot.
+func TestInspect(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 4, Policy: shmkit.DropNewest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	for range 6 {
+		if err := pub.Send(ctxT(t), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := sub.TryReceive()
+	cfg, st, err := shmkit.Inspect(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy != shmkit.DropNewest || cfg.RingDepth != 4 {
+		t.Errorf("config %+v", cfg)
+	}
+	if st.Pool.InUse != 4 || st.Count("subscriber") != 1 || st.Count("publisher") != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, p := range st.Participants {
+		if p.Role == "subscriber" && (p.Missed != 2 || p.Held != 1 || p.Messages != 1) {
+			t.Errorf("subscriber %+v", p)
+		}
+		if p.Role == "publisher" && (p.Drops != 2 || p.Messages != 6) {
+			t.Errorf("publisher %+v", p)
+		}
+	}
+	m.Release()
+	if _, _, err := shmkit.Inspect(name + "-none"); err == nil {
+		t.Error("inspect of a missing channel succeeded")
+	}
+}
