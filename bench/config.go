@@ -19,8 +19,9 @@ const (
 	// Verify is the untimed verification cell of a transport and size:
 	// every message checksummed whole.
 	Verify = "verify"
-	// Scaling is an MPMC ring shared by several producer goroutines (in
-	// the child) and several consumer goroutines (in the parent).
+	// Scaling is a queue (an MPMC ring, a work queue channel) shared by
+	// several producer goroutines (in the child) and several consumer
+	// goroutines (in the parent).
 	Scaling = "scaling"
 )
 
@@ -71,9 +72,10 @@ type Config struct {
 	// from each message's intended send time (so a stalled sender's
 	// backlog counts: no coordinated omission).
 	Rate float64
-	// Scaling lists the producer (= consumer) counts of the MPMC scaling
-	// rows; empty: DefaultScaling. They run when Workloads includes
-	// Scaling (the default) and Transports includes mpmc.
+	// Scaling lists the producer (= consumer) counts of the scaling rows
+	// (MPMC ring, work queue channel); empty: DefaultScaling. They run
+	// when Workloads includes Scaling (the default) and Transports
+	// includes mpmc or workqueue.
 	Scaling []int
 	// NoVerify skips the verification cells.
 	NoVerify bool

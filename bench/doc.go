@@ -17,12 +17,16 @@
 //     figures are round-trip latency percentiles (min, p50, p90, p99,
 //     p99.9, max) from an HDR histogram built from raw samples between
 //     round trips, never inside one.
-//   - scaling: one MPMC ring, N producer goroutines in the child and N
-//     consumer goroutines in the parent.
+//   - scaling: one shared queue (an MPMC ring, a work queue channel), N
+//     producer goroutines in the child and N consumer goroutines in the
+//     parent.
 //
 // Transports are registered, one file per family: the rings (ring_linux.go,
 // the only file that uses package ring, in a Memfd segment of package
-// segment), the descriptor transports (fd_linux.go: pipe, FIFO, Unix
+// segment), the channels (channel_linux.go, the only file that uses the
+// root package shmkit, in Memfd channels: pub/sub 1->1 copying and
+// zero-copy, fan-out 1->4, the work queue's scaling rows), the descriptor
+// transports (fd_linux.go: pipe, FIFO, Unix
 // stream and seqpacket sockets, TCP), the message queues (mq_linux.go:
 // POSIX and SysV), the Go channel (chan.go) and the no-op transport
 // (noop.go) over which the harness measures itself.

@@ -187,6 +187,9 @@ func WriteTable(w io.Writer, results []Result) error {
 		}
 		writeHarness(ew, results, wl)
 		writeBaseline(ew, rows)
+		if wl == Stream {
+			writeFanOut(ew, rows)
+		}
 		fmt.Fprintln(ew)
 	}
 	writeScaling(ew, results)
@@ -240,6 +243,39 @@ func writeBaseline(w io.Writer, rows []Result) {
 	}
 }
 
+// writeFanOut sets the publisher's cost per message of the fan-out rows
+// (one publisher, four subscribers) against the one-subscriber rows': the
+// child is the publisher, so its CPU time per message is that cost.
+func writeFanOut(w io.Writer, rows []Result) {
+	type key struct {
+		transport string
+		size      int
+	}
+	by := map[key]Result{}
+	for _, r := range rows {
+		if r.OK() {
+			by[key{r.Transport, r.Size}] = r
+		}
+	}
+	var parts []string
+	for _, r := range rows {
+		one, ok := by[key{strings.Replace(r.Transport, "fanout", "pubsub", 1), r.Size}]
+		if !r.OK() || !strings.HasPrefix(r.Transport, "fanout") || !ok || one.CPUChildNsPerMsg <= 0 {
+			continue
+		}
+		x := r.CPUChildNsPerMsg / one.CPUChildNsPerMsg
+		parts = append(parts, fmt.Sprintf("%s %s %s vs %s (%s)", r.Transport, SizeName(r.Size),
+			fmtNs(r.CPUChildNsPerMsg), fmtNs(one.CPUChildNsPerMsg), fmtRatio(&x)))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "fan-out: publisher's CPU per message, 1->%d vs 1->1 (msgs/s above is per subscriber): %s\n",
+			fanOutSubscribers, strings.Join(parts, ", "))
+	}
+}
+
+// fanOutSubscribers is the number of subscribers of the fan-out rows.
+const fanOutSubscribers = 4
+
 // writeScaling writes the scaling table.
 func writeScaling(w io.Writer, results []Result) {
 	var rows []Result
@@ -251,8 +287,8 @@ func writeScaling(w io.Writer, results []Result) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "scaling: one MPMC ring, mpmc/PxC = P producer goroutines (child) and C consumer goroutines (parent), %s, %s\n",
-		SizeName(rows[0].Size), rows[0].Wait)
+	fmt.Fprintf(w, "scaling: one shared queue (mpmc: an MPMC ring, %s; workqueue: a work queue channel), NAME/PxC = P producer goroutines (child) and C consumer goroutines (parent), %s\n",
+		rows[0].Wait, SizeName(rows[0].Size))
 	if cpus := runtime.NumCPU(); cpus < 2*rows[len(rows)-1].Senders {
 		n := cpus/2 + 1
 		fmt.Fprintf(w, "(this machine has %d CPUs: from %dx%d on, the goroutines oversubscribe it)\n", cpus, n, n)
@@ -260,7 +296,11 @@ func writeScaling(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "transport\tmsgs/s\tMB/s\tCPU/msg\tx first\t\n")
 	var base float64
+	var queue string
 	for _, r := range rows {
+		if q, _, _ := strings.Cut(r.Transport, "/"); q != queue {
+			queue, base = q, 0 // "x first" is per queue
+		}
 		if !r.OK() {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t- %s\n", r.Transport, r.Error)
 			continue

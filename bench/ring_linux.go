@@ -559,7 +559,7 @@ func (m *mpmcShared) handle() (ends, error) {
 // close closes the ring: blocked calls return, consumers drain and stop.
 func (m *mpmcShared) close() { closeRings("mpmc", [][]byte{m.mem}, m.size) }
 
-// isClosed reports whether err is the ring's "closed" error.
-func isClosed(err error) bool { return errors.Is(err, ring.ErrClosed) }
+// closed reports whether err is the ring's "closed" error.
+func (m *mpmcShared) closed(err error) bool { return errors.Is(err, ring.ErrClosed) }
 
 func (m *mpmcShared) release() error { return m.seg.Close() }

@@ -120,7 +120,8 @@ func plan(cfg Config) []job {
 			var group []job
 			var extra func() job
 			for _, name := range Transports() {
-				if !slices.Contains(cfg.Transports, name) || (wl == PingPong && streamOnly(transports[name])) {
+				if !slices.Contains(cfg.Transports, name) || scalingOnly(transports[name]) ||
+					(wl == PingPong && streamOnly(transports[name])) {
 					continue
 				}
 				for _, w := range rows(name) {
@@ -157,7 +158,7 @@ func plan(cfg Config) []job {
 	}
 	if !cfg.NoVerify && (slices.Contains(cfg.Workloads, Stream) || slices.Contains(cfg.Workloads, PingPong)) {
 		for _, name := range Transports() {
-			if !slices.Contains(cfg.Transports, name) {
+			if !slices.Contains(cfg.Transports, name) || scalingOnly(transports[name]) {
 				continue
 			}
 			// One waiting mode: it changes when a side sleeps, not what
@@ -177,12 +178,17 @@ func plan(cfg Config) []job {
 			}
 		}
 	}
-	if slices.Contains(cfg.Workloads, Scaling) && slices.Contains(cfg.Transports, "mpmc") {
+	for _, name := range scalingTransports {
+		if !slices.Contains(cfg.Workloads, Scaling) || !slices.Contains(cfg.Transports, name) {
+			continue
+		}
 		for _, n := range cfg.Scaling {
-			c := baseCell(cfg, "mpmc", Scaling, 64)
-			c.Wait = futex.SpinThenPark.String()
+			c := baseCell(cfg, name, Scaling, 64)
+			if transports[name].waits() {
+				c.Wait = futex.SpinThenPark.String()
+			}
 			c.Senders, c.Receivers = n, n
-			jobs = append(jobs, job{fmt.Sprintf("scaling mpmc/%dx%d", n, n),
+			jobs = append(jobs, job{fmt.Sprintf("scaling %s/%dx%d", name, n, n),
 				func(ctx context.Context) []Result { return []Result{runScaling(ctx, c)} }})
 		}
 	}

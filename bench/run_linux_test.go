@@ -95,15 +95,18 @@ func TestEveryTransportDeliversIntact(t *testing.T) {
 	// Above the chunked-copy size: the transports whose path changes there.
 	big := quick()
 	big.Sizes = []int{chunk + 1000}
-	big.Transports = []string{"spsc", "spsc-zc", "bytering", "bytering-zc", "mpmc", "pipe", "seqpacket", "posixmq"}
+	big.Transports = []string{"spsc", "spsc-zc", "bytering", "bytering-zc", "mpmc", "pubsub", "pubsub-zc", "pipe", "seqpacket", "posixmq"}
 	big.Waits = []futex.Strategy{futex.SpinThenPark}
 	big.Workloads = []string{Stream, PingPong}
 	more, err := Run(context.Background(), big)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := 2 + len(cfg.Scaling) // harness, scaling
+	want := 2 + len(scalingTransports)*len(cfg.Scaling) // harness, scaling
 	for _, name := range Transports() {
+		if scalingOnly(transports[name]) {
+			continue
+		}
 		rows := 1
 		if transports[name].waits() {
 			rows = len(DefaultWaits())
@@ -325,9 +328,13 @@ func TestDeadChildIsReported(t *testing.T) {
 	cases := []struct{ transport, wait string }{
 		{"pipe", ""}, {"fifo", ""}, {"unix", ""}, {"posixmq", ""}, {"sysvmsg", ""},
 		{"spsc", "spin"}, {"spsc-zc", "park"}, {"bytering", "park"}, {"mpmc", "spin-then-park"},
+		{"pubsub", ""}, {"pubsub-zc", ""}, {"fanout-zc", ""},
 	}
 	for _, tc := range cases {
 		for _, wl := range []string{Stream, PingPong} {
+			if wl == PingPong && streamOnly(transports[tc.transport]) {
+				continue
+			}
 			c := cell{Transport: tc.transport, Wait: tc.wait, Workload: wl, Size: 64,
 				Warmup: time.Hour, Duration: time.Hour, MinMsgs: 10, CPU: -1, Timeout: 20 * time.Second,
 				child: crashChildName}

@@ -12,20 +12,53 @@ import (
 	"time"
 )
 
-// The scaling rows: one MPMC ring, Senders producer goroutines in the
-// child, Receivers consumer goroutines in the parent, each with a handle of
-// its own. A message carries its producer's id and sequence number; every
+// The scaling rows: one shared queue (an MPMC ring, or a work queue
+// channel), Senders producer goroutines in the child, Receivers consumer
+// goroutines in the parent, each with a handle of its own. A message carries its producer's id and sequence number; every
 // consumer checks that each producer's sequence numbers rise in what it
 // receives, the tail stamp of every message and the checksum of a sample,
 // and the parent checks that it received, per producer, exactly what the
 // child reports having sent. The window runs from the first message any
 // consumer takes to the last.
 
+// scaleQueue is the shared queue of a scaling cell.
+type scaleQueue interface {
+	// handle returns the ends of one goroutine: copying ends, the
+	// receiving one in the parent, the sending one in the child.
+	handle() (ends, error)
+	// close makes the consumers' blocked calls return (closed reports
+	// their error as the normal end) once every producer's last message
+	// has been taken; it is also how the parent aborts the cell.
+	close()
+	closed(err error) bool
+	release() error
+}
+
+// scalingTransports are the transports with scaling rows.
+var scalingTransports = []string{"mpmc", "workqueue"}
+
+// newScaleQueue creates the queue of c (parent) and the descriptor for the
+// child.
+func newScaleQueue(c *cell) (scaleQueue, *os.File, error) {
+	if c.Transport == "workqueue" {
+		return newWorkQueue(c)
+	}
+	return newMPMCShared(c)
+}
+
+// attachScaleQueue is the child's side of newScaleQueue.
+func attachScaleQueue(c *cell, f *os.File) (scaleQueue, error) {
+	if c.Transport == "workqueue" {
+		return attachWorkQueue(c, f)
+	}
+	return attachMPMCShared(c, f)
+}
+
 // runScaling runs one scaling cell.
 func runScaling(ctx context.Context, c cell) Result {
-	res := Result{Transport: fmt.Sprintf("mpmc/%dx%d", c.Senders, c.Receivers), Family: FamilyShmkit,
+	res := Result{Transport: fmt.Sprintf("%s/%dx%d", c.Transport, c.Senders, c.Receivers), Family: FamilyShmkit,
 		Workload: Scaling, Size: c.Size, Wait: c.Wait, Senders: c.Senders, Receivers: c.Receivers}
-	m, f, err := newMPMCShared(&c)
+	m, f, err := newScaleQueue(&c)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -57,7 +90,7 @@ func runScaling(ctx context.Context, c cell) Result {
 
 // scaleConsume runs the consumers until every producer's last message has
 // been taken and the ring is drained.
-func scaleConsume(c *cell, m *mpmcShared, got *[idMask + 1]atomic.Int64) (sideStats, error) {
+func scaleConsume(c *cell, m scaleQueue, got *[idMask + 1]atomic.Int64) (sideStats, error) {
 	var (
 		wg          sync.WaitGroup
 		lasts       atomic.Int64
@@ -87,7 +120,7 @@ func scaleConsume(c *cell, m *mpmcShared, got *[idMask + 1]atomic.Int64) (sideSt
 			for {
 				msg, err := e.in.next()
 				if err != nil {
-					if isClosed(err) {
+					if m.closed(err) {
 						return
 					}
 					fail(fmt.Errorf("receive: %w", err))
@@ -145,7 +178,7 @@ func scaleChild(c *cell) (sideStats, []int64, error) {
 		return sideStats{}, nil, fmt.Errorf("%w: %d producers", ErrConfig, c.Senders)
 	}
 	files := childFiles(1)
-	m, err := attachMPMCShared(c, files[0])
+	m, err := attachScaleQueue(c, files[0])
 	if err != nil {
 		return sideStats{}, nil, err
 	}

@@ -63,6 +63,13 @@ func streamOnly(t transport) bool {
 	return ok && so.streamOnly()
 }
 
+// scalingOnly reports whether transport t has scaling rows only (it
+// implements scalingOnly() and says so).
+func scalingOnly(t transport) bool {
+	so, ok := t.(interface{ scalingOnly() bool })
+	return ok && so.scalingOnly()
+}
+
 // ends are one side's ends of a link: out sends, in receives. Stream cells
 // use the child's out and the parent's in; ping-pong cells all four.
 type ends struct {
@@ -130,6 +137,7 @@ func Transports() []string {
 // rowOrder keeps the historical order of the rows inside a family.
 func rowOrder(name string) string {
 	order := []string{"noop", "spsc", "spsc-zc", "spsc-batch", "bytering", "bytering-zc", "mpmc",
+		"pubsub", "pubsub-zc", "fanout", "fanout-zc", "workqueue",
 		"pipe", "fifo", "unix", "seqpacket", "tcp", "posixmq", "sysvmsg", "chan"}
 	if i := slices.Index(order, name); i >= 0 {
 		return fmt.Sprintf("%03d", i)

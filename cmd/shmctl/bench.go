@@ -43,7 +43,7 @@ func newBenchCmd() *cobra.Command {
 	var f benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmark shmkit rings against pipes, sockets and message queues, across processes",
+		Short: "Benchmark shmkit rings and channels against pipes, sockets and message queues, across processes",
 		Long: `bench moves messages between this process and a child process over each
 transport and prints throughput (stream), round-trip latency (pingpong) and CPU
 time per message, with ratios against the pipe and against the machine's limits
@@ -52,8 +52,10 @@ trip, a trivial system call), and the harness's own cost per message measured
 over a no-op transport. Every message's sequence number and tail stamp are
 checked and one in 64 is checksummed (CRC-32C); an untimed verification cell
 per transport and size checksums every message. A kernel limit makes a cell
-"n/a" with the reason. The scaling rows run an MPMC ring with 1, 2, 4 and 8
-producers and consumers.
+"n/a" with the reason. The channel rows (pubsub, fanout: one publisher, four
+subscribers, -zc: Loan/Publish, Receive/Release) use the root package's public
+API. The scaling rows run an MPMC ring and a work queue channel with 1, 2, 4
+and 8 producers and consumers.
 
 The quick default (64B,4KiB,64KiB,1MiB, every transport) takes under a minute
 on 2 cores.`,
@@ -66,7 +68,7 @@ on 2 cores.`,
 	fl.StringVar(&f.sizes, "sizes", "64,4KiB,64KiB,1MiB", "message sizes, comma-separated (24B to 64MiB)")
 	fl.StringVar(&f.transports, "transports", strings.Join(bench.Transports(), ","), "transports, comma-separated (-zc: zero-copy Reserve/Commit, Peek/Release)")
 	fl.StringVar(&f.waits, "wait", "spin,park,spin-then-park", "waiting modes of the shmkit rings (spin, park, spin-then-park, yield)")
-	fl.StringVar(&f.workloads, "workloads", "stream,pingpong,scaling", "workloads: stream, pingpong, scaling (MPMC, N producers and N consumers)")
+	fl.StringVar(&f.workloads, "workloads", "stream,pingpong,scaling", "workloads: stream, pingpong, scaling (MPMC ring and work queue, N producers and N consumers)")
 	fl.StringVar(&f.scaling, "scaling", "1,2,4,8", "producer (= consumer) counts of the scaling rows")
 	fl.Float64Var(&f.rate, "rate", 0, "pace every stream at this many messages/s and report one-way latency (corrected for coordinated omission); 0: as fast as possible")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "skip the untimed verification cells (every message checksummed)")

@@ -123,7 +123,7 @@ func TestBenchScalingAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"scaling: one MPMC ring", "mpmc/1x1", "mpmc/2x2", "verification", "0 cells failed"} {
+	for _, want := range []string{"scaling: one shared queue", "mpmc/1x1", "mpmc/2x2", "verification", "0 cells failed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
