@@ -19,7 +19,7 @@ import (
 // start the child process is not counted.
 func BenchmarkIPC(b *testing.B) {
 	for _, wl := range []string{Stream, PingPong} {
-		for _, kind := range []string{"spsc", "spsc-zc", "bytering", "mpmc", "unix", "posixmq", "chan"} {
+		for _, kind := range []string{"spsc", "spsc-zc", "bytering", "mpmc", "pubsub", "pubsub-zc", "unix", "posixmq", "chan"} {
 			b.Run(wl+"/"+kind, func(b *testing.B) {
 				cfg := Config{
 					Sizes: []int{64}, Transports: []string{kind, "pipe"}, Workloads: []string{wl},
