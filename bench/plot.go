@@ -211,7 +211,14 @@ var (
 	red    = color.RGBA{0xcb, 0x18, 0x1d, 255}
 	green  = color.RGBA{0x23, 0x8b, 0x45, 255}
 	grey   = color.RGBA{0x52, 0x52, 0x52, 255}
+	pink   = color.RGBA{0xc5, 0x1b, 0x7d, 255} // shmkit's channels
 )
+
+// channelRow reports whether a shmkit row is one of the root package's
+// channels (drawn in a colour of their own) rather than a ring.
+func channelRow(base string) bool {
+	return strings.HasPrefix(base, "pubsub") || strings.HasPrefix(base, "fanout")
+}
 
 // plotSeries picks the lines to draw: per shmkit ring the best waiting
 // mode at each cell, the OS baselines, the channel and the limits.
@@ -227,6 +234,9 @@ func plotSeries(results []Result) []plotSeriesT {
 		switch r.Family {
 		case FamilyShmkit:
 			base = strings.SplitN(r.Transport, "/", 2)[0]
+			if strings.HasPrefix(base, "fanout") {
+				continue // per-subscriber figures; in the table
+			}
 		case FamilyOS:
 			if base == "fifo" || base == "sysvmsg" {
 				continue // like the pipe and the POSIX queue; in the table
@@ -278,6 +288,11 @@ func plotSeries(results []Result) []plotSeriesT {
 				s.label += " (zero-copy)"
 			}
 			width = vg.Points(2.2)
+			if channelRow(base) {
+				col, shape = pink, draw.RingGlyph{}
+				s.label = "shmkit channel " + s.label
+				break
+			}
 			shmkit++
 			s.label = "shmkit " + s.label
 		case FamilyOS:
