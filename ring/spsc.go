@@ -307,12 +307,12 @@ func isPrevLap(s, h, capacity uint64) bool {
 const hintEvery = 64
 
 // room returns how many slots the producer may fill. It reloads the
-// consumer's head (and refreshes the tail hint) only when the cached head
-// says the ring is full.
-func (p *SPSCProducer) room() (uint64, error) {
+// consumer's head (and stores the shared tail) only when the cached head
+// says there is room for fewer than want.
+func (p *SPSCProducer) room(want uint64) (uint64, error) {
 	r := p.r
 	used := p.tail - p.cachedHead
-	if used >= r.capacity {
+	if used > r.capacity || r.capacity-used < want {
 		// Acquire: the consumer's reads of the slots before head happened
 		// before its release store of head, so they are done with them.
 		p.cachedHead = r.c.head.Load()
@@ -359,7 +359,7 @@ func (p *SPSCProducer) TryEnqueue(msg []byte) (bool, error) {
 		return false, ErrClosed
 	}
 	if p.tail-p.cachedHead >= r.capacity {
-		if n, err := p.room(); n == 0 || err != nil {
+		if n, err := p.room(1); n == 0 || err != nil {
 			return false, err
 		}
 	}
@@ -407,7 +407,7 @@ func (p *SPSCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	room, err := p.room()
+	room, err := p.room(uint64(len(msgs)))
 	if err != nil {
 		return 0, err
 	}
@@ -465,7 +465,7 @@ func (p *SPSCProducer) reserve(ctx context.Context, k int, block bool) ([][]byte
 		if p.closed {
 			return nil, ErrClosed
 		}
-		room, err := p.room()
+		room, err := p.room(uint64(k))
 		if err != nil {
 			return nil, err
 		}
