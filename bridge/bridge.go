@@ -234,12 +234,12 @@ type Stats struct {
 }
 
 type counters struct {
-	outMsgs, outBytes, outDrops, outMissed, outLooped, outUnflushed atomic.Uint64
-	inMsgs, inBytes, inDrops, inSlow, inLost, inDup, inEcho         atomic.Uint64
-	inPending                                                       atomic.Uint64
-	reconnects, disconnects, errors                                 atomic.Uint64
-	flushRTT                                                        atomic.Int64
-	lastErr                                                         atomic.Pointer[string]
+	outMsgs, outBytes, outDrops, outMissed, outLooped, outUnflushed, outConfirmed atomic.Uint64
+	inMsgs, inBytes, inDrops, inSlow, inLost, inDup, inEcho                       atomic.Uint64
+	inPending                                                                     atomic.Uint64
+	reconnects, disconnects, errors                                               atomic.Uint64
+	flushRTT                                                                      atomic.Int64
+	lastErr                                                                       atomic.Pointer[string]
 }
 
 // Bridge moves messages between one local channel and one NATS subject.
@@ -438,7 +438,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 func (b *Bridge) Stats() Stats {
 	s := Stats{
 		OutMsgs: b.c.outMsgs.Load(), OutBytes: b.c.outBytes.Load(), OutDrops: b.c.outDrops.Load(),
-		OutMissed: b.c.outMissed.Load(), OutLooped: b.c.outLooped.Load(), OutUnflushed: b.c.outUnflushed.Load(),
+		OutMissed: b.c.outMissed.Load(), OutLooped: b.c.outLooped.Load(),
 		InMsgs: b.c.inMsgs.Load(), InBytes: b.c.inBytes.Load(), InDrops: b.c.inDrops.Load(),
 		InSlow: b.c.inSlow.Load(), InLost: b.c.inLost.Load(), InDuplicates: b.c.inDup.Load(),
 		InEcho: b.c.inEcho.Load(), InPending: b.c.inPending.Load(),
@@ -452,6 +452,11 @@ func (b *Bridge) Stats() Stats {
 		if n, _, err := sub.Pending(); err == nil {
 			s.InPending = uint64(n)
 		}
+	}
+	if b.cfg.Stream != "" {
+		s.OutUnflushed = b.c.outUnflushed.Load()
+	} else if c := b.c.outConfirmed.Load(); c < s.OutMsgs {
+		s.OutUnflushed = s.OutMsgs - c
 	}
 	if p := b.c.lastErr.Load(); p != nil {
 		s.LastError = *p

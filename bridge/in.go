@@ -169,14 +169,32 @@ func (b *Bridge) runInJetStream(ctx context.Context, t *seqTracker) error {
 	if err := b.ensureStream(ctx, js); err != nil {
 		return err
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:       b.cfg.Durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       b.cfg.AckWait,
 		MaxAckPending: b.cfg.MaxPending,
 		FilterSubject: b.cfg.Subject,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	}
+	// A durable left by an earlier run holds messages that run pulled and
+	// never acked; JetStream would redeliver them only after AckWait,
+	// behind newer ones, out of order. So the consumer restarts from its
+	// ack floor: everything after it comes again, in stream order, and
+	// what was already delivered is skipped by sequence (StateFile) or
+	// delivered twice (at-least-once).
+	if old, err := js.Consumer(ctx, b.cfg.Stream, b.cfg.Durable); err == nil {
+		info := old.CachedInfo()
+		if err := js.DeleteConsumer(ctx, b.cfg.Stream, b.cfg.Durable); err != nil {
+			return fmt.Errorf("bridge: in: restart consumer %s: %w", b.cfg.Durable, err)
+		}
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = info.AckFloor.Stream + 1
+		b.cfg.Logger.Info("bridge: resuming durable", "durable", b.cfg.Durable, "from", cc.OptStartSeq)
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("%w: consumer %s on stream %s: %w", ErrConfig, b.cfg.Durable, b.cfg.Stream, err)
+	}
+	cons, err := js.CreateConsumer(ctx, b.cfg.Stream, cc)
 	if err != nil {
 		return fmt.Errorf("%w: consumer %s on stream %s: %w", ErrConfig, b.cfg.Durable, b.cfg.Stream, err)
 	}

@@ -39,12 +39,11 @@ type outPublisher struct {
 	msg   *nats.Msg
 	js    jetstream.JetStream
 	since int // messages since the last flush
-	last  time.Time
 	max   int // largest payload the server takes with our headers
 }
 
 func (b *Bridge) runOut(ctx context.Context) error {
-	o := &outPublisher{b: b, pubs: map[int]*pubTrack{}, last: time.Now()}
+	o := &outPublisher{b: b, pubs: map[int]*pubTrack{}}
 	o.msg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{
 		HeaderChannel: {b.cfg.Channel}, HeaderOrigin: {b.origin}, HeaderPublisher: {""}, HeaderSeq: {""},
 	}}
@@ -53,6 +52,7 @@ func (b *Bridge) runOut(ctx context.Context) error {
 			jetstream.WithPublishAsyncMaxPending(b.cfg.MaxPending),
 			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 				b.c.outDrops.Add(1)
+				decr(&b.c.outUnflushed)
 				b.noteErr(fmt.Errorf("jetstream publish %s seq %s: %w", m.Subject, m.Header.Get(HeaderSeq), err))
 			}),
 			jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) {
@@ -66,7 +66,23 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		}
 		o.js = js
 	}
-	defer o.flush()
+	if o.js == nil {
+		tick := time.NewTicker(b.cfg.FlushInterval)
+		done := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-tick.C:
+					b.flushOut()
+				case <-done:
+					return
+				}
+			}
+		}()
+		defer func() { close(done); tick.Stop(); b.flushOut() }()
+	} else {
+		defer o.drainJetStream()
+	}
 	for {
 		if err := b.waitConnected(ctx); err != nil {
 			return nil
@@ -80,7 +96,9 @@ func (b *Bridge) runOut(ctx context.Context) error {
 				return nil
 			}
 			if errors.Is(err, ErrNoPublishers) {
-				o.flush()
+				if o.js == nil {
+					b.flushOut()
+				}
 				if b.cfg.ExitWhenIdle && b.cfg.Direction == Out {
 					return nil
 				}
@@ -163,6 +181,7 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 			HeaderChannel: o.msg.Header[HeaderChannel], HeaderOrigin: o.msg.Header[HeaderOrigin],
 			HeaderPublisher: pt.value, HeaderSeq: {strconv.FormatUint(seq, 10)},
 		}}
+		b.c.outUnflushed.Add(1) // before: the ack may come before PublishMsgAsync returns
 		for {
 			_, err := o.js.PublishMsgAsync(msg)
 			if err == nil {
@@ -171,6 +190,7 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
 				continue // MaxPending in flight: wait for acks (back-pressure)
 			}
+			decr(&b.c.outUnflushed)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -181,7 +201,6 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 			}
 			return fmt.Errorf("bridge: out: jetstream publish: %w", err)
 		}
-		b.c.outUnflushed.Add(1)
 	} else {
 		o.msg.Data = data
 		o.msg.Header[HeaderPublisher] = pt.value
@@ -198,22 +217,26 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 		default:
 			return fmt.Errorf("bridge: out: publish: %w", err)
 		}
-		b.c.outUnflushed.Add(1)
+		b.c.outMsgs.Add(1)
+		b.c.outBytes.Add(uint64(len(data)))
 		o.since++
-		if o.since >= b.cfg.FlushEvery || time.Since(o.last) >= b.cfg.FlushInterval {
-			o.flush()
+		if o.since >= b.cfg.FlushEvery {
+			b.flushOut()
+			o.since = 0
 		}
+		return nil
 	}
 	b.c.outMsgs.Add(1)
 	b.c.outBytes.Add(uint64(len(data)))
 	return nil
 }
 
-// flush confirms what core publishing sent (one round trip), bounding how
-// far the out side runs ahead of the server.
-func (o *outPublisher) flush() {
-	b := o.b
-	if o.js != nil || o.since == 0 {
+// flush confirms what core publishing sent so far (one round trip): the
+// out side is never more than FlushEvery messages or FlushInterval ahead
+// of the server. The out loop and a ticker call it.
+func (b *Bridge) flushOut() {
+	sent := b.c.outMsgs.Load()
+	if sent <= b.c.outConfirmed.Load() {
 		return
 	}
 	start := time.Now()
@@ -221,13 +244,29 @@ func (o *outPublisher) flush() {
 		if !errors.Is(err, nats.ErrConnectionClosed) {
 			b.noteErr(fmt.Errorf("flush: %w", err))
 		}
-		o.last = time.Now()
 		return
 	}
 	b.c.flushRTT.Store(int64(time.Since(start)))
-	b.c.outUnflushed.Store(0)
-	o.since = 0
-	o.last = time.Now()
+	for {
+		c := b.c.outConfirmed.Load()
+		if c >= sent || b.c.outConfirmed.CompareAndSwap(c, sent) {
+			return
+		}
+	}
+}
+
+// drainJetStream waits (a bounded time) for the acks of what was published.
+func (o *outPublisher) drainJetStream() {
+	if o.js == nil {
+		return
+	}
+	t := time.NewTimer(5 * o.b.cfg.FlushTimeout)
+	defer t.Stop()
+	select {
+	case <-o.js.PublishAsyncComplete():
+	case <-t.C:
+		o.b.noteErr(fmt.Errorf("jetstream: %d publishes without an ack after %v", o.js.PublishAsyncPending(), 5*o.b.cfg.FlushTimeout))
+	}
 }
 
 // ensureStream finds the stream, creating it on the subject if missing.
