@@ -1,0 +1,415 @@
+package shmkit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/segment"
+)
+
+// Channel is one process's handle on a channel: a segment holding the
+// channel header, the participant table, the delivery rings and the chunk
+// pool. Create makes one, Open joins one. A Channel is safe for concurrent
+// use; its publishers and subscribers are created from it and closed with
+// it. Every handle occupies one participant slot (MaxProcesses of them).
+type Channel struct {
+	seg     *segment.Segment
+	name    string
+	backend Backend
+	keep    bool
+	cfg     Config
+	hdr     []byte
+	parts   []byte
+	rings   []*dring
+	pool    *pool
+	waiter  futex.Waiter
+
+	self      int    // this handle's participant slot
+	selfState uint64 // its state word
+
+	mu        sync.Mutex
+	closed    bool
+	endpoints map[closer]struct{}
+	lastScan  atomic.Int64 // unix ns of the last liveness scan
+	scanMu    sync.Mutex
+}
+
+type closer interface{ Close() error }
+
+// Option tunes Open and Create.
+type Option func(*options)
+
+type options struct {
+	backend Backend
+	expect  *Config
+	waiter  *futex.Waiter
+}
+
+// WithBackend says which backend holds the named channel Open joins
+// (default POSIX).
+func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
+
+// WithExpect makes Open compare the channel with c: every non-zero field of
+// c must equal the channel's (Pattern, MaxMessage, RingDepth, the limits,
+// Policy); otherwise Open fails with ErrMismatch.
+func WithExpect(c Config) Option { return func(o *options) { o.expect = &c } }
+
+// WithWaiter sets how blocking calls wait (default: spin briefly, then
+// park on a futex).
+func WithWaiter(w futex.Waiter) Option { return func(o *options) { o.waiter = &w } }
+
+func buildOptions(opts []Option) options {
+	o := options{backend: POSIX}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// segmentSize is the size Create asks of segment for c: the regions, their
+// alignment and room for the segment's own header and table of contents.
+func segmentSize(c Config) (int64, error) {
+	ps, err := poolSize(c)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(hdrSize) + int64(c.participants()*entrySize) + int64(c.rings()*ringSize(c.RingDepth)) + int64(ps)
+	return n + 5*4096 + 64<<10, nil
+}
+
+// Create makes channel name with configuration cfg and joins it. For a
+// named backend it fails with an error wrapping segment.ErrExist if the
+// name is taken. The returned Channel is an ordinary participant: the
+// channel lives until the last participant leaves (then the name is
+// removed, unless cfg.Keep), not until its creator does.
+func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts)
+	size, err := segmentSize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Create(cfg.Backend, name, size, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create channel %q: %w", name, err)
+	}
+	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg}
+	if o.waiter != nil {
+		ch.waiter = *o.waiter
+	}
+	fail := func(err error) (*Channel, error) {
+		err = errors.Join(fmt.Errorf("create channel %q: %w", name, err), seg.Close())
+		if cfg.Backend != Memfd {
+			err = errors.Join(err, segment.Remove(cfg.Backend, name, nil))
+		}
+		return nil, err
+	}
+	ps, _ := poolSize(cfg)
+	regions := []struct {
+		name  string
+		kind  uint32
+		size  int
+		align int64
+	}{
+		{regionHeader, kindChan, hdrSize, 64},
+		{regionParts, kindParts, cfg.participants() * entrySize, 64},
+		{regionRings, kindRings, cfg.rings() * ringSize(cfg.RingDepth), 4096},
+		{regionPool, kindPool, ps, 4096},
+	}
+	mems := make([][]byte, len(regions))
+	for i, r := range regions {
+		reg, err := seg.AddRegion(r.name, r.kind, int64(r.size), r.align)
+		if err != nil {
+			return fail(err)
+		}
+		if mems[i], err = seg.Bytes(reg.Offset, reg.Length); err != nil {
+			return fail(err)
+		}
+	}
+	ch.hdr, ch.parts = mems[0], mems[1]
+	if ch.pool, err = newPool(mems[3], cfg); err != nil {
+		return fail(err)
+	}
+	for k := range cfg.rings() {
+		r := newDring(mems[2][k*ringSize(cfg.RingDepth):], cfg.RingDepth)
+		if cfg.Pattern == PubSub {
+			r.tail.Store(closedBit) // no subscriber yet
+		}
+		ch.rings = append(ch.rings, r)
+	}
+	// The header last, the magic last of all: an Open that sees the magic
+	// sees everything.
+	hb := encodeHeader(cfg, uint64(ps))
+	copy(ch.hdr[4:], hb[4:])
+	u32(ch.hdr, hdrMagic).Store(chanMagic)
+	if err := ch.join(); err != nil {
+		return fail(err)
+	}
+	return ch, nil
+}
+
+// Open joins the existing channel name. It validates the channel header
+// (ErrBadMagic, ErrVersion, ErrCorrupt) and the regions, and compares the
+// configuration with WithExpect's (ErrMismatch).
+func Open(name string, opts ...Option) (*Channel, error) {
+	o := buildOptions(opts)
+	if o.backend == Memfd {
+		return nil, fmt.Errorf("%w: a memfd channel has no name; use OpenFile", ErrConfig)
+	}
+	var lastErr error
+	for try := 0; try < 50; try++ {
+		seg, err := segment.Open(o.backend, name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("open channel %q: %w", name, err)
+		}
+		ch, err := attach(seg, name, o)
+		if err == nil {
+			return ch, nil
+		}
+		if !errors.Is(err, errRetry) {
+			return nil, fmt.Errorf("open channel %q: %w", name, err)
+		}
+		lastErr = err
+		time.Sleep(time.Millisecond) // the creator is still writing the header, or the last participant is removing the name
+	}
+	return nil, fmt.Errorf("open channel %q: %w", name, lastErr)
+}
+
+// OpenFile joins a memfd channel from its descriptor (Channel.File of the
+// creator, passed with ExtraFiles or SCM_RIGHTS). The descriptor stays the
+// caller's.
+func OpenFile(f *os.File, opts ...Option) (*Channel, error) {
+	o := buildOptions(opts)
+	o.backend = Memfd
+	seg, err := segment.OpenMemfd(f, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open memfd channel: %w", err)
+	}
+	ch, err := attach(seg, "", o)
+	if err != nil {
+		return nil, fmt.Errorf("open memfd channel: %w", err)
+	}
+	return ch, nil
+}
+
+var errRetry = errors.New("shmkit: channel not ready or being removed")
+
+func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
+	ch := &Channel{seg: seg, name: name, backend: o.backend}
+	if o.waiter != nil {
+		ch.waiter = *o.waiter
+	}
+	fail := func(err error) (*Channel, error) { return nil, errors.Join(err, seg.Close()) }
+	region := func(name string, want int) ([]byte, error) {
+		b, err := seg.RegionBytes(name)
+		if err != nil {
+			if errors.Is(err, segment.ErrNoRegion) {
+				return nil, fmt.Errorf("%w: no %q region: %w", ErrBadMagic, name, err)
+			}
+			return nil, err
+		}
+		if len(b) < want {
+			return nil, fmt.Errorf("%w: region %q of %d bytes, the header needs %d", ErrCorrupt, name, len(b), want)
+		}
+		return b, nil
+	}
+	hdr, err := region(regionHeader, hdrSize)
+	if err != nil {
+		return fail(err)
+	}
+	if u32(hdr, hdrMagic).Load() == 0 {
+		return fail(fmt.Errorf("%w: header not yet published", errRetry))
+	}
+	snap := make([]byte, hdrImmutable+4)
+	copy(snap, hdr)
+	h, err := decodeHeader(snap)
+	if err != nil {
+		return fail(err)
+	}
+	if o.expect != nil {
+		if err := compare(h.cfg, *o.expect); err != nil {
+			return fail(err)
+		}
+	}
+	ch.cfg = h.cfg
+	ch.cfg.Backend = o.backend
+	ch.keep = h.cfg.Keep
+	ch.hdr = hdr
+	if ch.parts, err = region(regionParts, h.cfg.participants()*entrySize); err != nil {
+		return fail(err)
+	}
+	rs := ringSize(h.cfg.RingDepth)
+	rmem, err := region(regionRings, h.cfg.rings()*rs)
+	if err != nil {
+		return fail(err)
+	}
+	pmem, err := region(regionPool, int(h.poolSize))
+	if err != nil {
+		return fail(err)
+	}
+	if ch.pool, err = attachPool(pmem); err != nil {
+		return fail(err)
+	}
+	for k := range h.cfg.rings() {
+		ch.rings = append(ch.rings, attachDring(rmem[k*rs:], h.cfg.RingDepth))
+	}
+	if err := ch.join(); err != nil {
+		return fail(err)
+	}
+	if u32(hdr, hdrRemoving).Load() != 0 {
+		ch.leave()
+		return fail(fmt.Errorf("%w: the last participant is removing it", errRetry))
+	}
+	return ch, nil
+}
+
+// compare checks the non-zero fields of want against the channel's.
+func compare(have, want Config) error {
+	type f struct {
+		name       string
+		have, want int
+	}
+	for _, x := range []f{
+		{"pattern", int(have.Pattern), int(want.Pattern)},
+		{"policy", int(have.Policy), int(want.Policy)},
+		{"MaxMessage", have.MaxMessage, want.MaxMessage},
+		{"RingDepth", have.RingDepth, want.RingDepth},
+		{"MaxPublishers", have.MaxPublishers, want.MaxPublishers},
+		{"MaxSubscribers", have.MaxSubscribers, want.MaxSubscribers},
+		{"MaxProcesses", have.MaxProcesses, want.MaxProcesses},
+	} {
+		if x.want != 0 && x.want != x.have {
+			return fmt.Errorf("%w: %s is %d, expected %d", ErrMismatch, x.name, x.have, x.want)
+		}
+	}
+	return nil
+}
+
+// join claims this handle's participant slot.
+func (ch *Channel) join() error {
+	ch.endpoints = map[closer]struct{}{}
+	i, w, err := ch.claim(roleHandle)
+	if err != nil {
+		return err
+	}
+	if w, err = ch.activate(i, w); err != nil {
+		return err
+	}
+	ch.self, ch.selfState = i, w
+	return nil
+}
+
+// Config returns the channel's configuration as recorded in its header.
+func (ch *Channel) Config() Config { return ch.cfg }
+
+// Name returns the channel's name ("" for a memfd channel opened from a
+// descriptor).
+func (ch *Channel) Name() string { return ch.name }
+
+// File returns the memfd of a Memfd channel (nil otherwise), for ExtraFiles
+// or SCM_RIGHTS; it stays owned by the Channel.
+func (ch *Channel) File() *os.File { return ch.seg.File() }
+
+// Close closes every publisher and subscriber made from ch, leaves the
+// channel and unmaps it. The last participant to leave a named channel
+// removes its name, unless Config.Keep. Samples and byte slices obtained
+// through ch are invalid afterwards. Close is idempotent.
+func (ch *Channel) Close() error {
+	ch.mu.Lock()
+	if ch.closed {
+		ch.mu.Unlock()
+		return nil
+	}
+	eps := make([]closer, 0, len(ch.endpoints))
+	for e := range ch.endpoints {
+		eps = append(eps, e)
+	}
+	ch.mu.Unlock()
+	var errs []error
+	for _, e := range eps {
+		errs = append(errs, e.Close())
+	}
+	ch.mu.Lock()
+	ch.closed = true
+	ch.mu.Unlock()
+	errs = append(errs, ch.leave())
+	errs = append(errs, ch.seg.Close())
+	return errors.Join(errs...)
+}
+
+// leave frees this handle's slot and removes the name if it was the last.
+func (ch *Channel) leave() error {
+	st := u64(ch.entry(ch.self), peState)
+	if !st.CompareAndSwap(ch.selfState, ch.selfState&^0xff|psFree) {
+		return nil // found dead and cleaned by someone else (it was not)
+	}
+	return ch.maybeRemove()
+}
+
+func (ch *Channel) isClosed() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.closed
+}
+
+func (ch *Channel) register(e closer) error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.closed {
+		return ErrClosed
+	}
+	ch.endpoints[e] = struct{}{}
+	return nil
+}
+
+func (ch *Channel) unregister(e closer) {
+	ch.mu.Lock()
+	delete(ch.endpoints, e)
+	ch.mu.Unlock()
+}
+
+// maybeRemove removes a named channel's segment when no participant is
+// left. It announces the removal first (hdrRemoving) and then looks again,
+// while a joiner claims its slot first and then looks at the flag: one of
+// them sees the other (both steps are sequentially consistent atomics).
+func (ch *Channel) maybeRemove() error {
+	if ch.keep || ch.backend == Memfd || ch.name == "" || !ch.allFree() {
+		return nil
+	}
+	rm := u32(ch.hdr, hdrRemoving)
+	if !rm.CompareAndSwap(0, 1) {
+		return nil
+	}
+	if !ch.allFree() {
+		rm.Store(0)
+		return nil
+	}
+	if err := segment.Remove(ch.backend, ch.name, nil); err != nil && !errors.Is(err, segment.ErrNotExist) {
+		return fmt.Errorf("remove channel %q: %w", ch.name, err)
+	}
+	return nil
+}
+
+func (ch *Channel) allFree() bool {
+	for i := range ch.cfg.participants() {
+		if psState(ch.state(i)) != psFree {
+			return false
+		}
+	}
+	return true
+}
+
+// Remove deletes the named channel's segment. Participants still attached
+// keep their mappings; use it to clean up after a crash of everyone.
+func Remove(name string, opts ...Option) error {
+	o := buildOptions(opts)
+	return segment.Remove(o.backend, name, nil)
+}

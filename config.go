@@ -1,0 +1,192 @@
+package shmkit
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shmkit/shmkit/segment"
+)
+
+// Pattern is how a channel delivers messages.
+type Pattern uint32
+
+const (
+	// PubSub delivers every message to every subscriber attached when it
+	// was published, each publisher's messages in publishing order.
+	PubSub Pattern = 1
+	// WorkQueue delivers each message to exactly one consumer.
+	WorkQueue Pattern = 2
+)
+
+func (p Pattern) String() string {
+	switch p {
+	case PubSub:
+		return "pubsub"
+	case WorkQueue:
+		return "workqueue"
+	}
+	return fmt.Sprintf("pattern(%d)", uint32(p))
+}
+
+// Policy says what a publisher does when a subscriber's ring (or the work
+// queue) is full.
+type Policy uint32
+
+const (
+	// Block waits (with the publisher's context) until there is room.
+	Block Policy = 1
+	// DropNewest drops the message being published for that subscriber
+	// and counts the drop; the publisher never waits.
+	DropNewest Policy = 2
+	// DropOldest discards the oldest unread message of that subscriber to
+	// make room and counts the drop; the subscriber learns how many it
+	// missed from Sample.Missed. The publisher never waits.
+	DropOldest Policy = 3
+)
+
+func (p Policy) String() string {
+	switch p {
+	case Block:
+		return "block"
+	case DropNewest:
+		return "drop-newest"
+	case DropOldest:
+		return "drop-oldest"
+	}
+	return fmt.Sprintf("policy(%d)", uint32(p))
+}
+
+// Backend chooses where a named channel lives (segment's backends).
+type Backend = segment.Backend
+
+// The backends a channel can live on.
+const (
+	POSIX = segment.POSIX
+	SysV  = segment.SysV
+	File  = segment.File
+	Memfd = segment.Memfd
+)
+
+// Limits of a channel's layout.
+const (
+	// MaxSubscribers is the most subscribers (consumers) a channel can
+	// have: one bit each in a message's delivery mask.
+	MaxSubscribers = 31
+	// MaxParticipants is the most entries of the participant table.
+	MaxParticipants = 255
+	// MaxHeld is the most samples one subscriber may hold unreleased.
+	MaxHeld = heldSlots
+	// MaxRingDepth is the deepest ring.
+	MaxRingDepth = 1 << 20
+)
+
+// Config describes a channel. Create validates it and records it in the
+// channel's header; Open compares the fields a caller sets (non-zero) with
+// the header and fails with ErrMismatch where they differ.
+type Config struct {
+	// Pattern is PubSub (the default) or WorkQueue.
+	Pattern Pattern
+	// MaxMessage is the largest message in bytes (default 4096).
+	MaxMessage int
+	// RingDepth is the number of messages each subscriber ring (or the
+	// work queue) holds, a power of two (default 256).
+	RingDepth int
+	// MaxPublishers is the most publishers (producers) at once (default 4).
+	MaxPublishers int
+	// MaxSubscribers is the most subscribers (consumers) at once, at most
+	// MaxSubscribers (default 8).
+	MaxSubscribers int
+	// MaxProcesses is the most Channel handles attached at once
+	// (default MaxPublishers+MaxSubscribers).
+	MaxProcesses int
+	// Policy is the back-pressure policy (default Block).
+	Policy Policy
+	// ChunksPerClass is the number of pool chunks of each size class; the
+	// classes are powers of two from 128 bytes up to the one that holds
+	// MaxMessage plus a 64-byte message header (default 2*RingDepth).
+	ChunksPerClass int
+	// Backend holds a named channel (default POSIX). Memfd channels have no
+	// name; share them with Channel.File or the private mode (Listen/Dial).
+	Backend Backend
+	// Keep leaves a named channel's segment in place when the last
+	// participant leaves; by default the last one removes it.
+	Keep bool
+	// LivenessInterval is how often a participant that is calling into the
+	// channel or waiting in it checks that the others are alive
+	// (default 100 ms). A dead participant is cleaned up within about one
+	// interval of the first check that sees it.
+	LivenessInterval time.Duration
+}
+
+// Defaults.
+const (
+	DefaultMaxMessage       = 4096
+	DefaultRingDepth        = 256
+	DefaultMaxPublishers    = 4
+	DefaultMaxSubscribers   = 8
+	DefaultLivenessInterval = 100 * time.Millisecond
+)
+
+func (c Config) withDefaults() Config {
+	if c.Pattern == 0 {
+		c.Pattern = PubSub
+	}
+	if c.MaxMessage == 0 {
+		c.MaxMessage = DefaultMaxMessage
+	}
+	if c.RingDepth == 0 {
+		c.RingDepth = DefaultRingDepth
+	}
+	if c.MaxPublishers == 0 {
+		c.MaxPublishers = DefaultMaxPublishers
+	}
+	if c.MaxSubscribers == 0 {
+		c.MaxSubscribers = DefaultMaxSubscribers
+	}
+	if c.MaxProcesses == 0 {
+		c.MaxProcesses = c.MaxPublishers + c.MaxSubscribers
+	}
+	if c.Policy == 0 {
+		c.Policy = Block
+	}
+	if c.ChunksPerClass == 0 {
+		c.ChunksPerClass = 2 * c.RingDepth
+	}
+	if c.Backend == 0 {
+		c.Backend = POSIX
+	}
+	if c.LivenessInterval == 0 {
+		c.LivenessInterval = DefaultLivenessInterval
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Pattern != PubSub && c.Pattern != WorkQueue:
+		return fmt.Errorf("%w: pattern %v", ErrConfig, c.Pattern)
+	case c.Policy < Block || c.Policy > DropOldest:
+		return fmt.Errorf("%w: policy %v", ErrConfig, c.Policy)
+	case c.Pattern == WorkQueue && c.Policy == DropOldest:
+		return fmt.Errorf("%w: a work queue has no per-consumer ring to drop the oldest from; use Block or DropNewest", ErrConfig)
+	case c.MaxMessage < 1 || c.MaxMessage > maxMessageLimit:
+		return fmt.Errorf("%w: MaxMessage %d outside [1, %d]", ErrConfig, c.MaxMessage, maxMessageLimit)
+	case c.RingDepth < 2 || c.RingDepth > MaxRingDepth || c.RingDepth&(c.RingDepth-1) != 0:
+		return fmt.Errorf("%w: RingDepth %d is not a power of two in [2, %d]", ErrConfig, c.RingDepth, MaxRingDepth)
+	case c.MaxSubscribers < 1 || c.MaxSubscribers > MaxSubscribers:
+		return fmt.Errorf("%w: MaxSubscribers %d outside [1, %d]", ErrConfig, c.MaxSubscribers, MaxSubscribers)
+	case c.MaxPublishers < 1 || c.MaxProcesses < 1 ||
+		c.MaxPublishers+c.MaxSubscribers+c.MaxProcesses > MaxParticipants:
+		return fmt.Errorf("%w: %d publishers + %d subscribers + %d processes exceed %d participants",
+			ErrConfig, c.MaxPublishers, c.MaxSubscribers, c.MaxProcesses, MaxParticipants)
+	case c.ChunksPerClass < 1 || c.ChunksPerClass > 1<<24:
+		return fmt.Errorf("%w: ChunksPerClass %d outside [1, %d]", ErrConfig, c.ChunksPerClass, 1<<24)
+	case c.LivenessInterval < time.Millisecond:
+		return fmt.Errorf("%w: LivenessInterval %v under 1ms", ErrConfig, c.LivenessInterval)
+	}
+	return nil
+}
+
+// maxMessageLimit keeps a chunk (message plus header) within the
+// allocator's 1 GiB chunk limit.
+const maxMessageLimit = 1<<30 - msgHeaderSize

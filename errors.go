@@ -1,0 +1,53 @@
+package shmkit
+
+import "errors"
+
+// Sentinel errors. Every error the package returns that a caller may act on
+// wraps one of these (test with errors.Is); the sentinel comes first in the
+// message, the detail after it, an operating-system error last.
+var (
+	// ErrConfig reports a Config or argument out of range (limits, policy,
+	// pattern, a role the channel's pattern does not have).
+	ErrConfig = errors.New("shmkit: invalid configuration")
+	// ErrBadMagic reports a segment whose channel header does not start
+	// with the channel magic: not a shmkit channel.
+	ErrBadMagic = errors.New("shmkit: bad magic (not a channel)")
+	// ErrVersion reports a channel header of another layout version.
+	ErrVersion = errors.New("shmkit: unsupported channel layout version")
+	// ErrMismatch reports an Open whose expectations (pattern, limits,
+	// policy) differ from the channel's header.
+	ErrMismatch = errors.New("shmkit: channel differs from what the caller expects")
+	// ErrCorrupt reports shared state that breaks the layout's invariants:
+	// a header whose checksum or sizes do not hold, a participant entry, a
+	// ring slot or a message header that cannot be. The peer that wrote it
+	// is broken or hostile; nothing is trusted from it.
+	ErrCorrupt = errors.New("shmkit: channel corrupt")
+	// ErrClosed reports a call on a closed handle (Channel, Publisher,
+	// Subscriber, Sample) or a channel that is being removed.
+	ErrClosed = errors.New("shmkit: closed")
+	// ErrTooLarge reports a message longer than the channel's MaxMessage.
+	ErrTooLarge = errors.New("shmkit: message too large")
+	// ErrFull reports that every participant slot of the role asked for is
+	// taken (MaxPublishers, MaxSubscribers, MaxProcesses).
+	ErrFull = errors.New("shmkit: no free participant slot")
+	// ErrNoMemory reports that the pool has no free chunk of the size a
+	// Loan needs (TryLoan); Loan waits instead.
+	ErrNoMemory = errors.New("shmkit: pool has no free chunk of that size")
+	// ErrWouldBlock reports that a Try call could not proceed without
+	// waiting: nothing to receive, or (policy Block) a full subscriber ring.
+	ErrWouldBlock = errors.New("shmkit: would block")
+	// ErrPeerGone reports that every publisher (producer) has left or died
+	// and everything they published has been received.
+	ErrPeerGone = errors.New("shmkit: every publisher is gone")
+	// ErrTooManyHeld reports a Receive while MaxHeld samples of this
+	// subscriber are still unreleased.
+	ErrTooManyHeld = errors.New("shmkit: too many unreleased samples")
+	// ErrTypeMismatch reports a typed call whose type's layout fingerprint
+	// differs from the one recorded in the channel, or a type that cannot
+	// live in shared memory (pointers, slices, maps, strings, interfaces,
+	// channels, functions).
+	ErrTypeMismatch = errors.New("shmkit: message type mismatch")
+	// ErrSampleState reports a Sample used after Publish, Discard or
+	// Release.
+	ErrSampleState = errors.New("shmkit: sample already published or released")
+)

@@ -1,0 +1,240 @@
+package shmkit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit"
+)
+
+// collect receives on s until ErrPeerGone, checking each publisher's
+// messages are consecutive from 1, and returns the last sequence number
+// per publisher slot.
+func collect(ctx context.Context, s *shmkit.Subscriber, max int) (map[int]uint64, error) {
+	last := map[int]uint64{}
+	for {
+		smp, err := s.Receive(ctx)
+		if errors.Is(err, shmkit.ErrPeerGone) {
+			return last, nil
+		}
+		if err != nil {
+			return last, err
+		}
+		from, seq := smp.Publisher(), smp.Seq()
+		if err := verify(smp.Bytes(), from, seq, max); err != nil {
+			return last, err
+		}
+		if seq != last[from]+1 {
+			return last, fmt.Errorf("publisher %d: message %d after %d", from, seq, last[from])
+		}
+		last[from] = seq
+		if err := smp.Release(); err != nil {
+			return last, err
+		}
+	}
+}
+
+// TestKillPublisherAtEachStep kills a publisher process at each step of
+// loan and publish. Each subscriber gets every message published before the
+// one being published at the kill, that one or not, nothing twice; it
+// learns that the publisher is gone; the pool is whole afterwards.
+func TestKillPublisherAtEachStep(t *testing.T) {
+	for _, step := range []string{"loan.alloc", "publish.pubref", "publish.mask", "publish.disown", "publish.put", "publish.unpub"} {
+		t.Run(step, func(t *testing.T) {
+			name := chanName(t)
+			ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 300, RingDepth: 8, LivenessInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			ctx := ctxT(t)
+			const k = 5
+			killN := k
+			if step == "publish.put" {
+				killN = 2*k - 1 // after the first of two deliveries of message k
+			}
+			var subs []*shmkit.Subscriber
+			for range 2 {
+				s, err := ch.Subscriber()
+				if err != nil {
+					t.Fatal(err)
+				}
+				subs = append(subs, s)
+			}
+			var wg sync.WaitGroup
+			lasts := make([]map[int]uint64, len(subs))
+			errs := make([]error, len(subs))
+			ends := make([]time.Time, len(subs))
+			for i, s := range subs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					lasts[i], errs[i] = collect(ctx, s, 300)
+					ends[i] = time.Now()
+				}()
+			}
+			cmd, _ := start(t, "publisher", "CH="+name, "COUNT=20", "KILL_AT="+step, fmt.Sprintf("KILL_N=%d", killN))
+			err = cmd.Wait()
+			died := time.Now()
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("publisher was not killed: %v", err)
+			}
+			wg.Wait()
+			for i := range subs {
+				if errs[i] != nil {
+					t.Fatalf("subscriber %d: %v", i, errs[i])
+				}
+				var got uint64
+				for _, v := range lasts[i] {
+					got = v
+				}
+				if got != k-1 && got != k {
+					t.Errorf("subscriber %d: last message %d, want %d or %d", i, got, k-1, k)
+				}
+				t.Logf("subscriber %d: %d messages, ErrPeerGone %v after the publisher died", i, got, ends[i].Sub(died).Round(time.Millisecond))
+				subs[i].Close()
+			}
+			poolWhole(t, ch)
+		})
+	}
+}
+
+// TestKillSubscriberAtEachStep kills a subscriber process at each step of
+// receive and release while a publisher (policy Block, shallow rings) and
+// another subscriber go on: the publisher is released from the dead one's
+// ring, the other subscriber gets everything, the pool is whole.
+func TestKillSubscriberAtEachStep(t *testing.T) {
+	for _, step := range []string{"receive.take", "receive.held", "release.clear"} {
+		t.Run(step, func(t *testing.T) {
+			name := chanName(t)
+			ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 300, RingDepth: 4, LivenessInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			ctx := ctxT(t)
+			cmd, _ := start(t, "subscriber", "CH="+name, "KILL_AT="+step, "KILL_N=7")
+			waitFor(t, "the subscriber", func() bool { return count(t, ch, "subscriber") == 1 })
+			keep, err := ch.Subscriber()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := ch.Publisher()
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 200
+			var last map[int]uint64
+			var cerr error
+			done := make(chan struct{})
+			go func() { last, cerr = collect(ctx, keep, 300); close(done) }()
+			for seq := uint64(1); seq <= n; seq++ {
+				s, err := pub.LoanContext(ctx, msgSize(seq, 300))
+				if err != nil {
+					t.Fatal(err)
+				}
+				payload(s.Bytes(), s.Publisher(), seq)
+				if err := pub.Publish(ctx, s); err != nil {
+					t.Fatalf("publish %d: %v", seq, err)
+				}
+			}
+			if err := cmd.Wait(); err == nil {
+				t.Fatal("the subscriber was not killed")
+			}
+			pub.Close()
+			<-done
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			for _, v := range last {
+				if v != n {
+					t.Errorf("surviving subscriber's last message %d, want %d", v, n)
+				}
+			}
+			keep.Close()
+			ch.ScanForTest()
+			poolWhole(t, ch)
+		})
+	}
+}
+
+// TestKillDropOldestPublisher kills a publisher in the middle of dropping
+// the oldest message of a stalled subscriber.
+func TestKillDropOldestPublisher(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 300, RingDepth: 4, Policy: shmkit.DropOldest, LivenessInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	stalled, err := ch.Subscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, _ := start(t, "publisher", "CH="+name, "COUNT=50", "KILL_AT=drop.take", "KILL_N=3")
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("the publisher was not killed")
+	}
+	ch.ScanForTest()
+	n := 0
+	for {
+		smp, err := stalled.TryReceive()
+		if errors.Is(err, shmkit.ErrPeerGone) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		smp.Release()
+		n++
+	}
+	t.Logf("stalled subscriber drained %d messages", n)
+	stalled.Close()
+	poolWhole(t, ch)
+}
+
+// TestKillRandom SIGKILLs publishers and subscribers at random moments
+// while traffic flows; survivors finish and the pool is whole.
+func TestKillRandom(t *testing.T) {
+	rounds := 4
+	if testing.Short() {
+		rounds = 2
+	}
+	for r := range rounds {
+		name := chanName(t)
+		ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 2000, RingDepth: 16, LivenessInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := ctxT(t)
+		victimSub, _ := start(t, "subscriber", "CH="+name)
+		keep, so := start(t, "subscriber", "CH="+name, "LATE=1")
+		waitFor(t, "subscribers", func() bool { return count(t, ch, "subscriber") == 2 })
+		hold, err := ch.Publisher()
+		if err != nil {
+			t.Fatal(err)
+		}
+		victimPub, _ := start(t, "publisher", "CH="+name, "COUNT=1000000")
+		steady, po := start(t, "publisher", "CH="+name, "COUNT=3000")
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond) // a random moment, not a synchronisation
+		_ = victimPub.Process.Kill()
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+		_ = victimSub.Process.Kill()
+		_ = victimPub.Wait()
+		_ = victimSub.Wait()
+		waitOK(t, steady, po)
+		hold.Close()
+		waitOK(t, keep, so)
+		_ = ctx
+		ch.ScanForTest()
+		poolWhole(t, ch)
+		t.Logf("round %d: surviving subscriber got %s", r, so.String())
+		ch.Close()
+	}
+}

@@ -1,0 +1,225 @@
+package shmkit
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
+	"github.com/shmkit/shmkit/internal/checksum"
+	"github.com/shmkit/shmkit/internal/fourcc"
+	"github.com/shmkit/shmkit/internal/word"
+)
+
+// The byte layout of every shared structure of a channel. docs/channels.md
+// carries the same tables; layout_test.go checks that they agree.
+
+// Regions of a channel's segment (segment table of contents).
+const (
+	regionHeader = "chan"
+	regionParts  = "parts"
+	regionRings  = "rings"
+	regionPool   = "pool"
+)
+
+var (
+	// chanMagic is the first word of the channel header region.
+	chanMagic = fourcc.Make("SHCH")
+	kindChan  = fourcc.Make("CHAN")
+	kindParts = fourcc.Make("PART")
+	kindRings = fourcc.Make("DRNG")
+	kindPool  = fourcc.Make("SLAB")
+)
+
+// layoutVersion is the channel layout version this code writes and reads.
+const layoutVersion = 1
+
+// Channel header (region "chan"). The immutable part [0, hdrImmutable) is
+// written once by Create and covered by the CRC-32C at hdrCRC; the mutable
+// words after it change while the channel lives.
+const (
+	hdrMagic      = 0  // uint32 chanMagic, stored last by Create
+	hdrVersion    = 4  // uint32 layoutVersion
+	hdrPattern    = 8  // uint32 Pattern
+	hdrPolicy     = 12 // uint32 Policy
+	hdrMaxMessage = 16 // uint32
+	hdrRingDepth  = 20 // uint32
+	hdrMaxPubs    = 24 // uint32
+	hdrMaxSubs    = 28 // uint32
+	hdrMaxProcs   = 32 // uint32
+	hdrChunks     = 36 // uint32 chunks per size class
+	hdrPoolSize   = 40 // uint64 bytes of the pool region
+	hdrLiveness   = 48 // uint64 liveness interval in ns
+	hdrEntrySize  = 56 // uint32 participant entry size
+	hdrRingSize   = 60 // uint32 bytes per ring
+	hdrFlags      = 64 // uint32 bit 0: Keep
+	hdrCRC        = 124
+	hdrImmutable  = 124 // bytes covered by the CRC
+	hdrRemoving   = 128 // uint32: 1 while the last participant removes the name
+	hdrTypeFP     = 136 // uint64 fingerprint of the typed message, 0 = untyped
+	hdrPubJoins   = 144 // uint64 publishers (producers) that ever joined
+	hdrSize       = 192
+)
+
+// Participant entry (region "parts", one entry per participant slot).
+// Slots [0, MaxSubscribers) are subscribers (consumers), slot k owning ring
+// k (pub/sub) and bit k of every message's delivery mask; then publishers
+// (producers); then Channel handles (one per attached process handle).
+const (
+	peState   = 0   // uint64 state word (see state.go)
+	pePID     = 8   // uint32 process id
+	peStart   = 16  // uint64 process start time (clock ticks, /proc/PID/stat field 22)
+	peJoined  = 24  // uint64 join time, unix ns
+	peMsgs    = 64  // uint64 messages published / received (owner only)
+	peBytes   = 72  // uint64 bytes published / received (owner only)
+	peDrops   = 80  // uint64 publisher: messages it dropped for some subscriber (owner only)
+	peBlocked = 88  // uint64 ns spent blocked (owner only)
+	peActive  = 96  // uint64 last activity, unix ns (owner only)
+	peMissed  = 128 // uint64 subscriber: its messages dropped by publishers (atomic add by them)
+	pePubRef  = 136 // uint64 publisher: the ref being published, 0 = none
+	peHeld    = 192 // heldSlots × uint64: refs a subscriber holds unreleased
+	heldSlots = 40
+	entrySize = peHeld + 8*heldSlots // 512
+)
+
+// Delivery ring (region "rings", one per subscriber slot for pub/sub, one
+// for a work queue). Positions only grow; slot pos%depth serves position
+// pos. Every slot is a 16-byte pair: a sequence word and a ref.
+const (
+	rgTail     = 0   // uint64 next position to write; bit 63 = closed
+	rgRead     = 64  // uint64 next position to read
+	rgNotEmpty = 128 // futex.Event: readers sleep here
+	rgNotFull  = 136 // futex.Event: blocked writers sleep here
+	rgSlots    = 192 // depth × slot
+	slotSeq    = 0   // uint64 pos<<16 | state<<8 | participant
+	slotRef    = 8   // uint64 message ref (0 = a hole: skip)
+	slotSize   = 16
+)
+
+// Message header: the first msgHeaderSize bytes of every pool chunk; the
+// payload follows.
+const (
+	mhMask        = 0  // uint64 generation tag<<32 | holders: bit k = subscriber k still holds it; bit 31 = publisher
+	mhRef         = 8  // uint64 the chunk's own ref (checked against the ring's)
+	mhSeq         = 16 // uint64 the publisher's sequence number
+	mhLen         = 24 // uint32 payload length
+	mhPublisher   = 28 // uint32 publisher's participant slot
+	msgHeaderSize = 64
+	pubBit        = uint64(1) << 31
+)
+
+func ringSize(depth int) int { return (rgSlots + depth*slotSize + 63) &^ 63 }
+
+func u32(mem []byte, off int) *atomic.Uint32 { return word.U32(mem, off) }
+func u64(mem []byte, off int) *atomic.Uint64 { return word.U64(mem, off) }
+
+// add64 adds d to a counter only its owner writes: a load and a release
+// store, no locked instruction.
+func add64(p *atomic.Uint64, d uint64) { atomicx.StoreRelease64(p, p.Load()+d) }
+
+func crc32c(b []byte) uint32 { return checksum.CRC32C(b) }
+
+// header is the decoded immutable part of a channel header.
+type header struct {
+	version   uint32
+	cfg       Config
+	poolSize  uint64
+	entrySize uint32
+	ringSize  uint32
+}
+
+// encodeHeader returns the immutable part with its CRC, magic included.
+func encodeHeader(c Config, poolSize uint64) []byte {
+	b := make([]byte, hdrImmutable+4)
+	le := binary.LittleEndian
+	le.PutUint32(b[hdrMagic:], chanMagic)
+	le.PutUint32(b[hdrVersion:], layoutVersion)
+	le.PutUint32(b[hdrPattern:], uint32(c.Pattern))
+	le.PutUint32(b[hdrPolicy:], uint32(c.Policy))
+	le.PutUint32(b[hdrMaxMessage:], uint32(c.MaxMessage))
+	le.PutUint32(b[hdrRingDepth:], uint32(c.RingDepth))
+	le.PutUint32(b[hdrMaxPubs:], uint32(c.MaxPublishers))
+	le.PutUint32(b[hdrMaxSubs:], uint32(c.MaxSubscribers))
+	le.PutUint32(b[hdrMaxProcs:], uint32(c.MaxProcesses))
+	le.PutUint32(b[hdrChunks:], uint32(c.ChunksPerClass))
+	le.PutUint64(b[hdrPoolSize:], poolSize)
+	le.PutUint64(b[hdrLiveness:], uint64(c.LivenessInterval))
+	le.PutUint32(b[hdrEntrySize:], entrySize)
+	le.PutUint32(b[hdrRingSize:], uint32(ringSize(c.RingDepth)))
+	if c.Keep {
+		le.PutUint32(b[hdrFlags:], 1)
+	}
+	le.PutUint32(b[hdrCRC:], crc32c(b[:hdrImmutable]))
+	return b
+}
+
+// decodeHeader validates a copy of the immutable part of a channel header
+// (at least hdrImmutable+4 bytes). It never trusts a field before checking
+// it: wrong magic is ErrBadMagic, another version ErrVersion, anything else
+// that does not hold ErrCorrupt.
+func decodeHeader(b []byte) (header, error) {
+	le := binary.LittleEndian
+	if len(b) < hdrImmutable+4 {
+		return header{}, fmt.Errorf("%w: header of %d bytes", ErrCorrupt, len(b))
+	}
+	if m := le.Uint32(b[hdrMagic:]); m != chanMagic {
+		return header{}, fmt.Errorf("%w: magic %#08x", ErrBadMagic, m)
+	}
+	if v := le.Uint32(b[hdrVersion:]); v != layoutVersion {
+		return header{}, fmt.Errorf("%w: layout version %d, this code reads %d", ErrVersion, v, layoutVersion)
+	}
+	if sum, want := le.Uint32(b[hdrCRC:]), crc32c(b[:hdrImmutable]); sum != want {
+		return header{}, fmt.Errorf("%w: header checksum %#08x, contents give %#08x", ErrCorrupt, sum, want)
+	}
+	h := header{version: layoutVersion}
+	u := func(off int) int { return int(le.Uint32(b[off:])) }
+	h.cfg = Config{
+		Pattern:        Pattern(le.Uint32(b[hdrPattern:])),
+		Policy:         Policy(le.Uint32(b[hdrPolicy:])),
+		MaxMessage:     u(hdrMaxMessage),
+		RingDepth:      u(hdrRingDepth),
+		MaxPublishers:  u(hdrMaxPubs),
+		MaxSubscribers: u(hdrMaxSubs),
+		MaxProcesses:   u(hdrMaxProcs),
+		ChunksPerClass: u(hdrChunks),
+	}
+	switch le.Uint32(b[hdrFlags:]) {
+	case 0:
+	case 1:
+		h.cfg.Keep = true
+	default:
+		return header{}, fmt.Errorf("%w: flags %#x", ErrCorrupt, le.Uint32(b[hdrFlags:]))
+	}
+	lv := le.Uint64(b[hdrLiveness:])
+	if lv > uint64(1<<62) {
+		return header{}, fmt.Errorf("%w: liveness interval %d ns", ErrCorrupt, lv)
+	}
+	h.cfg.LivenessInterval = time.Duration(lv)
+	if err := h.cfg.validate(); err != nil {
+		return header{}, fmt.Errorf("%w: header holds an impossible configuration: %v", ErrCorrupt, err)
+	}
+	h.poolSize = le.Uint64(b[hdrPoolSize:])
+	h.entrySize = le.Uint32(b[hdrEntrySize:])
+	h.ringSize = le.Uint32(b[hdrRingSize:])
+	if h.entrySize != entrySize || int(h.ringSize) != ringSize(h.cfg.RingDepth) {
+		return header{}, fmt.Errorf("%w: entry size %d, ring size %d, layout says %d and %d",
+			ErrCorrupt, h.entrySize, h.ringSize, entrySize, ringSize(h.cfg.RingDepth))
+	}
+	want, err := poolSize(h.cfg)
+	if err != nil || uint64(want) != h.poolSize {
+		return header{}, fmt.Errorf("%w: pool size %d, configuration needs %d (%v)", ErrCorrupt, h.poolSize, want, err)
+	}
+	return h, nil
+}
+
+// participants returns the number of entries of the participant table.
+func (c Config) participants() int { return c.MaxSubscribers + c.MaxPublishers + c.MaxProcesses }
+
+// rings returns the number of delivery rings.
+func (c Config) rings() int {
+	if c.Pattern == WorkQueue {
+		return 1
+	}
+	return c.MaxSubscribers
+}

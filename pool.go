@@ -1,0 +1,174 @@
+package shmkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/allocator"
+)
+
+// This file is the only one that uses package allocator: the pool of
+// message chunks. Every chunk starts with the message header (layout.go);
+// the payload follows it.
+
+// ref names a pool chunk (allocator.Ref), the 8-byte value the delivery
+// rings carry.
+type ref = uint64
+
+// poolClasses returns the size classes of a channel's pool: powers of two
+// from 128 bytes, the last one just large enough for MaxMessage plus the
+// message header.
+func poolClasses(c Config) []allocator.Class {
+	need := (c.MaxMessage + msgHeaderSize + 63) &^ 63
+	var cs []allocator.Class
+	for sz := 128; ; sz *= 2 {
+		if sz >= need {
+			cs = append(cs, allocator.Class{Size: need, Count: c.ChunksPerClass})
+			return cs
+		}
+		cs = append(cs, allocator.Class{Size: sz, Count: c.ChunksPerClass})
+	}
+}
+
+func poolSize(c Config) (int, error) {
+	n, err := allocator.Size(allocator.Config{Classes: poolClasses(c)})
+	if err != nil {
+		return 0, fmt.Errorf("%w: pool: %w", ErrConfig, err)
+	}
+	return n, nil
+}
+
+// pool is one participant's handle on the chunk pool.
+type pool struct {
+	a *allocator.Allocator
+}
+
+// sharedOwner owns chunks once they are published: no participant's
+// ReclaimOwner returns them; the delivery mask decides their life.
+const sharedOwner = 0
+
+func newPool(mem []byte, c Config) (*pool, error) {
+	a, err := allocator.New(mem, allocator.Config{Classes: poolClasses(c)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: pool: %w", ErrConfig, err)
+	}
+	return &pool{a: a}, nil
+}
+
+func attachPool(mem []byte) (*pool, error) {
+	a, err := allocator.Attach(mem)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pool: %w", ErrCorrupt, err)
+	}
+	return &pool{a: a}, nil
+}
+
+// owner returns a handle that allocates and frees on behalf of participant
+// slot id (allocator owner id+1; 0 is sharedOwner).
+func (p *pool) owner(slot int) *pool {
+	a, err := p.a.WithOwner(uint32(slot) + 1)
+	if err != nil {
+		panic("shmkit: participant slot beyond the allocator's owners") // MaxParticipants < allocator.MaxOwner
+	}
+	return &pool{a: a}
+}
+
+// alloc takes a chunk for a message of n payload bytes. With ctx nil it
+// does not wait (ErrNoMemory when the class is empty).
+func (p *pool) alloc(ctx context.Context, n int) (ref, error) {
+	var r allocator.Ref
+	var err error
+	if ctx == nil {
+		r, err = p.a.Alloc(n + msgHeaderSize)
+	} else {
+		r, err = p.a.AllocContext(ctx, n+msgHeaderSize)
+	}
+	switch {
+	case err == nil:
+		return ref(r), nil
+	case ctx != nil && ctx.Err() != nil:
+		return 0, ctx.Err()
+	case errors.Is(err, allocator.ErrNoMemory):
+		return 0, fmt.Errorf("%w: %d bytes: %w", ErrNoMemory, n, err)
+	case errors.Is(err, allocator.ErrTooLarge):
+		return 0, fmt.Errorf("%w: %d bytes: %w", ErrTooLarge, n, err)
+	}
+	return 0, fmt.Errorf("%w: alloc: %w", ErrCorrupt, err)
+}
+
+// chunk returns the whole chunk r names (header and payload, its class's
+// size) after validating r; the slice stays valid until the chunk is freed.
+func (p *pool) chunk(r ref) ([]byte, error) {
+	b, err := p.a.Bytes(allocator.Ref(r))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	b = b[:cap(b)]
+	if len(b) < msgHeaderSize || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%64 != 0 {
+		return nil, fmt.Errorf("%w: chunk of %d bytes", ErrCorrupt, len(b))
+	}
+	return b, nil
+}
+
+// free returns a chunk whose delivery mask reached zero. A chunk freed
+// already (by a cleaner that redid the same step) is not an error: stale
+// and double frees are recognised by the allocator from the ref's
+// generation.
+func (p *pool) free(r ref) error {
+	err := p.a.Free(allocator.Ref(r))
+	if err == nil || errors.Is(err, allocator.ErrBadRef) || errors.Is(err, allocator.ErrDoubleFree) {
+		return nil
+	}
+	return fmt.Errorf("%w: free: %w", ErrCorrupt, err)
+}
+
+// disown hands a published chunk to sharedOwner.
+func (p *pool) disown(r ref) error {
+	if err := p.a.SetOwner(allocator.Ref(r), sharedOwner); err != nil {
+		return fmt.Errorf("%w: set owner: %w", ErrCorrupt, err)
+	}
+	return nil
+}
+
+// ownedBy reports whether r names a live chunk owned by slot.
+func (p *pool) ownedBy(r ref, slot int) bool {
+	id, err := p.a.Owner(allocator.Ref(r))
+	return err == nil && id == uint32(slot)+1
+}
+
+// live reports whether r names a live allocation.
+func (p *pool) live(r ref) bool {
+	_, err := p.a.RefCount(allocator.Ref(r))
+	return err == nil
+}
+
+// reclaim returns every chunk participant slot held or was moving.
+func (p *pool) reclaim(slot int) (int, error) {
+	return p.a.ReclaimOwner(uint32(slot) + 1)
+}
+
+// PoolStats are the pool's counters, summed over its size classes.
+type PoolStats struct {
+	Total, Free, InUse, InFlight int
+	Failed                       uint64 // loans that found their class empty
+}
+
+func (p *pool) stats() PoolStats {
+	var s PoolStats
+	for _, c := range p.a.Stats() {
+		s.Total += c.Total
+		s.Free += c.Free
+		s.InUse += c.InUse
+		s.InFlight += c.InFlight
+		s.Failed += c.Failed
+	}
+	return s
+}
+
+// check verifies a quiescent pool (allocator.Check).
+func (p *pool) check() error {
+	_, err := p.a.Check()
+	return err
+}

@@ -1,0 +1,432 @@
+package shmkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
+)
+
+// Publisher publishes into a channel: every subscriber attached when a
+// message is published receives it (pub/sub), or exactly one consumer
+// does (work queue, where the same type is handed out by Producer). A
+// Publisher is safe for concurrent use; its messages are delivered in the
+// order its Publish calls return.
+type Publisher struct {
+	ch   *Channel
+	slot int
+	w    uint64
+	pool *pool
+	e    []byte
+	mu   sync.Mutex // serialises Publish: per-publisher order
+	seq  uint64
+	done bool
+}
+
+// Subscriber receives from a channel (a consumer on a work queue). Methods
+// are safe for concurrent use.
+type Subscriber struct {
+	ch        *Channel
+	slot      int
+	w         uint64
+	ring      *dring
+	bit       uint64
+	pool      *pool
+	e         []byte
+	mu        sync.Mutex
+	held      [heldSlots]bool
+	nheld     int
+	missed    uint64 // the shared missed counter when last reported
+	joinPubs  uint64
+	pubAtJoin bool
+	done      bool
+}
+
+// Sample is a message in shared memory: loaned by a publisher (writable
+// until Publish or Discard) or received by a subscriber (read-only by
+// contract until Release). Its bytes are never copied.
+type Sample struct {
+	pub    *Publisher
+	sub    *Subscriber
+	r      ref
+	chunk  []byte
+	n      int
+	held   int
+	missed uint64
+	seq    uint64
+	from   int
+	state  int
+}
+
+const (
+	sampleLoaned = iota + 1
+	sampleReceived
+	sampleDone
+)
+
+// Bytes returns the payload. For a loaned sample it is writable and valid
+// until Publish or Discard; for a received one it must only be read and is
+// valid until Release. In both cases it points into shared memory.
+func (s *Sample) Bytes() []byte {
+	if s == nil || s.state == sampleDone {
+		return nil
+	}
+	return s.chunk[msgHeaderSize : msgHeaderSize+s.n : msgHeaderSize+s.n]
+}
+
+// Len returns the payload length.
+func (s *Sample) Len() int { return s.n }
+
+// Missed returns how many messages meant for this subscriber publishers
+// dropped (policies DropNewest and DropOldest, or a Block publisher whose
+// context ended) between its previous Receive and this one. With
+// DropOldest the dropped messages came before this one; with DropNewest
+// they came after the messages still queued at the time of the drop, so
+// the count arrives ahead of the gap.
+func (s *Sample) Missed() uint64 { return s.missed }
+
+// Seq returns the publisher's sequence number of the message (1, 2, ... per
+// publisher).
+func (s *Sample) Seq() uint64 { return s.seq }
+
+// Publisher identifies the sample's publisher: its participant slot and
+// the slot's generation (slot | generation<<8), so a publisher that takes
+// over the slot of one that left has another identity.
+func (s *Sample) Publisher() int { return s.from }
+
+// SetLen shrinks or grows a loaned sample's payload within what was loaned
+// rounded up to its chunk (for writers that learn the size while writing).
+func (s *Sample) SetLen(n int) error {
+	if s.state != sampleLoaned {
+		return ErrSampleState
+	}
+	if n < 0 || n > len(s.chunk)-msgHeaderSize || n > s.pub.ch.cfg.MaxMessage {
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+	}
+	s.n = n
+	return nil
+}
+
+// Publisher joins the channel as a publisher (a producer on a work queue:
+// see Producer). It fails with ErrFull when MaxPublishers are attached.
+func (ch *Channel) Publisher() (*Publisher, error) {
+	if ch.cfg.Pattern != PubSub {
+		return nil, fmt.Errorf("%w: Publisher on a %v channel; use Producer", ErrConfig, ch.cfg.Pattern)
+	}
+	return ch.publisher()
+}
+
+func (ch *Channel) publisher() (*Publisher, error) {
+	if ch.isClosed() {
+		return nil, ErrClosed
+	}
+	i, w, err := ch.claim(rolePublisher)
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{ch: ch, slot: i, pool: ch.pool.owner(i), e: ch.entry(i)}
+	u64(ch.hdr, hdrPubJoins).Add(1)
+	if p.w, err = ch.activate(i, w); err != nil {
+		return nil, err
+	}
+	if err := ch.register(p); err != nil {
+		p.leave()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Subscriber joins the channel as a subscriber (a consumer on a work
+// queue: see Consumer). A subscriber receives what is published after it
+// joined. It fails with ErrFull when MaxSubscribers are attached.
+func (ch *Channel) Subscriber() (*Subscriber, error) {
+	if ch.cfg.Pattern != PubSub {
+		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
+	}
+	return ch.subscriber()
+}
+
+func (ch *Channel) subscriber() (*Subscriber, error) {
+	if ch.isClosed() {
+		return nil, ErrClosed
+	}
+	i, w, err := ch.claim(roleSubscriber)
+	if err != nil {
+		return nil, err
+	}
+	s := &Subscriber{ch: ch, slot: i, pool: ch.pool.owner(i), e: ch.entry(i)}
+	for h := range heldSlots {
+		u64(s.e, peHeld+8*h).Store(0)
+	}
+	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
+	s.pubAtJoin = ch.publishersPresent()
+	if ch.cfg.Pattern == PubSub {
+		s.ring, s.bit = ch.rings[i], bit(i)
+		// The ring of a slot is closed while nobody holds the slot; what a
+		// late writer left in it (holes) goes before it opens.
+		if err := s.ring.drain(i, ch.alive, func(v ref) { ch.clearBit(s.pool, v, s.bit) }); err != nil {
+			u64(s.e, peState).Store(w&^0xff | psFree)
+			return nil, err
+		}
+		s.ring.reopen()
+	} else {
+		s.ring, s.bit = ch.rings[0], bit(0)
+	}
+	if s.w, err = ch.activate(i, w); err != nil {
+		return nil, err
+	}
+	if err := ch.register(s); err != nil {
+		s.leave()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (ch *Channel) publishersPresent() bool {
+	lo, hi := slotRange(rolePublisher, ch.cfg)
+	for i := lo; i < hi; i++ {
+		if psState(ch.state(i)) != psFree {
+			return true
+		}
+	}
+	return false
+}
+
+// Loan takes a chunk for a message of n bytes from the pool without
+// waiting (ErrNoMemory when the size class that fits n is empty) and
+// returns it as a writable sample. Publish it or Discard it.
+func (p *Publisher) Loan(n int) (*Sample, error) { return p.loan(nil, n) }
+
+// LoanContext is Loan that waits for a free chunk until ctx ends.
+func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return p.loan(ctx, n)
+}
+
+func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
+	if n < 0 || n > p.ch.cfg.MaxMessage {
+		return nil, fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
+	}
+	if p.isDone() {
+		return nil, ErrClosed
+	}
+	p.ch.maybeScan()
+	r, err := p.pool.alloc(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	at("loan.alloc")
+	chunk, err := p.pool.chunk(r)
+	if err != nil {
+		return nil, err
+	}
+	u64(chunk, mhMask).Store(maskTag(r) << 32)
+	u64(chunk, mhRef).Store(r)
+	return &Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}, nil
+}
+
+// Discard returns a loaned sample to the pool unpublished.
+func (s *Sample) Discard() error {
+	if s.state != sampleLoaned {
+		return ErrSampleState
+	}
+	s.state = sampleDone
+	return s.pub.pool.free(s.r)
+}
+
+// Publish delivers a loaned sample to every subscriber attached now (pub/
+// sub) or to the queue (work queue); the sample belongs to the channel
+// afterwards and must not be touched. With policy Block, Publish waits for
+// room in a full ring until ctx ends; the subscribers not yet served when
+// it ends miss the message (counted as drops) and Publish returns
+// ctx.Err(). A subscriber found dead or leaving is skipped.
+func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
+	if s == nil || s.pub != p || s.state != sampleLoaned {
+		return ErrSampleState
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return ErrClosed
+	}
+	s.state = sampleDone
+	ch := p.ch
+	p.seq++
+	r := s.r
+	u64(s.chunk, mhSeq).Store(p.seq)
+	u32(s.chunk, mhLen).Store(uint32(s.n))
+	u32(s.chunk, mhPublisher).Store(uint32(p.id()))
+	u64(p.e, pePubRef).Store(r)
+	at("publish.pubref")
+	// Targets: the subscribers active now, each with its state word so a
+	// slot reused meanwhile is recognised.
+	var targets [MaxSubscribers]uint64
+	mask := uint64(0)
+	if ch.cfg.Pattern == PubSub {
+		for k := range ch.cfg.MaxSubscribers {
+			w := ch.state(k)
+			if psState(w) == psActive {
+				targets[k] = w
+				mask |= bit(k)
+			}
+		}
+	} else {
+		mask = bit(0)
+	}
+	u64(s.chunk, mhMask).Store(maskTag(r)<<32 | mask | pubBit)
+	at("publish.mask")
+	if err := p.pool.disown(r); err != nil {
+		return err
+	}
+	at("publish.disown")
+	var errs []error
+	for k := range ch.rings {
+		b := bit(k)
+		if mask&b == 0 {
+			continue
+		}
+		var valid func() bool
+		if ch.cfg.Pattern == PubSub {
+			want := targets[k]
+			valid = func() bool { return ch.state(k) == want }
+		}
+		if err := p.deliver(ctx, k, r, valid); err != nil {
+			ch.clearBit(p.pool, r, b)
+			if !errors.Is(err, errDropped) && len(errs) == 0 {
+				errs = append(errs, err)
+			}
+		}
+		at("publish.put")
+	}
+	ch.clearBit(p.pool, r, pubBit)
+	at("publish.unpub")
+	u64(p.e, pePubRef).Store(0)
+	add64(u64(p.e, peMsgs), 1)
+	add64(u64(p.e, peBytes), uint64(s.n))
+	atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// deliver puts r into ring k, applying the channel's policy when it is
+// full. An error means r is not in the ring (the caller drops its bit).
+func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool) error {
+	ch := p.ch
+	ring := ch.rings[k]
+	var blockedSince time.Time
+	defer func() {
+		if !blockedSince.IsZero() {
+			d := uint64(time.Since(blockedSince))
+			add64(u64(p.e, peBlocked), d)
+		}
+	}()
+	for {
+		res, err := ring.put(r, p.slot, valid)
+		if err != nil {
+			return err
+		}
+		switch res {
+		case putDone:
+			return nil
+		case putClosed:
+			return errDropped // the subscriber left: the caller drops its bit
+		}
+		// Full.
+		switch ch.cfg.Policy {
+		case DropNewest:
+			p.countDrop(k)
+			return errDropped
+		case DropOldest:
+			pos, v, ok, err := ring.take(p.slot)
+			if err != nil {
+				return err
+			}
+			if ok {
+				at("drop.take")
+				if v != 0 {
+					ch.clearBit(p.pool, v, bit(k))
+					p.countDrop(k)
+				}
+				ring.finish(pos)
+			}
+			continue
+		}
+		// Block.
+		if blockedSince.IsZero() {
+			blockedSince = time.Now()
+		}
+		if valid != nil && !valid() {
+			return errDropped
+		}
+		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || (valid != nil && !valid()) }); err != nil {
+			p.countDrop(k)
+			return err
+		}
+	}
+}
+
+// errDropped is an internal marker: the message was not delivered to one
+// subscriber, by policy; Publish does not report it.
+var errDropped = errors.New("dropped")
+
+func (p *Publisher) countDrop(k int) {
+	add64(u64(p.e, peDrops), 1)
+	if p.ch.cfg.Pattern == PubSub {
+		u64(p.ch.entry(k), peMissed).Add(1)
+	}
+}
+
+// Send copies msg into a loaned sample and publishes it, waiting for a
+// chunk as LoanContext does.
+func (p *Publisher) Send(ctx context.Context, msg []byte) error {
+	s, err := p.LoanContext(ctx, len(msg))
+	if err != nil {
+		return err
+	}
+	copy(s.Bytes(), msg)
+	return p.Publish(ctx, s)
+}
+
+// id is the publisher identity samples carry: slot | generation<<8.
+func (p *Publisher) id() int { return p.slot | psGen(p.w)<<8 }
+
+func (p *Publisher) isDone() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+// Close leaves the channel. Loaned samples not yet published return to the
+// pool. When the last publisher has left, subscribers receive what is
+// left and then ErrPeerGone. Close is idempotent.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil
+	}
+	p.done = true
+	p.mu.Unlock()
+	p.leave()
+	p.ch.unregister(p)
+	return nil
+}
+
+func (p *Publisher) leave() {
+	ch := p.ch
+	st := u64(p.e, peState)
+	nw := p.w&^0xff | psCleaning
+	if st.CompareAndSwap(p.w, nw) {
+		ch.clean(p.slot, rolePublisher)
+		st.CompareAndSwap(nw, nw&^0xff|psFree)
+	}
+	ch.wakeAll()
+	_ = ch.maybeRemove()
+}

@@ -1,0 +1,79 @@
+package shmkit
+
+import (
+	"fmt"
+	"time"
+)
+
+// ParticipantStats are one participant's counters, read from the channel's
+// shared memory. Each is written only by the participant itself, except
+// Missed, which publishers add to when they drop a message for it.
+type ParticipantStats struct {
+	Slot       int
+	Role       string // "subscriber" (consumer), "publisher" (producer) or "handle"
+	State      string // "joining", "active" or "cleaning"
+	PID        int
+	Messages   uint64        // published, or received
+	Bytes      uint64        // payload bytes published or received
+	Drops      uint64        // publisher: deliveries it dropped (DropNewest, DropOldest, ended contexts)
+	Missed     uint64        // subscriber: its messages that publishers dropped
+	Blocked    time.Duration // time spent waiting in Publish or Receive
+	LastActive time.Time     // last Publish or Receive
+	Held       int           // subscriber: samples received and not yet released
+}
+
+// Stats are a channel's counters: the pool and every participant slot in
+// use.
+type Stats struct {
+	Pool         PoolStats
+	Participants []ParticipantStats
+}
+
+// Stats reads the channel's counters. It only loads shared words; while
+// others run, the figures are not one snapshot. A participant entry that
+// cannot be is reported as ErrCorrupt (with the rest of the figures).
+func (ch *Channel) Stats() (Stats, error) {
+	if ch.isClosed() {
+		return Stats{}, ErrClosed
+	}
+	st := Stats{Pool: ch.pool.stats()}
+	var firstErr error
+	for i := range ch.cfg.participants() {
+		e, err := decodeEntry(ch.parts, i, ch.cfg)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("participant %d: %w", i, err)
+			}
+			continue
+		}
+		if e.State == psFree {
+			continue
+		}
+		role := roleNames[e.Role]
+		if ch.cfg.Pattern == WorkQueue {
+			role = map[int]string{roleSubscriber: "consumer", rolePublisher: "producer", roleHandle: "handle"}[e.Role]
+		}
+		ps := ParticipantStats{
+			Slot: i, Role: role, State: stateNames[e.State], PID: e.PID,
+			Messages: e.Msgs, Bytes: e.Bytes, Drops: e.Drops, Missed: e.Missed,
+			Blocked: time.Duration(min(e.Blocked, 1<<62)), Held: e.HeldRefs,
+		}
+		if e.Active != 0 {
+			ps.LastActive = time.Unix(0, int64(min(e.Active, 1<<62)))
+		}
+		st.Participants = append(st.Participants, ps)
+	}
+	return st, firstErr
+}
+
+// Count returns how many participants of role (as in ParticipantStats.Role)
+// are active.
+func (s Stats) Count(role string) int {
+	n := 0
+	for _, p := range s.Participants {
+		if p.Role == role && p.State == "active" {
+			n++
+		}
+	}
+	return n
+}
