@@ -94,6 +94,9 @@ type Config struct {
 	// side (core NATS; beyond it the client drops and counts), and the
 	// consumer's MaxAckPending (JetStream in). Default 4096.
 	MaxPending int
+	// MaxPendingBytes bounds the bytes of the messages the client buffers
+	// for the in side (core NATS; default 64 MiB).
+	MaxPendingBytes int
 	// ReconnectBuffer is the client's buffer for messages published while
 	// reconnecting, in bytes (default 1 MiB); when full, a publish is a
 	// counted drop. The out side stops receiving while disconnected, so
@@ -146,6 +149,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxPending == 0 {
 		c.MaxPending = 4096
 	}
+	if c.MaxPendingBytes == 0 {
+		c.MaxPendingBytes = 64 << 20
+	}
 	if c.ReconnectBuffer == 0 {
 		c.ReconnectBuffer = 1 << 20
 	}
@@ -179,8 +185,8 @@ func (c Config) validate(src Source, sink Sink) error {
 		return fmt.Errorf("%w: direction %v needs a sink", ErrConfig, c.Direction)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("%w: a TLS client certificate needs both cert and key", ErrConfig)
-	case c.FlushEvery < 1 || c.MaxPending < 1 || c.ReconnectBuffer < 0:
-		return fmt.Errorf("%w: FlushEvery, MaxPending must be positive", ErrConfig)
+	case c.FlushEvery < 1 || c.MaxPending < 1 || c.MaxPendingBytes < 1 || c.ReconnectBuffer < 0:
+		return fmt.Errorf("%w: FlushEvery, MaxPending, MaxPendingBytes must be positive", ErrConfig)
 	}
 	return nil
 }

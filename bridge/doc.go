@@ -35,6 +35,6 @@
 // MaxAckPending holds the rest on the server).
 //
 // The bridge sees the channel only through the small Source and Sink
-// interfaces (local.go); NewShmkitSource and NewShmkitSink adapt a shmkit
-// channel to them.
+// interfaces (local.go); shmkit.go adapts a shmkit channel to them
+// (JoinShmkit, ShmkitSource, ShmkitSink), and tests use an in-memory one.
 package bridge

@@ -143,9 +143,9 @@ func (b *Bridge) runIn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: subscribe %s: %w", ErrConfig, b.cfg.Subject, err)
 	}
-	// Bounded: beyond MaxPending messages (or 64 MiB) the client drops
-	// and counts them (Stats.InSlow).
-	if err := sub.SetPendingLimits(b.cfg.MaxPending, 64<<20); err != nil {
+	// Bounded: beyond MaxPending messages or MaxPendingBytes the client
+	// drops and counts them (Stats.InSlow).
+	if err := sub.SetPendingLimits(b.cfg.MaxPending, b.cfg.MaxPendingBytes); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if err := b.nc.FlushTimeout(b.cfg.FlushTimeout); err != nil { // the server has the subscription

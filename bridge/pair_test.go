@@ -11,7 +11,7 @@ import (
 // publishers arrives intact and in order per publisher.
 func TestPairCore(t *testing.T) {
 	srv := startServer(t, false, nil)
-	n := uint64(envInt("SHMKIT_BRIDGE_MSGS", 100_000))
+	n := uint64(envInt("SHMKIT_BRIDGE_MSGS", 20_000))
 	host1 := newMemChan(16<<10, 256, false)
 	host2 := newMemChan(16<<10, 256, false)
 	outSrc := host1.subscribe()
