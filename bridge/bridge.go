@@ -82,9 +82,10 @@ type Config struct {
 	TLSCert, TLSKey, TLSCA string
 	Creds                  string
 
-	// FlushEvery and FlushInterval: the out side confirms with a flush (a
-	// round trip) after this many messages or this much time (defaults
-	// 4096, 20 ms), so it is never more than that far ahead of the server.
+	// FlushEvery and FlushInterval: the out side confirms what it sent
+	// with a flush (a round trip), in the background, after this many
+	// messages and every interval (defaults 4096, 20 ms); it stops to wait
+	// for the server when 2*FlushEvery messages are unconfirmed.
 	FlushEvery    int
 	FlushInterval time.Duration
 	// FlushTimeout bounds one flush (default 2 s).

@@ -24,6 +24,10 @@ const (
 type seqTracker struct {
 	b    *Bridge
 	last map[uint64]uint64 // key hash -> last delivered (or dropped) seq
+	// The key of the latest (origin, publisher): consecutive messages
+	// mostly come from the same one.
+	lastOrigin, lastPub string
+	lastKey             uint64
 }
 
 // maxTracked bounds the tracker: beyond it the map is cleared (each origin
@@ -59,7 +63,11 @@ func (t *seqTracker) check(h nats.Header) (verdict, uint64, uint64) {
 	if err != nil || seq == 0 {
 		return deliver, 0, 0
 	}
-	key := pubKey(origin, first(h, HeaderPublisher))
+	pub := first(h, HeaderPublisher)
+	if origin != t.lastOrigin || pub != t.lastPub {
+		t.lastOrigin, t.lastPub, t.lastKey = origin, pub, pubKey(origin, pub)
+	}
+	key := t.lastKey
 	last, ok := t.last[key]
 	if !ok && t.b.state != nil {
 		last, ok = t.b.state.get(key)

@@ -38,8 +38,10 @@ type outPublisher struct {
 	pubs  map[int]*pubTrack
 	msg   *nats.Msg
 	js    jetstream.JetStream
-	since int // messages since the last flush
-	max   int // largest payload the server takes with our headers
+	since int // messages since the last kick of the flusher
+	kick  chan struct{}
+	seqv  []string // the Shmkit-Seq header value, reused (core publishing copies it)
+	max   int      // largest payload the server takes with our headers
 }
 
 func (b *Bridge) runOut(ctx context.Context) error {
@@ -67,16 +69,21 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		o.js = js
 	}
 	if o.js == nil {
+		// The flusher confirms in the background, every FlushInterval and
+		// whenever the loop has sent FlushEvery more; the loop itself
+		// waits for a flush only when 2*FlushEvery are unconfirmed.
 		tick := time.NewTicker(b.cfg.FlushInterval)
 		done := make(chan struct{})
+		o.kick = make(chan struct{}, 1)
 		go func() {
 			for {
 				select {
 				case <-tick.C:
-					b.flushOut()
+				case <-o.kick:
 				case <-done:
 					return
 				}
+				b.flushOut()
 			}
 		}()
 		defer func() { close(done); tick.Stop(); b.flushOut() }()
@@ -183,7 +190,10 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 		}}
 		b.c.outUnflushed.Add(1) // before: the ack may come before PublishMsgAsync returns
 		for {
-			_, err := o.js.PublishMsgAsync(msg)
+			// No retries: a resend after a later message was stored would
+			// reorder the stream; a failed publish is a counted drop (and
+			// a gap the in side reports).
+			_, err := o.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0))
 			if err == nil {
 				break
 			}
@@ -204,7 +214,11 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 	} else {
 		o.msg.Data = data
 		o.msg.Header[HeaderPublisher] = pt.value
-		o.msg.Header[HeaderSeq] = []string{strconv.FormatUint(seq, 10)}
+		if o.seqv == nil {
+			o.seqv = []string{""}
+			o.msg.Header[HeaderSeq] = o.seqv
+		}
+		o.seqv[0] = strconv.FormatUint(seq, 10)
 		// PublishMsg copies into the client's buffer: the sample can go.
 		err := b.nc.PublishMsg(o.msg)
 		o.msg.Data = nil
@@ -221,8 +235,14 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 		b.c.outBytes.Add(uint64(len(data)))
 		o.since++
 		if o.since >= b.cfg.FlushEvery {
-			b.flushOut()
 			o.since = 0
+			select {
+			case o.kick <- struct{}{}:
+			default:
+			}
+			if b.c.outMsgs.Load()-b.c.outConfirmed.Load() >= 2*uint64(b.cfg.FlushEvery) {
+				b.flushOut() // the server is behind: wait for it
+			}
 		}
 		return nil
 	}
@@ -231,9 +251,10 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// flush confirms what core publishing sent so far (one round trip): the
-// out side is never more than FlushEvery messages or FlushInterval ahead
-// of the server. The out loop and a ticker call it.
+// flushOut confirms what core publishing sent so far (one round trip).
+// The flusher goroutine calls it every FlushInterval and after every
+// FlushEvery messages; the out loop calls it (and waits) when 2*FlushEvery
+// messages are unconfirmed, so it never runs further ahead of the server.
 func (b *Bridge) flushOut() {
 	sent := b.c.outMsgs.Load()
 	if sent <= b.c.outConfirmed.Load() {
