@@ -3,6 +3,7 @@ package shmkit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -29,17 +30,35 @@ type Channel struct {
 	pool    *pool
 	waiter  futex.Waiter
 
+	conn io.Closer // private mode: the control connection, closed last
+
 	self      int    // this handle's participant slot
 	selfState uint64 // its state word
 
 	mu        sync.Mutex
 	closed    bool
 	endpoints map[closer]struct{}
+	closing   atomic.Bool  // Close has begun: calls fail with ErrClosed, waits end
+	inflight  atomic.Int64 // calls inside the mapping right now
 	lastScan  atomic.Int64 // unix ns of the last liveness scan
 	scanMu    sync.Mutex
+	pids      pidWatch
 }
 
-type closer interface{ Close() error }
+type closer interface{ closeInternal() error }
+
+// enter registers a call that touches the mapping; Close waits until every
+// such call has left before it unmaps. It fails once Close has begun.
+func (ch *Channel) enter() error {
+	ch.inflight.Add(1)
+	if ch.closing.Load() {
+		ch.inflight.Add(-1)
+		return ErrClosed
+	}
+	return nil
+}
+
+func (ch *Channel) exit() { ch.inflight.Add(-1) }
 
 // Option tunes Open and Create.
 type Option func(*options)
@@ -138,6 +157,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if ch.pool, err = newPool(mems[3], cfg); err != nil {
 		return fail(err)
 	}
+	ch.pool.setWords(ch.hdr)
 	for k := range cfg.rings() {
 		r := newDring(mems[2][k*ringSize(cfg.RingDepth):], cfg.RingDepth)
 		if cfg.Pattern == PubSub {
@@ -258,13 +278,19 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	if ch.pool, err = attachPool(pmem); err != nil {
 		return fail(err)
 	}
+	ch.pool.setWords(hdr)
 	for k := range h.cfg.rings() {
 		ch.rings = append(ch.rings, attachDring(rmem[k*rs:], h.cfg.RingDepth))
 	}
 	if err := ch.join(); err != nil {
 		return fail(err)
 	}
-	if u32(hdr, hdrRemoving).Load() != 0 {
+	if rm := u32(hdr, hdrRemoving); rm.Load() != 0 {
+		// The remover's pid: one that died before the unlink leaves the
+		// flag behind, and then the channel is not being removed at all.
+		if pid := rm.Load(); pid != 0 && !processAlive(int(pid), 0) && rm.CompareAndSwap(pid, 0) {
+			return ch, nil
+		}
 		ch.leave()
 		return fail(fmt.Errorf("%w: the last participant is removing it", errRetry))
 	}
@@ -319,15 +345,25 @@ func (ch *Channel) Name() string { return ch.name }
 func (ch *Channel) File() *os.File { return ch.seg.File() }
 
 // Close closes every publisher and subscriber made from ch, leaves the
-// channel and unmaps it. The last participant to leave a named channel
-// removes its name, unless Config.Keep. Samples and byte slices obtained
-// through ch are invalid afterwards. Close is idempotent.
+// channel and unmaps it. Calls blocked in other goroutines (Receive,
+// Publish, LoanContext, WaitSet.Wait) return ErrClosed first; Close waits
+// for every call on ch to leave the mapping before it unmaps. The last
+// participant to leave a named channel removes its name, unless
+// Config.Keep. Samples and byte slices obtained through ch are invalid
+// afterwards. Close is idempotent.
 func (ch *Channel) Close() error {
 	ch.mu.Lock()
-	if ch.closed {
+	if ch.closed || ch.closing.Load() {
 		ch.mu.Unlock()
 		return nil
 	}
+	ch.closing.Store(true)
+	ch.mu.Unlock()
+	for ch.inflight.Load() != 0 {
+		ch.wakeAll()
+		time.Sleep(100 * time.Microsecond) // calls in flight finish within one of their wait's checks
+	}
+	ch.mu.Lock()
 	eps := make([]closer, 0, len(ch.endpoints))
 	for e := range ch.endpoints {
 		eps = append(eps, e)
@@ -335,13 +371,17 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	var errs []error
 	for _, e := range eps {
-		errs = append(errs, e.Close())
+		errs = append(errs, e.closeInternal())
 	}
 	ch.mu.Lock()
 	ch.closed = true
 	ch.mu.Unlock()
 	errs = append(errs, ch.leave())
 	errs = append(errs, ch.seg.Close())
+	ch.pids.close()
+	if ch.conn != nil {
+		errs = append(errs, ch.conn.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -357,7 +397,7 @@ func (ch *Channel) leave() error {
 func (ch *Channel) isClosed() bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	return ch.closed
+	return ch.closed || ch.closing.Load()
 }
 
 func (ch *Channel) register(e closer) error {
@@ -385,7 +425,7 @@ func (ch *Channel) maybeRemove() error {
 		return nil
 	}
 	rm := u32(ch.hdr, hdrRemoving)
-	if !rm.CompareAndSwap(0, 1) {
+	if !rm.CompareAndSwap(0, uint32(os.Getpid())) {
 		return nil
 	}
 	if !ch.allFree() {

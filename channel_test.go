@@ -140,3 +140,24 @@ func TestOpenValidates(t *testing.T) {
 		}
 	}
 }
+
+// waitFor polls cond (an observable fact: participant counts in the
+// channel) until it holds, failing the test after a generous time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func count(t *testing.T, ch *shmkit.Channel, role string) int {
+	st, err := ch.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Count(role)
+}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // A delivery ring carries message refs to one subscriber (or to the
@@ -97,11 +98,19 @@ const (
 	putClosed                  // the ring is closed (or valid said no): the ref is not in it
 )
 
-// put appends ref on behalf of participant me. valid, checked after the
-// slot is claimed, says whether the ring still belongs to the subscriber
-// the caller means (a subscriber slot reused by a newcomer must not get
-// messages published before it joined).
-func (r *dring) put(v ref, me int, valid func() bool) (putResult, error) {
+// target is what a put checks after claiming a slot: the ring still
+// belongs to the subscriber the caller means (its state word is unchanged),
+// so a subscriber slot reused by a newcomer never gets a message published
+// before it joined. A nil word means no check (the work queue).
+type target struct {
+	word *atomic.Uint64
+	want uint64
+}
+
+func (t target) valid() bool { return t.word == nil || t.word.Load() == t.want }
+
+// put appends ref on behalf of participant me, for target to.
+func (r *dring) put(v ref, me int, to target) (putResult, error) {
 	for spins := 0; ; spins++ {
 		t := r.tail.Load()
 		if t&closedBit != 0 {
@@ -116,7 +125,7 @@ func (r *dring) put(v ref, me int, valid func() bool) (putResult, error) {
 			if !s.CompareAndSwap(w, seqWord(t, stWriting, me)) {
 				continue
 			}
-			if r.tail.Load()&closedBit != 0 || (valid != nil && !valid()) {
+			if r.tail.Load()&closedBit != 0 || !to.valid() {
 				r.ref(t).Store(0) // a hole: readers skip it
 				s.Store(seqWord(t, stFull, 0))
 				r.tail.CompareAndSwap(t, t+1)
@@ -124,8 +133,8 @@ func (r *dring) put(v ref, me int, valid func() bool) (putResult, error) {
 				return putClosed, nil
 			}
 			r.tail.CompareAndSwap(t, t+1)
-			r.ref(t).Store(v)
-			s.Store(seqWord(t, stFull, 0))
+			atomicx.StoreRelease64(r.ref(t), v)
+			atomicx.StoreRelease64(s, seqWord(t, stFull, 0))
 			r.notEmpty.Notify()
 			return putDone, nil
 		case p == t:
@@ -189,7 +198,7 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 
 // finish frees the slot of position pos (taken with take) for the next lap.
 func (r *dring) finish(pos uint64) {
-	r.seq(pos).Store(seqWord(pos+r.depth, stEmpty, 0))
+	atomicx.StoreRelease64(r.seq(pos), seqWord(pos+r.depth, stEmpty, 0))
 	r.notFull.Notify()
 }
 

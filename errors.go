@@ -47,6 +47,12 @@ var (
 	// live in shared memory (pointers, slices, maps, strings, interfaces,
 	// channels, functions).
 	ErrTypeMismatch = errors.New("shmkit: message type mismatch")
+	// ErrRefused reports that the owner of a private channel refused this
+	// process (its uid, gid or the owner's callback).
+	ErrRefused = errors.New("shmkit: refused by the channel owner")
+	// ErrUnsupported reports a feature this operating system lacks (the
+	// private mode needs Linux: memfd, SO_PEERCRED, SCM_RIGHTS).
+	ErrUnsupported = errors.New("shmkit: not supported on this system")
 	// ErrSampleState reports a Sample used after Publish, Discard or
 	// Release.
 	ErrSampleState = errors.New("shmkit: sample already published or released")

@@ -18,3 +18,7 @@ func (ch *Channel) PoolCheckForTest() error { return ch.pool.check() }
 
 // ScanForTest runs a liveness scan now and returns how many it cleaned.
 func (ch *Channel) ScanForTest() int { return ch.scan(true) }
+
+// SleepersForTest returns how many waiters are parked on ring k's
+// not-empty event.
+func (ch *Channel) SleepersForTest(k int) uint32 { return ch.rings[k].notEmpty.Sleepers() }

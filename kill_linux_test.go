@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -236,5 +237,150 @@ func TestKillRandom(t *testing.T) {
 		poolWhole(t, ch)
 		t.Logf("round %d: surviving subscriber got %s", r, so.String())
 		ch.Close()
+	}
+}
+
+// TestDeathDetectionBound measures, with the default liveness interval,
+// how long a publisher blocked on a SIGKILLed subscriber's full ring stays
+// blocked after the death. It logs the figure (docs/channels.md quotes
+// it); it asserts only that the publisher is released.
+func TestDeathDetectionBound(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	cmd, _ := start(t, "subscriber", "CH="+name, "KILL_AT=receive.take", "KILL_N=1000000")
+	waitFor(t, "the subscriber", func() bool { return count(t, ch, "subscriber") == 1 })
+	pub, err := ch.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	// Fill the ring while the subscriber is stopped, so the next Publish
+	// blocks on it.
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := pub.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	released := make(chan time.Time, 1)
+	go func() {
+		if err := pub.Send(ctx, []byte("y")); err != nil {
+			t.Error(err)
+		}
+		released <- time.Now()
+	}()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	died := time.Now()
+	d := (<-released).Sub(died)
+	t.Logf("publisher blocked on a SIGKILLed subscriber released %v after the death (liveness interval %v)",
+		d.Round(time.Millisecond), shmkit.DefaultLivenessInterval)
+	pub.Close()
+	ch.ScanForTest()
+	poolWhole(t, ch)
+}
+
+// TestKillWorkQueue kills a consumer at each step of receive and release,
+// and a producer in the middle of a put, while an in-process consumer goes
+// on: no message is delivered twice, at most the one the dead consumer had
+// claimed is lost, the producer's messages arrive at most once each, and
+// the pool is whole afterwards.
+func TestKillWorkQueue(t *testing.T) {
+	cases := []struct{ victim, step string }{
+		{"consumer", "receive.take"}, {"consumer", "receive.held"}, {"consumer", "release.clear"},
+		{"producer", "publish.put"}, {"producer", "publish.disown"},
+	}
+	for _, c := range cases {
+		t.Run(c.victim+"/"+c.step, func(t *testing.T) {
+			name := chanName(t)
+			ch, err := shmkit.Create(name, shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 8, LivenessInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			ctx := ctxT(t)
+			hold, err := ch.Producer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine, err := ch.Consumer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			done := make(chan error, 1)
+			go func() {
+				for {
+					m, err := mine.Receive(ctx)
+					if errors.Is(err, shmkit.ErrPeerGone) {
+						done <- nil
+						return
+					}
+					if err != nil {
+						done <- err
+						return
+					}
+					got[string(m.Bytes())]++
+					m.Release()
+				}
+			}()
+			const n = 300
+			var victimOut fmt.Stringer
+			var victim, other interface{ Wait() error }
+			if c.victim == "consumer" {
+				v, vo := start(t, "consumer", "CH="+name, "KILL_AT="+c.step, "KILL_N=5")
+				waitFor(t, "the victim consumer", func() bool { return count(t, ch, "consumer") == 2 })
+				p, po := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n))
+				victim, victimOut, other = v, vo, p
+				waitOK(t, p, po)
+			} else {
+				v, _ := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n), "KILL_AT="+c.step, "KILL_N=50")
+				p, po := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n))
+				victim, other = v, p
+				waitOK(t, p, po)
+			}
+			if err := victim.Wait(); err == nil {
+				t.Fatal("the victim was not killed")
+			}
+			_ = other
+			hold.Close()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if victimOut != nil {
+				for _, l := range strings.Fields(victimOut.String()) {
+					got[l]++
+				}
+			}
+			perProducer := map[string]int{}
+			for m, k := range got {
+				if k != 1 {
+					t.Errorf("message %s delivered %d times", m, k)
+				}
+				perProducer[strings.Split(m, ":")[0]]++
+			}
+			total := len(got)
+			switch c.victim {
+			case "consumer":
+				if total != n && total != n-1 {
+					t.Errorf("%d of %d messages delivered, want %d or %d", total, n, n, n-1)
+				}
+			case "producer":
+				// The survivor's n, and the victim's 49 or 50.
+				if total != n+49 && total != n+50 {
+					t.Errorf("%d messages delivered, want %d or %d", total, n+49, n+50)
+				}
+			}
+			t.Logf("%d messages delivered once each (per producer %v)", total, perProducer)
+			mine.Close()
+			ch.ScanForTest()
+			poolWhole(t, ch)
+		})
 	}
 }

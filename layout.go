@@ -56,9 +56,11 @@ const (
 	hdrFlags      = 64 // uint32 bit 0: Keep
 	hdrCRC        = 124
 	hdrImmutable  = 124 // bytes covered by the CRC
-	hdrRemoving   = 128 // uint32: 1 while the last participant removes the name
+	hdrRemoving   = 128 // uint32: pid of the last participant while it removes the name, else 0
 	hdrTypeFP     = 136 // uint64 fingerprint of the typed message, 0 = untyped
 	hdrPubJoins   = 144 // uint64 publishers (producers) that ever joined
+	hdrFreed      = 160 // futex.Event: loans waiting for a free chunk sleep here
+	hdrFrees      = 168 // uint32 chunks freed by the channel (wraps)
 	hdrSize       = 192
 )
 

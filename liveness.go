@@ -61,6 +61,12 @@ func (ch *Channel) alive(i int) bool {
 	return processAlive(psPID(w), start)
 }
 
+// activityEvery is how many messages pass between updates of a
+// participant's last-activity time and its liveness checks on the hot
+// path (a clock read costs as much as the rest of a publish). Waits check
+// on every liveness interval regardless.
+const activityEvery = 64
+
 // maybeScan scans when the last scan is older than the liveness interval.
 func (ch *Channel) maybeScan() {
 	if time.Now().UnixNano()-ch.lastScan.Load() >= int64(ch.cfg.LivenessInterval) {
@@ -91,11 +97,11 @@ func (ch *Channel) scan(force bool) int {
 			if psPID(w) == me {
 				continue
 			}
-			start := u64(ch.entry(i), peStart).Load()
 			if psState(w) == psClaimed {
-				start = 0
+				dead = !processAlive(psPID(w), 0)
+			} else {
+				dead = !ch.pids.alive(i, w, psPID(w), u64(ch.entry(i), peStart).Load())
 			}
-			dead = !processAlive(psPID(w), start)
 		case psCleaning:
 			dead = psPID(w) != me && !processAlive(psPID(w), 0)
 		}

@@ -126,3 +126,99 @@ func TestBlockHonoursContext(t *testing.T) {
 	}
 	poolWhole(t, ch)
 }
+
+// TestCloseUnblocks: Close while other goroutines are blocked in Receive,
+// Publish (ring full) and LoanContext (pool empty): they return ErrClosed
+// and Close unmaps only after they left.
+func TestCloseUnblocks(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 2, ChunksPerClass: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	idle, _ := ch.Subscriber()
+	full, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	pub2, _ := ch.Publisher()
+	_ = full
+	for range 2 {
+		if err := pub.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // idle drains, full does not
+		m, err := idle.TryReceive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	}
+	errs := make(chan error, 3)
+	go func() {
+		for {
+			m, err := idle.Receive(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			m.Release()
+		}
+	}()
+	go func() { errs <- pub.Send(ctx, []byte("y")) }() // full's ring is full
+	go func() {
+		var err error
+		for err == nil { // exhaust the pool, then wait in LoanContext
+			_, err = pub2.LoanContext(ctx, 8)
+		}
+		errs <- err
+	}()
+	waitFor(t, "a sleeper on the idle subscriber's ring", func() bool { return ch.SleepersForTest(0) > 0 })
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := <-errs; !errors.Is(err, shmkit.ErrClosed) {
+			t.Errorf("blocked call after Close: %v, want ErrClosed", err)
+		}
+	}
+}
+
+// TestInspect reads a channel's counters from outside, taking no slot.
+func TestInspect(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 4, Policy: shmkit.DropNewest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	for range 6 {
+		if err := pub.Send(ctxT(t), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := sub.TryReceive()
+	cfg, st, err := shmkit.Inspect(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy != shmkit.DropNewest || cfg.RingDepth != 4 {
+		t.Errorf("config %+v", cfg)
+	}
+	if st.Pool.InUse != 4 || st.Count("subscriber") != 1 || st.Count("publisher") != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, p := range st.Participants {
+		if p.Role == "subscriber" && (p.Missed != 2 || p.Held != 1 || p.Messages != 1) {
+			t.Errorf("subscriber %+v", p)
+		}
+		if p.Role == "publisher" && (p.Drops != 2 || p.Messages != 6) {
+			t.Errorf("publisher %+v", p)
+		}
+	}
+	m.Release()
+	if _, _, err := shmkit.Inspect(name + "-none"); err == nil {
+		t.Error("inspect of a missing channel succeeded")
+	}
+}

@@ -1,12 +1,13 @@
 package shmkit
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/allocator"
+	"github.com/shmkit/shmkit/futex"
 )
 
 // This file is the only one that uses package allocator: the pool of
@@ -40,9 +41,13 @@ func poolSize(c Config) (int, error) {
 	return n, nil
 }
 
-// pool is one participant's handle on the chunk pool.
+// pool is one participant's handle on the chunk pool. freed and frees (in
+// the channel header) let a loan wait for a chunk: every free through the
+// channel counts and notifies.
 type pool struct {
-	a *allocator.Allocator
+	a     *allocator.Allocator
+	freed *futex.Event
+	frees *atomic.Uint32
 }
 
 // sharedOwner owns chunks once they are published: no participant's
@@ -68,28 +73,23 @@ func attachPool(mem []byte) (*pool, error) {
 // owner returns a handle that allocates and frees on behalf of participant
 // slot id (allocator owner id+1; 0 is sharedOwner).
 func (p *pool) owner(slot int) *pool {
-	a, err := p.a.WithOwner(uint32(slot) + 1)
+	a, err := p.a.Handle(allocator.WithOwner(uint32(slot) + 1))
 	if err != nil {
 		panic("shmkit: participant slot beyond the allocator's owners") // MaxParticipants < allocator.MaxOwner
 	}
-	return &pool{a: a}
+	return &pool{a: a, freed: p.freed, frees: p.frees}
 }
 
-// alloc takes a chunk for a message of n payload bytes. With ctx nil it
-// does not wait (ErrNoMemory when the class is empty).
-func (p *pool) alloc(ctx context.Context, n int) (ref, error) {
-	var r allocator.Ref
-	var err error
-	if ctx == nil {
-		r, err = p.a.Alloc(n + msgHeaderSize)
-	} else {
-		r, err = p.a.AllocContext(ctx, n+msgHeaderSize)
-	}
+// alloc takes a chunk for a message of n payload bytes without waiting
+// (ErrNoMemory when the class is empty). A caller that waits reads frees
+// before the attempt and parks on freed until frees moves (not
+// allocator.AllocContext: its wake-up on cancellation may touch the
+// mapping after it returned, which Channel.Close cannot wait for).
+func (p *pool) alloc(n int) (ref, error) {
+	r, err := p.a.Alloc(n + msgHeaderSize)
 	switch {
 	case err == nil:
 		return ref(r), nil
-	case ctx != nil && ctx.Err() != nil:
-		return 0, ctx.Err()
 	case errors.Is(err, allocator.ErrNoMemory):
 		return 0, fmt.Errorf("%w: %d bytes: %w", ErrNoMemory, n, err)
 	case errors.Is(err, allocator.ErrTooLarge):
@@ -118,6 +118,10 @@ func (p *pool) chunk(r ref) ([]byte, error) {
 // generation.
 func (p *pool) free(r ref) error {
 	err := p.a.Free(allocator.Ref(r))
+	if err == nil {
+		p.frees.Add(1)
+		p.freed.Notify()
+	}
 	if err == nil || errors.Is(err, allocator.ErrBadRef) || errors.Is(err, allocator.ErrDoubleFree) {
 		return nil
 	}
@@ -146,7 +150,12 @@ func (p *pool) live(r ref) bool {
 
 // reclaim returns every chunk participant slot held or was moving.
 func (p *pool) reclaim(slot int) (int, error) {
-	return p.a.ReclaimOwner(uint32(slot) + 1)
+	n, err := p.a.ReclaimOwner(uint32(slot) + 1)
+	if n > 0 {
+		p.frees.Add(1)
+		p.freed.Notify()
+	}
+	return n, err
 }
 
 // PoolStats are the pool's counters, summed over its size classes.
@@ -155,9 +164,11 @@ type PoolStats struct {
 	Failed                       uint64 // loans that found their class empty
 }
 
-func (p *pool) stats() PoolStats {
+func (p *pool) stats() PoolStats { return sumClasses(p.a.Stats()) }
+
+func sumClasses(cs []allocator.ClassStats) PoolStats {
 	var s PoolStats
-	for _, c := range p.a.Stats() {
+	for _, c := range cs {
 		s.Total += c.Total
 		s.Free += c.Free
 		s.InUse += c.InUse
@@ -171,4 +182,10 @@ func (p *pool) stats() PoolStats {
 func (p *pool) check() error {
 	_, err := p.a.Check()
 	return err
+}
+
+// setWords points the pool at the channel header's free event and count.
+func (p *pool) setWords(hdr []byte) {
+	p.freed, _ = futex.EventAt(hdr[hdrFreed:]) // 8-aligned in a 64-aligned region
+	p.frees = u32(hdr, hdrFrees)
 }

@@ -17,7 +17,13 @@ import (
 	"github.com/shmkit/shmkit/internal/proctest"
 )
 
+// extraChildren are registered by other test files' init functions.
+var extraChildren = map[string]func() int{}
+
 func TestMain(m *testing.M) {
+	for name, fn := range extraChildren {
+		proctest.Register(name, fn)
+	}
 	proctest.Register("publisher", childPublisher)
 	proctest.Register("subscriber", childSubscriber)
 	proctest.Register("producer", childProducer)
@@ -212,8 +218,12 @@ func childConsumer() int {
 	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
+	unbuffered := env("KILL_AT") != "" // what it printed must survive its SIGKILL
 	ctx := childCtx()
 	for {
+		if unbuffered {
+			w.Flush()
+		}
 		smp, err := c.Receive(ctx)
 		if errors.Is(err, shmkit.ErrPeerGone) {
 			return 0
@@ -222,31 +232,13 @@ func childConsumer() int {
 			return fail("consumer: %v", err)
 		}
 		fmt.Fprintf(w, "%s\n", smp.Bytes())
+		if unbuffered {
+			w.Flush()
+		}
 		if err := smp.Release(); err != nil {
 			return fail("consumer: %v", err)
 		}
 	}
-}
-
-// waitFor polls cond (an observable fact: participant counts in the
-// channel) until it holds, failing the test after a generous time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func count(t *testing.T, ch *shmkit.Channel, role string) int {
-	st, err := ch.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Count(role)
 }
 
 func start(t *testing.T, name string, envs ...string) (*exec.Cmd, *strings.Builder) {

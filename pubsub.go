@@ -43,6 +43,7 @@ type Subscriber struct {
 	joinPubs  uint64
 	pubAtJoin bool
 	done      bool
+	nrecv     uint64
 }
 
 // Sample is a message in shared memory: loaned by a publisher (writable
@@ -120,9 +121,10 @@ func (ch *Channel) Publisher() (*Publisher, error) {
 }
 
 func (ch *Channel) publisher() (*Publisher, error) {
-	if ch.isClosed() {
-		return nil, ErrClosed
+	if err := ch.enter(); err != nil {
+		return nil, err
 	}
+	defer ch.exit()
 	i, w, err := ch.claim(rolePublisher)
 	if err != nil {
 		return nil, err
@@ -150,9 +152,10 @@ func (ch *Channel) Subscriber() (*Subscriber, error) {
 }
 
 func (ch *Channel) subscriber() (*Subscriber, error) {
-	if ch.isClosed() {
-		return nil, ErrClosed
+	if err := ch.enter(); err != nil {
+		return nil, err
 	}
+	defer ch.exit()
 	i, w, err := ch.claim(roleSubscriber)
 	if err != nil {
 		return nil, err
@@ -212,11 +215,22 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if n < 0 || n > p.ch.cfg.MaxMessage {
 		return nil, fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
 	}
+	if err := p.ch.enter(); err != nil {
+		return nil, err
+	}
+	defer p.ch.exit()
 	if p.isDone() {
 		return nil, ErrClosed
 	}
-	p.ch.maybeScan()
-	r, err := p.pool.alloc(ctx, n)
+	seen := p.pool.frees.Load()
+	r, err := p.pool.alloc(n)
+	for ctx != nil && errors.Is(err, ErrNoMemory) {
+		if werr := p.ch.wait(ctx, p.pool.freed, func() bool { return p.pool.frees.Load() != seen }, true); werr != nil {
+			return nil, werr
+		}
+		seen = p.pool.frees.Load()
+		r, err = p.pool.alloc(n)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +239,8 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	u64(chunk, mhMask).Store(maskTag(r) << 32)
-	u64(chunk, mhRef).Store(r)
+	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32)
+	atomicx.StoreRelease64(u64(chunk, mhRef), r)
 	return &Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}, nil
 }
 
@@ -235,6 +249,10 @@ func (s *Sample) Discard() error {
 	if s.state != sampleLoaned {
 		return ErrSampleState
 	}
+	if err := s.pub.ch.enter(); err != nil {
+		return err
+	}
+	defer s.pub.ch.exit()
 	s.state = sampleDone
 	return s.pub.pool.free(s.r)
 }
@@ -249,6 +267,10 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
 	}
+	if err := p.ch.enter(); err != nil {
+		return err
+	}
+	defer p.ch.exit()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
@@ -258,10 +280,10 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	ch := p.ch
 	p.seq++
 	r := s.r
-	u64(s.chunk, mhSeq).Store(p.seq)
-	u32(s.chunk, mhLen).Store(uint32(s.n))
-	u32(s.chunk, mhPublisher).Store(uint32(p.id()))
-	u64(p.e, pePubRef).Store(r)
+	atomicx.StoreRelease64(u64(s.chunk, mhSeq), p.seq)
+	atomicx.StoreRelease32(u32(s.chunk, mhLen), uint32(s.n))
+	atomicx.StoreRelease32(u32(s.chunk, mhPublisher), uint32(p.id()))
+	atomicx.StoreRelease64(u64(p.e, pePubRef), r)
 	at("publish.pubref")
 	// Targets: the subscribers active now, each with its state word so a
 	// slot reused meanwhile is recognised.
@@ -278,7 +300,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	} else {
 		mask = bit(0)
 	}
-	u64(s.chunk, mhMask).Store(maskTag(r)<<32 | mask | pubBit)
+	atomicx.StoreRelease64(u64(s.chunk, mhMask), maskTag(r)<<32|mask|pubBit)
 	at("publish.mask")
 	if err := p.pool.disown(r); err != nil {
 		return err
@@ -290,12 +312,11 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 		if mask&b == 0 {
 			continue
 		}
-		var valid func() bool
+		var to target
 		if ch.cfg.Pattern == PubSub {
-			want := targets[k]
-			valid = func() bool { return ch.state(k) == want }
+			to = target{word: u64(ch.entry(k), peState), want: targets[k]}
 		}
-		if err := p.deliver(ctx, k, r, valid); err != nil {
+		if err := p.deliver(ctx, k, r, to); err != nil {
 			ch.clearBit(p.pool, r, b)
 			if !errors.Is(err, errDropped) && len(errs) == 0 {
 				errs = append(errs, err)
@@ -305,10 +326,13 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	}
 	ch.clearBit(p.pool, r, pubBit)
 	at("publish.unpub")
-	u64(p.e, pePubRef).Store(0)
+	atomicx.StoreRelease64(u64(p.e, pePubRef), 0)
 	add64(u64(p.e, peMsgs), 1)
 	add64(u64(p.e, peBytes), uint64(s.n))
-	atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
+	if p.seq%activityEvery == 1 {
+		atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
+		ch.maybeScan()
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -317,7 +341,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 
 // deliver puts r into ring k, applying the channel's policy when it is
 // full. An error means r is not in the ring (the caller drops its bit).
-func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool) error {
+func (p *Publisher) deliver(ctx context.Context, k int, r ref, to target) error {
 	ch := p.ch
 	ring := ch.rings[k]
 	var blockedSince time.Time
@@ -328,7 +352,7 @@ func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool
 		}
 	}()
 	for {
-		res, err := ring.put(r, p.slot, valid)
+		res, err := ring.put(r, p.slot, to)
 		if err != nil {
 			return err
 		}
@@ -362,10 +386,11 @@ func (p *Publisher) deliver(ctx context.Context, k int, r ref, valid func() bool
 		if blockedSince.IsZero() {
 			blockedSince = time.Now()
 		}
-		if valid != nil && !valid() {
+		if !to.valid() {
 			return errDropped
 		}
-		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || (valid != nil && !valid()) }); err != nil {
+		spin := time.Since(blockedSince) < ch.cfg.LivenessInterval
+		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || !to.valid() }, spin); err != nil {
 			p.countDrop(k)
 			return err
 		}
@@ -407,6 +432,14 @@ func (p *Publisher) isDone() bool {
 // pool. When the last publisher has left, subscribers receive what is
 // left and then ErrPeerGone. Close is idempotent.
 func (p *Publisher) Close() error {
+	if err := p.ch.enter(); err != nil {
+		return nil // the Channel's Close closes it
+	}
+	defer p.ch.exit()
+	return p.closeInternal()
+}
+
+func (p *Publisher) closeInternal() error {
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()

@@ -3,42 +3,80 @@ package shmkit
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
-// wait parks until cond holds, ctx ends, or one liveness interval passes
-// (then it scans for dead participants, since a wait that long may be
-// stuck on one, and returns nil so the caller re-checks its state). It
-// returns an error only when ctx ended. The interval is part of the
-// condition, not a deadline context: a parked waiter re-checks at least
-// every interval (Waiter.Recheck), so no timer outlives the call.
-func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool) error {
+// wait parks until cond holds, ctx ends, the Channel closes, or one
+// liveness interval passes (then it scans for dead participants, since a
+// wait that long may be stuck on one, and returns nil so the caller
+// re-checks its state). It returns ctx.Err() when ctx ended and ErrClosed
+// when the Channel is closing.
+//
+// Neither the interval nor ctx reaches the futex waiter as a context: the
+// waiter's own context.AfterFunc may run after the wait returned, and after
+// Close unmapped the event it touches. Here the interval is part of the
+// condition (a parked waiter re-checks every Waiter.Recheck), and ctx's end
+// is signalled by an AfterFunc of ours that Close waits for (it counts as a
+// call in flight until it has run or been stopped).
+//
+// spin false parks at once: a caller that already waited a whole interval
+// does not spin again.
+func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, spin bool) error {
 	if cond() {
 		return nil
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	w := ch.waiter
+	if !spin {
+		w.Strategy = futex.Park
+	}
 	if w.Recheck <= 0 || w.Recheck > ch.cfg.LivenessInterval {
 		w.Recheck = ch.cfg.LivenessInterval
 	}
+	var ended atomic.Bool
+	if ctx.Done() != nil {
+		ch.inflight.Add(1)
+		stop := context.AfterFunc(ctx, func() {
+			defer ch.inflight.Add(-1)
+			ended.Store(true)
+			ev.Notify()
+		})
+		defer func() {
+			if stop() {
+				ch.inflight.Add(-1)
+			}
+		}()
+	}
 	deadline := time.Now().Add(ch.cfg.LivenessInterval)
 	expired := false
-	err := w.Wait(ctx, ev, func() bool {
-		if cond() {
+	polls := 0
+	err := w.Wait(context.Background(), ev, func() bool {
+		if cond() || ch.closing.Load() || ended.Load() {
 			return true
+		}
+		if polls++; polls%64 != 0 && polls > 1 {
+			return false // the clock every 64 polls (and once parked, every re-check)
 		}
 		expired = time.Now().After(deadline)
 		return expired
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if expired {
+	case ended.Load():
+		return ctx.Err()
+	case ch.closing.Load():
+		return ErrClosed
+	case expired:
 		ch.scan(false)
 	}
 	return nil
@@ -48,9 +86,13 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool) 
 // there is none, ErrPeerGone when there is none and every publisher that
 // ever joined has left. The sample's bytes are valid until Release.
 func (s *Subscriber) TryReceive() (*Sample, error) {
-	s.ch.maybeScan()
+	if err := s.ch.enter(); err != nil {
+		return nil, err
+	}
+	defer s.ch.exit()
 	smp, err := s.tryReceive()
 	if err == nil && smp == nil {
+		s.ch.maybeScan()
 		if s.peerGone() {
 			return nil, ErrPeerGone
 		}
@@ -64,6 +106,10 @@ func (s *Subscriber) TryReceive() (*Sample, error) {
 // has been received, it returns ErrPeerGone. The sample's bytes are valid
 // until Release.
 func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
+	if err := s.ch.enter(); err != nil {
+		return nil, err
+	}
+	defer s.ch.exit()
 	var since time.Time
 	defer func() {
 		if !since.IsZero() {
@@ -82,7 +128,8 @@ func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
 			since = time.Now()
 		}
 		s.ch.maybeScan()
-		if err := s.ch.wait(ctx, s.ring.notEmpty, s.ring.canTake); err != nil {
+		spin := time.Since(since) < s.ch.cfg.LivenessInterval
+		if err := s.ch.wait(ctx, s.ring.notEmpty, s.ready, spin); err != nil {
 			return nil, err
 		}
 	}
@@ -123,7 +170,7 @@ func (s *Subscriber) tryReceive() (*Sample, error) {
 			s.ring.finish(pos) // a hole
 			continue
 		}
-		u64(s.e, peHeld+8*h).Store(v)
+		atomicx.StoreRelease64(u64(s.e, peHeld+8*h), v)
 		at("receive.held")
 		s.ring.finish(pos)
 		smp, err := s.sample(v, h)
@@ -138,7 +185,10 @@ func (s *Subscriber) tryReceive() (*Sample, error) {
 		s.missed = m
 		add64(u64(s.e, peMsgs), 1)
 		add64(u64(s.e, peBytes), uint64(smp.n))
-		atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
+		if s.nrecv++; s.nrecv%activityEvery == 1 {
+			atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
+			s.ch.maybeScan()
+		}
 		return smp, nil
 	}
 }
@@ -171,6 +221,11 @@ func (smp *Sample) Release() error {
 		return ErrSampleState
 	}
 	s := smp.sub
+	if err := s.ch.enter(); err != nil {
+		smp.state = sampleDone
+		return nil // released with the channel
+	}
+	defer s.ch.exit()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	smp.state = sampleDone
@@ -179,7 +234,7 @@ func (smp *Sample) Release() error {
 	}
 	s.ch.clearBit(s.pool, smp.r, s.bit)
 	at("release.clear")
-	u64(s.e, peHeld+8*smp.held).Store(0)
+	atomicx.StoreRelease64(u64(s.e, peHeld+8*smp.held), 0)
 	s.held[smp.held] = false
 	s.nheld--
 	return nil
@@ -202,6 +257,14 @@ func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (int, error) {
 // released (their bytes become invalid), its ring is closed and drained,
 // and publishers blocked on it go on. Close is idempotent.
 func (s *Subscriber) Close() error {
+	if err := s.ch.enter(); err != nil {
+		return nil // the Channel's Close closes it
+	}
+	defer s.ch.exit()
+	return s.closeInternal()
+}
+
+func (s *Subscriber) closeInternal() error {
 	s.mu.Lock()
 	if s.done {
 		s.mu.Unlock()

@@ -33,9 +33,10 @@ type Stats struct {
 // others run, the figures are not one snapshot. A participant entry that
 // cannot be is reported as ErrCorrupt (with the rest of the figures).
 func (ch *Channel) Stats() (Stats, error) {
-	if ch.isClosed() {
-		return Stats{}, ErrClosed
+	if err := ch.enter(); err != nil {
+		return Stats{}, err
 	}
+	defer ch.exit()
 	st := Stats{Pool: ch.pool.stats()}
 	var firstErr error
 	for i := range ch.cfg.participants() {
@@ -49,19 +50,7 @@ func (ch *Channel) Stats() (Stats, error) {
 		if e.State == psFree {
 			continue
 		}
-		role := roleNames[e.Role]
-		if ch.cfg.Pattern == WorkQueue {
-			role = map[int]string{roleSubscriber: "consumer", rolePublisher: "producer", roleHandle: "handle"}[e.Role]
-		}
-		ps := ParticipantStats{
-			Slot: i, Role: role, State: stateNames[e.State], PID: e.PID,
-			Messages: e.Msgs, Bytes: e.Bytes, Drops: e.Drops, Missed: e.Missed,
-			Blocked: time.Duration(min(e.Blocked, 1<<62)), Held: e.HeldRefs,
-		}
-		if e.Active != 0 {
-			ps.LastActive = time.Unix(0, int64(min(e.Active, 1<<62)))
-		}
-		st.Participants = append(st.Participants, ps)
+		st.Participants = append(st.Participants, participantStats(e, ch.cfg))
 	}
 	return st, firstErr
 }
@@ -76,4 +65,20 @@ func (s Stats) Count(role string) int {
 		}
 	}
 	return n
+}
+
+func participantStats(e entry, c Config) ParticipantStats {
+	role := roleNames[e.Role]
+	if c.Pattern == WorkQueue {
+		role = map[int]string{roleSubscriber: "consumer", rolePublisher: "producer", roleHandle: "handle"}[e.Role]
+	}
+	ps := ParticipantStats{
+		Slot: e.Slot, Role: role, State: stateNames[e.State], PID: e.PID,
+		Messages: e.Msgs, Bytes: e.Bytes, Drops: e.Drops, Missed: e.Missed,
+		Blocked: time.Duration(min(e.Blocked, 1<<62)), Held: e.HeldRefs,
+	}
+	if e.Active != 0 {
+		ps.LastActive = time.Unix(0, int64(min(e.Active, 1<<62)))
+	}
+	return ps
 }

@@ -1,24 +1,30 @@
 package allocator
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/checksum"
 )
 
-// Allocator hands out chunks of a slab region. Many Allocators, in many
+// Allocator hands out chunks of a slab region. Many handles, in many
 // processes, may work on one region at the same time: all shared state is in
 // the region and changed only with atomic operations.
 //
-// An Allocator allocates on behalf of one participant (its owner id, 0 by
-// default; see WithOwner). It is safe for concurrent use by goroutines.
+// An Allocator is a handle: it allocates on behalf of one participant (its
+// owner id, 0 by default; see WithOwner), waits as its Waiter says, and may
+// keep a magazine of chunks (WithCache). Handle makes more handles on the
+// same region. A handle without a cache is safe for concurrent use by
+// goroutines; a handle with one belongs to one goroutine at a time.
 type Allocator struct {
 	mem     []byte
-	classes []class // validated geometry, local to this process
-	owner   uint32
-	waiter  futex.Waiter
+	classes []class // validated geometry, local to this process, shared by its handles, read-only
+	opts    options
+	owner   uint32     // opts.owner, where the hot paths read it
+	mags    []magazine // one per class; nil without a cache
 }
 
 // class is this process's view of one size class: geometry copied and
@@ -49,13 +55,14 @@ type chunkMeta struct {
 }
 
 func (c *class) chunk(i uint32) *chunkMeta {
-	return (*chunkMeta)(unsafe.Add(c.meta, uintptr(i)*ChunkMetaSize))
+	return (*chunkMeta)(unsafe.Add(c.meta, uintptr(i)*chunkMetaSize))
 }
 
 func (c *class) payload(i uint32) unsafe.Pointer {
 	return unsafe.Add(c.data, uintptr(uint64(i)*c.size))
 }
 
+// u64at and u32at return the word at a validated offset inside mem.
 func u64at(mem []byte, off uint64) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Pointer(&mem[off]))
 }
@@ -66,21 +73,25 @@ func u32at(mem []byte, off uint64) *atomic.Uint32 {
 
 func checkAlign(mem []byte, align uintptr) error {
 	if len(mem) == 0 {
-		return fmt.Errorf("empty region: %w", ErrTooSmall)
+		return fmt.Errorf("%w: empty region", ErrTooSmall)
 	}
 	if p := uintptr(unsafe.Pointer(unsafe.SliceData(mem))); p%align != 0 {
-		return fmt.Errorf("region at %#x, want %d-byte alignment: %w", p, align, ErrUnaligned)
+		return fmt.Errorf("%w: region at %#x, want %d-byte alignment", ErrUnaligned, p, align)
 	}
 	return nil
 }
 
-// New lays out a slab region for cfg in mem and returns an Allocator on it.
-// mem must start at a 64-byte aligned address (mmapped memory always does)
-// and be at least Size(cfg) bytes long; bytes past Size(cfg) are not touched.
-// New overwrites the layout area and must run before any other process
-// attaches; every chunk starts free. The Allocator is valid as long as mem
-// stays mapped.
-func New(mem []byte, cfg Config) (*Allocator, error) {
+// New lays out a slab region for cfg in mem and returns a handle on it,
+// configured by opts. mem must start at a 64-byte aligned address (mmapped
+// memory always does) and be at least Size(cfg) bytes long; bytes past
+// Size(cfg) are not touched. New overwrites the layout area and must run
+// before any other process attaches; every chunk starts free. The handle is
+// valid as long as mem stays mapped.
+func New(mem []byte, cfg Config, opts ...Option) (*Allocator, error) {
+	var o options
+	if err := o.apply(opts); err != nil {
+		return nil, err
+	}
 	cs := cfg.classes()
 	geom, total, err := layout(cs)
 	if err != nil {
@@ -90,23 +101,24 @@ func New(mem []byte, cfg Config) (*Allocator, error) {
 		return nil, err
 	}
 	if uint64(len(mem)) < total {
-		return nil, fmt.Errorf("region of %d bytes, layout needs %d: %w", len(mem), total, ErrTooSmall)
+		return nil, fmt.Errorf("%w: region of %d bytes, layout needs %d", ErrTooSmall, len(mem), total)
 	}
 	clear(mem[:geom[0].dataOff]) // header, class table, chunk headers
-	u32at(mem, hdrVersion).Store(Version)
+	u32at(mem, hdrVersion).Store(layoutVersion)
 	u64at(mem, hdrSize).Store(total)
 	u32at(mem, hdrClasses).Store(uint32(len(cs)))
-	u32at(mem, hdrMetaSize).Store(ChunkMetaSize)
+	u32at(mem, hdrMetaSize).Store(chunkMetaSize)
 	u64at(mem, hdrClassOff).Store(classTableOff)
-	u32at(mem, hdrDescSize).Store(ClassDescSize)
+	u32at(mem, hdrDescSize).Store(classDescSize)
 	for i, g := range geom {
-		d := uint64(classTableOff + i*ClassDescSize)
+		d := uint64(classTableOff + i*classDescSize)
 		u64at(mem, d+cdSize).Store(g.size)
 		u64at(mem, d+cdCount).Store(g.count)
 		u64at(mem, d+cdMetaOff).Store(g.metaOff)
 		u64at(mem, d+cdDataOff).Store(g.dataOff)
 	}
-	a := build(mem, geom)
+	u32at(mem, hdrChecksum).Store(geometrySum(total, geom))
+	a := build(mem, geom, o)
 	for ci := range a.classes {
 		c := &a.classes[ci]
 		for i := uint32(0); uint64(i) < c.count; i++ {
@@ -123,12 +135,36 @@ func New(mem []byte, cfg Config) (*Allocator, error) {
 	return a, nil
 }
 
-func build(mem []byte, geom []classGeom) *Allocator {
-	a := &Allocator{mem: mem, classes: make([]class, len(geom))}
+// geometrySum is the header checksum: the CRC-32C of the immutable part of
+// the header (bytes 4..36: version, size, class count, chunk header size,
+// class table offset, descriptor size) followed by the cold line of every
+// class descriptor (bytes 64..96: chunk size, count, metadata and payload
+// offsets), all little-endian. It is computed from values, not from the
+// shared bytes, so a peer changing them while Attach reads cannot make it
+// read a value twice differently.
+func geometrySum(total uint64, geom []classGeom) uint32 {
+	b := make([]byte, 0, 32+32*len(geom))
+	b = binary.LittleEndian.AppendUint32(b, layoutVersion)
+	b = binary.LittleEndian.AppendUint64(b, total)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(geom)))
+	b = binary.LittleEndian.AppendUint32(b, chunkMetaSize)
+	b = binary.LittleEndian.AppendUint64(b, classTableOff)
+	b = binary.LittleEndian.AppendUint32(b, classDescSize)
+	for _, g := range geom {
+		b = binary.LittleEndian.AppendUint64(b, g.size)
+		b = binary.LittleEndian.AppendUint64(b, g.count)
+		b = binary.LittleEndian.AppendUint64(b, g.metaOff)
+		b = binary.LittleEndian.AppendUint64(b, g.dataOff)
+	}
+	return checksum.CRC32C(b)
+}
+
+func build(mem []byte, geom []classGeom, o options) *Allocator {
+	cs := make([]class, len(geom))
 	for i, g := range geom {
-		d := uint64(classTableOff + i*ClassDescSize)
+		d := uint64(classTableOff + i*classDescSize)
 		ev, _ := futex.EventAt(mem[d+cdEvent:]) // 64-byte aligned: cannot fail
-		a.classes[i] = class{
+		cs[i] = class{
 			idx: i, size: g.size, count: g.count, shift: g.shift,
 			dataOff: g.dataOff, dataEnd: g.dataOff + g.size*g.count,
 			meta:   unsafe.Pointer(&mem[g.metaOff]),
@@ -140,6 +176,18 @@ func build(mem []byte, geom []classGeom) *Allocator {
 			event:  ev,
 		}
 	}
+	return newHandle(mem, cs, o)
+}
+
+// newHandle returns a handle with options o on the classes cs of mem.
+func newHandle(mem []byte, cs []class, o options) *Allocator {
+	a := &Allocator{mem: mem, classes: cs, opts: o, owner: o.owner}
+	if o.cache > 0 {
+		a.mags = make([]magazine, len(cs))
+		for i := range a.mags {
+			a.mags[i].ent = make([]uint64, 0, min(uint64(o.cache), cs[i].count))
+		}
+	}
 	return a
 }
 
@@ -147,62 +195,71 @@ func build(mem []byte, geom []classGeom) *Allocator {
 // classes it describes. It only loads (atomically where other processes
 // write), so it works on a read-only mapping.
 func readLayout(mem []byte) ([]classGeom, uint64, error) {
-	if len(mem) < HeaderSize {
-		return nil, 0, fmt.Errorf("region of %d bytes: %w", len(mem), ErrTooSmall)
+	if len(mem) < headerSize {
+		return nil, 0, fmt.Errorf("%w: region of %d bytes", ErrTooSmall, len(mem))
 	}
 	if m := u32at(mem, hdrMagic).Load(); m != KindSlab {
-		return nil, 0, fmt.Errorf("magic %#08x, want %#08x: %w", m, KindSlab, ErrBadMagic)
+		return nil, 0, fmt.Errorf("%w: magic %#08x, want %#08x", ErrBadMagic, m, KindSlab)
 	}
-	if v := u32at(mem, hdrVersion).Load(); v != Version {
-		return nil, 0, fmt.Errorf("version %d, want %d: %w", v, Version, ErrVersion)
+	if v := u32at(mem, hdrVersion).Load(); v != layoutVersion {
+		return nil, 0, fmt.Errorf("%w: version %d, want %d", ErrVersion, v, layoutVersion)
 	}
 	n := u32at(mem, hdrClasses).Load()
 	if n == 0 || n > MaxClasses {
-		return nil, 0, fmt.Errorf("%d classes: %w", n, ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: %d classes", ErrCorrupt, n)
 	}
-	if ms, co, ds := u32at(mem, hdrMetaSize).Load(), u64at(mem, hdrClassOff).Load(), u32at(mem, hdrDescSize).Load(); ms != ChunkMetaSize || co != classTableOff || ds != ClassDescSize {
-		return nil, 0, fmt.Errorf("chunk header size %d, class table at %d, descriptor size %d: %w", ms, co, ds, ErrCorrupt)
+	if ms, co, ds := u32at(mem, hdrMetaSize).Load(), u64at(mem, hdrClassOff).Load(), u32at(mem, hdrDescSize).Load(); ms != chunkMetaSize || co != classTableOff || ds != classDescSize {
+		return nil, 0, fmt.Errorf("%w: chunk header size %d, class table at %d, descriptor size %d", ErrCorrupt, ms, co, ds)
 	}
-	if end := uint64(classTableOff) + uint64(n)*ClassDescSize; uint64(len(mem)) < end {
-		return nil, 0, fmt.Errorf("class table ends at %d, region is %d bytes: %w", end, len(mem), ErrTooSmall)
+	if end := uint64(classTableOff) + uint64(n)*classDescSize; uint64(len(mem)) < end {
+		return nil, 0, fmt.Errorf("%w: class table ends at %d, region is %d bytes", ErrTooSmall, end, len(mem))
 	}
 	cs := make([]Class, n)
 	stored := make([]classGeom, n)
 	for i := range cs {
-		d := uint64(classTableOff + i*ClassDescSize)
+		d := uint64(classTableOff + i*classDescSize)
 		stored[i] = classGeom{size: u64at(mem, d+cdSize).Load(), count: u64at(mem, d+cdCount).Load(),
 			metaOff: u64at(mem, d+cdMetaOff).Load(), dataOff: u64at(mem, d+cdDataOff).Load()}
 		if stored[i].size > MaxChunkSize || stored[i].count > MaxChunks {
-			return nil, 0, fmt.Errorf("class %d: size %d count %d: %w", i, stored[i].size, stored[i].count, ErrCorrupt)
+			return nil, 0, fmt.Errorf("%w: class %d: size %d count %d", ErrCorrupt, i, stored[i].size, stored[i].count)
 		}
 		cs[i] = Class{Size: int(stored[i].size), Count: int(stored[i].count)}
 	}
+	size := u64at(mem, hdrSize).Load()
+	if sum, want := u32at(mem, hdrChecksum).Load(), geometrySum(size, stored); sum != want {
+		return nil, 0, fmt.Errorf("%w: header checksum %#08x, computed %#08x", ErrCorrupt, sum, want)
+	}
 	geom, total, err := layout(cs)
 	if err != nil {
-		return nil, 0, fmt.Errorf("class table: %v: %w", err, ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: class table: %v", ErrCorrupt, err)
 	}
 	for i := range geom {
 		if stored[i].metaOff != geom[i].metaOff || stored[i].dataOff != geom[i].dataOff {
-			return nil, 0, fmt.Errorf("class %d: offsets %d/%d, layout says %d/%d: %w", i,
-				stored[i].metaOff, stored[i].dataOff, geom[i].metaOff, geom[i].dataOff, ErrCorrupt)
+			return nil, 0, fmt.Errorf("%w: class %d: offsets %d/%d, layout says %d/%d", ErrCorrupt, i,
+				stored[i].metaOff, stored[i].dataOff, geom[i].metaOff, geom[i].dataOff)
 		}
 	}
-	if sz := u64at(mem, hdrSize).Load(); sz != total {
-		return nil, 0, fmt.Errorf("header size %d, layout says %d: %w", sz, total, ErrCorrupt)
+	if size != total {
+		return nil, 0, fmt.Errorf("%w: header size %d, layout says %d", ErrCorrupt, size, total)
 	}
 	if uint64(len(mem)) < total {
-		return nil, 0, fmt.Errorf("region of %d bytes, layout needs %d: %w", len(mem), total, ErrTooSmall)
+		return nil, 0, fmt.Errorf("%w: region of %d bytes, layout needs %d", ErrTooSmall, len(mem), total)
 	}
 	return geom, total, nil
 }
 
-// Attach returns an Allocator on a region that New laid out (in this or
-// another process). It validates the header and the class table — magic,
-// version, class count, sizes, counts and every offset against the layout
-// they imply and the length of mem — and copies the geometry, so later
-// changes to the header by a faulty peer cannot steer this process outside
-// the region. Chunk headers are validated as they are used.
-func Attach(mem []byte) (*Allocator, error) {
+// Attach returns a handle, configured by opts, on a region that New laid
+// out (in this or another process). It validates the header and the class
+// table — magic, version, checksum, class count, sizes, counts and every
+// offset against the layout they imply and the length of mem — and copies
+// the geometry, so later changes to the header by a faulty peer cannot steer
+// this process outside the region. Chunk headers are validated as they are
+// used. The handle is valid as long as mem stays mapped.
+func Attach(mem []byte, opts ...Option) (*Allocator, error) {
+	var o options
+	if err := o.apply(opts); err != nil {
+		return nil, err
+	}
 	if err := checkAlign(mem, Align); err != nil {
 		return nil, err
 	}
@@ -210,33 +267,28 @@ func Attach(mem []byte) (*Allocator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(mem, geom), nil
+	return build(mem, geom, o), nil
 }
 
-// WithOwner returns an Allocator on the same region that acts on behalf of
-// participant id (0..MaxOwner, else ErrOwner): chunks it allocates record id
-// as their owner, and chunks it is in the middle of allocating or freeing
-// carry id too, so ReclaimOwner(id) can return all of them if the
-// participant dies. Give each live participant its own id.
-func (a *Allocator) WithOwner(id uint32) (*Allocator, error) {
-	if id > MaxOwner {
-		return nil, fmt.Errorf("owner %d > %d: %w", id, MaxOwner, ErrOwner)
+// Handle returns another handle on the same region, with a's options
+// changed by opts and a cache of its own (empty): for example one handle
+// per goroutine, or one per participant a process acts for. It costs no
+// shared-memory access: the handles of one process share the validated
+// geometry.
+func (a *Allocator) Handle(opts ...Option) (*Allocator, error) {
+	o := a.opts
+	if err := o.apply(opts); err != nil {
+		return nil, err
 	}
-	b := *a
-	b.owner = id
-	return &b, nil
+	return newHandle(a.mem, a.classes, o), nil
 }
 
-// WithWaiter returns an Allocator on the same region whose AllocContext
-// waits with w (the zero Waiter spins briefly, then parks on a futex).
-func (a *Allocator) WithWaiter(w futex.Waiter) *Allocator {
-	b := *a
-	b.waiter = w
-	return &b
-}
-
-// OwnerID returns the participant id this Allocator allocates for.
+// OwnerID returns the participant id this handle allocates for.
 func (a *Allocator) OwnerID() uint32 { return a.owner }
+
+// CacheSize returns the capacity of the handle's magazine per class (0: no
+// cache).
+func (a *Allocator) CacheSize() int { return a.opts.cache }
 
 // Classes returns the size classes of the region.
 func (a *Allocator) Classes() []Class {

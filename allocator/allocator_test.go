@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shmkit/futex"
 )
 
 func TestSizeAndConfig(t *testing.T) {
@@ -15,7 +17,7 @@ func TestSizeAndConfig(t *testing.T) {
 	}
 	// 15 classes of 16 chunks: payload 16*(2^21-64) plus metadata.
 	payload := 16 * (1<<21 - 64)
-	meta := HeaderSize + 15*ClassDescSize + 15*16*ChunkMetaSize
+	meta := headerSize + 15*classDescSize + 15*16*chunkMetaSize
 	if n != payload+meta {
 		t.Fatalf("Size(default) = %d, want %d", n, payload+meta)
 	}
@@ -29,7 +31,7 @@ func TestSizeAndConfig(t *testing.T) {
 		{Classes: []Class{{64, 0}}},
 		{Classes: []Class{{128, 1}, {64, 1}}},
 		{Classes: []Class{{64, 1}, {64, 1}}},
-		{Classes: []Class{{MaxChunkSize * 2, 1}}},
+		{Classes: []Class{{MaxChunkSize + Align, 1}}},
 		{Classes: []Class{{MaxChunkSize, MaxChunks}}},
 		{ChunksPerClass: -1},
 	}
@@ -218,19 +220,26 @@ func TestAllocContext(t *testing.T) {
 	if f := a.Stats()[2].Failed; f != 1 {
 		t.Fatalf("failed %d", f)
 	}
+	// A waiter that parks at once: the test sees it asleep on the class's
+	// event before the Free that must wake it.
+	parker := withOwner(t, a, 2, WithWaiter(futex.Waiter{Strategy: futex.Park}))
+	ev := a.classes[2].event
 	got := make(chan Ref)
 	go func() {
-		r, err := a.AllocContext(context.Background(), 1000)
+		r, err := parker.AllocContext(context.Background(), 1000)
 		if err != nil {
 			t.Error(err)
 		}
 		got <- r
 	}()
-	time.Sleep(5 * time.Millisecond) // let it park (the test passes either way)
+	waitFor(t, "the waiter to park", func() bool { return ev.Sleepers() == 1 })
 	if err := a.Free(r1); err != nil {
 		t.Fatal(err)
 	}
 	r3 := <-got
+	if n := ev.Sleepers(); n != 0 {
+		t.Fatalf("%d sleepers left after the wake", n)
+	}
 	if r3.Offset() != r1.Offset() {
 		t.Fatalf("woke with %v, freed %v", r3, r1)
 	}
@@ -242,8 +251,11 @@ func TestAllocContext(t *testing.T) {
 func TestOwnersAndReclaim(t *testing.T) {
 	a := newTest(t, smallConfig)
 	p1, p2 := withOwner(t, a, 1), withOwner(t, a, 2)
-	if _, err := a.WithOwner(MaxOwner + 1); !errors.Is(err, ErrOwner) {
+	if _, err := a.Handle(WithOwner(MaxOwner + 1)); !errors.Is(err, ErrConfig) {
 		t.Fatalf("WithOwner(MaxOwner+1): %v", err)
+	}
+	if _, err := a.Handle(WithCache(-1)); !errors.Is(err, ErrConfig) {
+		t.Fatalf("WithCache(-1): %v", err)
 	}
 	var keep []Ref
 	for range 3 {
@@ -309,21 +321,32 @@ func TestAttachAndReadStats(t *testing.T) {
 	}{
 		{hdrMagic, 1, ErrBadMagic},
 		{hdrVersion, 2, ErrVersion},
+		{hdrChecksum, 1, ErrCorrupt},
+		{hdrChecksum + 3, 0x80, ErrCorrupt},
+		{hdrClassOff + 7, 1, ErrCorrupt},
+		{classTableOff + cdCount + 1, 1, ErrCorrupt},
 		{hdrSize, 64, ErrCorrupt},
 		{hdrClasses, 1, ErrCorrupt},
 		{hdrClasses + 3, 1, ErrCorrupt},
 		{hdrMetaSize, 8, ErrCorrupt},
 		{hdrDescSize, 8, ErrCorrupt},
-		{classTableOff + ClassDescSize + cdSize, 64, ErrCorrupt},
-		{classTableOff + ClassDescSize + cdSize + 7, 1, ErrCorrupt},
+		{classTableOff + classDescSize + cdSize, 64, ErrCorrupt},
+		{classTableOff + classDescSize + cdSize + 7, 1, ErrCorrupt},
 		{classTableOff + cdCount, 1, ErrCorrupt},
-		{classTableOff + 2*ClassDescSize + cdDataOff, 64, ErrCorrupt},
+		{classTableOff + 2*classDescSize + cdDataOff, 64, ErrCorrupt},
 		{classTableOff + cdMetaOff, 64, ErrCorrupt},
 	}
 	for _, c := range cases {
 		_, err := Attach(corrupt(c.off, c.v))
 		if !errors.Is(err, c.want) {
 			t.Errorf("flip %#x at %d: %v, want %v", c.v, c.off, err, c.want)
+		}
+	}
+	// The hot words are not covered by the checksum: a region in use
+	// attaches whatever its free lists and counters hold.
+	for _, off := range []int{classTableOff + cdHead, classTableOff + cdInUse, classTableOff + cdFailed} {
+		if _, err := Attach(corrupt(off, 1)); err != nil {
+			t.Errorf("flip at hot word %d: %v", off, err)
 		}
 	}
 	_, err = Attach(a.mem[:len(a.mem)-64])
@@ -458,7 +481,7 @@ func TestReclaimInFlight(t *testing.T) {
 	mustWhole(t, a)
 
 	// Died after unlinking, before marking the chunk allocated.
-	i, err = c.pop(dead)
+	i, err = c.pop(dead, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +547,7 @@ func TestReclaimInFlight(t *testing.T) {
 func TestRefCountLimit(t *testing.T) {
 	a := newTest(t, smallConfig)
 	r, _ := a.Alloc(1)
-	c, i, _ := a.resolve(r)
+	c, i, _ := a.resolve("test", r)
 	m := c.chunk(i)
 	m.state.Store(withLow(m.state.Load(), MaxRefCount))
 	wantErr(t, a.Retain(r), ErrRefCount)

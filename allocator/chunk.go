@@ -3,6 +3,8 @@ package allocator
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // Bytes returns the payload of the chunk r names: length Len(r), capacity
@@ -18,7 +20,7 @@ func (a *Allocator) Bytes(r Ref) ([]byte, error) {
 	}
 	n := uint64(m.length.Load())
 	if n > c.size {
-		return nil, fmt.Errorf("bytes %v: stored length %d exceeds chunk size %d: %w", r, n, c.size, ErrCorrupt)
+		return nil, fmt.Errorf("%w: bytes %v: stored length %d exceeds chunk size %d", ErrCorrupt, r, n, c.size)
 	}
 	return unsafe.Slice((*byte)(c.payload(i)), c.size)[:n:c.size], nil
 }
@@ -31,7 +33,7 @@ func (a *Allocator) Len(r Ref) (int, error) {
 	}
 	n := uint64(m.length.Load())
 	if n > c.size {
-		return 0, fmt.Errorf("len %v: stored length %d exceeds chunk size %d: %w", r, n, c.size, ErrCorrupt)
+		return 0, fmt.Errorf("%w: len %v: stored length %d exceeds chunk size %d", ErrCorrupt, r, n, c.size)
 	}
 	return int(n), nil
 }
@@ -53,9 +55,13 @@ func (a *Allocator) SetLen(r Ref, n int) error {
 		return err
 	}
 	if n < 0 || uint64(n) > c.size {
-		return fmt.Errorf("setlen %v to %d, chunk holds %d: %w", r, n, c.size, ErrTooLarge)
+		return fmt.Errorf("%w: setlen %v to %d, chunk holds %d", ErrTooLarge, r, n, c.size)
 	}
-	m.length.Store(uint32(n))
+	// A release store (a plain MOV on amd64): the length is the holder's to
+	// write, and a reader in another process learns the Ref through a
+	// publication of its own (a ring slot), which orders this store before
+	// its load.
+	atomicx.StoreRelease32(&m.length, uint32(n))
 	return nil
 }
 
@@ -74,13 +80,15 @@ func (a *Allocator) Owner(r Ref) (uint32, error) {
 // handed from one participant to another.
 func (a *Allocator) SetOwner(r Ref, id uint32) error {
 	if id > MaxOwner {
-		return fmt.Errorf("setowner %v to %d: %w", r, id, ErrOwner)
+		return fmt.Errorf("%w: setowner %v to %d > %d", ErrConfig, r, id, MaxOwner)
 	}
 	_, _, m, err := a.live("setowner", r)
 	if err != nil {
 		return err
 	}
-	m.owner.Store(id)
+	// A release store, as in SetLen: the owner field of an allocated chunk
+	// is written only by its holders.
+	atomicx.StoreRelease32(&m.owner, id)
 	return nil
 }
 

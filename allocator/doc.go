@@ -8,6 +8,17 @@
 // in tests) and Attach validates one another process laid out. Size tells a
 // caller how large a region a Config needs.
 //
+// # Handles and options
+//
+// New and Attach return a handle (*Allocator) configured by functional
+// options: WithOwner (the participant it acts for), WithWaiter (how
+// AllocContext waits) and WithCache (a per-class magazine of chunks).
+// Handle makes further handles on the same region, for example one per
+// goroutine. A handle with a cache serves an alloc+free pair from its
+// magazine with one atomic compare-and-swap on the chunk's own header and
+// no access to any shared list or counter; it belongs to one goroutine at a
+// time, and Flush returns its chunks to the shared lists.
+//
 // # Size classes
 //
 // The classes are fixed when the region is created (Config; by default the
@@ -28,20 +39,22 @@
 // the same allocation is ErrDoubleFree — reported, never applied.
 //
 // Each chunk records the participant that holds it (WithOwner, SetOwner),
-// and a chunk in the middle of an Alloc or Free records the participant
-// moving it. When a participant dies, ReclaimOwner(id) frees every chunk it
-// held and finishes every Alloc or Free it died inside, while the others
-// keep running. docs/allocator.md describes what a crash can leave behind,
+// a chunk in a magazine records the participant whose handle caches it, and
+// a chunk in the middle of an Alloc, Free, refill or Flush records the
+// participant moving it. When a participant dies, ReclaimOwner(id) frees
+// every chunk it held or cached and finishes every operation it died
+// inside, while the others keep running. docs/allocator.md describes what a crash can leave behind,
 // and Recover, which rebuilds the free lists of a corrupt region that
 // nobody else is using.
 //
 // # Statistics
 //
-// Stats reports per class the free, in-use and in-flight chunks (from the
-// chunk states), the high-water mark and the failed allocations (shared
+// Stats reports per class the free, in-use, in-flight and cached chunks
+// (from the chunk states), the high-water mark and the failed allocations (shared
 // counters). ReadStats does the same from a region mapped read-only,
 // without an Allocator, and disturbs nobody.
 //
-// The byte layout, the free-list algorithm and its ABA argument, the crash
-// semantics and measured costs are in docs/allocator.md.
+// The byte layout, the magazine and the free-list algorithm with their
+// ordering and ABA arguments, the crash semantics and measured costs are in
+// docs/allocator.md.
 package allocator

@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	p, _ := a.WithOwner(7)
+	p, _ := a.Handle(allocator.WithOwner(7))
 	r, err := p.Alloc(1000) // the 4096-byte class: the smallest that fits
 	if err != nil {
 		panic(err)
@@ -74,6 +74,41 @@ func ExampleReadStats() {
 	st, _ := allocator.ReadStats(mem)
 	fmt.Printf("%+v\n", st[0])
 	// Output:
-	// alloc 10 bytes from class 64: allocator: no free chunk in size class
-	// {Size:64 Total:2 Free:0 InUse:2 InFlight:0 HighWater:2 Failed:1}
+	// allocator: no free chunk in size class: alloc 10 bytes from class 64
+	// {Size:64 Total:2 Free:0 InUse:2 InFlight:0 Cached:0 HighWater:2 Failed:1}
+}
+
+// ExampleWithCache gives a participant's handle a magazine: its alloc+free
+// pairs stay off the shared free list, the cached chunks are marked as the
+// participant's in shared memory (Stats counts them, ReclaimOwner returns
+// them if the process dies), and Flush hands them back.
+func ExampleWithCache() {
+	cfg := allocator.Config{Classes: []allocator.Class{{Size: 64, Count: 16}}}
+	size, _ := allocator.Size(cfg)
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_SHARED)
+	if err != nil {
+		panic(err)
+	}
+	defer unix.Munmap(mem)
+	a, err := allocator.New(mem, cfg)
+	if err != nil {
+		panic(err)
+	}
+	// One handle per goroutine: a handle with a cache has no lock.
+	p, err := a.Handle(allocator.WithOwner(3), allocator.WithCache(8))
+	if err != nil {
+		panic(err)
+	}
+	for range 1000 {
+		r, _ := p.Alloc(48) // the first one refills half the magazine: 4 chunks
+		_ = p.Free(r)       // back into the magazine
+	}
+	st := a.Stats()[0]
+	fmt.Println(st.Free, st.Cached, st.InUse)
+	_ = p.Flush()
+	st = a.Stats()[0]
+	fmt.Println(st.Free, st.Cached, st.InUse)
+	// Output:
+	// 12 4 0
+	// 16 0 0
 }

@@ -3,6 +3,8 @@ package allocator
 import (
 	"errors"
 	"fmt"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // errEmpty is pop's internal answer for an empty free list; callers turn it
@@ -49,7 +51,7 @@ func (c *class) corruptIfStill(h uint64, err error) error {
 func (c *class) unlinkTop(h uint64, i uint32) error {
 	next := c.chunk(i).next.Load()
 	if uint64(next) > c.count {
-		return c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d links to %d beyond %d chunks: %w", c.size, i, next, c.count, ErrCorrupt))
+		return c.corruptIfStill(h, fmt.Errorf("%w: class %d: chunk %d links to %d beyond %d chunks", ErrCorrupt, c.size, i, next, c.count))
 	}
 	c.head.CompareAndSwap(h, newHead(h, next, false))
 	return nil
@@ -87,7 +89,7 @@ const (
 func (c *class) helpTop(h uint64) (uint64, topAction, error) {
 	top := headTop(h)
 	if uint64(top) > c.count {
-		return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("class %d: free-list head %d beyond %d chunks: %w", c.size, top, c.count, ErrCorrupt))
+		return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("%w: class %d: free-list head %d beyond %d chunks", ErrCorrupt, c.size, top, c.count))
 	}
 	i := top - 1
 	m := c.chunk(i)
@@ -104,7 +106,7 @@ func (c *class) helpTop(h uint64) (uint64, topAction, error) {
 			m.state.CompareAndSwap(s, withLow(s, 0))
 			return s, topHelped, nil
 		}
-		return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d on the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
+		return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("%w: class %d: chunk %d on the free list is %s", ErrCorrupt, c.size, i, stateString(s)))
 	}
 	switch {
 	case isFree(s):
@@ -112,7 +114,7 @@ func (c *class) helpTop(h uint64) (uint64, topAction, error) {
 	case isClaim(s):
 		return s, topHelped, c.unlinkTop(h, i)
 	}
-	return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("class %d: chunk %d at the top of the free list is %s: %w", c.size, i, stateString(s), ErrCorrupt))
+	return 0, topMoved, c.corruptIfStill(h, fmt.Errorf("%w: class %d: chunk %d at the top of the free list is %s", ErrCorrupt, c.size, i, stateString(s)))
 }
 
 // topState reads the state of m, the top chunk of head h, and reports
@@ -128,7 +130,19 @@ func (c *class) topState(h uint64, m *chunkMeta) (uint64, bool) {
 
 // pop claims the top chunk for participant me, unlinks it and returns its
 // index; the chunk's state is then claimed by me.
-func (c *class) pop(me uint32) (uint32, error) {
+//
+// With more (a refill that will pop again at once), the unlink installs the
+// next chunk as the top of a popping head: it reserves that chunk in the
+// same compare-and-swap, so the next pop starts at the claim and a batch of
+// k chunks costs 2k+1 compare-and-swaps instead of 3k. Reserving without
+// first reading the chunk's state is safe because a chunk below the top is
+// always free: a pusher links above a top only after seeing it free (a top
+// being freed is marked free first), a claimed chunk is never below
+// another, and nothing changes the state of a listed chunk that is not the
+// top. A participant killed right after leaves a popping head with a free,
+// unclaimed top, which is the state a kill after an ordinary reserve leaves
+// (the next pop claims it, or a push takes it back).
+func (c *class) pop(me uint32, more bool) (uint32, error) {
 	h := c.head.Load()
 	for {
 		top := headTop(h)
@@ -143,17 +157,22 @@ func (c *class) pop(me uint32) (uint32, error) {
 		case topFree:
 			// Reserve the top, and go on with the head we installed.
 			if nh := newHead(h, top, true); c.head.CompareAndSwap(h, nh) {
+				hook(stepReserved)
 				h = nh
 				continue
 			}
 		case topClaimable:
 			if c.chunk(top-1).state.CompareAndSwap(s, withLow(s, lowClaim|me)) {
+				hook(stepClaimed)
 				// Usually nobody has moved the head: unlink under h at once.
 				next := c.chunk(top - 1).next.Load()
-				if uint64(next) <= c.count && c.head.CompareAndSwap(h, newHead(h, next, false)) {
+				if uint64(next) <= c.count && c.head.CompareAndSwap(h, newHead(h, next, more && next != 0)) {
+					hook(stepUnlinked)
 					return top - 1, nil
 				}
-				return top - 1, c.finishUnlink(top - 1)
+				err := c.finishUnlink(top - 1)
+				hook(stepUnlinked)
+				return top - 1, err
 			}
 		}
 		h = c.head.Load()
@@ -162,10 +181,17 @@ func (c *class) pop(me uint32) (uint32, error) {
 
 // push puts chunk i, whose state the caller has just set to being freed by
 // me, on the free list, marks it free and wakes allocators parked on the
-// class. Meeting a popping head whose top is not yet claimed, it takes that
+// class.
+func (c *class) push(i, me uint32) error {
+	err := c.pushOne(i, me)
+	c.event.Notify()
+	return err
+}
+
+// pushOne is push without the wake-up. Meeting a popping head whose top is not yet claimed, it takes that
 // chunk too (rather than wait for a claimer that may be dead) and pushes it
 // back afterwards.
-func (c *class) push(i, me uint32) error {
+func (c *class) pushOne(i, me uint32) error {
 	pending := []uint32{i}
 	for len(pending) > 0 {
 		i := pending[len(pending)-1]
@@ -173,7 +199,7 @@ func (c *class) push(i, me uint32) error {
 		m := c.chunk(i)
 		s0 := m.state.Load()
 		if !isPush(s0) || stateID(s0) != me {
-			return fmt.Errorf("class %d: chunk %d to push is %s: %w", c.size, i, stateString(s0), ErrCorrupt)
+			return fmt.Errorf("%w: class %d: chunk %d to push is %s", ErrCorrupt, c.size, i, stateString(s0))
 		}
 		for {
 			h := c.head.Load()
@@ -196,23 +222,48 @@ func (c *class) push(i, me uint32) error {
 					continue
 				}
 			}
+			// The chunk is being freed by us and off the list: we alone
+			// write its link (helpers and pops only read the links of
+			// listed chunks). A release store suffices: the link CAS below
+			// is itself a release (a LOCK CMPXCHG on amd64, an
+			// acquire-release CAS on arm64), so a participant whose load of
+			// the head (an acquire) sees our chunk on top sees this link.
 			if m.next.Load() != headTop(h) {
-				m.next.Store(headTop(h))
+				atomicx.StoreRelease32(&m.next, headTop(h))
 			}
 			if c.head.CompareAndSwap(h, newHead(h, i+1, false)) {
+				hook(stepLinked)
 				break
 			}
 		}
-		// Mark it free, unless a helper already did.
+		// Mark it free, unless a helper already did. A compare-and-swap,
+		// not a store: once linked, the chunk may already have been marked
+		// free by a helper, popped and claimed by someone else.
 		m.state.CompareAndSwap(s0, withLow(s0, 0))
+		hook(stepPushed)
 	}
-	c.event.Notify()
 	return nil
 }
 
 // release returns chunk i, whose state the caller has just switched from
 // allocated to being freed by me, to the pool.
 func (c *class) release(i, me uint32) error {
-	c.inUse.Add(^uint64(0))
+	c.gave(1)
 	return c.push(i, me)
 }
+
+// took counts k chunks taken off the free list into in_use and raises the
+// high-water mark. The counter is a separate word from the chunk states: a
+// participant killed between the two leaves it off (HighWater only; Stats
+// counts chunks from their states, and Recover resets the counter).
+func (c *class) took(k uint64) {
+	inUse := c.inUse.Add(k)
+	for h := c.high.Load(); inUse > h && inUse <= c.count; h = c.high.Load() {
+		if c.high.CompareAndSwap(h, inUse) {
+			break
+		}
+	}
+}
+
+// gave counts k chunks on their way back to the free list out of in_use.
+func (c *class) gave(k uint64) { c.inUse.Add(-k) }

@@ -9,9 +9,10 @@ import (
 var fuzzConfig = Config{Classes: []Class{{64, 4}, {192, 2}, {256, 2}}}
 
 // FuzzRef feeds arbitrary references to every operation that takes one, on
-// a region with live, freed and reallocated chunks. Each call must succeed
-// or fail with ErrBadRef or ErrDoubleFree (never panic or touch memory
-// outside the region), and the pool must stay consistent.
+// a region with live, freed, reallocated and cached chunks, through a handle
+// without a magazine (op bit 3 clear) or with one (set). Each call must
+// succeed or fail with ErrBadRef or ErrDoubleFree (never panic or touch
+// memory outside the region), and the pool must stay consistent.
 func FuzzRef(f *testing.F) {
 	a := newTest(f, fuzzConfig)
 	var refs []Ref
@@ -28,15 +29,20 @@ func FuzzRef(f *testing.F) {
 	f.Add(uint64(0), uint8(4))
 	f.Add(^uint64(0), uint8(5))
 	f.Fuzz(func(t *testing.T, raw uint64, op uint8) {
-		a := newTest(t, fuzzConfig)
+		base := newTest(t, fuzzConfig)
+		c := withOwner(t, base, 4, WithCache(2))
 		for i, n := range []int{1, 64, 100, 192, 200} {
-			r, err := a.Alloc(n)
+			r, err := c.Alloc(n)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if i%2 == 0 {
-				_ = a.Free(r) // leave stale generations behind
+				_ = c.Free(r) // leave stale generations and cached chunks behind
 			}
+		}
+		a := base
+		if op&8 != 0 {
+			a = c
 		}
 		r := Ref(raw)
 		var err error
@@ -71,6 +77,12 @@ func FuzzRef(f *testing.F) {
 		}
 		if _, err := a.Check(); err != nil {
 			t.Fatalf("%v op %d: %v", r, op%8, err)
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatalf("%v op %d: flush: %v", r, op%8, err)
+		}
+		if _, err := a.Check(); err != nil {
+			t.Fatalf("%v op %d: after flush: %v", r, op%8, err)
 		}
 	})
 }
@@ -117,10 +129,19 @@ func FuzzAttach(f *testing.F) {
 		_, _ = a.Check()
 		_, _ = a.Bytes(r2)
 		_ = a.Release(r2)
+		// Half the allocations through a handle with a magazine.
+		p, err := a.Handle(WithOwner(3), WithCache(2))
+		if err != nil {
+			t.Fatal(err)
+		}
 		var refs []Ref
 		for _, c := range a.Classes() {
-			for range c.Count + 1 { // one more than the class holds
-				r, err := a.Alloc(c.Size)
+			for k := range c.Count + 1 { // one more than the class holds
+				h := a
+				if k%2 == 1 {
+					h = p
+				}
+				r, err := h.Alloc(c.Size)
 				if err != nil {
 					if !isSentinel(err) {
 						t.Fatalf("alloc: %v", err)
@@ -134,8 +155,15 @@ func FuzzAttach(f *testing.F) {
 				}
 			}
 		}
-		for _, r := range refs {
-			_ = a.Free(r)
+		for i, r := range refs {
+			if i%2 == 0 {
+				_ = p.Free(r)
+			} else {
+				_ = a.Free(r)
+			}
+		}
+		if err := p.Flush(); err != nil && !isSentinel(err) {
+			t.Fatalf("flush: %v", err)
 		}
 		_, _ = a.ReclaimOwner(3)
 		_, _ = a.Check()
@@ -149,7 +177,7 @@ func FuzzAttach(f *testing.F) {
 
 func isSentinel(err error) bool {
 	for _, s := range []error{ErrTooSmall, ErrUnaligned, ErrBadMagic, ErrVersion, ErrCorrupt, ErrBadRef,
-		ErrDoubleFree, ErrNoMemory, ErrTooLarge, ErrInFlight, ErrOwner, ErrConfig} {
+		ErrDoubleFree, ErrNoMemory, ErrTooLarge, ErrInFlight, ErrRefCount, ErrConfig} {
 		if errors.Is(err, s) {
 			return true
 		}

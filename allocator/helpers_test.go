@@ -3,6 +3,7 @@ package allocator
 import (
 	"errors"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -64,10 +65,11 @@ func mustWholeLists(t testing.TB, a *Allocator) {
 	}
 }
 
-// withOwner is WithOwner for ids known to be in range.
-func withOwner(t testing.TB, a *Allocator, id uint32) *Allocator {
+// withOwner returns a handle for participant id (known to be in range) on
+// a's region, with a's other options.
+func withOwner(t testing.TB, a *Allocator, id uint32, opts ...Option) *Allocator {
 	t.Helper()
-	p, err := a.WithOwner(id)
+	p, err := a.Handle(append([]Option{WithOwner(id)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,5 +81,19 @@ func wantErr(t testing.TB, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("got error %v, want %v", err, target)
+	}
+}
+
+// waitFor polls cond, an observable fact of shared state or of a child's
+// life, until it holds; it fails t after a minute (a hung test, not a
+// timing assertion).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+		time.Sleep(20 * time.Microsecond)
 	}
 }

@@ -9,23 +9,16 @@ import (
 // FourCC of "SLAB". It is also the magic word at offset 0 of the region.
 const KindSlab uint32 = 'S' | 'L'<<8 | 'A'<<16 | 'B'<<24
 
-// Version is the layout version this code writes and reads.
-const Version = 1
+// layoutVersion is the layout version this code writes and reads. Version 2
+// added the header checksum and the cached chunk state.
+const layoutVersion = 2
 
-// Layout constants. docs/allocator.md describes every byte; layout_test.go
-// asserts that the document and these constants agree.
+// Limits of a Config, and the alignment New and Attach require.
 const (
-	// Align is the alignment of the region, of every class descriptor, of
-	// every metadata array and of every payload.
+	// Align is the alignment New and Attach require of the region's start
+	// address; every class descriptor, metadata array and payload in it is
+	// aligned to it too.
 	Align = 64
-	// HeaderSize is the size of the region header at offset 0.
-	HeaderSize = 64
-	// ClassDescSize is the size of one class descriptor: a hot cache line
-	// (free-list head, counters, futex event) and a read-only one (geometry).
-	ClassDescSize = 128
-	// ChunkMetaSize is the size of one chunk header in a class's metadata
-	// array.
-	ChunkMetaSize = 32
 	// MaxClasses is the largest number of size classes.
 	MaxClasses = 64
 	// MaxChunkSize is the largest chunk payload (the length field is 32-bit).
@@ -38,39 +31,55 @@ const (
 	MaxRegion = 1 << (refOffsetBits + 6)
 )
 
-// Header field offsets (from the start of the region).
+// Layout constants. docs/allocator.md describes every byte; layout_test.go
+// checks the document against these constants.
 const (
-	hdrMagic      = 0  // uint32 KindSlab
-	hdrVersion    = 4  // uint32 Version
+	// headerSize is the size of the region header at offset 0.
+	headerSize = 64
+	// classDescSize is the size of one class descriptor: a hot cache line
+	// (free-list head, counters, futex event) and a read-only one (geometry).
+	classDescSize = 128
+	// chunkMetaSize is the size of one chunk header in a class's metadata
+	// array.
+	chunkMetaSize = 32
+)
+
+// Header field offsets (from the start of the region). Everything but the
+// magic is written once by New before the magic, and never changes.
+const (
+	hdrMagic      = 0  // uint32 KindSlab, stored last by New
+	hdrVersion    = 4  // uint32 layoutVersion
 	hdrSize       = 8  // uint64 bytes used by the layout
 	hdrClasses    = 16 // uint32 number of classes
-	hdrMetaSize   = 20 // uint32 ChunkMetaSize
+	hdrMetaSize   = 20 // uint32 chunkMetaSize
 	hdrClassOff   = 24 // uint64 offset of the class table
-	hdrDescSize   = 32 // uint32 ClassDescSize
-	hdrReserved   = 36 // 28 bytes, zero
-	classTableOff = HeaderSize
+	hdrDescSize   = 32 // uint32 classDescSize
+	hdrChecksum   = 36 // uint32 CRC-32C of the immutable header and class geometry (see geometrySum)
+	hdrReserved   = 40 // 24 bytes, zero
+	classTableOff = headerSize
 )
 
 // Class descriptor field offsets (from the start of the descriptor).
 const (
-	// Hot line: written by every Alloc and Free of the class.
-	cdHead   = 0  // uint64 free-list head: tag<<32 | (index+1), 0 = empty
-	cdInUse  = 8  // uint64 chunks in use (int64 arithmetic)
+	// Hot line: written by the free-list operations of the class.
+	cdHead   = 0  // uint64 free-list head: tag<<33 | popping<<32 | (index+1 of the top), top 0 = empty
+	cdInUse  = 8  // uint64 chunks off the free list (int64 arithmetic), updated per pop/push batch
 	cdHigh   = 16 // uint64 high-water mark of cdInUse
 	cdFailed = 24 // uint64 allocations that failed for want of a chunk
 	cdEvent  = 32 // futex.Event (8 bytes): AllocContext sleeps here
-	// Cold line: written once by New, read-only afterwards.
+	// Cold line: written once by New, read-only afterwards (covered by the
+	// header checksum).
 	cdSize    = 64 // uint64 chunk payload size
 	cdCount   = 72 // uint64 number of chunks
 	cdMetaOff = 80 // uint64 offset of the metadata array
 	cdDataOff = 88 // uint64 offset of the first payload
 )
 
-// Chunk header field offsets (from the start of one ChunkMetaSize entry).
+// Chunk header field offsets (from the start of one chunkMetaSize entry).
 const (
-	cmState  = 0  // uint64 generation<<32 | reference count; count 0 = free
-	cmNext   = 8  // uint32 free-list link: index+1 of the next free chunk, 0 = end
-	cmOwner  = 12 // uint32 participant that holds the chunk
+	cmState  = 0  // uint64 generation<<32 | low, low = what the chunk is doing (state.go)
+	cmNext   = 8  // uint32 free-list link: index+1 of the chunk below, 0 = bottom
+	cmOwner  = 12 // uint32 participant that holds the allocated chunk
 	cmLength = 16 // uint32 payload length
 	cmClass  = 20 // uint32 class index (written by New, never changes)
 	cmSpare  = 24 // 8 bytes, zero
@@ -132,19 +141,19 @@ type classGeom struct {
 // layout computes the geometry of every class and the total size.
 func layout(cs []Class) ([]classGeom, uint64, error) {
 	if len(cs) == 0 || len(cs) > MaxClasses {
-		return nil, 0, fmt.Errorf("%d classes (want 1..%d): %w", len(cs), MaxClasses, ErrConfig)
+		return nil, 0, fmt.Errorf("%w: %d classes (want 1..%d)", ErrConfig, len(cs), MaxClasses)
 	}
 	g := make([]classGeom, len(cs))
-	off := uint64(classTableOff + len(cs)*ClassDescSize)
+	off := uint64(classTableOff + len(cs)*classDescSize)
 	for i, c := range cs {
 		if c.Size <= 0 || c.Size%Align != 0 || c.Size > MaxChunkSize {
-			return nil, 0, fmt.Errorf("class %d: size %d (want a positive multiple of %d up to %d): %w", i, c.Size, Align, MaxChunkSize, ErrConfig)
+			return nil, 0, fmt.Errorf("%w: class %d: size %d (want a positive multiple of %d up to %d)", ErrConfig, i, c.Size, Align, MaxChunkSize)
 		}
 		if i > 0 && c.Size <= cs[i-1].Size {
-			return nil, 0, fmt.Errorf("class %d: size %d not above %d: %w", i, c.Size, cs[i-1].Size, ErrConfig)
+			return nil, 0, fmt.Errorf("%w: class %d: size %d not above %d", ErrConfig, i, c.Size, cs[i-1].Size)
 		}
 		if c.Count <= 0 || c.Count > MaxChunks {
-			return nil, 0, fmt.Errorf("class %d: count %d (want 1..%d): %w", i, c.Count, MaxChunks, ErrConfig)
+			return nil, 0, fmt.Errorf("%w: class %d: count %d (want 1..%d)", ErrConfig, i, c.Count, MaxChunks)
 		}
 		g[i].size, g[i].count = uint64(c.Size), uint64(c.Count)
 		if c.Size&(c.Size-1) == 0 {
@@ -153,9 +162,9 @@ func layout(cs []Class) ([]classGeom, uint64, error) {
 			}
 		}
 		g[i].metaOff = off
-		off = roundUp(off + uint64(c.Count)*ChunkMetaSize)
+		off = roundUp(off + uint64(c.Count)*chunkMetaSize)
 		if off > MaxRegion {
-			return nil, 0, fmt.Errorf("layout exceeds %d bytes: %w", uint64(MaxRegion), ErrConfig)
+			return nil, 0, fmt.Errorf("%w: layout exceeds %d bytes", ErrConfig, uint64(MaxRegion))
 		}
 	}
 	for i := range g {
@@ -163,7 +172,7 @@ func layout(cs []Class) ([]classGeom, uint64, error) {
 		// size <= 2^30 and count < 2^31, so the product fits in 62 bits.
 		off += g[i].size * g[i].count
 		if off > MaxRegion {
-			return nil, 0, fmt.Errorf("layout exceeds %d bytes: %w", uint64(MaxRegion), ErrConfig)
+			return nil, 0, fmt.Errorf("%w: layout exceeds %d bytes", ErrConfig, uint64(MaxRegion))
 		}
 	}
 	return g, off, nil
@@ -179,7 +188,7 @@ func Size(cfg Config) (int, error) {
 		return 0, err
 	}
 	if uint64(int(n)) != n {
-		return 0, fmt.Errorf("layout of %d bytes does not fit an int: %w", n, ErrConfig)
+		return 0, fmt.Errorf("%w: layout of %d bytes does not fit an int", ErrConfig, n)
 	}
 	return int(n), nil
 }

@@ -1,50 +1,56 @@
 package allocator
 
 import (
-	"bufio"
-	"os"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/layoutdoc"
 )
 
-type field struct {
-	name      string
-	off, size int
-}
+type field = layoutdoc.Field
 
-// The layout as the code defines it. docs/allocator.md must list exactly
-// these rows in its three layout tables.
-var layoutTables = map[string][]field{
-	"Region header": {
-		{"magic", hdrMagic, 4}, {"version", hdrVersion, 4}, {"size", hdrSize, 8},
-		{"classes", hdrClasses, 4}, {"chunk_header_size", hdrMetaSize, 4},
-		{"class_table", hdrClassOff, 8}, {"class_desc_size", hdrDescSize, 4},
-		{"reserved", hdrReserved, HeaderSize - hdrReserved},
-	},
-	"Class descriptor": {
-		{"head", cdHead, 8}, {"in_use", cdInUse, 8}, {"high_water", cdHigh, 8},
-		{"failed", cdFailed, 8}, {"event.seq", cdEvent, 4}, {"event.sleepers", cdEvent + 4, 4},
-		{"reserved", cdEvent + futex.EventSize, cdSize - cdEvent - futex.EventSize},
-		{"chunk_size", cdSize, 8}, {"count", cdCount, 8},
-		{"meta_offset", cdMetaOff, 8}, {"data_offset", cdDataOff, 8},
-		{"reserved", cdDataOff + 8, ClassDescSize - cdDataOff - 8},
-	},
-	"Chunk header": {
-		{"state", cmState, 8}, {"next", cmNext, 4}, {"owner", cmOwner, 4},
-		{"length", cmLength, 4}, {"class", cmClass, 4}, {"reserved", cmSpare, ChunkMetaSize - cmSpare},
-	},
-}
+const docPath = "../docs/allocator.md"
+
+// The layout as the code defines it, offsets from the constants the code
+// uses (and, for the chunk header, from unsafe.Offsetof of chunkMeta);
+// docs/allocator.md must list exactly these rows in its layout tables.
+var (
+	headerFields = []field{
+		{Name: "magic", Offset: hdrMagic, Size: 4}, {Name: "version", Offset: hdrVersion, Size: 4},
+		{Name: "size", Offset: hdrSize, Size: 8}, {Name: "classes", Offset: hdrClasses, Size: 4},
+		{Name: "chunk_header_size", Offset: hdrMetaSize, Size: 4}, {Name: "class_table", Offset: hdrClassOff, Size: 8},
+		{Name: "class_desc_size", Offset: hdrDescSize, Size: 4}, {Name: "checksum", Offset: hdrChecksum, Size: 4},
+		{Name: "reserved", Offset: hdrReserved, Size: headerSize - hdrReserved},
+	}
+	// The futex.Event at cdEvent is its sequence word, then its sleeper
+	// count (docs/futex.md).
+	classFields = []field{
+		{Name: "head", Offset: cdHead, Size: 8}, {Name: "in_use", Offset: cdInUse, Size: 8},
+		{Name: "high_water", Offset: cdHigh, Size: 8}, {Name: "failed", Offset: cdFailed, Size: 8},
+		{Name: "event.seq", Offset: cdEvent, Size: 4}, {Name: "event.sleepers", Offset: cdEvent + 4, Size: 4},
+		{Name: "reserved_hot", Offset: cdEvent + futex.EventSize, Size: cdSize - cdEvent - futex.EventSize},
+		{Name: "chunk_size", Offset: cdSize, Size: 8}, {Name: "count", Offset: cdCount, Size: 8},
+		{Name: "meta_offset", Offset: cdMetaOff, Size: 8}, {Name: "data_offset", Offset: cdDataOff, Size: 8},
+		{Name: "reserved_cold", Offset: cdDataOff + 8, Size: classDescSize - cdDataOff - 8},
+	}
+	chunkFields = []field{
+		{Name: "state", Offset: int(unsafe.Offsetof(chunkMeta{}.state)), Size: 8},
+		{Name: "next", Offset: int(unsafe.Offsetof(chunkMeta{}.next)), Size: 4},
+		{Name: "owner", Offset: int(unsafe.Offsetof(chunkMeta{}.owner)), Size: 4},
+		{Name: "length", Offset: int(unsafe.Offsetof(chunkMeta{}.length)), Size: 4},
+		{Name: "class", Offset: int(unsafe.Offsetof(chunkMeta{}.class)), Size: 4},
+		{Name: "reserved", Offset: cmSpare, Size: chunkMetaSize - cmSpare},
+	}
+)
 
 func TestLayoutConstants(t *testing.T) {
 	var m chunkMeta
-	if unsafe.Sizeof(m) != ChunkMetaSize {
-		t.Fatalf("chunkMeta is %d bytes, want %d", unsafe.Sizeof(m), ChunkMetaSize)
+	if unsafe.Sizeof(m) != chunkMetaSize {
+		t.Fatalf("chunkMeta is %d bytes, want %d", unsafe.Sizeof(m), chunkMetaSize)
 	}
+	// The constants the code uses to name chunk header words agree with
+	// the struct it accesses them through.
 	for _, c := range []struct {
 		name      string
 		got, want uintptr
@@ -65,20 +71,23 @@ func TestLayoutConstants(t *testing.T) {
 	// Every table tiles its structure: no gap, no overlap, 8-byte words
 	// 8-aligned, and the hot and cold halves of a class descriptor on
 	// separate cache lines.
-	sizes := map[string]int{"Region header": HeaderSize, "Class descriptor": ClassDescSize, "Chunk header": ChunkMetaSize}
-	for name, fs := range layoutTables {
+	for _, tb := range []struct {
+		name string
+		fs   []field
+		size int
+	}{{"header", headerFields, headerSize}, {"class_desc", classFields, classDescSize}, {"chunk", chunkFields, chunkMetaSize}} {
 		off := 0
-		for _, f := range fs {
-			if f.off != off {
-				t.Errorf("%s: %s at %d, want %d", name, f.name, f.off, off)
+		for _, f := range tb.fs {
+			if f.Offset != off {
+				t.Errorf("%s: %s at %d, want %d", tb.name, f.Name, f.Offset, off)
 			}
-			if f.size == 8 && f.off%8 != 0 || f.size == 4 && f.off%4 != 0 {
-				t.Errorf("%s: %s misaligned", name, f.name)
+			if f.Size == 8 && f.Offset%8 != 0 || f.Size == 4 && f.Offset%4 != 0 {
+				t.Errorf("%s: %s misaligned", tb.name, f.Name)
 			}
-			off += f.size
+			off += f.Size
 		}
-		if off != sizes[name] {
-			t.Errorf("%s: fields cover %d bytes, want %d", name, off, sizes[name])
+		if off != tb.size {
+			t.Errorf("%s: fields cover %d bytes, want %d", tb.name, off, tb.size)
 		}
 	}
 	if cdSize != 64 || cdHead/64 == cdSize/64 {
@@ -87,50 +96,15 @@ func TestLayoutConstants(t *testing.T) {
 	if KindSlab != 0x42414c53 {
 		t.Errorf("KindSlab = %#x", KindSlab)
 	}
-	if Align%ChunkMetaSize != 0 || HeaderSize%Align != 0 || ClassDescSize%Align != 0 {
+	if Align%chunkMetaSize != 0 || headerSize%Align != 0 || classDescSize%Align != 0 {
 		t.Error("structures do not tile cache lines")
 	}
 }
 
 // TestLayoutDoc checks that docs/allocator.md describes the layout the code
-// uses: the three tables list the same fields at the same offsets.
+// uses: its three layout tables list the same fields at the same offsets.
 func TestLayoutDoc(t *testing.T) {
-	f, err := os.Open("../docs/allocator.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	row := regexp.MustCompile("^\\| *(\\d+) *\\| *(\\d+) *\\| *`([a-z_.]+)`")
-	doc := map[string][]field{}
-	section := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			section = ""
-			for name := range layoutTables {
-				if strings.Contains(line, name) {
-					section = name
-				}
-			}
-			continue
-		}
-		if m := row.FindStringSubmatch(line); m != nil && section != "" {
-			off, _ := strconv.Atoi(m[1])
-			size, _ := strconv.Atoi(m[2])
-			doc[section] = append(doc[section], field{m[3], off, size})
-		}
-	}
-	for name, want := range layoutTables {
-		got := doc[name]
-		if len(got) != len(want) {
-			t.Errorf("docs: %s has %d rows, code has %d: %v", name, len(got), len(want), got)
-			continue
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Errorf("docs: %s row %d is %+v, code says %+v", name, i, got[i], want[i])
-			}
-		}
-	}
+	layoutdoc.Check(t, docPath, "allocator_header", headerFields)
+	layoutdoc.Check(t, docPath, "allocator_class", classFields)
+	layoutdoc.Check(t, docPath, "allocator_chunk", chunkFields)
 }

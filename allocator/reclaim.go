@@ -11,8 +11,9 @@ import (
 //   - every allocated chunk whose owner is id, whatever its reference count
 //     (the references other holders took with Retain are dropped with it);
 //   - a chunk id had claimed in Alloc but not yet handed out;
-//   - a chunk id was freeing (in Free, Release or ReclaimOwner) but had not
-//     yet linked, or linked but not yet marked free.
+//   - a chunk id was freeing (in Free, Release, Flush or ReclaimOwner) but
+//     had not yet linked, or linked but not yet marked free;
+//   - every chunk in the magazines of id's handles (WithCache).
 //
 // Call it only once participant id is dead (or has left for good); other
 // participants may go on allocating and freeing while it runs. References
@@ -21,7 +22,7 @@ import (
 // the layout are skipped and reported as ErrCorrupt.
 func (a *Allocator) ReclaimOwner(id uint32) (int, error) {
 	if id > MaxOwner {
-		return 0, fmt.Errorf("reclaim %d: %w", id, ErrOwner)
+		return 0, fmt.Errorf("%w: reclaim %d > %d", ErrConfig, id, MaxOwner)
 	}
 	me := a.owner
 	n := 0
@@ -39,10 +40,12 @@ func (a *Allocator) ReclaimOwner(id uint32) (int, error) {
 				switch {
 				case isAlloc(s) && m.owner.Load() == id:
 					if cl := m.class.Load(); cl != uint32(ci) {
-						errs = append(errs, fmt.Errorf("class %d chunk %d: class field %d: %w", c.size, i, cl, ErrCorrupt))
+						errs = append(errs, fmt.Errorf("%w: class %d chunk %d: class field %d", ErrCorrupt, c.size, i, cl))
 						break
 					}
 					next = freeing(s, me)
+				case isCached(s) && stateID(s) == id:
+					next = withLow(s, lowPush|me)
 				case isClaim(s) && stateID(s) == id:
 					// Claimed: the top of a popping head, or already unlinked.
 					if err := c.finishUnlink(i); err != nil {
@@ -69,8 +72,8 @@ func (a *Allocator) ReclaimOwner(id uint32) (int, error) {
 				if !m.state.CompareAndSwap(s, next) {
 					continue
 				}
-				if isAlloc(s) {
-					c.inUse.Add(^uint64(0))
+				if isAlloc(s) || isCached(s) {
+					c.gave(1) // counted off the list by its allocation or refill
 				}
 				if err := c.push(i, me); err != nil {
 					errs = append(errs, err)
@@ -90,6 +93,7 @@ type ClassCheck struct {
 	Free     int   // chunks whose state is free
 	InUse    int   // chunks whose state is allocated
 	InFlight int   // chunks claimed or being freed
+	Cached   int   // chunks in handles' magazines
 	Listed   int   // chunks on the free list
 	Counter  int64 // the in-use counter behind HighWater
 }
@@ -102,11 +106,11 @@ func (c *class) walk(on []bool) (int, error) {
 	n := 0
 	for top != 0 {
 		if uint64(top) > c.count {
-			return n, fmt.Errorf("class %d: link %d beyond %d chunks: %w", c.size, top, c.count, ErrCorrupt)
+			return n, fmt.Errorf("%w: class %d: link %d beyond %d chunks", ErrCorrupt, c.size, top, c.count)
 		}
 		i := top - 1
 		if on[i] {
-			return n, fmt.Errorf("class %d: chunk %d listed twice (cycle): %w", c.size, i, ErrCorrupt)
+			return n, fmt.Errorf("%w: class %d: chunk %d listed twice (cycle)", ErrCorrupt, c.size, i)
 		}
 		on[i] = true
 		n++
@@ -116,9 +120,10 @@ func (c *class) walk(on []bool) (int, error) {
 }
 
 // Check verifies every class of a quiescent pool — one in which no
-// participant is inside Alloc or Free — and returns what it counted. The
-// free list must be well formed and hold exactly the free chunks; a chunk
-// left claimed or being freed (its participant died inside the call, and
+// participant is inside Alloc, Free, a refill or Flush — and returns what it
+// counted. The free list must be well formed and hold exactly the free
+// chunks; cached chunks are counted (they belong to handles' magazines); a
+// chunk left claimed or being freed (its participant died inside the call, and
 // ReclaimOwner has not run for it) is ErrInFlight; anything else is
 // ErrCorrupt. Check only reads; run while others allocate, it may report
 // their operations in flight. The in-use counter (Counter) is not checked:
@@ -140,29 +145,34 @@ func (a *Allocator) Check() ([]ClassCheck, error) {
 		for i := uint32(0); uint64(i) < c.count; i++ {
 			m := c.chunk(i)
 			if cl := m.class.Load(); cl != uint32(ci) {
-				errs = append(errs, fmt.Errorf("class %d chunk %d: class field %d: %w", c.size, i, cl, ErrCorrupt))
+				errs = append(errs, fmt.Errorf("%w: class %d chunk %d: class field %d", ErrCorrupt, c.size, i, cl))
 			}
 			s := m.state.Load()
 			switch {
 			case isFree(s):
 				cc.Free++
 				if err == nil && !on[i] {
-					errs = append(errs, fmt.Errorf("class %d: free chunk %d is on no list: %w", c.size, i, ErrCorrupt))
+					errs = append(errs, fmt.Errorf("%w: class %d: free chunk %d is on no list", ErrCorrupt, c.size, i))
 				}
 			case isAlloc(s):
 				cc.InUse++
 				if on[i] {
-					errs = append(errs, fmt.Errorf("class %d: allocated chunk %d is on the free list: %w", c.size, i, ErrCorrupt))
+					errs = append(errs, fmt.Errorf("%w: class %d: allocated chunk %d is on the free list", ErrCorrupt, c.size, i))
+				}
+			case isCached(s):
+				cc.Cached++
+				if on[i] {
+					errs = append(errs, fmt.Errorf("%w: class %d: cached chunk %d is on the free list", ErrCorrupt, c.size, i))
 				}
 			case isClaim(s), isPush(s):
 				cc.InFlight++
 				flying = append(flying, fmt.Sprintf("chunk %d %s by %d", i, stateString(s), stateID(s)))
 			default:
-				errs = append(errs, fmt.Errorf("class %d: chunk %d has invalid state %#x: %w", c.size, i, s, ErrCorrupt))
+				errs = append(errs, fmt.Errorf("%w: class %d: chunk %d has invalid state %#x", ErrCorrupt, c.size, i, s))
 			}
 		}
 		if len(flying) > 0 {
-			errs = append(errs, fmt.Errorf("class %d: %v: %w", c.size, flying, ErrInFlight))
+			errs = append(errs, fmt.Errorf("%w: class %d: %v", ErrInFlight, c.size, flying))
 		}
 		out[ci] = cc
 	}
@@ -174,7 +184,9 @@ func (a *Allocator) Check() ([]ClassCheck, error) {
 // chunks on no list, chunks left in flight by participants nobody
 // reclaimed — but must run while no other process uses the region (it is
 // not safe against concurrent Alloc or Free): at start-up, or when every
-// other participant is known dead. Allocated chunks stay allocated. It
+// other participant is known dead. Allocated chunks stay allocated; cached
+// chunks go back on the lists (the magazines that listed them are gone, and
+// a magazine of this process that still lists one drops the entry). It
 // returns how many chunks it changed or relinked.
 func (a *Allocator) Recover() int {
 	n := 0

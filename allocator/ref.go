@@ -39,7 +39,7 @@ func (r Ref) String() string { return fmt.Sprintf("ref(off=%#x gen=%d)", r.Offse
 
 // resolve maps r to its class and chunk index without touching shared
 // memory: the geometry is the validated local copy made by New or Attach.
-func (a *Allocator) resolve(r Ref) (*class, uint32, error) {
+func (a *Allocator) resolve(op string, r Ref) (*class, uint32, error) {
 	off := r.Offset()
 	for i := range a.classes {
 		c := &a.classes[i]
@@ -50,16 +50,16 @@ func (a *Allocator) resolve(r Ref) (*class, uint32, error) {
 		var idx uint64
 		if c.shift != 0 {
 			if d&(c.size-1) != 0 {
-				return nil, 0, fmt.Errorf("%v not at a chunk boundary of class %d: %w", r, c.size, ErrBadRef)
+				return nil, 0, fmt.Errorf("%w: %s %v: not at a chunk boundary of class %d", ErrBadRef, op, r, c.size)
 			}
 			idx = d >> c.shift
 		} else {
 			if d%c.size != 0 {
-				return nil, 0, fmt.Errorf("%v not at a chunk boundary of class %d: %w", r, c.size, ErrBadRef)
+				return nil, 0, fmt.Errorf("%w: %s %v: not at a chunk boundary of class %d", ErrBadRef, op, r, c.size)
 			}
 			idx = d / c.size
 		}
 		return c, uint32(idx), nil
 	}
-	return nil, 0, fmt.Errorf("%v outside every class: %w", r, ErrBadRef)
+	return nil, 0, fmt.Errorf("%w: %s %v: outside every class", ErrBadRef, op, r)
 }

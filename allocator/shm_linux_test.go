@@ -51,9 +51,9 @@ func (s *sharedRegion) command(t testing.TB, name string, env ...string) *exec.C
 	return cmd
 }
 
-// childRegion maps the region passed as fd 3 and attaches to it. It returns
-// the allocator and the control words.
-func childRegion() (*Allocator, *sharedRegion, error) {
+// childRegion maps the region passed as fd 3 and attaches to it with opts.
+// It returns the handle and the control words.
+func childRegion(opts ...Option) (*Allocator, *sharedRegion, error) {
 	f := os.NewFile(3, "region")
 	st, err := f.Stat()
 	if err != nil {
@@ -67,7 +67,7 @@ func childRegion() (*Allocator, *sharedRegion, error) {
 	if _, err := fmt.Sscan(os.Getenv("ALLOCTEST_CTL"), &ctl); err != nil {
 		return nil, nil, fmt.Errorf("ALLOCTEST_CTL: %v", err)
 	}
-	a, err := Attach(mem[:ctl])
+	a, err := Attach(mem[:ctl], opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,21 +1,20 @@
 package allocator
 
-import "fmt"
-
 // ClassStats are the counters of one size class.
 type ClassStats struct {
 	Size      int    // chunk payload size in bytes
 	Total     int    // chunks in the class
 	Free      int    // chunks free
 	InUse     int    // chunks allocated
-	InFlight  int    // chunks inside an Alloc or Free right now (or left there by a dead participant)
-	HighWater int    // largest number of chunks in use at once
+	InFlight  int    // chunks inside an Alloc, Free, refill or Flush right now (or left there by a dead participant)
+	Cached    int    // chunks in the magazines of handles (WithCache), marked with their owners
+	HighWater int    // most chunks off the free list at once: in use, in flight or cached
 	Failed    uint64 // allocations that found the class empty (Alloc, or AllocContext whose context ended)
 }
 
-// Stats returns the counters of every class: Free, InUse and InFlight from
-// the chunk states (so Free+InUse+InFlight == Total), HighWater and Failed
-// from shared counters. It only loads shared words, so it does not disturb
+// Stats returns the counters of every class: Free, InUse, InFlight and
+// Cached from the chunk states (so Free+InUse+InFlight+Cached == Total),
+// HighWater and Failed from shared counters. It only loads shared words, so it does not disturb
 // allocators in other processes; while they run, the figures are not one
 // snapshot. It costs one load per chunk.
 func (a *Allocator) Stats() []ClassStats {
@@ -34,6 +33,8 @@ func (c *class) stats() ClassStats {
 			st.Free++
 		case isAlloc(s):
 			st.InUse++
+		case isCached(s):
+			st.Cached++
 		default:
 			st.InFlight++
 		}
@@ -52,8 +53,8 @@ func ReadStats(mem []byte) ([]ClassStats, error) {
 	}
 	geom, _, err := readLayout(mem)
 	if err != nil {
-		return nil, fmt.Errorf("read stats: %w", err)
+		return nil, err
 	}
-	a := build(mem, geom)
+	a := build(mem, geom, options{})
 	return a.Stats(), nil
 }

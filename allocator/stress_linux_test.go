@@ -25,7 +25,7 @@ func init() { testChildren["stress"] = stressChild }
 // stressIters is the loop count of each stress child. Each iteration is one
 // to three allocator operations (alloc, free, retain+release, set owner).
 func stressIters(procs int) int {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		return 50_000 / procs
 	}
 	return 2_400_000 / procs
@@ -38,8 +38,11 @@ func TestStressCrossProcess(t *testing.T) {
 			iters := stressIters(procs)
 			var cmds []*exec.Cmd
 			for p := range procs {
+				// Half the children use a magazine: chunks pass between
+				// cached and uncached handles through the mailboxes.
 				cmd := s.command(t, "stress", fmt.Sprintf("STRESS_ID=%d", p+1),
-					fmt.Sprintf("STRESS_ITERS=%d", iters), fmt.Sprintf("STRESS_SLOT=%d", stressMailboxes+p))
+					fmt.Sprintf("STRESS_ITERS=%d", iters), fmt.Sprintf("STRESS_SLOT=%d", stressMailboxes+p),
+					fmt.Sprintf("STRESS_CACHE=%d", []int{0, 6}[p%2]))
 				proctest.Start(t, cmd)
 				cmds = append(cmds, cmd)
 			}
@@ -119,13 +122,8 @@ type heldChunk struct {
 }
 
 func stressChild() int {
-	a, s, err := childRegion()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stress:", err)
-		return 1
-	}
 	id := uint32(envInt("STRESS_ID"))
-	p, err := a.WithOwner(id)
+	p, s, err := childRegion(WithOwner(id), WithCache(envInt("STRESS_CACHE")))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stress:", err)
 		return 1
@@ -257,6 +255,9 @@ func stressChild() int {
 		if err := release(0); err != nil {
 			return fail("release: %v", err)
 		}
+	}
+	if err := p.Flush(); err != nil {
+		return fail("flush: %v", err)
 	}
 	s.word(envInt("STRESS_SLOT")).Store(ops)
 	return 0

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/futex"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,30 +15,31 @@ func init() { testChildren["waiter"] = waiterChild }
 
 // Control words of the cross-process AllocContext test.
 const (
-	waitStarted = 0 // child sets 1 just before AllocContext
-	waitGot     = 1 // child stores the Ref it got
+	waitGot = 0 // child stores the Ref it got
 )
 
 // TestAllocContextCrossProcess parks a child in AllocContext on an empty
 // class and checks that a Free in the parent wakes it with that chunk.
 func TestAllocContextCrossProcess(t *testing.T) {
-	s, a := newSharedRegion(t, Config{Classes: []Class{{64, 2}}}, 2)
+	s, a := newSharedRegion(t, Config{Classes: []Class{{64, 2}}}, 1)
 	r1, _ := a.Alloc(1)
 	r2, _ := a.Alloc(1)
 	w := startChild(t, s.command(t, "waiter"))
-	for s.word(waitStarted).Load() == 0 && !w.exited() {
-		time.Sleep(100 * time.Microsecond)
-	}
-	// Wait until the child sleeps on the class's event (it may also still be
-	// spinning; the test passes either way, the wake-up is then not needed).
-	for a.classes[0].event.Sleepers() == 0 && !w.exited() {
-		time.Sleep(100 * time.Microsecond)
+	// The child parks at once (futex.Park): wait until it sleeps on the
+	// class's event, so the Free below must wake it across processes.
+	ev := a.classes[0].event
+	waitFor(t, "the child to park", func() bool { return ev.Sleepers() == 1 || w.exited() })
+	if w.exited() {
+		t.Fatalf("waiter exited before parking: %v", w.wait())
 	}
 	if err := a.Free(r2); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.wait(); err != nil {
 		t.Fatalf("waiter: %v", err)
+	}
+	if n := ev.Sleepers(); n != 0 {
+		t.Fatalf("%d sleepers left after the wake", n)
 	}
 	got := Ref(s.word(waitGot).Load())
 	if got.Offset() != r2.Offset() {
@@ -54,14 +56,13 @@ func TestAllocContextCrossProcess(t *testing.T) {
 }
 
 func waiterChild() int {
-	a, s, err := childRegion()
+	a, s, err := childRegion(WithWaiter(futex.Waiter{Strategy: futex.Park}))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "waiter:", err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s.word(waitStarted).Store(1)
 	r, err := a.AllocContext(ctx, 10)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "waiter:", err)

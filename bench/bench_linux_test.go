@@ -14,23 +14,24 @@ import (
 // transports, each next to the pipe in the same run: b.N is the measured
 // message (round-trip) count, ns/op the time per message from the
 // consumer's (pinger's) clock, and x-pipe the speed-up over the pipe
-// (throughput for stream, inverse p50 for ping-pong). The time to start
-// the child process is not counted.
+// (throughput for stream, inverse p50 for ping-pong), and harness-ns/op
+// the harness's own share, measured over the no-op transport. The time to
+// start the child process is not counted.
 func BenchmarkIPC(b *testing.B) {
 	for _, wl := range []string{Stream, PingPong} {
-		for _, kind := range []string{"spsc", "bytering", "mpmc", "unix", "posixmq", "chan"} {
+		for _, kind := range []string{"spsc", "spsc-zc", "bytering", "mpmc", "unix", "posixmq", "chan"} {
 			b.Run(wl+"/"+kind, func(b *testing.B) {
 				cfg := Config{
 					Sizes: []int{64}, Transports: []string{kind, "pipe"}, Workloads: []string{wl},
 					Waits: []futex.Strategy{futex.SpinThenPark}, Duration: time.Nanosecond,
-					Warmup: 2 * time.Millisecond, MinMsgs: b.N, NoLimits: true,
+					Warmup: 2 * time.Millisecond, MinMsgs: b.N, NoLimits: true, NoVerify: true,
 				}
 				results, err := Run(context.Background(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
 				for _, r := range results {
-					if r.Transport == "pipe" {
+					if r.Transport == "pipe" || r.Family == FamilyHarness {
 						continue
 					}
 					if !r.OK() {
@@ -45,6 +46,9 @@ func BenchmarkIPC(b *testing.B) {
 					}
 					if r.VsPipe != nil {
 						b.ReportMetric(*r.VsPipe, "x-pipe")
+					}
+					if r.HarnessNsPerMsg != nil {
+						b.ReportMetric(*r.HarnessNsPerMsg, "harness-ns/op")
 					}
 				}
 			})

@@ -14,19 +14,14 @@ import (
 
 // Workload names, as they appear in results.
 const (
-	Stream   = "stream"
-	PingPong = "pingpong"
-)
-
-// Transport kinds. The shmkit rings run once per waiting mode and appear
-// in results as "spsc/spin", "mpmc/park", ...
-var (
-	// RingKinds are shmkit's rings, each run in every waiting mode asked for.
-	RingKinds = []string{"spsc", "bytering", "mpmc"}
-	// OSKinds are the operating system's mechanisms, the baselines.
-	OSKinds = []string{"pipe", "fifo", "unix", "seqpacket", "tcp", "posixmq", "sysvmsg"}
-	// RefKinds are in-process references: a Go channel between goroutines.
-	RefKinds = []string{"chan"}
+	Stream   = "stream"   // the child produces, the parent consumes
+	PingPong = "pingpong" // the parent sends, the child echoes
+	// Verify is the untimed verification cell of a transport and size:
+	// every message checksummed whole.
+	Verify = "verify"
+	// Scaling is an MPMC ring shared by several producer goroutines (in
+	// the child) and several consumer goroutines (in the parent).
+	Scaling = "scaling"
 )
 
 // Limit probes, as they appear in results' Transport field.
@@ -35,31 +30,53 @@ const (
 	LimitFutex   = "limit/futex"   // futex wake/wait round trip between processes
 	LimitSyscall = "limit/syscall" // getppid
 	LimitMemcpy  = "limit/memcpy"  // copy bandwidth at each size, one thread
+	// Harness is the row of the harness's own cost (the no-op transport).
+	Harness = "harness/noop"
 )
 
-// DefaultSizes is the quick default: 64 B, 4 KiB, 64 KiB and 1 MiB.
-var DefaultSizes = []int{64, 4 << 10, 64 << 10, 1 << 20}
+// DefaultSizes returns the quick default sizes: 64 B, 4 KiB, 64 KiB, 1 MiB.
+func DefaultSizes() []int { return []int{64, 4 << 10, 64 << 10, 1 << 20} }
 
-// AllWaits are the waiting modes the rings are measured in by default.
-var AllWaits = []futex.Strategy{futex.BusySpin, futex.Park, futex.SpinThenPark}
+// DefaultWaits returns the waiting modes the rings are measured in by
+// default.
+func DefaultWaits() []futex.Strategy {
+	return []futex.Strategy{futex.BusySpin, futex.Park, futex.SpinThenPark}
+}
 
-// Defaults of the quick run: about 40 s on a 2-core machine.
+// DefaultScaling returns the producer (= consumer) counts of the scaling
+// rows by default.
+func DefaultScaling() []int { return []int{1, 2, 4, 8} }
+
+// Defaults of the quick run: under a minute on a 2-core machine.
 const (
-	DefaultDuration = 150 * time.Millisecond
-	DefaultWarmup   = 40 * time.Millisecond
+	DefaultDuration = 80 * time.Millisecond
+	DefaultWarmup   = 20 * time.Millisecond
 	DefaultMinMsgs  = 50
+	// DefaultVerifyMsgs is how many messages a verification cell moves.
+	DefaultVerifyMsgs = 200
 )
 
 // Config says what a run measures. The zero value of a field means its
-// default (see DefaultConfig).
+// default.
 type Config struct {
 	Sizes      []int            // message sizes in bytes, MinSize..MaxSize
-	Transports []string         // kinds from RingKinds, OSKinds, RefKinds
+	Transports []string         // names from Transports(); empty: all
 	Waits      []futex.Strategy // waiting modes of the rings
-	Workloads  []string         // Stream and/or PingPong
+	Workloads  []string         // Stream and/or PingPong (and Scaling)
 	Duration   time.Duration    // measured time of each cell
 	Warmup     time.Duration    // verified but unmeasured time before it
 	MinMsgs    int              // measured messages (round trips) per cell at least
+	// Rate, when positive, paces every stream cell at Rate messages per
+	// second and reports the one-way latency of its messages, measured
+	// from each message's intended send time (so a stalled sender's
+	// backlog counts: no coordinated omission).
+	Rate float64
+	// Scaling lists the producer (= consumer) counts of the MPMC scaling
+	// rows; empty: DefaultScaling. They run when Workloads includes
+	// Scaling (the default) and Transports includes mpmc.
+	Scaling []int
+	// NoVerify skips the verification cells.
+	NoVerify bool
 	// CPUs pins the measuring thread of the parent to CPUs[0] and the
 	// child's to CPUs[1] (sched_setaffinity). Empty: no pinning, except the
 	// atomic probe, which pins to two distinct CPUs when it can.
@@ -73,28 +90,26 @@ type Config struct {
 }
 
 // DefaultConfig returns the quick default: every transport, every waiting
-// mode, both workloads, DefaultSizes.
+// mode, every workload, DefaultSizes.
 func DefaultConfig() Config {
 	return Config{}.withDefaults()
 }
 
-// AllKinds returns every transport kind in table order.
-func AllKinds() []string {
-	return slices.Concat(RingKinds, OSKinds, RefKinds)
-}
-
 func (c Config) withDefaults() Config {
 	if len(c.Sizes) == 0 {
-		c.Sizes = slices.Clone(DefaultSizes)
+		c.Sizes = DefaultSizes()
 	}
 	if len(c.Transports) == 0 {
-		c.Transports = AllKinds()
+		c.Transports = Transports()
 	}
 	if len(c.Waits) == 0 {
-		c.Waits = slices.Clone(AllWaits)
+		c.Waits = DefaultWaits()
 	}
 	if len(c.Workloads) == 0 {
-		c.Workloads = []string{Stream, PingPong}
+		c.Workloads = []string{Stream, PingPong, Scaling}
+	}
+	if len(c.Scaling) == 0 {
+		c.Scaling = DefaultScaling()
 	}
 	if c.Duration <= 0 {
 		c.Duration = DefaultDuration
@@ -112,33 +127,41 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	for _, s := range c.Sizes {
 		if s < MinSize || s > MaxSize {
-			return fmt.Errorf("size %d not in [%d, %d]: %w", s, MinSize, MaxSize, ErrConfig)
+			return fmt.Errorf("%w: size %d not in [%d, %d]", ErrConfig, s, MinSize, MaxSize)
 		}
 	}
-	all := AllKinds()
+	all := Transports()
 	for _, t := range c.Transports {
 		if !slices.Contains(all, t) {
-			return fmt.Errorf("unknown transport %q (have %s): %w", t, strings.Join(all, ", "), ErrConfig)
+			return fmt.Errorf("%w: unknown transport %q (have %s)", ErrConfig, t, strings.Join(all, ", "))
 		}
 	}
 	for _, w := range c.Workloads {
-		if w != Stream && w != PingPong {
-			return fmt.Errorf("unknown workload %q (want %s or %s): %w", w, Stream, PingPong, ErrConfig)
+		if w != Stream && w != PingPong && w != Scaling {
+			return fmt.Errorf("%w: unknown workload %q (want %s, %s or %s)", ErrConfig, w, Stream, PingPong, Scaling)
 		}
 	}
 	for _, s := range c.Waits {
 		switch s {
 		case futex.BusySpin, futex.Park, futex.SpinThenPark, futex.Yield:
 		default:
-			return fmt.Errorf("unknown waiting mode %v: %w", s, ErrConfig)
+			return fmt.Errorf("%w: unknown waiting mode %v", ErrConfig, s)
 		}
 	}
+	for _, n := range c.Scaling {
+		if n < 1 || n > 64 {
+			return fmt.Errorf("%w: %d producers and consumers, want 1 to 64", ErrConfig, n)
+		}
+	}
+	if c.Rate < 0 || c.Rate > 1e9 {
+		return fmt.Errorf("%w: rate %g messages/s", ErrConfig, c.Rate)
+	}
 	if len(c.CPUs) != 0 && len(c.CPUs) != 2 {
-		return fmt.Errorf("CPU pinning takes two CPUs (parent, child), have %d: %w", len(c.CPUs), ErrConfig)
+		return fmt.Errorf("%w: CPU pinning takes two CPUs (parent, child), have %d", ErrConfig, len(c.CPUs))
 	}
 	for _, cpu := range c.CPUs {
 		if cpu < 0 || cpu >= 1024 {
-			return fmt.Errorf("CPU %d out of range: %w", cpu, ErrConfig)
+			return fmt.Errorf("%w: CPU %d out of range", ErrConfig, cpu)
 		}
 	}
 	return nil
@@ -155,15 +178,15 @@ func ParseSizes(s string) ([]int, error) {
 		}
 		n, err := humanize.ParseBytes(f)
 		if err != nil {
-			return nil, fmt.Errorf("size %q: %v: %w", f, err, ErrConfig)
+			return nil, fmt.Errorf("%w: size %q: %v", ErrConfig, f, err)
 		}
 		if n < MinSize || n > MaxSize {
-			return nil, fmt.Errorf("size %q not in [%d, %d] bytes: %w", f, MinSize, MaxSize, ErrConfig)
+			return nil, fmt.Errorf("%w: size %q not in [%d, %d] bytes", ErrConfig, f, MinSize, MaxSize)
 		}
 		out = append(out, int(n))
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no sizes in %q: %w", s, ErrConfig)
+		return nil, fmt.Errorf("%w: no sizes in %q", ErrConfig, s)
 	}
 	return out, nil
 }
@@ -178,7 +201,7 @@ func ParseWaits(s string) ([]futex.Strategy, error) {
 		}
 		w, err := futex.ParseStrategy(f)
 		if err != nil {
-			return nil, fmt.Errorf("%v: %w", err, ErrConfig)
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 		out = append(out, w)
 	}
@@ -194,12 +217,12 @@ func ParseCPUs(s string) ([]int, error) {
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("CPU %q: want a CPU number: %w", f, ErrConfig)
+			return nil, fmt.Errorf("%w: CPU %q: want a CPU number", ErrConfig, f)
 		}
 		out = append(out, n)
 	}
 	if len(out) != 2 {
-		return nil, fmt.Errorf("--cpus takes two CPUs (parent,child), have %q: %w", s, ErrConfig)
+		return nil, fmt.Errorf("%w: --cpus takes two CPUs (parent,child), have %q", ErrConfig, s)
 	}
 	return out, nil
 }
@@ -217,7 +240,3 @@ func SizeName(n int) string {
 	}
 	return fmt.Sprintf("%dB", n)
 }
-
-// EnvChild is the environment variable that makes a process the child of
-// a benchmark cell; it holds the cell's description as JSON. See IsChild.
-const EnvChild = "SHMKIT_BENCH_CHILD"

@@ -10,7 +10,7 @@ var (
 	ErrUnavailable = errors.New("n/a")
 	// ErrCorrupt is returned when a received message fails verification: a
 	// wrong sequence number, length, tail stamp or checksum.
-	ErrCorrupt = errors.New("bench: message failed verification")
+	ErrCorrupt = errors.New("bench: corrupt message")
 	// ErrConfig is returned for an impossible configuration: an unknown
 	// transport or waiting mode, a size out of range, bad CPU numbers.
 	ErrConfig = errors.New("bench: bad configuration")
@@ -19,4 +19,8 @@ var (
 	// ErrUnsupported is returned by Run on operating systems other than
 	// Linux.
 	ErrUnsupported = errors.New("bench: cross-process benchmarks need Linux")
+
+	// errAborted is what the Go channel reference returns once its cell
+	// is aborted.
+	errAborted = errors.New("bench: aborted")
 )

@@ -21,19 +21,22 @@ func WriteJSON(w io.Writer, results []Result) error {
 	return enc.Encode(results)
 }
 
-// CSVHeader is the header row WriteCSV writes: the JSON field names.
-var CSVHeader = []string{
-	"transport", "workload", "size", "wait", "msgs", "seconds", "msgs_per_sec", "mb_per_sec",
-	"p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "min_ns",
-	"cpu_ns_per_msg", "cpu_parent_ns_per_msg", "cpu_child_ns_per_msg",
-	"verified_whole", "vs_pipe", "vs_limit", "error",
+// CSVHeader returns the header row WriteCSV writes: the JSON field names.
+func CSVHeader() []string {
+	return []string{
+		"transport", "family", "workload", "size", "wait", "rate", "senders", "receivers",
+		"msgs", "seconds", "msgs_per_sec", "mb_per_sec",
+		"p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "min_ns",
+		"cpu_ns_per_msg", "cpu_parent_ns_per_msg", "cpu_child_ns_per_msg",
+		"checksummed", "harness_ns_per_msg", "vs_pipe", "vs_limit", "error",
+	}
 }
 
 // WriteCSV writes results as CSV with the header CSVHeader. Absent values
 // (latency of a stream, ratios without a baseline) are empty fields.
 func WriteCSV(w io.Writer, results []Result) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
+	if err := cw.Write(CSVHeader()); err != nil {
 		return err
 	}
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
@@ -52,10 +55,11 @@ func WriteCSV(w io.Writer, results []Result) error {
 	}
 	for _, r := range results {
 		row := []string{
-			r.Transport, r.Workload, strconv.Itoa(r.Size), r.Wait, i(r.Msgs), f(r.Seconds), f(r.MsgsPerSec), f(r.MBPerSec),
+			r.Transport, r.Family, r.Workload, strconv.Itoa(r.Size), r.Wait, f(r.Rate), strconv.Itoa(r.Senders), strconv.Itoa(r.Receivers),
+			i(r.Msgs), f(r.Seconds), f(r.MsgsPerSec), f(r.MBPerSec),
 			pi(r.P50), pi(r.P90), pi(r.P99), pi(r.P999), pi(r.Max), pi(r.Min),
 			f(r.CPUNsPerMsg), f(r.CPUParentNsPerMsg), f(r.CPUChildNsPerMsg),
-			i(r.Verified), pf(r.VsPipe), pf(r.VsLimit), r.Error,
+			i(r.Summed), pf(r.HarnessNsPerMsg), pf(r.VsPipe), pf(r.VsLimit), r.Error,
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -116,55 +120,187 @@ func (e *errWriter) printf(format string, args ...any) {
 	}
 }
 
-// WriteTable writes results as aligned text tables, one per workload, with
-// the ratio columns: "x pipe" (speed-up over the pipe) and "of limit"
-// (fraction of the machine's limit reached).
+// WriteTable writes results as aligned text tables: streaming, ping-pong,
+// scaling, then a summary of the verification cells. Rows keep Run's
+// order (by size, then by family: limits, shmkit, OS, reference); the ratio
+// columns are "x pipe" (speed-up over the pipe) and "of limit" (fraction
+// of the machine's limit reached). Each table ends with the harness's own
+// cost at each size, measured over the no-op transport in the same run.
 func WriteTable(w io.Writer, results []Result) error {
 	ew := &errWriter{w: w}
 	for _, wl := range []string{Stream, PingPong} {
 		var rows []Result
+		paced := false
 		for _, r := range results {
-			if r.Workload == wl {
+			if r.Workload == wl && r.Family != FamilyHarness {
 				rows = append(rows, r)
+				paced = paced || r.Rate > 0
 			}
 		}
 		if len(rows) == 0 {
 			continue
 		}
+		latency := wl == PingPong || paced
 		tw := tabwriter.NewWriter(ew, 2, 8, 2, ' ', tabwriter.AlignRight)
-		if wl == Stream {
+		switch {
+		case wl == Stream && paced:
+			fmt.Fprintf(ew, "streaming at a fixed rate: child produces, parent consumes (one-way latency from each message's intended send time)\n")
+		case wl == Stream:
 			fmt.Fprintf(ew, "streaming: child produces, parent consumes (messages/s over the measured time)\n")
-			fmt.Fprintf(tw, "transport\tsize\tmsgs/s\tMB/s\tCPU/msg\tx pipe\tof limit\t\n")
-		} else {
+		default:
 			fmt.Fprintf(ew, "ping-pong: parent sends, child echoes (round-trip time)\n")
-			fmt.Fprintf(tw, "transport\tsize\tmin\tp50\tp90\tp99\tp99.9\tmax\tCPU/rt\tx pipe\tof limit\t\n")
 		}
+		if latency {
+			fmt.Fprintf(tw, "transport\tsize\tmsgs/s\tmin\tp50\tp90\tp99\tp99.9\tmax\tCPU/msg\tx pipe\tof limit\t\n")
+		} else {
+			fmt.Fprintf(tw, "transport\tsize\tmsgs/s\tMB/s\tCPU/msg\tx pipe\tof limit\t\n")
+		}
+		cols := 5
+		if latency {
+			cols = 10
+		}
+		prevSize := -1
 		for _, r := range rows {
+			if prevSize >= 0 && r.Size != prevSize && !r.IsLimit() {
+				fmt.Fprintf(tw, "\t\t\n")
+			}
+			if !r.IsLimit() {
+				prevSize = r.Size
+			}
 			if !r.OK() {
 				// The reason trails the row, outside the columns, so a
 				// long one does not widen them.
-				cols := 5
-				if wl == PingPong {
-					cols = 9
-				}
 				fmt.Fprintf(tw, "%s\t%s\t%s %s\n", r.Transport, SizeName(r.Size), strings.Repeat("-\t", cols), r.Error)
 				continue
 			}
-			if wl == Stream {
+			if latency {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Transport, SizeName(r.Size),
+					fmtCount(r.MsgsPerSec), fmtPNs(r.Min), fmtPNs(r.P50), fmtPNs(r.P90), fmtPNs(r.P99), fmtPNs(r.P999), fmtPNs(r.Max),
+					fmtNs(r.CPUNsPerMsg), fmtRatio(r.VsPipe), fmtPct(r.VsLimit))
+			} else {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Transport, SizeName(r.Size),
 					fmtCount(r.MsgsPerSec), fmtCount(r.MBPerSec), fmtNs(r.CPUNsPerMsg), fmtRatio(r.VsPipe), fmtPct(r.VsLimit))
-			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Transport, SizeName(r.Size),
-					fmtPNs(r.Min), fmtPNs(r.P50), fmtPNs(r.P90), fmtPNs(r.P99), fmtPNs(r.P999), fmtPNs(r.Max),
-					fmtNs(r.CPUNsPerMsg), fmtRatio(r.VsPipe), fmtPct(r.VsLimit))
 			}
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		writeHarness(ew, results, wl)
+		writeBaseline(ew, rows)
 		fmt.Fprintln(ew)
 	}
+	writeScaling(ew, results)
+	writeVerify(ew, results)
 	return ew.err
+}
+
+// writeHarness writes the harness's cost line of workload wl.
+func writeHarness(w io.Writer, results []Result, wl string) {
+	var parts []string
+	clock := ""
+	for _, r := range results {
+		if r.Family != FamilyHarness || r.Workload != wl {
+			continue
+		}
+		if !r.OK() {
+			parts = append(parts, SizeName(r.Size)+" failed: "+r.Error)
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s", SizeName(r.Size), fmtNs(r.CPUNsPerMsg)))
+		if r.Clock != "" {
+			clock = fmt.Sprintf("; latency clock %s, %s per read", r.Clock, fmtNs(r.ClockNs))
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	unit := "per message"
+	if wl == PingPong {
+		unit = "per round trip"
+	}
+	fmt.Fprintf(w, "harness alone (no-op transport, same run; CPU time), %s: %s%s\n", unit, strings.Join(parts, ", "), clock)
+}
+
+// writeBaseline says which rows are medians of several runs and how far
+// their runs were apart.
+func writeBaseline(w io.Writer, rows []Result) {
+	byName := map[string][]string{}
+	var names []string
+	for _, r := range rows {
+		if r.Runs > 1 {
+			if _, ok := byName[r.Transport]; !ok {
+				names = append(names, r.Transport)
+			}
+			byName[r.Transport] = append(byName[r.Transport], fmt.Sprintf("%s %s", SizeName(r.Size), sig3(r.Spread)+"x"))
+		}
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "%s: median of runs first, in place and last in each size's group; best/worst: %s\n",
+			n, strings.Join(byName[n], ", "))
+	}
+}
+
+// writeScaling writes the scaling table.
+func writeScaling(w io.Writer, results []Result) {
+	var rows []Result
+	for _, r := range results {
+		if r.Workload == Scaling {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "scaling: one MPMC ring, mpmc/PxC = P producer goroutines (child) and C consumer goroutines (parent), %s, %s\n",
+		SizeName(rows[0].Size), rows[0].Wait)
+	if cpus := runtime.NumCPU(); cpus < 2*rows[len(rows)-1].Senders {
+		n := cpus/2 + 1
+		fmt.Fprintf(w, "(this machine has %d CPUs: from %dx%d on, the goroutines oversubscribe it)\n", cpus, n, n)
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "transport\tmsgs/s\tMB/s\tCPU/msg\tx first\t\n")
+	var base float64
+	for _, r := range rows {
+		if !r.OK() {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t- %s\n", r.Transport, r.Error)
+			continue
+		}
+		if base == 0 {
+			base = r.MsgsPerSec
+		}
+		x := r.MsgsPerSec / base
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Transport, fmtCount(r.MsgsPerSec), fmtCount(r.MBPerSec),
+			fmtNs(r.CPUNsPerMsg), fmtRatio(&x))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// writeVerify summarises the verification cells: one line, and a line per
+// cell that failed or could not run.
+func writeVerify(w io.Writer, results []Result) {
+	var cells, msgs, summed int
+	var bad []string
+	for _, r := range results {
+		if r.Workload != Verify {
+			continue
+		}
+		cells++
+		if !r.OK() {
+			bad = append(bad, fmt.Sprintf("  %s %s: %s", r.Transport, SizeName(r.Size), r.Error))
+			continue
+		}
+		msgs += int(r.Msgs)
+		summed += int(r.Summed)
+	}
+	if cells == 0 {
+		return
+	}
+	fmt.Fprintf(w, "verification (untimed, every message checksummed by both sides): %d cells, %d checksums, %d cells failed or n/a\n",
+		cells, summed, len(bad))
+	for _, b := range bad {
+		fmt.Fprintln(w, b)
+	}
 }
 
 func (e *errWriter) Write(p []byte) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,7 @@ func sample() []Result {
 	pipeS.setCPU(2e6, 1e6)
 	ringS := Result{Transport: "spsc/spin", Workload: Stream, Size: 64, Wait: "spin"}
 	ringS.setRate(20000, 1e9)
-	memcpy := Result{Transport: LimitMemcpy, Workload: Stream, Size: 64}
+	memcpy := Result{Transport: LimitMemcpy, Family: FamilyLimit, Workload: Stream, Size: 64}
 	memcpy.setRate(100000, 1e9)
 	pipeP := Result{Transport: "pipe", Workload: PingPong, Size: 64}
 	pipeP.setRate(100, 1e9)
@@ -27,7 +28,7 @@ func sample() []Result {
 	ringP := Result{Transport: "spsc/spin", Workload: PingPong, Size: 64, Wait: "spin"}
 	ringP.setRate(1000, 1e9)
 	ringP.setLatency(500, 600, 900, 1000, 5000)
-	atomic := Result{Transport: LimitAtomic, Workload: PingPong, Size: 8}
+	atomic := Result{Transport: LimitAtomic, Family: FamilyLimit, Workload: PingPong, Size: 8}
 	atomic.setRate(1000, 1e6)
 	atomic.setLatency(100, 110, 120, 130, 140)
 	na := Result{Transport: "posixmq", Workload: Stream, Size: 1 << 20, Error: "n/a: POSIX mq msgsize_max is 8192 bytes"}
@@ -104,10 +105,11 @@ func TestWriteCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != len(sample())+1 || strings.Join(rows[0], ",") != strings.Join(CSVHeader, ",") {
+	if len(rows) != len(sample())+1 || strings.Join(rows[0], ",") != strings.Join(CSVHeader(), ",") {
 		t.Fatalf("rows %d, header %v", len(rows), rows[0])
 	}
-	if rows[4][len(CSVHeader)-1] == "" || rows[1][8] != "" || rows[7][8] != "500" {
+	p50 := slices.Index(CSVHeader(), "p50_ns")
+	if rows[4][len(CSVHeader())-1] == "" || rows[1][p50] != "" || rows[7][p50] != "500" {
 		t.Errorf("rows: %v", rows)
 	}
 }

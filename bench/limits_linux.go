@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/segment"
 )
 
 // Child kinds of the cross-process probes.
@@ -28,7 +29,7 @@ func memcpyProbe(cfg Config) []Result {
 	var out []Result
 	per := max(cfg.Duration/2, 20*time.Millisecond)
 	for _, size := range cfg.Sizes {
-		res := Result{Transport: LimitMemcpy, Workload: Stream, Size: size}
+		res := Result{Transport: LimitMemcpy, Family: FamilyLimit, Workload: Stream, Size: size}
 		src, dst := make([]byte, size), make([]byte, size)
 		fillPayload(src)
 		batch := max(1, (256<<10)/size)
@@ -39,7 +40,7 @@ func memcpyProbe(cfg Config) []Result {
 		cpu0, t0 := processCPU(), time.Now()
 		for time.Since(t0) < per {
 			for range batch {
-				copy(dst, src)
+				copyChunked(dst, src)
 			}
 			n += int64(batch)
 		}
@@ -53,7 +54,7 @@ func memcpyProbe(cfg Config) []Result {
 // syscallProbe measures a trivial system call (getppid). The latency
 // fields are means of batches of 100 calls.
 func syscallProbe(cfg Config) Result {
-	res := Result{Transport: LimitSyscall, Workload: PingPong}
+	res := Result{Transport: LimitSyscall, Family: FamilyLimit, Workload: PingPong}
 	h := newHist()
 	const batch = 100
 	per := max(cfg.Duration/2, 20*time.Millisecond)
@@ -89,20 +90,36 @@ const (
 	stopWord32 = ^uint32(0)
 )
 
-// runProbe runs a cross-process probe: a one-page memfd shared with a
-// child of kind, and parent over it.
+// runProbe runs a cross-process probe: a one-region Memfd segment shared
+// with a child of kind, and parent over it.
 func runProbe(ctx context.Context, res Result, cfg Config, kind string, parentCPU, childCPU int,
 	parent func(mem []byte) (sideStats, error)) Result {
-	fd, mem, err := newMemfd(4096)
+	res.Family = FamilyLimit
+	seg, err := segment.Create(segment.Memfd, "bench-probe", 64<<10, nil)
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
-	defer unix.Munmap(mem)
-	spec := cellSpec{Kind: kind, Workload: PingPong, Warmup: cfg.Warmup, Duration: cfg.Duration,
-		MinMsgs: cfg.MinMsgs, CPU: childCPU, Timeout: cfg.Warmup + cfg.Duration + cellSlack}
+	defer seg.Close()
+	r, err := seg.AddRegion("word", segment.FourCC("PROB"), 64, 64)
+	var mem []byte
+	if err == nil {
+		mem, err = seg.Bytes(r.Offset, r.Length)
+	}
+	var f *os.File
+	if err == nil {
+		var fd int
+		fd, err = unix.FcntlInt(seg.File().Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		f = os.NewFile(uintptr(fd), "memfd")
+	}
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	c := cell{Transport: kind, Workload: PingPong, Warmup: cfg.Warmup, Duration: cfg.Duration,
+		MinMsgs: cfg.MinMsgs, CPU: childCPU, Timeout: cfg.Warmup + cfg.Duration + cellSlack, Files: 1}
 	abort := func() { probeWord(mem).Store(stopWord); futex.Wake(probeWord32(mem), 1) }
-	pst, rep, err := runWithChild(ctx, spec, []*os.File{fileOf(fd, "memfd")}, abort, func() (sideStats, error) {
+	pst, _, err := runWithChild(ctx, c, []*os.File{f}, abort, func() (sideStats, error) {
 		restore, err := pinThread(parentCPU)
 		if err != nil {
 			return sideStats{}, err
@@ -116,17 +133,25 @@ func runProbe(ctx context.Context, res Result, cfg Config, kind string, parentCP
 	}
 	// The child's CPU time covers its whole life, warm-up included, so
 	// only the parent's measured window is reported.
-	_ = rep
 	fill(&res, pst, 0)
 	return res
 }
 
+// probeMem attaches the probe's region in the child.
+func probeMem(c *cell) ([]byte, error) {
+	files := childFiles(1)
+	_, mems, err := attachSegment(files[0], []string{"word"})
+	if err != nil {
+		return nil, err
+	}
+	return mems[0], nil
+}
+
 // atomicProbe measures the round trip of one cache line between two
 // processes on two CPUs, both spinning: the floor under any shared-memory
-// hand-off. Round trips are timed in batches of 16 (a clock read costs
-// about as much as the round trip); the percentiles are of batch means.
+// hand-off.
 func atomicProbe(ctx context.Context, cfg Config) Result {
-	res := Result{Transport: LimitAtomic, Workload: PingPong, Size: 8}
+	res := Result{Transport: LimitAtomic, Family: FamilyLimit, Workload: PingPong, Size: 8}
 	a, b, ok := twoCPUs()
 	if len(cfg.CPUs) == 2 {
 		a, b, ok = cfg.CPUs[0], cfg.CPUs[1], cfg.CPUs[0] != cfg.CPUs[1]
@@ -138,41 +163,48 @@ func atomicProbe(ctx context.Context, cfg Config) Result {
 	return runProbe(ctx, res, cfg, probeAtomic, a, b, func(mem []byte) (sideStats, error) {
 		w := probeWord(mem)
 		defer w.Store(stopWord)
-		const batch = 16
-		st := sideStats{hist: newHist()}
-		start := time.Now()
-		var t0 time.Time
+		// Each round trip is timed alone, with the latency clock the
+		// ping-pong cells use, so the floor and the cells compare like
+		// with like (both include one clock read).
+		clk := latencyClock()
+		lat := newSamples(clk)
+		var st sideStats
+		start := nanotime()
+		var t0 int64
 		var cpu0 time.Duration
 		var v uint64
-		for {
-			s := time.Now()
-			for range batch {
-				w.Store(v + 1)
-				for spins := 0; w.Load() != v+2; spins++ {
-					if spins&(1<<20-1) == 1<<20-1 && time.Since(s) > 5*time.Second {
-						return st, fmt.Errorf("atomic probe: no answer from the child in 5s")
-					}
+		for i := 0; ; i++ {
+			s := clk.tick()
+			w.Store(v + 1)
+			for spins := 0; w.Load() != v+2; spins++ {
+				if spins&(1<<20-1) == 1<<20-1 && nanotime()-start > int64(cfg.Warmup+cfg.Duration+5*time.Second) {
+					return st, fmt.Errorf("atomic probe: no answer from the child in 5s")
 				}
-				v += 2
 			}
-			rtt := time.Since(s) / batch
+			rtt := clk.tick() - s
+			v += 2
+			if t0 != 0 {
+				lat.add(rtt)
+				st.msgs++
+			}
+			if i%64 != 0 {
+				continue
+			}
+			now := nanotime()
 			switch {
-			case t0.IsZero() && s.Sub(start) >= cfg.Warmup:
-				t0, cpu0 = time.Now(), processCPU()
-			case !t0.IsZero():
-				_ = st.hist.RecordValue(max(rtt.Nanoseconds(), 1))
-				st.msgs += batch
-				if time.Since(t0) >= cfg.Duration && st.msgs >= int64(cfg.MinMsgs) {
-					st.elapsed, st.cpu = time.Since(t0), processCPU()-cpu0
-					return st, nil
-				}
+			case t0 == 0 && now-start >= int64(cfg.Warmup):
+				t0, cpu0 = nanotime(), processCPU()
+			case t0 != 0 && now-t0 >= int64(cfg.Duration) && st.msgs >= int64(cfg.MinMsgs):
+				st.elapsed, st.cpu = time.Duration(nanotime()-t0), processCPU()-cpu0
+				st.hist = lat.hist()
+				return st, nil
 			}
 		}
 	})
 }
 
-func atomicChild(spec cellSpec) (sideStats, error) {
-	mem, err := mapFD(3)
+func atomicChild(spec *cell) (sideStats, error) {
+	mem, err := probeMem(spec)
 	if err != nil {
 		return sideStats{}, err
 	}
@@ -205,7 +237,7 @@ func atomicChild(spec cellSpec) (sideStats, error) {
 // processes that both park (no spinning): what a hand-off costs when the
 // receiver sleeps.
 func futexProbe(ctx context.Context, cfg Config) Result {
-	res := Result{Transport: LimitFutex, Workload: PingPong, Size: 4}
+	res := Result{Transport: LimitFutex, Family: FamilyLimit, Workload: PingPong, Size: 4}
 	parentCPU, childCPU := -1, -1
 	if len(cfg.CPUs) == 2 {
 		parentCPU, childCPU = cfg.CPUs[0], cfg.CPUs[1]
@@ -245,8 +277,8 @@ func futexProbe(ctx context.Context, cfg Config) Result {
 	})
 }
 
-func futexChild(spec cellSpec) (sideStats, error) {
-	mem, err := mapFD(3)
+func futexChild(spec *cell) (sideStats, error) {
+	mem, err := probeMem(spec)
 	if err != nil {
 		return sideStats{}, err
 	}

@@ -3,60 +3,56 @@ package bench
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/shmkit/shmkit/internal/checksum"
 )
 
 // Message format. Every message is at least MinSize bytes:
 //
-//	offset 0:   word  uint32  bits 0-29 sequence number (mod 2^30), bit 30 mark, bit 31 last
-//	offset 4:   check uint32  CRC-32C of the covered bytes, xor word*0x9E3779B1
-//	offset n-4: stamp uint32  the sequence number again (messages of 12 bytes or more)
+//	offset 0:   head  uint64  bits 0-47 sequence number, 48-55 sender id,
+//	                          bit 62 mark, bit 63 last
+//	offset 8:   time  int64   intended send time, CLOCK_MONOTONIC ns (fixed-rate
+//	                          stream only; 0 otherwise)
+//	offset 16:  check uint32  CRC-32C of bytes 20..n-4 bound to the head word,
+//	                          on sampled messages; 0 on the others
+//	offset n-4: tail  uint32  the low half of the head word again
 //
-// The covered bytes are bytes 8 to n of a sampled message, and the last
-// (up to) 64 bytes after the header otherwise. Messages up to
-// FullCheckLimit bytes are all sampled; above it every SampleEvery-th is.
-// The rest of the payload is pseudo-random bytes the producer writes once.
+// Every message is checked for its head word (sequence number, sender,
+// flags) and its tail stamp, which catches a lost, duplicated, reordered or
+// torn message for the price of two loads. The checksum, which reads every
+// byte, is computed and checked on sampled messages only (one in
+// SampleEvery); a verification cell per transport and size, untimed,
+// checksums every message (Config.Verify).
 const (
 	// MinSize is the smallest message the harness can stamp.
-	MinSize = 8
+	MinSize = 24
 	// MaxSize is the largest message size a run accepts.
 	MaxSize = 64 << 20
-	// FullCheckLimit is the largest size at which every message is
-	// checksummed whole.
-	FullCheckLimit = 64 << 10
-	// SampleEvery is the sampling period of whole-message checksums above
-	// FullCheckLimit.
-	SampleEvery = 8
+	// SampleEvery is the period of checksummed messages in timed cells.
+	SampleEvery = 64
 
-	seqMask  = 1<<30 - 1
-	flagMark = 1 << 30 // first measured message: the warm-up ends here
-	flagLast = 1 << 31 // final message of the cell
-	tailSpan = 64
+	seqMask   = 1<<48 - 1
+	idShift   = 48
+	idMask    = 0xff
+	flagMark  = 1 << 62 // first measured message: the warm-up ends here
+	flagLast  = 1 << 63 // final message of the cell
+	flagsMask = flagMark | flagLast
+
+	offTime    = 8
+	offCheck   = 16
+	offPayload = 20
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// sampled reports whether message seq of size n is checksummed whole.
-func sampled(seq uint64, n int) bool {
-	return n <= FullCheckLimit || seq%SampleEvery == 0
-}
-
-// covered returns the bytes after the header that the checksum covers.
-func covered(msg []byte, whole bool) []byte {
-	if whole {
-		return msg[8:]
+// checkOf is the check word of msg with head word w.
+func checkOf(msg []byte, w uint64) uint32 {
+	c := checksum.CRC32C(msg[offPayload:len(msg)-4]) ^ uint32(w*0x9E3779B97F4A7C15>>32)
+	if c == 0 {
+		c = 1 // 0 means "not checksummed"
 	}
-	return msg[max(8, len(msg)-tailSpan):]
+	return c
 }
 
-// checkOf computes the check word of msg, whose first word is w: one
-// CRC-32C pass over the covered bytes, bound to the header word by a
-// multiplicative hash (the word itself is checked directly).
-func checkOf(msg []byte, w uint32, whole bool) uint32 {
-	return crc32.Checksum(covered(msg, whole), castagnoli) ^ (w * 0x9E3779B1)
-}
-
-// fillPayload writes the pseudo-random payload that stamp leaves alone.
+// fillPayload writes pseudo-random bytes that stamp leaves alone.
 func fillPayload(msg []byte) {
 	x := uint64(0x9E3779B97F4A7C15)
 	for i := range msg {
@@ -67,39 +63,49 @@ func fillPayload(msg []byte) {
 	}
 }
 
-// stamp writes the header, tail stamp and checksum of message seq into msg
-// (len(msg) >= MinSize) with the given flags.
-func stamp(msg []byte, seq uint64, flags uint32) {
-	n := len(msg)
-	s := uint32(seq & seqMask)
-	binary.LittleEndian.PutUint32(msg[0:], s|flags)
-	if n >= 12 {
-		binary.LittleEndian.PutUint32(msg[n-4:], s)
-	}
-	binary.LittleEndian.PutUint32(msg[4:], checkOf(msg, s|flags, sampled(seq, n)))
+// headWord builds a head word.
+func headWord(seq uint64, id int, flags uint64) uint64 {
+	return seq&seqMask | uint64(id&idMask)<<idShift | flags
 }
 
-// verify checks that msg is message seq of size n and returns its flags.
-// It reports whether the whole message was checksummed. Errors wrap
-// ErrCorrupt.
-func verify(msg []byte, n int, seq uint64) (flags uint32, whole bool, err error) {
-	if len(msg) != n {
-		return 0, false, fmt.Errorf("message %d: %d bytes, want %d: %w", seq, len(msg), n, ErrCorrupt)
+// stamp writes the head word, the send time and the tail stamp of a
+// message, and its checksum when sum is set (else a zero check word).
+func stamp(msg []byte, w uint64, t int64, sum bool) {
+	n := len(msg)
+	binary.LittleEndian.PutUint64(msg[0:], w)
+	binary.LittleEndian.PutUint64(msg[offTime:], uint64(t))
+	binary.LittleEndian.PutUint32(msg[n-4:], uint32(w))
+	var c uint32
+	if sum {
+		c = checkOf(msg, w)
 	}
-	w := binary.LittleEndian.Uint32(msg[0:])
-	want := uint32(seq & seqMask)
-	if w&seqMask != want {
-		return 0, false, fmt.Errorf("message %d: sequence number %d: %w", seq, w&seqMask, ErrCorrupt)
+	binary.LittleEndian.PutUint32(msg[offCheck:], c)
+}
+
+// verify checks that msg is a message of size n whose head word carries
+// sequence number seq from sender id, and checksums it when sum is set
+// (a message stamped without a checksum then fails). It returns the head
+// word. Errors wrap ErrCorrupt.
+func verify(msg []byte, n int, id int, seq uint64, sum bool) (uint64, error) {
+	if len(msg) != n || n < MinSize {
+		return 0, fmt.Errorf("%w: message %d: %d bytes, want %d (at least %d)", ErrCorrupt, seq, len(msg), n, MinSize)
 	}
-	if n >= 12 {
-		if t := binary.LittleEndian.Uint32(msg[n-4:]); t != want {
-			return 0, false, fmt.Errorf("message %d: tail stamp %d (torn message): %w", seq, t, ErrCorrupt)
+	w := binary.LittleEndian.Uint64(msg[0:])
+	if want := headWord(seq, id, 0); w&^flagsMask != want {
+		return 0, fmt.Errorf("%w: message %d from sender %d: head word %#x (sequence %d, sender %d)",
+			ErrCorrupt, seq, id, w, w&seqMask, w>>idShift&idMask)
+	}
+	if t := binary.LittleEndian.Uint32(msg[n-4:]); t != uint32(w) {
+		return 0, fmt.Errorf("%w: message %d: tail stamp %#x, head %#x (torn message)", ErrCorrupt, seq, t, uint32(w))
+	}
+	if sum {
+		got := binary.LittleEndian.Uint32(msg[offCheck:])
+		if c := checkOf(msg, w); got != c {
+			return 0, fmt.Errorf("%w: message %d: checksum %#08x, computed %#08x", ErrCorrupt, seq, got, c)
 		}
 	}
-	whole = sampled(seq, n)
-	c := checkOf(msg, w, whole)
-	if got := binary.LittleEndian.Uint32(msg[4:]); got != c {
-		return 0, false, fmt.Errorf("message %d: checksum %#08x, computed %#08x: %w", seq, got, c, ErrCorrupt)
-	}
-	return w &^ seqMask, whole, nil
+	return w, nil
 }
+
+// sendTime returns the send time stamped into msg.
+func sendTime(msg []byte) int64 { return int64(binary.LittleEndian.Uint64(msg[offTime:])) }

@@ -18,10 +18,20 @@ import (
 // trips); CPUParentNsPerMsg and CPUChildNsPerMsg split it.
 type Result struct {
 	Transport string `json:"transport"`
-	Workload  string `json:"workload"`
-	Size      int    `json:"size"`
+	// Family groups rows: FamilyLimit, FamilyHarness, FamilyShmkit,
+	// FamilyOS, FamilyRef.
+	Family   string `json:"family"`
+	Workload string `json:"workload"`
+	Size     int    `json:"size"`
 	// Wait is the waiting mode of a shmkit ring ("" for other transports).
 	Wait string `json:"wait,omitempty"`
+	// Rate is the fixed rate (messages/s) of a paced stream; its latency
+	// fields are then one-way latencies from each message's intended send
+	// time.
+	Rate float64 `json:"rate,omitempty"`
+	// Senders and Receivers are the goroutines of a scaling row.
+	Senders   int `json:"senders,omitempty"`
+	Receivers int `json:"receivers,omitempty"`
 
 	Msgs       int64   `json:"msgs"`
 	Seconds    float64 `json:"seconds"`
@@ -41,17 +51,40 @@ type Result struct {
 	CPUParentNsPerMsg float64 `json:"cpu_parent_ns_per_msg"`
 	CPUChildNsPerMsg  float64 `json:"cpu_child_ns_per_msg"`
 
-	// Verified counts messages whose checksum covered the whole message.
-	Verified int64 `json:"verified_whole"`
+	// Summed counts the messages checksummed whole, by both sides
+	// together (a sample in timed cells, every message in Verify cells);
+	// every message's sequence number and tail stamp are checked.
+	Summed int64 `json:"checksummed"`
+
+	// HarnessNsPerMsg is the harness's own cost per message (per round
+	// trip) at this workload and size, measured over the no-op transport
+	// in the same run: how much of CPUNsPerMsg and of the latency is the
+	// harness's.
+	HarnessNsPerMsg *float64 `json:"harness_ns_per_msg"`
+	// Clock and ClockNs (harness rows) name the latency clock and its
+	// cost per read.
+	Clock   string  `json:"clock,omitempty"`
+	ClockNs float64 `json:"clock_ns,omitempty"`
 
 	// VsPipe is the speed-up over the pipe at the same workload and size:
-	// throughput ratio for Stream, inverse p50 ratio for PingPong.
+	// throughput ratio for Stream, inverse p50 ratio for PingPong and for
+	// a Stream at a fixed rate.
 	VsPipe *float64 `json:"vs_pipe"`
 	// VsLimit is the fraction of the machine's limit reached: throughput
 	// over memcpy throughput for Stream; for PingPong, the fastest atomic
 	// round trip (the probe's Min) plus two memcpys of the message, over
 	// p50.
 	VsLimit *float64 `json:"vs_limit"`
+
+	// Runs is how many times the cell ran when more than once (the
+	// baseline: first, in its place and last of its group), and Spread
+	// the ratio of the best to the worst headline figure among them; the
+	// row is the median run.
+	Runs   int     `json:"runs,omitempty"`
+	Spread float64 `json:"spread,omitempty"`
+
+	// again marks a repeated run that Run folds into the cell's row.
+	again bool
 
 	// Error is empty for a cell that ran. A cell a kernel limit rules out
 	// says "n/a: " and the limit.
@@ -65,7 +98,7 @@ func (r Result) OK() bool { return r.Error == "" }
 func (r Result) NA() bool { return strings.HasPrefix(r.Error, ErrUnavailable.Error()+":") }
 
 // IsLimit reports whether the row is a probe of the machine's limits.
-func (r Result) IsLimit() bool { return strings.HasPrefix(r.Transport, "limit/") }
+func (r Result) IsLimit() bool { return r.Family == FamilyLimit }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -109,6 +142,7 @@ type cellKey struct {
 // pipe rows and the limit rows among results.
 func AddRatios(results []Result) {
 	pipe := map[cellKey]Result{}
+	harness := map[cellKey]float64{}
 	memcpy := map[int]Result{}
 	var atomicFloor int64
 	for _, r := range results {
@@ -116,6 +150,10 @@ func AddRatios(results []Result) {
 			continue
 		}
 		switch r.Transport {
+		case Harness:
+			if r.CPUNsPerMsg > 0 {
+				harness[cellKey{r.Workload, r.Size}] = r.CPUNsPerMsg
+			}
 		case "pipe":
 			pipe[cellKey{r.Workload, r.Size}] = r
 		case LimitMemcpy:
@@ -132,12 +170,21 @@ func AddRatios(results []Result) {
 	}
 	for i := range results {
 		r := &results[i]
-		r.VsPipe, r.VsLimit = nil, nil
+		r.VsPipe, r.VsLimit, r.HarnessNsPerMsg = nil, nil, nil
 		if !r.OK() || r.IsLimit() {
+			continue
+		}
+		if h, ok := harness[cellKey{r.Workload, r.Size}]; ok {
+			r.HarnessNsPerMsg = ptr(h)
+		}
+		if r.Workload != Stream && r.Workload != PingPong {
 			continue
 		}
 		if p, ok := pipe[cellKey{r.Workload, r.Size}]; ok {
 			switch {
+			case r.Workload == Stream && r.Rate > 0 && p.P50 != nil && r.P50 != nil && *r.P50 > 0:
+				// Paced: the rates are the same; the latencies differ.
+				r.VsPipe = ptr(float64(*p.P50) / float64(*r.P50))
 			case r.Workload == Stream && p.MsgsPerSec > 0:
 				r.VsPipe = ptr(r.MsgsPerSec / p.MsgsPerSec)
 			case r.Workload == PingPong && p.P50 != nil && r.P50 != nil && *r.P50 > 0:
@@ -146,6 +193,9 @@ func AddRatios(results []Result) {
 		}
 		m, haveCopy := memcpy[r.Size]
 		switch {
+		case r.Family == FamilyHarness:
+		case r.Workload == Stream && strings.Contains(r.Transport, "-zc"):
+			// A zero-copy stream copies nothing: memcpy is no limit for it.
 		case r.Workload == Stream && haveCopy && m.MsgsPerSec > 0:
 			r.VsLimit = ptr(r.MsgsPerSec / m.MsgsPerSec)
 		case r.Workload == PingPong && atomicFloor > 0 && r.P50 != nil && *r.P50 > 0:

@@ -26,8 +26,6 @@ import (
 func init() {
 	proctest.Register("bench-spsc", benchChildSPSC)
 	proctest.Register("bench-byte", benchChildByte)
-	proctest.Register("bench-mpmc-produce", benchChildMPMCProduce)
-	proctest.Register("bench-mpmc-consume", benchChildMPMCConsume)
 	proctest.Register("bench-echo-ring", benchChildEchoRing)
 	proctest.Register("bench-echo-atomic", benchChildEchoAtomic)
 	proctest.Register("bench-echo-socket", benchChildEchoSocket)
@@ -87,6 +85,7 @@ func benchSPSCZeroCopy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	p := r.Producer()
 	startBench(b, a, 1, "bench-spsc", fmt.Sprintf("RING_BATCH=%d", batch), "RING_ZEROCOPY=1")
 	msg := make([]byte, size)
 	lens := make([]int, batch)
@@ -97,14 +96,14 @@ func benchSPSCZeroCopy(b *testing.B) {
 	b.SetBytes(size)
 	goBench(b, a)
 	for sent := 0; sent < b.N; {
-		v, err := r.ReserveBatch(ctx, min(batch, b.N-sent))
+		v, err := p.ReserveBatch(ctx, min(batch, b.N-sent))
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, s := range v {
 			copy(s, msg)
 		}
-		if err := r.CommitBatch(lens[:len(v)]); err != nil {
+		if err := p.CommitBatch(lens[:len(v)]); err != nil {
 			b.Fatal(err)
 		}
 		sent += len(v)
@@ -122,6 +121,7 @@ func benchSPSC(b *testing.B, size, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	p := r.Producer()
 	startBench(b, a, 1, "bench-spsc", fmt.Sprintf("RING_BATCH=%d", batch))
 	msg := make([]byte, size)
 	msgs := make([][]byte, batch)
@@ -133,13 +133,13 @@ func benchSPSC(b *testing.B, size, batch int) {
 	goBench(b, a)
 	for sent := 0; sent < b.N; {
 		if batch == 1 {
-			if err := r.Enqueue(ctx, msg); err != nil {
+			if err := p.Enqueue(ctx, msg); err != nil {
 				b.Fatal(err)
 			}
 			sent++
 			continue
 		}
-		n, err := r.EnqueueBatch(ctx, msgs[:min(batch, b.N-sent)])
+		n, err := p.EnqueueBatch(ctx, msgs[:min(batch, b.N-sent)])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -159,6 +159,7 @@ func benchChildSPSC() int {
 	if err != nil {
 		return childFail("%v", err)
 	}
+	c := r.Consumer()
 	n, batch := envInt("RING_N", 0), envInt("RING_BATCH", 1)
 	bufs := make([][]byte, batch)
 	for i := range bufs {
@@ -170,27 +171,27 @@ func benchChildSPSC() int {
 	childReady(a)
 	for got := 0; got < n; {
 		if zerocopy {
-			v, err := r.PeekBatch(ctx, min(batch, n-got))
+			v, err := c.PeekBatch(ctx, min(batch, n-got))
 			if err != nil {
 				return childFail("%v", err)
 			}
 			for _, m := range v {
 				sum += uint64(m[0]) + uint64(m[len(m)-1])
 			}
-			if err := r.Release(); err != nil {
+			if err := c.Release(); err != nil {
 				return childFail("%v", err)
 			}
 			got += len(v)
 			continue
 		}
 		if batch == 1 {
-			if _, err := r.Dequeue(ctx, bufs[0]); err != nil {
+			if _, err := c.Dequeue(ctx, bufs[0]); err != nil {
 				return childFail("%v", err)
 			}
 			got++
 			continue
 		}
-		k, err := r.DequeueBatch(ctx, bufs[:min(batch, n-got)])
+		k, err := c.DequeueBatch(ctx, bufs[:min(batch, n-got)])
 		if err != nil {
 			return childFail("%v", err)
 		}
@@ -213,13 +214,14 @@ func BenchmarkByteRing(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			p := r.Producer()
 			startBench(b, a, 1, "bench-byte")
 			msg := make([]byte, size)
 			ctx := context.Background()
 			b.SetBytes(int64(size))
 			goBench(b, a)
 			for range b.N {
-				if err := r.Write(ctx, msg); err != nil {
+				if err := p.Enqueue(ctx, msg); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -239,88 +241,15 @@ func benchChildByte() int {
 	if err != nil {
 		return childFail("%v", err)
 	}
+	c := r.Consumer()
 	n := envInt("RING_N", 0)
 	ctx := context.Background()
 	childReady(a)
 	for range n {
-		if _, err := r.Peek(ctx); err != nil {
+		if _, err := c.Peek(ctx); err != nil {
 			return childFail("%v", err)
 		}
-		if err := r.Release(); err != nil {
-			return childFail("%v", err)
-		}
-	}
-	a.word(wordDone).Add(1)
-	return 0
-}
-
-// BenchmarkMPMC moves b.N 64-byte messages through a 4096-slot MPMC ring
-// from P producer children to C consumer children (the benchmark process
-// only coordinates).
-func BenchmarkMPMC(b *testing.B) {
-	for _, pc := range []int{1, 2} {
-		b.Run(fmt.Sprintf("%dto%d", pc, pc), func(b *testing.B) {
-			const capacity, size = 4096, 64
-			rs, _ := MPMCSize(capacity, size)
-			a := newSharedArea(b, rs)
-			if _, err := NewMPMC(a.ring(), capacity, size); err != nil {
-				b.Fatal(err)
-			}
-			per := (b.N + pc - 1) / pc
-			env := []string{fmt.Sprintf("RING_PER=%d", per)}
-			a2 := a
-			for i := range pc {
-				a2.start(b, "bench-mpmc-consume", append(env, fmt.Sprintf("RING_ID=%d", i))...)
-				a2.start(b, "bench-mpmc-produce", append(env, fmt.Sprintf("RING_ID=%d", i))...)
-			}
-			a.waitWord(b, wordReady, uint32(2*pc))
-			b.SetBytes(size)
-			goBench(b, a)
-			a.waitWord(b, wordDone, uint32(2*pc))
-			b.StopTimer()
-			reportRate(b, per*pc)
-		})
-	}
-}
-
-func benchChildMPMCProduce() int {
-	a, err := childArea()
-	if err != nil {
-		return childFail("%v", err)
-	}
-	r, err := AttachMPMC(a.ring())
-	if err != nil {
-		return childFail("%v", err)
-	}
-	n := envInt("RING_PER", 0)
-	msg := make([]byte, r.SlotSize())
-	ctx := context.Background()
-	childReady(a)
-	for range n {
-		if err := r.Enqueue(ctx, msg); err != nil {
-			return childFail("%v", err)
-		}
-	}
-	a.word(wordDone).Add(1)
-	return 0
-}
-
-func benchChildMPMCConsume() int {
-	a, err := childArea()
-	if err != nil {
-		return childFail("%v", err)
-	}
-	r, err := AttachMPMC(a.ring())
-	if err != nil {
-		return childFail("%v", err)
-	}
-	n := envInt("RING_PER", 0)
-	buf := make([]byte, r.SlotSize())
-	ctx := context.Background()
-	childReady(a)
-	// Consumers take whatever comes; together they take n each.
-	for range n {
-		if _, err := r.Dequeue(ctx, buf); err != nil {
+		if err := c.Release(); err != nil {
 			return childFail("%v", err)
 		}
 	}
@@ -380,25 +309,25 @@ func benchPingPongRing(b *testing.B, s futex.Strategy) {
 	rs, _ := SPSCSize(16, 8)
 	a := newSharedArea(b, 2*((rs+63)&^63))
 	pingMem, pongMem := pingRings(a.ring())
-	ping, err := NewSPSC(pingMem, 16, 8)
+	w := WithWaiter(futex.Waiter{Strategy: s})
+	ping, err := NewSPSC(pingMem, 16, 8, w)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pong, err := NewSPSC(pongMem, 16, 8)
+	pong, err := NewSPSC(pongMem, 16, 8, w)
 	if err != nil {
 		b.Fatal(err)
 	}
-	ping.SetWaiter(futex.Waiter{Strategy: s})
-	pong.SetWaiter(futex.Waiter{Strategy: s})
+	pp, pc := ping.Producer(), pong.Consumer()
 	startBench(b, a, 1, "bench-echo-ring", "RING_WAIT="+s.String())
 	msg := make([]byte, 8)
 	ctx := context.Background()
 	goBench(b, a)
 	for range b.N {
-		if err := ping.Enqueue(ctx, msg); err != nil {
+		if err := pp.Enqueue(ctx, msg); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := pong.Dequeue(ctx, msg); err != nil {
+		if _, err := pc.Dequeue(ctx, msg); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -412,30 +341,30 @@ func benchChildEchoRing() int {
 		return childFail("%v", err)
 	}
 	pingMem, pongMem := pingRings(a.ring())
-	ping, err := AttachSPSC(pingMem)
-	if err != nil {
-		return childFail("%v", err)
-	}
-	pong, err := AttachSPSC(pongMem)
-	if err != nil {
-		return childFail("%v", err)
-	}
 	s, err := futex.ParseStrategy(os.Getenv("RING_WAIT"))
 	if err != nil {
 		return childFail("%v", err)
 	}
-	ping.SetWaiter(futex.Waiter{Strategy: s})
-	pong.SetWaiter(futex.Waiter{Strategy: s})
+	w := WithWaiter(futex.Waiter{Strategy: s})
+	ping, err := AttachSPSC(pingMem, w)
+	if err != nil {
+		return childFail("%v", err)
+	}
+	pong, err := AttachSPSC(pongMem, w)
+	if err != nil {
+		return childFail("%v", err)
+	}
+	pc, pp := ping.Consumer(), pong.Producer()
 	n := envInt("RING_N", 0)
 	buf := make([]byte, 8)
 	ctx := context.Background()
 	childReady(a)
 	for range n {
-		k, err := ping.Dequeue(ctx, buf)
+		k, err := pc.Dequeue(ctx, buf)
 		if err != nil {
 			return childFail("%v", err)
 		}
-		if err := pong.Enqueue(ctx, buf[:k]); err != nil {
+		if err := pp.Enqueue(ctx, buf[:k]); err != nil {
 			return childFail("%v", err)
 		}
 	}

@@ -24,11 +24,11 @@ func newTestByteRing(tb testing.TB, capacity int) (*ByteRing, []byte) {
 }
 
 func TestByteRingParams(t *testing.T) {
-	if n, err := ByteRingSize(4096); n != DataOffset+4096 || err != nil {
+	if n, err := ByteRingSize(4096); n != dataOffset+4096 || err != nil {
 		t.Fatal(n, err)
 	}
-	for _, c := range []int{0, 32, 100, -64, MaxByteRing * 2} {
-		if _, err := ByteRingSize(c); !errors.Is(err, ErrBadLayout) {
+	for _, c := range []int{0, 32, 100, -64, twice(MaxByteRing)} {
+		if _, err := ByteRingSize(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("ByteRingSize(%d): %v", c, err)
 		}
 	}
@@ -36,13 +36,13 @@ func TestByteRingParams(t *testing.T) {
 	if r.Cap() != 256 || r.MaxRecord() != 120 {
 		t.Fatal(r.Cap(), r.MaxRecord())
 	}
-	if _, err := AttachSPSC(mem); !errors.Is(err, ErrNotRing) {
+	if _, err := AttachSPSC(mem); !errors.Is(err, ErrBadMagic) {
 		t.Fatalf("attach byte ring as SPSC: %v", err)
 	}
 	if _, err := AttachByteRing(mem); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Write(context.Background(), make([]byte, 121)); !errors.Is(err, ErrTooLarge) {
+	if err := r.Producer().Enqueue(context.Background(), make([]byte, 121)); !errors.Is(err, ErrTooLarge) {
 		t.Fatal(err)
 	}
 }
@@ -51,106 +51,106 @@ func TestByteRingBasic(t *testing.T) {
 	r, _ := newTestByteRing(t, 128)
 	ctx := context.Background()
 	buf := make([]byte, 64)
-	if _, ok, err := r.TryRead(buf); ok || err != nil {
+	if _, ok, err := r.Consumer().TryDequeue(buf); ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	// 56 bytes take 8+56 = 64: two fill the ring.
 	a := bytes.Repeat([]byte{'a'}, 56)
 	for range 2 {
-		if ok, err := r.TryWrite(a); !ok || err != nil {
+		if ok, err := r.Producer().TryEnqueue(a); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
 	}
-	if ok, err := r.TryWrite(nil); ok || err != nil {
+	if ok, err := r.Producer().TryEnqueue(nil); ok || err != nil {
 		t.Fatal("record fitted into a full ring:", ok, err)
 	}
 	if r.Len() != 128 {
 		t.Fatalf("len %d", r.Len())
 	}
-	if _, _, err := r.TryRead(buf[:10]); !errors.Is(err, ErrShortBuffer) {
+	if _, _, err := r.Consumer().TryDequeue(buf[:10]); !errors.Is(err, ErrShortBuffer) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		n, err := r.Read(ctx, buf)
+		n, err := r.Consumer().Dequeue(ctx, buf)
 		if err != nil || !bytes.Equal(buf[:n], a) {
 			t.Fatal(n, err)
 		}
 	}
 	// An empty record takes 8 bytes: the write position moves to 8.
-	if err := r.Write(ctx, nil); err != nil {
+	if err := r.Producer().Enqueue(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := r.Read(ctx, buf); n != 0 || err != nil {
+	if n, err := r.Consumer().Dequeue(ctx, buf); n != 0 || err != nil {
 		t.Fatal(n, err)
 	}
-	if err := r.Write(ctx, a); err != nil { // 8..72
+	if err := r.Producer().Enqueue(ctx, a); err != nil { // 8..72
 		t.Fatal(err)
 	}
-	if n, err := r.Read(ctx, buf); n != 56 || err != nil {
+	if n, err := r.Consumer().Dequeue(ctx, buf); n != 56 || err != nil {
 		t.Fatal(n, err)
 	}
 	// The write position is now 72: a 56-byte record needs 64, only 56
 	// remain before the end, so a padding record fills them and the record
 	// starts at 0.
-	if err := r.Write(ctx, a); err != nil {
+	if err := r.Producer().Enqueue(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	if r.Len() != 56+64 {
 		t.Fatalf("len with padding %d", r.Len())
 	}
-	p, err := r.Peek(ctx)
+	p, err := r.Consumer().Peek(ctx)
 	if err != nil || !bytes.Equal(p, a) || &p[0] != &r.data[8] {
 		t.Fatalf("peek after padding: %q %v", p, err)
 	}
-	if err := r.Release(); err != nil {
+	if err := r.Consumer().Release(); err != nil {
 		t.Fatal(err)
 	}
 	if r.Len() != 0 {
 		t.Fatalf("len %d", r.Len())
 	}
 	// Zero-copy reserve with a shorter commit, and an empty record.
-	b, err := r.Reserve(ctx, 32)
+	b, err := r.Producer().Reserve(ctx, 32)
 	if err != nil || len(b) != 32 {
 		t.Fatal(len(b), err)
 	}
-	if _, err := r.Reserve(ctx, 1); !errors.Is(err, ErrOrder) {
+	if _, err := r.Producer().Reserve(ctx, 1); !errors.Is(err, ErrOrder) {
 		t.Fatal(err)
 	}
 	copy(b, "xyz")
-	if err := r.Commit(33); !errors.Is(err, ErrTooLarge) {
+	if err := r.Producer().Commit(33); !errors.Is(err, ErrTooLarge) {
 		t.Fatal(err)
 	}
-	if err := r.Commit(3); err != nil {
+	if err := r.Producer().Commit(3); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Write(ctx, nil); err != nil {
+	if err := r.Producer().Enqueue(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if p, ok, err := r.TryPeek(); !ok || err != nil || string(p) != "xyz" {
+	if p, ok, err := r.Consumer().TryPeek(); !ok || err != nil || string(p) != "xyz" {
 		t.Fatal(p, ok, err)
 	}
-	if _, _, err := r.TryPeek(); !errors.Is(err, ErrOrder) {
+	if _, _, err := r.Consumer().TryPeek(); !errors.Is(err, ErrOrder) {
 		t.Fatal(err)
 	}
-	r.Release()
-	if n, err := r.Read(ctx, buf); n != 0 || err != nil {
+	r.Consumer().Release()
+	if n, err := r.Consumer().Dequeue(ctx, buf); n != 0 || err != nil {
 		t.Fatal(n, err)
 	}
-	if err := r.Commit(0); !errors.Is(err, ErrOrder) {
+	if err := r.Producer().Commit(0); !errors.Is(err, ErrOrder) {
 		t.Fatal(err)
 	}
-	if err := r.Release(); !errors.Is(err, ErrOrder) {
+	if err := r.Consumer().Release(); !errors.Is(err, ErrOrder) {
 		t.Fatal(err)
 	}
-	r.Write(ctx, []byte("last"))
-	r.Close()
-	if err := r.Write(ctx, a); !errors.Is(err, ErrClosed) {
+	r.Producer().Enqueue(ctx, []byte("last"))
+	r.Producer().Close()
+	if err := r.Producer().Enqueue(ctx, a); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
-	if n, err := r.Read(ctx, buf); err != nil || string(buf[:n]) != "last" {
+	if n, err := r.Consumer().Dequeue(ctx, buf); err != nil || string(buf[:n]) != "last" {
 		t.Fatal(n, err)
 	}
-	if _, err := r.Read(ctx, buf); !errors.Is(err, ErrClosed) {
+	if _, err := r.Consumer().Dequeue(ctx, buf); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
 }
@@ -184,21 +184,21 @@ func produceBytes(ctx context.Context, r *ByteRing, n uint64, max int) error {
 	for i := range n {
 		m := byteMsg(buf, i, max)
 		if i%2 == 0 {
-			if err := r.Write(ctx, m); err != nil {
+			if err := r.Producer().Enqueue(ctx, m); err != nil {
 				return err
 			}
 			continue
 		}
-		b, err := r.Reserve(ctx, len(m))
+		b, err := r.Producer().Reserve(ctx, len(m))
 		if err != nil {
 			return err
 		}
 		copy(b, m)
-		if err := r.Commit(len(m)); err != nil {
+		if err := r.Producer().Commit(len(m)); err != nil {
 			return err
 		}
 	}
-	return r.Close()
+	return r.Producer().Close()
 }
 
 // consumeBytes reads records until closed and drained and returns the count.
@@ -207,7 +207,7 @@ func consumeBytes(ctx context.Context, r *ByteRing, max int) (uint64, error) {
 	for i := uint64(0); ; i++ {
 		var rec []byte
 		if i%3 == 0 {
-			n, err := r.Read(ctx, buf)
+			n, err := r.Consumer().Dequeue(ctx, buf)
 			if errors.Is(err, ErrClosed) {
 				return i, nil
 			}
@@ -216,7 +216,7 @@ func consumeBytes(ctx context.Context, r *ByteRing, max int) (uint64, error) {
 			}
 			rec = buf[:n]
 		} else {
-			p, err := r.Peek(ctx)
+			p, err := r.Consumer().Peek(ctx)
 			if errors.Is(err, ErrClosed) {
 				return i, nil
 			}
@@ -229,7 +229,7 @@ func consumeBytes(ctx context.Context, r *ByteRing, max int) (uint64, error) {
 			return i, err
 		}
 		if i%3 != 0 {
-			if err := r.Release(); err != nil {
+			if err := r.Consumer().Release(); err != nil {
 				return i, err
 			}
 		}

@@ -20,9 +20,9 @@ func TestAttachValidation(t *testing.T) {
 		val  uint32
 		want error
 	}{
-		{"magic", offMagic, 1, ErrNotRing},
-		{"kind", offKind, KindMPMC, ErrNotRing},
-		{"version", offVersion, 2, ErrVersion},
+		{"magic", offMagic, 1, ErrBadMagic},
+		{"kind", offKind, KindMPMC, ErrBadMagic},
+		{"version", offVersion, 99, ErrVersion},
 		{"slot size", offSlotSize, 9, ErrCorrupt},
 		{"capacity", offCapacity, 16, ErrCorrupt},
 		{"check", offCheck, 0, ErrCorrupt},
@@ -34,16 +34,16 @@ func TestAttachValidation(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if _, err := AttachSPSC(mem[:len(mem)-1]); !errors.Is(err, ErrBadLayout) {
+	if _, err := AttachSPSC(mem[:len(mem)-1]); !errors.Is(err, ErrConfig) {
 		t.Errorf("short region: %v", err)
 	}
-	if _, err := AttachSPSC(mem[:10]); !errors.Is(err, ErrBadLayout) {
+	if _, err := AttachSPSC(mem[:10]); !errors.Is(err, ErrConfig) {
 		t.Errorf("tiny region: %v", err)
 	}
-	if _, err := AttachByteRing(mem); !errors.Is(err, ErrNotRing) {
+	if _, err := AttachByteRing(mem); !errors.Is(err, ErrBadMagic) {
 		t.Errorf("SPSC as byte ring: %v", err)
 	}
-	if _, err := AttachMPMC(mem); !errors.Is(err, ErrNotRing) {
+	if _, err := AttachMPMC(mem); !errors.Is(err, ErrBadMagic) {
 		t.Errorf("SPSC as MPMC: %v", err)
 	}
 }
@@ -63,52 +63,62 @@ func TestCorruptIndices(t *testing.T) {
 		}
 	}
 
+	// SPSC: a seq word that no producer writes (neither the message's
+	// index+1, nor the previous lap's, nor 0 before the first lap).
 	r, mem := newTestSPSC(t, 4, 8)
-	setIndex(mem, offTail, 100) // tail - head over capacity
-	_, err := r.Dequeue(ctx, buf)
-	want("spsc dequeue, tail far ahead", err)
-	want("spsc enqueue, tail far ahead", r.Enqueue(ctx, []byte{1}))
-	setIndex(mem, offTail, 5)
-	setIndex(mem, offHead, 10) // tail behind head
-	_, err = r.Dequeue(ctx, buf)
-	want("spsc dequeue, tail behind head", err)
-	want("spsc enqueue, tail behind head", r.Enqueue(ctx, []byte{1}))
-	setIndex(mem, offTail, 1)
-	setIndex(mem, offHead, 0)
-	binary.LittleEndian.PutUint32(mem[DataOffset+slotLenOff:], 9) // length over slot size
+	binary.LittleEndian.PutUint64(mem[dataOffset:], 77)
+	_, err := r.Consumer().Dequeue(ctx, buf)
+	want("spsc dequeue, impossible seq", err)
+	_, err = r.Consumer().Peek(ctx)
+	want("spsc peek, impossible seq", err)
+	_, err = r.Consumer().DequeueBatch(ctx, [][]byte{buf})
+	want("spsc dequeue batch, impossible seq", err)
+
+	// SPSC: a head beyond the tail, seen by a producer that finds the ring
+	// full, and by a consumer that attaches at it.
+	r, mem = newTestSPSC(t, 4, 8)
+	for range 4 {
+		if err := r.Producer().Enqueue(ctx, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setIndex(mem, offHead, 100)
+	want("spsc enqueue, head beyond tail", r.Producer().Enqueue(ctx, []byte{1}))
 	r2, _ := AttachSPSC(mem)
-	_, err = r2.Dequeue(ctx, buf)
+	_, err = r2.Consumer().Dequeue(ctx, buf)
+	want("spsc dequeue at a head beyond tail", err)
+
+	// SPSC: a published slot whose length is over the slot size.
+	r, mem = newTestSPSC(t, 4, 8)
+	if err := r.Producer().Enqueue(ctx, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(mem[dataOffset+slotLenOff:], 9)
+	_, err = r.Consumer().Dequeue(ctx, buf)
 	want("spsc slot length", err)
-	_, err = r2.Peek(ctx)
+	_, err = r.Consumer().Peek(ctx)
 	want("spsc peek slot length", err)
 
 	b, bmem := newTestByteRing(t, 128)
 	setIndex(bmem, offTail, 16)
 	putRecHeader(b.data, 0, 200, recData) // past the published bytes
-	_, err = b.Read(ctx, buf)
+	_, err = b.Consumer().Dequeue(ctx, buf)
 	want("byte ring length", err)
 	putRecHeader(b.data, 0, 1, 77) // unknown tag
-	_, err = b.Peek(ctx)
+	_, err = b.Consumer().Peek(ctx)
 	want("byte ring tag", err)
-	setIndex(bmem, offHead, 4) // unaligned
-	_, err = b.Read(ctx, buf)
+	setIndex(bmem, offHead, 4) // unaligned, seen by a consumer that attaches
+	b2, _ := AttachByteRing(bmem)
+	_, err = b2.Consumer().Dequeue(ctx, buf)
 	want("byte ring unaligned head", err)
 	setIndex(bmem, offTail, 5)
 	setIndex(bmem, offHead, 0)
-	want("byte ring unaligned tail", b.Write(ctx, []byte{1}))
+	b3, _ := AttachByteRing(bmem)
+	want("byte ring unaligned tail", b3.Producer().Enqueue(ctx, []byte{1}))
 	setIndex(bmem, offTail, 1000)
-	want("byte ring distance", b.Write(ctx, []byte{1}))
+	b4, _ := AttachByteRing(bmem)
+	want("byte ring distance", b4.Producer().Enqueue(ctx, []byte{1}))
 
-	m, mmem := newTestMPMC(t, 4, 8)
-	binary.LittleEndian.PutUint64(m.data[0:], 99) // turn far ahead, index unmoved
-	want("mpmc enqueue", m.Enqueue(ctx, []byte{1}))
-	_, err = m.Dequeue(ctx, buf)
-	want("mpmc dequeue", err)
-	binary.LittleEndian.PutUint64(m.data[0:], 1) // published, length too large
-	binary.LittleEndian.PutUint32(m.data[8:], 100)
-	_, err = m.Dequeue(ctx, buf)
-	want("mpmc length", err)
-	_ = mmem
 	if ctx.Err() != nil {
 		t.Fatal("a corrupt ring was waited on until the deadline")
 	}

@@ -27,23 +27,30 @@ func ExampleNewSPSC() {
 	mem := mapAnon(size)
 	defer unix.Munmap(mem)
 
-	producer, err := ring.NewSPSC(mem, 1024, 64)
+	// In the producing process:
+	tx, err := ring.NewSPSC(mem, 1024, 64)
 	if err != nil {
 		panic(err)
 	}
-	consumer, err := ring.AttachSPSC(mem) // in the other process
+	producer := tx.Producer()
+	// In the consuming process, over its own mapping of the same memory:
+	rx, err := ring.AttachSPSC(mem)
 	if err != nil {
 		panic(err)
 	}
-	ctx := context.Background()
-	producer.Enqueue(ctx, []byte("hello"))
-	producer.Close()
+	consumer := rx.Consumer()
 
-	buf := make([]byte, consumer.SlotSize())
+	ctx := context.Background()
+	if err := producer.Enqueue(ctx, []byte("hello")); err != nil {
+		panic(err)
+	}
+	producer.Close() // no more messages
+
+	buf := make([]byte, rx.SlotSize())
 	for {
 		n, err := consumer.Dequeue(ctx, buf)
 		if err != nil {
-			fmt.Println(err)
+			fmt.Println(err) // ErrClosed once closed and drained
 			break
 		}
 		fmt.Printf("%s\n", buf[:n])
@@ -53,20 +60,21 @@ func ExampleNewSPSC() {
 	// ring: closed
 }
 
-func ExampleSPSC_Reserve() {
+func ExampleSPSCProducer_Reserve() {
 	size, _ := ring.SPSCSize(16, 8)
 	mem := mapAnon(size)
 	defer unix.Munmap(mem)
 	r, _ := ring.NewSPSC(mem, 16, 8)
+	p, c := r.Producer(), r.Consumer()
 	ctx := context.Background()
 
-	slot, _ := r.Reserve(ctx) // write in place, no copy
+	slot, _ := p.Reserve(ctx) // write in place, no copy
 	n := copy(slot, "in place")
-	r.Commit(n)
+	p.Commit(n)
 
-	msg, _ := r.Peek(ctx) // read in place, valid until Release
+	msg, _ := c.Peek(ctx) // read in place, valid until Release
 	fmt.Printf("%s\n", msg)
-	r.Release()
+	c.Release()
 	// Output: in place
 }
 
@@ -75,34 +83,18 @@ func ExampleNewByteRing() {
 	mem := mapAnon(size)
 	defer unix.Munmap(mem)
 	r, _ := ring.NewByteRing(mem, 4096)
+	p, c := r.Producer(), r.Consumer()
 	ctx := context.Background()
 
 	for _, m := range []string{"short", "a somewhat longer record"} {
-		r.Write(ctx, []byte(m))
+		p.Enqueue(ctx, []byte(m))
 	}
 	for range 2 {
-		rec, _ := r.Peek(ctx)
+		rec, _ := c.Peek(ctx) // in place, valid until Release
 		fmt.Println(len(rec), string(rec))
-		r.Release()
+		c.Release()
 	}
 	// Output:
 	// 5 short
 	// 24 a somewhat longer record
-}
-
-func ExampleNewMPMC() {
-	size, _ := ring.MPMCSize(64, 16)
-	mem := mapAnon(size)
-	defer unix.Munmap(mem)
-	r, _ := ring.NewMPMC(mem, 64, 16)
-	ctx := context.Background()
-
-	r.EnqueueBatch(ctx, [][]byte{[]byte("a"), []byte("b"), []byte("c")})
-	bufs := [][]byte{make([]byte, 16), make([]byte, 16), make([]byte, 16)}
-	n, _ := r.DequeueBatch(ctx, bufs)
-	for _, b := range bufs[:n] {
-		fmt.Print(string(b))
-	}
-	fmt.Println()
-	// Output: abc
 }

@@ -22,13 +22,13 @@ func exercise(t *testing.T, mem []byte) {
 	bufs := [][]byte{make([]byte, 64), make([]byte, 8), make([]byte, 256)}
 	if r, err := AttachSPSC(mem); err == nil {
 		for range 4 {
-			_, _, err1 := r.TryDequeue(buf)
-			_, err2 := r.TryDequeueBatch(bufs)
-			_, err3 := r.TryEnqueue(msg[:min(len(msg), r.SlotSize())])
-			_, err4 := r.TryEnqueueBatch([][]byte{msg[:1], msg[:2]})
-			_, ok, err5 := r.TryPeek()
+			_, _, err1 := r.Consumer().TryDequeue(buf)
+			_, err2 := r.Consumer().TryDequeueBatch(bufs)
+			_, err3 := r.Producer().TryEnqueue(msg[:min(len(msg), r.SlotSize())])
+			_, err4 := r.Producer().TryEnqueueBatch([][]byte{msg[:1], msg[:2]})
+			_, ok, err5 := r.Consumer().TryPeek()
 			if ok {
-				err5 = r.Release()
+				err5 = r.Consumer().Release()
 			}
 			for _, err := range []error{err1, err2, err3, err4, err5} {
 				if !allowedErr(err) {
@@ -40,11 +40,11 @@ func exercise(t *testing.T, mem []byte) {
 	}
 	if r, err := AttachByteRing(mem); err == nil {
 		for range 4 {
-			_, _, err1 := r.TryRead(buf)
-			_, err2 := r.TryWrite(msg)
-			_, ok, err3 := r.TryPeek()
+			_, _, err1 := r.Consumer().TryDequeue(buf)
+			_, err2 := r.Producer().TryEnqueue(msg)
+			_, ok, err3 := r.Consumer().TryPeek()
 			if ok {
-				err3 = r.Release()
+				err3 = r.Consumer().Release()
 			}
 			for _, err := range []error{err1, err2, err3} {
 				if !allowedErr(err) {
@@ -54,20 +54,7 @@ func exercise(t *testing.T, mem []byte) {
 			_ = r.Len()
 		}
 	}
-	if r, err := AttachMPMC(mem); err == nil {
-		for range 4 {
-			_, _, err1 := r.TryDequeue(buf)
-			_, err2 := r.TryDequeueBatch(bufs)
-			_, err3 := r.TryEnqueue(msg[:min(len(msg), r.SlotSize())])
-			_, err4 := r.TryEnqueueBatch([][]byte{msg[:1], msg[:2], msg[:3]})
-			for _, err := range []error{err1, err2, err3, err4} {
-				if !allowedErr(err) {
-					t.Fatalf("mpmc: %v", err)
-				}
-			}
-			_ = r.Len()
-		}
-	}
+	exerciseMPMC(t, mem, buf, bufs, msg)
 }
 
 // FuzzAttach feeds arbitrary regions to the three Attach functions, and
@@ -83,7 +70,7 @@ func FuzzAttach(f *testing.F) {
 		f.Add(append([]byte(nil), mem...))
 	}
 	f.Add([]byte{})
-	f.Add(make([]byte, DataOffset))
+	f.Add(make([]byte, dataOffset))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
 			return
@@ -130,7 +117,7 @@ func FuzzRingState(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		copy(mem[DataOffset:], data)
+		copy(mem[dataOffset:], data)
 		binary.LittleEndian.PutUint64(mem[offHead:], head)
 		binary.LittleEndian.PutUint64(mem[offTail:], tail)
 		if closed {

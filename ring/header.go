@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/checksum"
 )
 
 // Region kinds, as little-endian FourCC codes: the bytes "SPSC", "BYTE" and
@@ -21,11 +21,13 @@ const (
 	KindMPMC uint32 = 'M' | 'P'<<8 | 'M'<<16 | 'C'<<24
 )
 
-// Magic is the first word of every ring header: the bytes "RING".
-const Magic uint32 = 'R' | 'I'<<8 | 'N'<<16 | 'G'<<24
+// magic is the first word of every ring header: the bytes "RING".
+const magic uint32 = 'R' | 'I'<<8 | 'N'<<16 | 'G'<<24
 
-// Version is the layout version this package writes and accepts.
-const Version uint32 = 1
+// version is the layout version this package writes and accepts. Version 2
+// switched the header checksum to CRC-32C and made the SPSC consumer read
+// by slot seq words (see docs/ring.md).
+const version uint32 = 2
 
 // Alignment is the alignment every ring region must have (one cache line).
 const Alignment = 64
@@ -49,8 +51,8 @@ const (
 	offNotEmpty = 192 // futex.Event consumers wait on
 	offNotFull  = 256 // futex.Event producers wait on
 
-	// DataOffset is where slots (or the byte ring's bytes) begin.
-	DataOffset = 320
+	// dataOffset is where slots (or the byte ring's bytes) begin.
+	dataOffset = 320
 
 	// checkedBytes is how many header bytes the checksum covers.
 	checkedBytes = 32
@@ -93,13 +95,13 @@ type params struct {
 
 func (p params) checksum() uint32 {
 	var b [checkedBytes]byte
-	binary.LittleEndian.PutUint32(b[offMagic:], Magic)
+	binary.LittleEndian.PutUint32(b[offMagic:], magic)
 	binary.LittleEndian.PutUint32(b[offKind:], p.kind)
-	binary.LittleEndian.PutUint32(b[offVersion:], Version)
+	binary.LittleEndian.PutUint32(b[offVersion:], version)
 	binary.LittleEndian.PutUint32(b[offSlotSize:], p.slotSize)
 	binary.LittleEndian.PutUint64(b[offCapacity:], p.capacity)
 	binary.LittleEndian.PutUint64(b[offSize:], p.size)
-	return crc32.ChecksumIEEE(b[:])
+	return checksum.CRC32C(b[:])
 }
 
 // kindName returns the four characters of a kind code, for messages.
@@ -130,10 +132,10 @@ const maxRegion = 1 << 46
 // checkRegion checks that mem can hold size bytes at the ring alignment.
 func checkRegion(mem []byte, size uint64) error {
 	if uint64(len(mem)) < size {
-		return fmt.Errorf("region of %d bytes, ring needs %d: %w", len(mem), size, ErrBadLayout)
+		return fmt.Errorf("%w: region of %d bytes, ring needs %d", ErrConfig, len(mem), size)
 	}
 	if p := uintptr(unsafe.Pointer(unsafe.SliceData(mem))); p%Alignment != 0 {
-		return fmt.Errorf("region at %#x is not %d-byte aligned: %w", p, Alignment, ErrBadLayout)
+		return fmt.Errorf("%w: region at %#x is not %d-byte aligned", ErrConfig, p, Alignment)
 	}
 	return nil
 }
@@ -142,15 +144,15 @@ func checkRegion(mem []byte, size uint64) error {
 // magic is stored last, so an attacher that sees it sees the rest too.
 // mem must already have passed checkRegion.
 func initControl(mem []byte, p params) *control {
-	clear(mem[:DataOffset])
+	clear(mem[:dataOffset])
 	c := (*control)(unsafe.Pointer(unsafe.SliceData(mem)))
 	c.hdr.kind.Store(p.kind)
-	c.hdr.version.Store(Version)
+	c.hdr.version.Store(version)
 	c.hdr.slotSize.Store(p.slotSize)
 	c.hdr.capacity.Store(p.capacity)
 	c.hdr.size.Store(p.size)
 	c.hdr.check.Store(p.checksum())
-	c.hdr.magic.Store(Magic)
+	c.hdr.magic.Store(magic)
 	return c
 }
 
@@ -158,21 +160,21 @@ func initControl(mem []byte, p params) *control {
 // and returns its control block and parameters. The caller checks the
 // kind-specific rules (capacity, slot size) and that size matches them.
 func attachControl(mem []byte, kind uint32) (*control, params, error) {
-	if len(mem) < DataOffset {
-		return nil, params{}, fmt.Errorf("region of %d bytes is smaller than a ring header: %w", len(mem), ErrBadLayout)
+	if len(mem) < dataOffset {
+		return nil, params{}, fmt.Errorf("%w: region of %d bytes is smaller than a ring header", ErrConfig, len(mem))
 	}
-	if err := checkRegion(mem, DataOffset); err != nil {
+	if err := checkRegion(mem, dataOffset); err != nil {
 		return nil, params{}, err
 	}
 	c := (*control)(unsafe.Pointer(unsafe.SliceData(mem)))
-	if m := c.hdr.magic.Load(); m != Magic {
-		return nil, params{}, fmt.Errorf("magic %s: %w", kindName(m), ErrNotRing)
+	if m := c.hdr.magic.Load(); m != magic {
+		return nil, params{}, fmt.Errorf("%w: magic %s", ErrBadMagic, kindName(m))
 	}
 	if k := c.hdr.kind.Load(); k != kind {
-		return nil, params{}, fmt.Errorf("ring kind %s, want %s: %w", kindName(k), kindName(kind), ErrNotRing)
+		return nil, params{}, fmt.Errorf("%w: ring kind %s, want %s", ErrBadMagic, kindName(k), kindName(kind))
 	}
-	if v := c.hdr.version.Load(); v != Version {
-		return nil, params{}, fmt.Errorf("layout version %d, want %d: %w", v, Version, ErrVersion)
+	if v := c.hdr.version.Load(); v != version {
+		return nil, params{}, fmt.Errorf("%w: layout version %d, want %d", ErrVersion, v, version)
 	}
 	p := params{
 		kind:     kind,
@@ -181,10 +183,10 @@ func attachControl(mem []byte, kind uint32) (*control, params, error) {
 		size:     c.hdr.size.Load(),
 	}
 	if sum := c.hdr.check.Load(); sum != p.checksum() {
-		return nil, params{}, fmt.Errorf("header checksum %#08x, computed %#08x: %w", sum, p.checksum(), ErrCorrupt)
+		return nil, params{}, fmt.Errorf("%w: header checksum %#08x, computed %#08x", ErrCorrupt, sum, p.checksum())
 	}
 	if p.size > maxRegion || p.capacity > maxRegion {
-		return nil, params{}, fmt.Errorf("header size %d, capacity %d: %w", p.size, p.capacity, ErrBadLayout)
+		return nil, params{}, fmt.Errorf("%w: header size %d, capacity %d", ErrCorrupt, p.size, p.capacity)
 	}
 	if err := checkRegion(mem, p.size); err != nil {
 		return nil, params{}, err
@@ -216,7 +218,7 @@ func (c *control) distance(capacity uint64) int {
 // enqueueAll enqueues every message of msgs with try (a TryEnqueueBatch),
 // waiting on notFull until canPut whenever the ring is full. It returns how
 // many were enqueued: len(msgs) unless an error stopped it.
-func enqueueAll(ctx context.Context, w futex.Waiter, notFull *futex.Event, canPut func() bool,
+func enqueueAll(ctx context.Context, o *options, notFull *futex.Event, canPut func() bool,
 	try func([][]byte) (int, error), msgs [][]byte) (int, error) {
 	done := 0
 	for done < len(msgs) {
@@ -226,7 +228,7 @@ func enqueueAll(ctx context.Context, w futex.Waiter, notFull *futex.Event, canPu
 			return done, err
 		}
 		if n == 0 {
-			if err := w.Wait(ctx, notFull, canPut); err != nil {
+			if err := o.wait(ctx, notFull, canPut); err != nil {
 				return done, err
 			}
 		}

@@ -46,14 +46,15 @@ func TestParkedConsumerIdle(t *testing.T) {
 	}
 	cmd := a.start(t, "idle-consume")
 	a.waitWord(t, wordReady, 1)
+	// A waiter counts itself a sleeper only in the park, after its spin
+	// phase: from here on the consumer is parked (or about to be).
 	for r.c.notEmpty.Sleepers() == 0 {
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling an observable fact
 	}
-	time.Sleep(50 * time.Millisecond) // past the spin phase, into the futex
 	before := cpuTicks(t, cmd.Process.Pid)
 	time.Sleep(300 * time.Millisecond)
 	after := cpuTicks(t, cmd.Process.Pid)
-	if err := r.Enqueue(context.Background(), []byte("wake")); err != nil {
+	if err := r.Producer().Enqueue(context.Background(), []byte("wake")); err != nil {
 		t.Fatal(err)
 	}
 	waitCmd(t, cmd)
@@ -74,7 +75,7 @@ func childIdleConsume() int {
 	}
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 8)
-	n, err := r.Dequeue(context.Background(), buf)
+	n, err := r.Consumer().Dequeue(context.Background(), buf)
 	if err != nil || string(buf[:n]) != "wake" {
 		return childFail("dequeue: %q %v", buf[:n], err)
 	}

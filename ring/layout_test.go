@@ -1,61 +1,75 @@
 package ring
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
+	"encoding/binary"
 	"testing"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/layoutdoc"
 )
 
-// field is one row of a layout table: offset and size in bytes (size 0 for
-// a variable-length tail such as a payload).
-type field struct{ off, size int }
+// eventWords finds where futex.Event keeps its two words, from its
+// behaviour rather than a literal: the word that Sleepers reads is the
+// sleeper count, the other one the futex word.
+func eventWords(t *testing.T) (seq, sleepers int) {
+	var b [futex.EventSize + 4]byte
+	mem := b[:]
+	if uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
+		t.Fatal("unaligned test buffer")
+	}
+	for off := 0; off < futex.EventSize; off += 4 {
+		clear(mem)
+		binary.LittleEndian.PutUint32(mem[off:], 7)
+		e, err := futex.EventAt(mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Sleepers() == 7 {
+			return futex.EventSize - 4 - off, off
+		}
+	}
+	t.Fatal("futex.Event: no word reads as the sleeper count")
+	return 0, 0
+}
 
-// codeLayouts is the byte layout as the code has it.
-func codeLayouts() map[string]map[string]field {
+// codeLayouts is the byte layout as the code has it, from unsafe.Offsetof
+// and the code's constants.
+func codeLayouts(t *testing.T) map[string][]layoutdoc.Field {
 	var c control
-	var e futex.Event
-	base := uintptr(unsafe.Pointer(&c))
-	at := func(p unsafe.Pointer) int { return int(uintptr(p) - base) }
-	evSeq := int(uintptr(unsafe.Pointer(&e)) - uintptr(unsafe.Pointer(&e))) // seq is the first word
-	return map[string]map[string]field{
+	var s spscSlot
+	evSeq, evSleepers := eventWords(t)
+	f := func(name string, off uintptr, size int) layoutdoc.Field {
+		return layoutdoc.Field{Name: name, Offset: int(off), Size: size}
+	}
+	return map[string][]layoutdoc.Field{
 		"control": {
-			"magic":              {at(unsafe.Pointer(&c.hdr.magic)), 4},
-			"kind":               {at(unsafe.Pointer(&c.hdr.kind)), 4},
-			"version":            {at(unsafe.Pointer(&c.hdr.version)), 4},
-			"slot_size":          {at(unsafe.Pointer(&c.hdr.slotSize)), 4},
-			"capacity":           {at(unsafe.Pointer(&c.hdr.capacity)), 8},
-			"size":               {at(unsafe.Pointer(&c.hdr.size)), 8},
-			"closed":             {at(unsafe.Pointer(&c.hdr.closed)), 4},
-			"check":              {at(unsafe.Pointer(&c.hdr.check)), 4},
-			"tail":               {at(unsafe.Pointer(&c.tail)), 8},
-			"head":               {at(unsafe.Pointer(&c.head)), 8},
-			"not_empty.seq":      {at(unsafe.Pointer(&c.notEmpty)) + evSeq, 4},
-			"not_empty.sleepers": {at(unsafe.Pointer(&c.notEmpty)) + 4, 4},
-			"not_full.seq":       {at(unsafe.Pointer(&c.notFull)) + evSeq, 4},
-			"not_full.sleepers":  {at(unsafe.Pointer(&c.notFull)) + 4, 4},
-			"data":               {int(unsafe.Sizeof(c)), 0},
+			f("magic", unsafe.Offsetof(c.hdr)+unsafe.Offsetof(c.hdr.magic), 4),
+			f("kind", unsafe.Offsetof(c.hdr.kind), 4),
+			f("version", unsafe.Offsetof(c.hdr.version), 4),
+			f("slot_size", unsafe.Offsetof(c.hdr.slotSize), 4),
+			f("capacity", unsafe.Offsetof(c.hdr.capacity), 8),
+			f("size", unsafe.Offsetof(c.hdr.size), 8),
+			f("closed", unsafe.Offsetof(c.hdr.closed), 4),
+			f("check", unsafe.Offsetof(c.hdr.check), 4),
+			f("tail", unsafe.Offsetof(c.tail), 8),
+			f("head", unsafe.Offsetof(c.head), 8),
+			f("not_empty.seq", unsafe.Offsetof(c.notEmpty)+uintptr(evSeq), 4),
+			f("not_empty.sleepers", unsafe.Offsetof(c.notEmpty)+uintptr(evSleepers), 4),
+			f("not_full.seq", unsafe.Offsetof(c.notFull)+uintptr(evSeq), 4),
+			f("not_full.sleepers", unsafe.Offsetof(c.notFull)+uintptr(evSleepers), 4),
+			f("data", unsafe.Sizeof(c), -1),
 		},
 		"spsc_slot": {
-			"seq":      {0, 8},
-			"len":      {slotLenOff, 4},
-			"reserved": {12, 4},
-			"payload":  {slotHeader, 0},
+			f("seq", unsafe.Offsetof(s.seq), 8),
+			f("len", unsafe.Offsetof(s.len), 4),
+			f("reserved", unsafe.Offsetof(s.reserved), 4),
+			f("payload", unsafe.Sizeof(s), -1),
 		},
 		"byte_record": {
-			"len":     {0, 4},
-			"tag":     {4, 4},
-			"payload": {recHeader, 0},
-		},
-		"mpmc_slot": {
-			"turn":     {0, 8},
-			"len":      {8, 4},
-			"reserved": {12, 4},
-			"payload":  {mpmcSlotHeader, 0},
+			f("len", 0, 4),
+			f("tag", 4, 4),
+			f("payload", recHeader, -1),
 		},
 	}
 }
@@ -71,13 +85,13 @@ func TestLayout(t *testing.T) {
 		"offClosed": unsafe.Offsetof(c.hdr.closed) - offClosed, "offCheck": unsafe.Offsetof(c.hdr.check) - offCheck,
 		"offTail": unsafe.Offsetof(c.tail) - offTail, "offHead": unsafe.Offsetof(c.head) - offHead,
 		"offNotEmpty": unsafe.Offsetof(c.notEmpty) - offNotEmpty, "offNotFull": unsafe.Offsetof(c.notFull) - offNotFull,
-		"DataOffset": unsafe.Sizeof(c) - DataOffset, "header": unsafe.Sizeof(c.hdr) - cacheLine,
+		"dataOffset": unsafe.Sizeof(c) - dataOffset, "header": unsafe.Sizeof(c.hdr) - cacheLine,
 	} {
 		if got != 0 {
 			t.Errorf("%s differs from the struct by %d", name, int(got))
 		}
 	}
-	for _, off := range []int{offTail, offHead, offNotEmpty, offNotFull, DataOffset} {
+	for _, off := range []int{offTail, offHead, offNotEmpty, offNotFull, dataOffset} {
 		if off%cacheLine != 0 {
 			t.Errorf("offset %d is not on its own cache line", off)
 		}
@@ -85,74 +99,17 @@ func TestLayout(t *testing.T) {
 	if s := futex.EventSize; s != 8 {
 		t.Errorf("futex.EventSize %d", s)
 	}
-	for name, want := range map[string]uint32{"SPSC": KindSPSC, "BYTE": KindByte, "MPMC": KindMPMC, "RING": Magic} {
+	for name, want := range map[string]uint32{"SPSC": KindSPSC, "BYTE": KindByte, "MPMC": KindMPMC, "RING": magic} {
 		if got := kindName(want); got != name {
 			t.Errorf("FourCC %q encodes as %q", name, got)
 		}
 	}
 
-	doc := docLayouts(t, "../docs/ring.md")
-	for table, fields := range codeLayouts() {
-		got, ok := doc[table]
-		if !ok {
-			t.Errorf("docs/ring.md has no layout table %q", table)
-			continue
-		}
-		for name, f := range fields {
-			if d, ok := got[name]; !ok {
-				t.Errorf("docs/ring.md table %s lacks %s", table, name)
-			} else if d != f {
-				t.Errorf("docs/ring.md table %s: %s at %d (%d bytes), code has %d (%d bytes)", table, name, d.off, d.size, f.off, f.size)
-			}
-		}
-		for name := range got {
-			if _, ok := fields[name]; !ok {
-				t.Errorf("docs/ring.md table %s has %s, the code does not", table, name)
-			}
-		}
+	for table, fields := range codeLayouts(t) {
+		layoutdoc.Check(t, "../docs/ring.md", table, fields)
 	}
-}
-
-// docLayouts parses the tables between "<!-- layout:NAME -->" and
-// "<!-- /layout -->" in the doc: rows "| offset | size | field | ... |",
-// size "-" for a variable-length tail.
-func docLayouts(t *testing.T, path string) map[string]map[string]field {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	var s spscSlot
+	if unsafe.Offsetof(s.len) != slotLenOff || unsafe.Sizeof(s) != slotHeader {
+		t.Errorf("spscSlot: len at %d, size %d; constants %d, %d", unsafe.Offsetof(s.len), unsafe.Sizeof(s), slotLenOff, slotHeader)
 	}
-	defer f.Close()
-	out := map[string]map[string]field{}
-	var cur map[string]field
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(line, "<!-- layout:"):
-			cur = map[string]field{}
-			out[strings.TrimSuffix(strings.TrimPrefix(line, "<!-- layout:"), " -->")] = cur
-		case line == "<!-- /layout -->":
-			cur = nil
-		case cur != nil && strings.HasPrefix(line, "|"):
-			cols := strings.Split(strings.Trim(line, "|"), "|")
-			if len(cols) < 3 {
-				continue
-			}
-			off, err := strconv.Atoi(strings.TrimSpace(cols[0]))
-			if err != nil {
-				continue // header or separator row
-			}
-			size := 0
-			if s := strings.TrimSpace(cols[1]); s != "-" {
-				if size, err = strconv.Atoi(s); err != nil {
-					t.Fatalf("%s: bad size in %q", path, line)
-				}
-			}
-			cur[strings.Trim(strings.TrimSpace(cols[2]), "`")] = field{off, size}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

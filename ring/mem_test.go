@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"math"
 	"testing"
 	"unsafe"
 )
@@ -15,4 +16,13 @@ func alignedMem(tb testing.TB, n int) []byte {
 		off = Alignment - int(r)
 	}
 	return b[off : off+n : off+n]
+}
+
+// twice returns 2n, or math.MaxInt where that overflows an int (32-bit
+// platforms): either way a capacity over the limit.
+func twice(n int) int {
+	if n > math.MaxInt/2 {
+		return math.MaxInt
+	}
+	return 2 * n
 }

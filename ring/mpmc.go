@@ -1,56 +1,98 @@
 package ring
 
 import (
-	"context"
-	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
-// mpmcSlotHeader is the turn word, the length word and a reserved word in
-// front of every MPMC slot's payload.
-const mpmcSlotHeader = 16
+// Layout of an MPMC slot: a turn word, the message length, a reserved word,
+// then the payload. docs/ring.md (table mpmc_slot) lists them and
+// TestMPMCLayout checks the table against these constants.
+const (
+	mpmcTurnOff    = 0  // uint64 turn (see MPMC)
+	mpmcLenOff     = 8  // uint32 message length
+	mpmcResvOff    = 12 // uint32 reserved, zero
+	mpmcSlotHeader = 16 // payload offset
+)
+
+// mpmcClosed is the bit of the MPMC enqueue index (tail) that Close sets.
+// Folding the closed flag into the index that every producer claims with a
+// compare-and-swap makes Close exact (no enqueue succeeds after it) and
+// costs the fast path no extra load.
+const mpmcClosed = 1 << 63
+
+// mpmcMaxRun bounds how many positions one compare-and-swap claims in a
+// batch: a claim record holds the count in 8 bits (see mpmc_claims.go).
+const mpmcMaxRun = 255
 
 // MPMC is a multi-producer multi-consumer ring of fixed-size slots in a
 // shared region, after D. Vyukov's bounded queue, with a per-slot turn
-// number: slot i&mask serves position i in lap i>>log2(capacity); the
-// turn is 2*lap while the slot waits for that lap's producer and 2*lap+1
-// while it holds that lap's message. Producers claim positions by
-// compare-and-swap on the enqueue index, consumers on the dequeue index;
-// each message goes to exactly one consumer, and messages from one producer
-// are dequeued in the order it enqueued them.
+// number. Position p uses slot p&(capacity-1) in lap p>>log2(capacity):
 //
-// Any number of processes may attach; a handle is safe for concurrent use
-// by several goroutines. A producer or consumer that dies between claiming
-// a position and publishing its slot stalls the ring at that slot: this is
-// the price of a lock-free bounded queue, and liveness is the owner's job.
+//	turn == 4*lap     the slot is free for lap's producer
+//	turn == 4*lap+1   it holds lap's message
+//	turn == 4*lap+2   it holds a tombstone: a producer claimed it and died,
+//	                  and Repair marked it to be skipped
+//	turn == 4*lap+4   the consumer of lap freed it: free for lap+1
+//
+// A producer claims a position with one compare-and-swap on the enqueue
+// index, a consumer with one on the dequeue index; nothing else is locked.
+// Each message goes to exactly one consumer, and messages from one producer
+// handle are dequeued in the order it enqueued them.
+//
+// The MPMC value is shared by every goroutine of a process; Producer and
+// Consumer hand out side handles, any number, one per goroutine. A ring
+// created with WithClaimSlots records each handle's claim in flight in a
+// claim table in the region, so that Repair can finish the claims of a
+// participant that died between claiming a position and publishing it;
+// without claim slots such a death stalls the ring at that slot.
 type MPMC struct {
 	mem      []byte
 	c        *control
-	data     []byte
+	base     unsafe.Pointer // first slot; every slot address is base + (pos&mask)*stride
 	capacity uint64
 	mask     uint64
 	shift    uint
 	slotSize int
 	stride   int
-	waiter   futex.Waiter
+	claims   unsafe.Pointer // claim table (nclaims entries of mpmcClaimSize), nil if none
+	nclaims  int
+	owner    uint32
+	opts     options
 	canPut   func() bool
 	canGet   func() bool
 }
 
-func mpmcStride(slotSize uint64) uint64 { return mpmcSlotHeader + align8(slotSize) }
+// mpmcStride is the distance between MPMC slots: header plus payload
+// rounded up to whole cache lines, so that two producers (or a producer and
+// a consumer) working on neighbouring positions never write the same line.
+// 8-byte messages take 64-byte slots, 64-byte messages 128-byte slots.
+func mpmcStride(slotSize uint64) uint64 {
+	return (mpmcSlotHeader + align8(slotSize) + cacheLine - 1) &^ (cacheLine - 1)
+}
 
-func mpmcParams(capacity, slotSize int) (params, error) {
-	return slotParams(KindMPMC, capacity, slotSize, mpmcStride)
+// mpmcParams checks the geometry and computes the region size: control
+// block, slots, then claims claim records.
+func mpmcParams(capacity, slotSize, claims int) (params, error) {
+	p, err := slotParams(KindMPMC, capacity, slotSize, mpmcStride)
+	if err != nil {
+		return params{}, err
+	}
+	if claims < 0 || claims > MaxClaimSlots {
+		return params{}, fmt.Errorf("%w: %d MPMC claim slots, want 0 to %d", ErrConfig, claims, MaxClaimSlots)
+	}
+	p.size += uint64(claims) * mpmcClaimSize
+	return p, nil
 }
 
 // MPMCSize returns the number of bytes an MPMC ring with capacity slots (a
-// power of two) of slotSize payload bytes occupies.
-func MPMCSize(capacity, slotSize int) (int, error) {
-	p, err := mpmcParams(capacity, slotSize)
+// power of two) of slotSize payload bytes occupies, with the claim slots
+// WithClaimSlots asks for (other options are ignored).
+func MPMCSize(capacity, slotSize int, opts ...Option) (int, error) {
+	p, err := mpmcParams(capacity, slotSize, applyOptions(opts).claims)
 	if err != nil {
 		return 0, err
 	}
@@ -58,67 +100,83 @@ func MPMCSize(capacity, slotSize int) (int, error) {
 }
 
 // NewMPMC initialises an empty MPMC ring at the start of mem, which must be
-// 64-byte aligned and at least MPMCSize(capacity, slotSize) bytes long.
-func NewMPMC(mem []byte, capacity, slotSize int) (*MPMC, error) {
-	p, err := mpmcParams(capacity, slotSize)
+// 64-byte aligned and at least MPMCSize(capacity, slotSize, opts...) bytes
+// long, and returns a handle to it. Options: WithWaiter, WithClaimSlots
+// (fixed at creation), WithOwner. The handle is valid while mem stays
+// mapped.
+func NewMPMC(mem []byte, capacity, slotSize int, opts ...Option) (*MPMC, error) {
+	o := applyOptions(opts)
+	p, err := mpmcParams(capacity, slotSize, o.claims)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkRegion(mem, p.size); err != nil {
 		return nil, err
 	}
-	clear(mem[DataOffset:p.size]) // every turn 0: every slot waits for lap 0
-	return newMPMC(mem, initControl(mem, p), p), nil
+	// Every turn 0: every slot waits for lap 0; every claim record free.
+	clear(mem[dataOffset:p.size])
+	return newMPMC(mem, initControl(mem, p), p, o), nil
 }
 
 // AttachMPMC returns a handle to the MPMC ring initialised at the start of
-// mem, after validating its header.
-func AttachMPMC(mem []byte) (*MPMC, error) {
+// mem, after validating its header. The number of claim slots comes from
+// the region; WithClaimSlots is ignored here.
+func AttachMPMC(mem []byte, opts ...Option) (*MPMC, error) {
 	c, p, err := attachControl(mem, KindMPMC)
 	if err != nil {
 		return nil, err
 	}
-	want, err := mpmcParams(int(min(p.capacity, MaxCapacity+1)), int(min(p.slotSize, MaxSlotSize+1)))
+	base, err := mpmcParams(int(min(p.capacity, MaxCapacity+1)), int(min(p.slotSize, MaxSlotSize+1)), 0)
 	if err != nil {
 		return nil, err
 	}
-	if want.size != p.size {
-		return nil, fmt.Errorf("header size %d, slots need %d: %w", p.size, want.size, ErrBadLayout)
+	extra := p.size - base.size
+	if p.size < base.size || extra%mpmcClaimSize != 0 || extra/mpmcClaimSize > MaxClaimSlots {
+		return nil, fmt.Errorf("%w: header size %d, slots need %d plus claim records of %d bytes", ErrConfig, p.size, base.size, mpmcClaimSize)
 	}
-	return newMPMC(mem, c, p), nil
+	o := applyOptions(opts)
+	o.claims = int(extra / mpmcClaimSize)
+	return newMPMC(mem, c, p, o), nil
 }
 
-func newMPMC(mem []byte, c *control, p params) *MPMC {
+func newMPMC(mem []byte, c *control, p params, o options) *MPMC {
+	stride := mpmcStride(uint64(p.slotSize))
 	r := &MPMC{
 		mem:      mem[:p.size:p.size],
 		c:        c,
-		data:     mem[DataOffset:p.size:p.size],
+		base:     unsafe.Pointer(&mem[dataOffset]),
 		capacity: p.capacity,
 		mask:     p.capacity - 1,
 		shift:    log2(p.capacity),
 		slotSize: int(p.slotSize),
-		stride:   int(mpmcStride(uint64(p.slotSize))),
+		stride:   int(stride),
+		nclaims:  o.claims,
+		owner:    o.owner,
+		opts:     o,
 	}
-	// A producer may go on when the slot at the enqueue index is no longer
-	// held by the previous lap; a consumer when the slot at the dequeue
-	// index holds this lap's message, or when the ring is closed and no
-	// position is claimed beyond it.
+	if o.claims > 0 {
+		r.claims = unsafe.Pointer(&mem[dataOffset+p.capacity*stride])
+	}
+	// Wait conditions. A producer may go on when the slot at the enqueue
+	// index no longer holds an earlier lap, or the ring is closed; a
+	// consumer when the slot at the dequeue index holds this lap's message
+	// or tombstone, or the ring is closed and no position is claimed beyond
+	// it. Any other state (corrupt ones included) reads as ready, so the
+	// next try reports it instead of waiting on it.
 	r.canPut = func() bool {
 		pos := r.c.tail.Load()
-		return r.c.isClosed() || int64(r.turn(pos).Load()-r.putTurn(pos)) >= 0
+		return pos&mpmcClosed != 0 || int64(r.turn(pos).Load()-r.putTurn(pos)) >= 0
 	}
 	r.canGet = func() bool {
 		pos := r.c.head.Load()
 		if int64(r.turn(pos).Load()-r.getTurn(pos)) >= 0 {
 			return true
 		}
-		return r.c.isClosed() && r.c.tail.Load() == pos
+		t := r.c.tail.Load()
+		return t&mpmcClosed != 0 && t&^mpmcClosed == pos
 	}
 	return r
 }
-
-// SetWaiter sets how this handle's blocking calls wait.
-func (r *MPMC) SetWaiter(w futex.Waiter) { r.waiter = w }
 
 // Cap returns the number of slots.
 func (r *MPMC) Cap() int { return int(r.capacity) }
@@ -126,64 +184,187 @@ func (r *MPMC) Cap() int { return int(r.capacity) }
 // SlotSize returns the largest message, in bytes, a slot holds.
 func (r *MPMC) SlotSize() int { return r.slotSize }
 
+// ClaimSlots returns the number of claim records the ring was created with
+// (WithClaimSlots): how many handles can work on it at once with crash
+// repair.
+func (r *MPMC) ClaimSlots() int { return r.nclaims }
+
 // Len returns the number of claimed positions not yet dequeued at the moment
 // of the call, clamped to [0, Cap].
 func (r *MPMC) Len() int {
-	return r.c.distance(r.capacity)
+	h := r.c.head.Load()
+	t := r.c.tail.Load() &^ mpmcClosed
+	if t-h > r.capacity {
+		return 0
+	}
+	return int(t - h)
 }
 
 // Closed reports whether a producer has closed the ring.
-func (r *MPMC) Closed() bool { return r.c.isClosed() }
+func (r *MPMC) Closed() bool { return r.c.tail.Load()&mpmcClosed != 0 }
 
-// Close marks the ring closed and wakes everyone. Every producer's further
-// enqueues fail with ErrClosed; consumers receive what is left and then
-// ErrClosed. Any producer may call it; it is idempotent.
-func (r *MPMC) Close() error {
-	r.c.close()
-	return nil
+// close sets the closed bit of the enqueue index (after which no claim
+// succeeds), mirrors it in the header's closed word for tools, and wakes
+// everyone.
+func (r *MPMC) close() {
+	r.c.tail.Or(mpmcClosed)
+	r.c.hdr.closed.Store(1)
+	r.c.notEmpty.Notify()
+	r.c.notFull.Notify()
 }
 
-func (r *MPMC) slot(pos uint64) []byte {
-	off := int(pos&r.mask) * r.stride
-	return r.data[off : off+r.stride : off+r.stride]
+// slot returns the address of the slot for position pos. The mask keeps it
+// inside the slots that checkRegion validated.
+func (r *MPMC) slot(pos uint64) unsafe.Pointer {
+	return unsafe.Add(r.base, uintptr(pos&r.mask)*uintptr(r.stride))
 }
 
-func (r *MPMC) turn(pos uint64) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Pointer(&r.data[int(pos&r.mask)*r.stride]))
+func (r *MPMC) turn(pos uint64) *atomic.Uint64 { return (*atomic.Uint64)(r.slot(pos)) }
+
+// slotLen is the length word of slot s. It is published and freed by the
+// turn stores that follow it, but a consumer reads it before claiming the
+// slot (to refuse a message that does not fit), so it is written with a
+// release store and read with an atomic load: both plain MOVs on amd64, and
+// no data race for the race detector when the ring is in Go memory.
+func slotLen(s unsafe.Pointer) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(s, mpmcLenOff)) }
+
+func setSlotLen(s unsafe.Pointer, n int) { atomicx.StoreRelease32(slotLen(s), uint32(n)) }
+
+func (r *MPMC) payload(s unsafe.Pointer, n int) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(s, mpmcSlotHeader)), n)
 }
 
-// putTurn is the turn of the slot for position pos when it is free for
-// pos's producer; getTurn when it holds pos's message.
-func (r *MPMC) putTurn(pos uint64) uint64 { return 2 * (pos >> r.shift) }
-func (r *MPMC) getTurn(pos uint64) uint64 { return 2*(pos>>r.shift) + 1 }
+// putTurn is the turn of pos's slot while it is free for pos's producer,
+// getTurn while it holds pos's message (getTurn+1: a tombstone), and
+// putTurn+4 once pos's consumer has freed it.
+func (r *MPMC) putTurn(pos uint64) uint64 { return 4 * ((pos &^ mpmcClosed) >> r.shift) }
+func (r *MPMC) getTurn(pos uint64) uint64 { return 4*((pos&^mpmcClosed)>>r.shift) + 1 }
 
 func (r *MPMC) corrupt(what string, pos, turn uint64) error {
-	return fmt.Errorf("mpmc %s position %d, slot turn %d: %w", what, pos, turn, ErrCorrupt)
+	return fmt.Errorf("%w: mpmc %s position %d, slot turn %d, index unmoved", ErrCorrupt, what, pos, turn)
 }
 
-// claimPut claims up to k consecutive free positions on the enqueue index
-// with one compare-and-swap and returns the first one and how many (0 when
-// the ring is full).
-func (r *MPMC) claimPut(k int) (uint64, int, error) {
+// notifyNotEmpty wakes sleeping consumers; notifyNotFull sleeping
+// producers. Callers on the fast path check the sleeper count inline first
+// (one load, no call) and call these only when someone sleeps.
+func (r *MPMC) notifyNotEmpty() { r.c.notEmpty.Notify() }
+func (r *MPMC) notifyNotFull()  { r.c.notFull.Notify() }
+
+// mpmcStep names the points inside MPMC operations at which the crash test
+// kills a participant.
+type mpmcStep uint8
+
+const (
+	stepPutIntent    mpmcStep = iota + 1 // claim recorded, compare-and-swap not yet made
+	stepPutClaimed                       // position claimed, slot not written
+	stepPutWritten                       // message written, turn not stored
+	stepPutPublished                     // turn stored, consumers not yet notified
+	stepGetIntent                        // claim recorded, compare-and-swap not yet made
+	stepGetClaimed                       // position claimed, message not copied
+	stepGetCopied                        // message copied, slot not freed
+	stepGetFreed                         // slot freed, producers not yet notified
+	stepCount
+)
+
+// mpmcHook, when set, is called at every step of every MPMC operation. Only
+// the package's tests set it (to kill the process at a chosen step); in
+// production it is nil and costs a load and a branch per step.
+var mpmcHook func(mpmcStep)
+
+// Memory ordering of the MPMC ring (docs/ring.md has the table of pairs).
+//
+//   - Claims: tail and head change only by compare-and-swap, and a position
+//     belongs to the handle whose compare-and-swap moved the index past it.
+//     The indices carry no data; nothing is published through them.
+//   - Publication: the producer writes len and payload with plain stores,
+//     then stores the turn 4L+1 with publish64 (a release store; a plain MOV
+//     on amd64). A consumer loads the turn (acquire) before it reads len or
+//     payload, so it never sees a message the producer has not finished.
+//   - Freeing: the consumer reads the payload, then stores the turn 4L+4
+//     with publish64. The next lap's producer loads the turn before it
+//     writes, so it never overwrites a slot still being read.
+//   - The length a consumer reads before its claim: if the claim succeeds,
+//     nobody claimed the position in between, and only its consumer frees
+//     the slot, so the length read is the one published.
+//   - Wake-ups: publish64 followed by Notify's load of the sleeper count is
+//     a store followed by a load, which amd64 may reorder; the waiting side
+//     pays for it with the asymmetric fence in options.wait (wait.go).
+//   - Close: the closed bit is set with an atomic OR on tail, ordered with
+//     every claim's compare-and-swap on the same word; a consumer that sees
+//     the bit and tail == head knows no position is claimed beyond it.
+//   - Claim records and Repair: mpmc_claims.go.
+
+// claimPut claims one free position on the enqueue index: the single
+// message fast path. It returns ok false when the ring is full.
+func (r *MPMC) claimPut(cl *mpmcClaim) (pos uint64, ok bool, err error) {
+	pos = r.c.tail.Load()
+	for {
+		if pos&mpmcClosed != 0 {
+			return 0, false, ErrClosed
+		}
+		t := r.turn(pos).Load()
+		switch d := int64(t - r.putTurn(pos)); {
+		case d == 0:
+			if cl != nil {
+				cl.record(pos, 1)
+			}
+			if r.c.tail.CompareAndSwap(pos, pos+1) {
+				if mpmcHook != nil {
+					mpmcHook(stepPutClaimed)
+				}
+				return pos, true, nil
+			}
+			if cl != nil {
+				cl.clear()
+			}
+			pos = r.c.tail.Load()
+		case d < 0:
+			// The slot still holds the previous lap: full.
+			return 0, false, nil
+		default:
+			// Another producer took pos; the index must have moved on.
+			np := r.c.tail.Load()
+			if np == pos {
+				return 0, false, r.corrupt("enqueue", pos, t)
+			}
+			pos = np
+		}
+	}
+}
+
+// claimPutRun claims up to k (at most mpmcMaxRun) consecutive free
+// positions with one compare-and-swap and returns the first and how many
+// (0 when the ring is full).
+func (r *MPMC) claimPutRun(cl *mpmcClaim, k int) (uint64, int, error) {
+	k = min(k, mpmcMaxRun)
 	pos := r.c.tail.Load()
 	for {
+		if pos&mpmcClosed != 0 {
+			return 0, 0, ErrClosed
+		}
 		t := r.turn(pos).Load()
-		d := int64(t - r.putTurn(pos))
-		switch {
+		switch d := int64(t - r.putTurn(pos)); {
 		case d == 0:
 			n := 1
 			for n < k && r.turn(pos+uint64(n)).Load() == r.putTurn(pos+uint64(n)) {
 				n++
 			}
+			if cl != nil {
+				cl.record(pos, n)
+			}
 			if r.c.tail.CompareAndSwap(pos, pos+uint64(n)) {
+				if mpmcHook != nil {
+					mpmcHook(stepPutClaimed)
+				}
 				return pos, n, nil
+			}
+			if cl != nil {
+				cl.clear()
 			}
 			pos = r.c.tail.Load()
 		case d < 0:
-			// The slot still holds the previous lap's message: full.
 			return 0, 0, nil
 		default:
-			// Another producer took pos; the index must have moved on.
 			np := r.c.tail.Load()
 			if np == pos {
 				return 0, 0, r.corrupt("enqueue", pos, t)
@@ -193,169 +374,131 @@ func (r *MPMC) claimPut(k int) (uint64, int, error) {
 	}
 }
 
-// claimGet claims up to k consecutive published positions on the dequeue
-// index with one compare-and-swap and returns the first one and how many
-// (0 when empty). It reads nothing but turns and indices: a slot's bytes
-// belong to whoever claims it.
-func (r *MPMC) claimGet(k int) (uint64, int, error) {
-	pos := r.c.head.Load()
+// getReady reports whether turn t lets the consumer of pos take the slot:
+// 0 not ready, 1 a message, 2 a tombstone.
+func (r *MPMC) getReady(pos, t uint64) int {
+	switch t - r.getTurn(pos) {
+	case 0:
+		return 1
+	case 1:
+		return 2
+	}
+	return 0
+}
+
+// claimGet claims the next published position (message or tombstone) on
+// the dequeue index for a buffer of room bytes: the single message fast
+// path. It returns ok false when the ring is empty, ErrClosed when it is
+// closed and drained, ErrShortBuffer (claiming nothing) when the message is
+// longer than room. tomb reports a tombstone.
+func (r *MPMC) claimGet(cl *mpmcClaim, room int) (pos uint64, tomb, ok bool, err error) {
+	pos = r.head()
 	for {
 		t := r.turn(pos).Load()
 		d := int64(t - r.getTurn(pos))
-		switch {
-		case d == 0:
-			n := 1
-			for n < k && r.turn(pos+uint64(n)).Load() == r.getTurn(pos+uint64(n)) {
-				n++
+		if d == 0 || d == 1 {
+			// The length is read before the compare-and-swap: if the
+			// claim succeeds nobody took pos in between, so the slot,
+			// which only pos's consumer frees, still holds what was read.
+			if d == 0 {
+				if l := int(slotLen(r.slot(pos)).Load()); l > room && l <= r.slotSize {
+					return 0, false, false, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, l, room)
+				}
+			}
+			if cl != nil {
+				cl.record(pos, 1)
+			}
+			if r.c.head.CompareAndSwap(pos, pos+1) {
+				if mpmcHook != nil {
+					mpmcHook(stepGetClaimed)
+				}
+				return pos, d == 1, true, nil
+			}
+			if cl != nil {
+				cl.clear()
+			}
+			pos = r.head()
+			continue
+		}
+		if d < 0 {
+			// Empty, or pos's producer has not published yet.
+			if t := r.c.tail.Load(); t&mpmcClosed != 0 && t&^mpmcClosed == pos {
+				return 0, false, false, ErrClosed
+			}
+			return 0, false, false, nil
+		}
+		np := r.head()
+		if np == pos {
+			return 0, false, false, r.corrupt("dequeue", pos, t)
+		}
+		pos = np
+	}
+}
+
+// head loads the dequeue index. Only a hostile peer sets its closed bit;
+// masking it keeps positions in the range producers use.
+func (r *MPMC) head() uint64 { return r.c.head.Load() &^ mpmcClosed }
+
+// claimGetRun claims up to k consecutive published positions with one
+// compare-and-swap, stopping before a message longer than the capacity of
+// the buffer it would go to (bufs, tombstones taking none). It returns
+// ErrShortBuffer when the first message does not fit bufs[0].
+func (r *MPMC) claimGetRun(cl *mpmcClaim, bufs [][]byte) (uint64, int, error) {
+	k := min(len(bufs), mpmcMaxRun)
+	pos := r.head()
+	for {
+		t := r.turn(pos).Load()
+		d := int64(t - r.getTurn(pos))
+		if d == 0 || d == 1 {
+			n, used := 0, 0
+			for n < k {
+				q := pos + uint64(n)
+				switch r.getReady(q, r.turn(q).Load()) {
+				case 1:
+					if l := int(slotLen(r.slot(q)).Load()); l <= r.slotSize && l > cap(bufs[used]) {
+						if n == 0 {
+							return 0, 0, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, l, cap(bufs[used]))
+						}
+						k = n // stop here
+						continue
+					}
+					used++
+					n++
+					if used == len(bufs) {
+						k = n
+					}
+				case 2:
+					n++
+				default:
+					k = n
+				}
+			}
+			if cl != nil {
+				cl.record(pos, n)
 			}
 			if r.c.head.CompareAndSwap(pos, pos+uint64(n)) {
+				if mpmcHook != nil {
+					mpmcHook(stepGetClaimed)
+				}
 				return pos, n, nil
 			}
-			pos = r.c.head.Load()
-		case d < 0:
-			// Empty, or the producer of pos has not published yet.
-			if r.c.isClosed() && r.c.tail.Load() == pos {
+			if cl != nil {
+				cl.clear()
+			}
+			k = min(len(bufs), mpmcMaxRun)
+			pos = r.head()
+			continue
+		}
+		if d < 0 {
+			if t := r.c.tail.Load(); t&mpmcClosed != 0 && t&^mpmcClosed == pos {
 				return 0, 0, ErrClosed
 			}
 			return 0, 0, nil
-		default:
-			np := r.c.head.Load()
-			if np == pos {
-				return 0, 0, r.corrupt("dequeue", pos, t)
-			}
-			pos = np
 		}
-	}
-}
-
-// TryEnqueueBatch copies as many of msgs as there are free slots for,
-// claiming them with one compare-and-swap, and returns how many (0 when the
-// ring is full). All messages are checked against SlotSize first.
-func (r *MPMC) TryEnqueueBatch(msgs [][]byte) (int, error) {
-	for _, m := range msgs {
-		if len(m) > r.slotSize {
-			return 0, fmt.Errorf("message of %d bytes, slot holds %d: %w", len(m), r.slotSize, ErrTooLarge)
+		np := r.head()
+		if np == pos {
+			return 0, 0, r.corrupt("dequeue", pos, t)
 		}
-	}
-	if r.c.isClosed() {
-		return 0, ErrClosed
-	}
-	if len(msgs) == 0 {
-		return 0, nil
-	}
-	pos, n, err := r.claimPut(len(msgs))
-	if n == 0 || err != nil {
-		return 0, err
-	}
-	for i := range n {
-		p := pos + uint64(i)
-		s := r.slot(p)
-		binary.LittleEndian.PutUint32(s[8:], uint32(len(msgs[i])))
-		copy(s[mpmcSlotHeader:], msgs[i])
-		r.turn(p).Store(r.getTurn(p))
-	}
-	r.c.notEmpty.Notify()
-	return n, nil
-}
-
-// TryEnqueue copies msg into a free slot; it reports false when the ring is
-// full.
-func (r *MPMC) TryEnqueue(msg []byte) (bool, error) {
-	one := [1][]byte{msg}
-	n, err := r.TryEnqueueBatch(one[:])
-	return n == 1, err
-}
-
-// Enqueue copies msg into a free slot, waiting while the ring is full. It
-// returns ErrClosed once the ring is closed and ctx.Err() when ctx ends.
-func (r *MPMC) Enqueue(ctx context.Context, msg []byte) error {
-	one := [1][]byte{msg}
-	_, err := r.EnqueueBatch(ctx, one[:])
-	return err
-}
-
-// EnqueueBatch enqueues every message of msgs, waiting while the ring is
-// full, and returns how many it enqueued (len(msgs) unless an error stopped
-// it). Each run of free slots is claimed with one compare-and-swap; the
-// messages of one batch keep their order but may interleave with other
-// producers' messages.
-func (r *MPMC) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, r.waiter, &r.c.notFull, r.canPut, r.TryEnqueueBatch, msgs)
-}
-
-// TryDequeueBatch copies up to len(bufs) messages, claiming them with one
-// compare-and-swap; message i goes into bufs[i][:cap(bufs[i])] and bufs[i]
-// is resliced to its length. Every buffer used must have a capacity of at
-// least SlotSize (a message's length is only known once it is claimed, and
-// a claimed message cannot be put back): the batch stops before the first
-// smaller one, and ErrShortBuffer is returned when bufs[0] is. It returns
-// how many it dequeued (0 when empty) and ErrClosed when the ring is closed
-// and drained.
-func (r *MPMC) TryDequeueBatch(bufs [][]byte) (int, error) {
-	k := 0
-	for k < len(bufs) && cap(bufs[k]) >= r.slotSize {
-		k++
-	}
-	if k == 0 {
-		if len(bufs) == 0 {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("buffer of %d bytes, MPMC dequeue needs the slot size %d: %w", cap(bufs[0]), r.slotSize, ErrShortBuffer)
-	}
-	pos, n, err := r.claimGet(k)
-	if n == 0 || err != nil {
-		return 0, err
-	}
-	for i := range n {
-		p := pos + uint64(i)
-		s := r.slot(p)
-		l := binary.LittleEndian.Uint32(s[8:])
-		if uint64(l) > uint64(r.slotSize) {
-			// Drop the impossible message but free its slot, so the
-			// ring does not stall on it.
-			err = fmt.Errorf("mpmc slot length %d over slot size %d: %w", l, r.slotSize, ErrCorrupt)
-			l = 0
-		}
-		b := bufs[i][:cap(bufs[i])]
-		bufs[i] = b[:copy(b, s[mpmcSlotHeader:mpmcSlotHeader+int(l)])]
-		r.turn(p).Store(r.putTurn(p) + 2)
-	}
-	r.c.notFull.Notify()
-	return n, err
-}
-
-// TryDequeue copies the next message into buf and returns its length; it
-// reports false when the ring is empty. len(buf) must be at least SlotSize
-// (see TryDequeueBatch).
-func (r *MPMC) TryDequeue(buf []byte) (int, bool, error) {
-	one := [1][]byte{buf[:0:len(buf)]}
-	n, err := r.TryDequeueBatch(one[:])
-	if n == 0 || err != nil {
-		return 0, false, err
-	}
-	return len(one[0]), true, nil
-}
-
-// Dequeue copies the next message into buf (len(buf) at least SlotSize),
-// waiting while the ring is empty. It returns ErrClosed once the ring is closed and drained.
-func (r *MPMC) Dequeue(ctx context.Context, buf []byte) (int, error) {
-	one := [1][]byte{buf[:0:len(buf)]}
-	if _, err := r.DequeueBatch(ctx, one[:]); err != nil {
-		return 0, err
-	}
-	return len(one[0]), nil
-}
-
-// DequeueBatch waits until a message is available, then dequeues like
-// TryDequeueBatch.
-func (r *MPMC) DequeueBatch(ctx context.Context, bufs [][]byte) (int, error) {
-	for {
-		n, err := r.TryDequeueBatch(bufs)
-		if n > 0 || err != nil || len(bufs) == 0 {
-			return n, err
-		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
-			return 0, err
-		}
+		pos = np
 	}
 }

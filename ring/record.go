@@ -33,30 +33,30 @@ type record struct {
 func decodeRecord(buf []byte, pos, avail, maxPayload uint64) (record, error) {
 	size := uint64(len(buf))
 	if pos%8 != 0 || pos >= size {
-		return record{}, fmt.Errorf("byte ring read position %d of %d: %w", pos, size, ErrCorrupt)
+		return record{}, fmt.Errorf("%w: byte ring read position %d of %d", ErrCorrupt, pos, size)
 	}
 	var skip uint64
 	n, tag := readRecHeader(buf, pos, avail)
 	if tag == recPad {
 		if pos+recHeader+n != size {
-			return record{}, fmt.Errorf("byte ring padding of %d bytes at %d does not end the buffer of %d: %w", n, pos, size, ErrCorrupt)
+			return record{}, fmt.Errorf("%w: byte ring padding of %d bytes at %d does not end the buffer of %d", ErrCorrupt, n, pos, size)
 		}
 		skip = size - pos
 		if avail <= skip {
-			return record{}, fmt.Errorf("byte ring padding at %d with only %d bytes published: %w", pos, avail, ErrCorrupt)
+			return record{}, fmt.Errorf("%w: byte ring padding at %d with only %d bytes published", ErrCorrupt, pos, avail)
 		}
 		pos, avail = 0, avail-skip
 		n, tag = readRecHeader(buf, pos, avail)
 	}
 	if tag != recData {
-		return record{}, fmt.Errorf("byte ring record at %d has tag %#08x: %w", pos, tag, ErrCorrupt)
+		return record{}, fmt.Errorf("%w: byte ring record at %d has tag %#08x", ErrCorrupt, pos, tag)
 	}
 	if n > maxPayload {
-		return record{}, fmt.Errorf("byte ring record at %d of %d bytes, limit %d: %w", pos, n, maxPayload, ErrCorrupt)
+		return record{}, fmt.Errorf("%w: byte ring record at %d of %d bytes, limit %d", ErrCorrupt, pos, n, maxPayload)
 	}
 	total := recHeader + align8(n)
 	if total > avail || pos+total > size {
-		return record{}, fmt.Errorf("byte ring record at %d of %d bytes runs past the %d published bytes or the end: %w", pos, n, avail, ErrCorrupt)
+		return record{}, fmt.Errorf("%w: byte ring record at %d of %d bytes runs past the %d published bytes or the end", ErrCorrupt, pos, n, avail)
 	}
 	return record{off: pos + recHeader, n: n, skip: skip + total}, nil
 }

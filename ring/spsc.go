@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/shmkit/shmkit/futex"
 )
 
 // Every SPSC slot starts with a 16-byte header:
 //
-//	offset 0: seq uint64  index+1 of the message, stored by single-message
-//	                      publications (a hint; see SPSC.avail)
+//	offset 0: seq uint64  index+1 of the message it holds; the producer
+//	                      stores it (release) after the length and payload,
+//	                      and it is the only word that publishes a message
 //	offset 8: len uint32  message length
 //	offset 12: reserved
 const (
@@ -21,44 +20,68 @@ const (
 	slotLenOff = 8
 )
 
+// spscSlot is the slot header as a struct, for the layout test
+// (unsafe.Offsetof); the code reaches the words through the offsets above.
+type spscSlot struct {
+	seq      atomic.Uint64
+	len      uint32
+	reserved uint32
+}
+
 // MaxSlotSize is the largest slot payload the fixed-slot rings accept.
 const MaxSlotSize = 1 << 30
 
-// MaxCapacity is the largest number of slots the fixed-slot rings accept.
-const MaxCapacity = 1 << 32
+// MaxCapacity is the largest number of slots the fixed-slot rings accept:
+// 1<<32 where int has 64 bits, 1<<30 where it has 32.
+const MaxCapacity = 1 << (30 + 2*(^uint(0)>>63))
 
 // SPSC is a single-producer single-consumer ring of fixed-size slots in a
-// shared region. Each slot carries a message of 0 to SlotSize bytes (a
-// 16-byte slot header with its length in front of the payload).
+// shared region. Each slot carries a message of 0 to SlotSize bytes.
 //
-// One process (or goroutine) uses its handle as the producer, calling only
-// the producer methods (Enqueue, Reserve, Close, ...), and one uses its
-// handle as the consumer (Dequeue, Peek, ...). A handle is not safe for
-// concurrent use by several goroutines on the same side; the producer and
-// the consumer may share one handle from two goroutines.
+// The SPSC value holds what both sides share; the producing process takes
+// its side with Producer and the consuming process with Consumer. Each
+// handle is for one goroutine at a time; the producer and the consumer may
+// live in one process (two goroutines) or in two.
+//
+// A process that attaches in place of a killed producer or consumer
+// carries on where the dead one stopped: the ring's shared state never
+// needs repair (docs/ring.md lists, per call, what a kill can cost).
 type SPSC struct {
-	mem      []byte
 	c        *control
 	data     []byte
 	capacity uint64
 	mask     uint64
 	slotSize int
 	stride   int
-	waiter   futex.Waiter
-	canPut   func() bool
-	canGet   func() bool
+	opts     options
+	prod     *SPSCProducer
+	cons     *SPSCConsumer
+}
 
-	_ [cacheLine]byte
-	// Producer-local state.
-	cachedHead uint64   // last head seen; reloaded only when the ring looks full
-	reserved   int      // slots handed out by Reserve and not yet committed
-	resv       [][]byte // reused result of ReserveBatch
+// SPSCProducer is the producing side of an SPSC ring. It is not safe for
+// concurrent use; one goroutine of one process produces at a time.
+type SPSCProducer struct {
+	r *SPSC
+	// tail is the next index to fill. It lives here, not in shared memory:
+	// the consumer learns of a message from its slot's seq word.
+	tail       uint64
+	cachedHead uint64 // last head seen; reloaded only when the ring looks full
+	closed     bool   // this handle closed the ring, or found it closed
+	reserved   int    // slots handed out by Reserve and not yet committed
+	resv       [][]byte
+	canPut     func() bool
+	_          [cacheLine]byte
+}
 
-	_ [cacheLine]byte
-	// Consumer-local state.
-	cachedTail uint64   // last tail seen; reloaded only when the ring looks empty
-	peeked     int      // slots handed out by Peek and not yet released
-	peekv      [][]byte // reused result of PeekBatch
+// SPSCConsumer is the consuming side of an SPSC ring. It is not safe for
+// concurrent use; one goroutine of one process consumes at a time.
+type SPSCConsumer struct {
+	r      *SPSC
+	head   uint64 // next index to take; published to the producer after each take
+	peeked int    // slots handed out by Peek and not yet released
+	peekv  [][]byte
+	canGet func() bool
+	_      [cacheLine]byte
 }
 
 // spscStride is the distance between SPSC slots: the 16-byte slot header
@@ -68,8 +91,7 @@ func spscStride(slotSize uint64) uint64 { return lineStride(slotHeader + align8(
 // lineStride rounds a slot's size so that no slot straddles a cache line
 // that another slot uses: up to 32 or 64 bytes when it fits in a line, else
 // up to a multiple of 64. Without it, the producer filling slot i+1 keeps
-// stealing the line the consumer is reading slot i from (64 B SPSC messages
-// in 80-byte slots took 141 ns each instead of 43 ns).
+// stealing the line the consumer is reading slot i from.
 func lineStride(s uint64) uint64 {
 	if s <= 32 {
 		return 32
@@ -81,14 +103,14 @@ func lineStride(s uint64) uint64 {
 // MPMC) and computes the size of its region.
 func slotParams(kind uint32, capacity, slotSize int, stride func(uint64) uint64) (params, error) {
 	if capacity < 1 || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
-		return params{}, fmt.Errorf("capacity %d is not a power of two in [1, %d]: %w", capacity, MaxCapacity, ErrBadLayout)
+		return params{}, fmt.Errorf("%w: capacity %d is not a power of two in [1, %d]", ErrConfig, capacity, MaxCapacity)
 	}
 	if slotSize < 1 || slotSize > MaxSlotSize {
-		return params{}, fmt.Errorf("slot size %d not in [1, %d]: %w", slotSize, MaxSlotSize, ErrBadLayout)
+		return params{}, fmt.Errorf("%w: slot size %d not in [1, %d]", ErrConfig, slotSize, MaxSlotSize)
 	}
-	size := DataOffset + uint64(capacity)*stride(uint64(slotSize))
+	size := dataOffset + uint64(capacity)*stride(uint64(slotSize))
 	if size > maxRegion {
-		return params{}, fmt.Errorf("ring of %d slots of %d bytes is too large: %w", capacity, slotSize, ErrBadLayout)
+		return params{}, fmt.Errorf("%w: ring of %d slots of %d bytes is too large", ErrConfig, capacity, slotSize)
 	}
 	return params{kind: kind, slotSize: uint32(slotSize), capacity: uint64(capacity), size: size}, nil
 }
@@ -109,9 +131,9 @@ func SPSCSize(capacity, slotSize int) (int, error) {
 
 // NewSPSC initialises an empty SPSC ring at the start of mem, which must be
 // 64-byte aligned and at least SPSCSize(capacity, slotSize) bytes long, and
-// returns a handle to it. Other processes attach with AttachSPSC. The handle
-// is valid while mem stays mapped.
-func NewSPSC(mem []byte, capacity, slotSize int) (*SPSC, error) {
+// returns it. Other processes attach with AttachSPSC. The ring value and
+// its handles are valid while mem stays mapped.
+func NewSPSC(mem []byte, capacity, slotSize int, opts ...Option) (*SPSC, error) {
 	p, err := spscParams(capacity, slotSize)
 	if err != nil {
 		return nil, err
@@ -121,57 +143,70 @@ func NewSPSC(mem []byte, capacity, slotSize int) (*SPSC, error) {
 	}
 	// Clear the slots: a seq word left by an earlier ring in this memory
 	// could otherwise announce a message that was never sent.
-	clear(mem[DataOffset:p.size])
-	return newSPSC(mem, initControl(mem, p), p), nil
+	clear(mem[dataOffset:p.size])
+	return newSPSC(mem, initControl(mem, p), p, opts), nil
 }
 
-// AttachSPSC returns a handle to the SPSC ring that NewSPSC initialised at
-// the start of mem, after validating its header.
-func AttachSPSC(mem []byte) (*SPSC, error) {
+// AttachSPSC returns the SPSC ring that NewSPSC initialised at the start of
+// mem, after validating its header.
+func AttachSPSC(mem []byte, opts ...Option) (*SPSC, error) {
 	c, p, err := attachControl(mem, KindSPSC)
 	if err != nil {
 		return nil, err
 	}
 	want, err := spscParams(int(min(p.capacity, MaxCapacity+1)), int(min(p.slotSize, MaxSlotSize+1)))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: header: %w", ErrCorrupt, err)
 	}
 	if want.size != p.size {
-		return nil, fmt.Errorf("header size %d, slots need %d: %w", p.size, want.size, ErrBadLayout)
+		return nil, fmt.Errorf("%w: header size %d, slots need %d", ErrCorrupt, p.size, want.size)
 	}
-	return newSPSC(mem, c, p), nil
+	return newSPSC(mem, c, p, opts), nil
 }
 
-func newSPSC(mem []byte, c *control, p params) *SPSC {
-	r := &SPSC{
-		mem:      mem[:p.size:p.size],
+func newSPSC(mem []byte, c *control, p params, opts []Option) *SPSC {
+	return &SPSC{
 		c:        c,
-		data:     mem[DataOffset:p.size:p.size],
+		data:     mem[dataOffset:p.size:p.size],
 		capacity: p.capacity,
 		mask:     p.capacity - 1,
 		slotSize: int(p.slotSize),
 		stride:   int(spscStride(uint64(p.slotSize))),
+		opts:     applyOptions(opts),
 	}
-	r.cachedHead = c.head.Load()
-	r.cachedTail = c.tail.Load()
-	// Wait conditions. They report true for any state other than exactly
-	// full (or empty), so that a corrupt state is reported by the next
-	// try, not waited on forever.
-	r.canPut = func() bool { return r.c.isClosed() || r.c.tail.Load()-r.c.head.Load() != r.capacity }
-	r.canGet = func() bool {
-		h := r.c.head.Load()
-		if r.seq(h).Load() == h+1 || r.c.isClosed() {
-			return true
-		}
-		t := r.c.tail.Load()
-		return t != h && t-h != lagging
-	}
-	return r
 }
 
-// SetWaiter sets how this handle's blocking calls wait (spin, park, ...).
-// The zero Waiter spins briefly and then parks.
-func (r *SPSC) SetWaiter(w futex.Waiter) { r.waiter = w }
+// Producer returns this process's producing handle, the same one on every
+// call. The first call finds where the previous producer (possibly one that
+// was killed) stopped: the first slot from the shared head on whose seq
+// word no message is published.
+func (r *SPSC) Producer() *SPSCProducer {
+	if r.prod == nil {
+		p := &SPSCProducer{r: r}
+		p.recover()
+		p.canPut = func() bool {
+			// True for any state other than exactly full, so that a
+			// corrupt head is reported by the next try, not waited on.
+			return p.tail-r.c.head.Load() != r.capacity
+		}
+		r.prod = p
+	}
+	return r.prod
+}
+
+// Consumer returns this process's consuming handle, the same one on every
+// call. It starts at the shared head: a message the previous consumer took
+// but had not yet released when it died is delivered again.
+func (r *SPSC) Consumer() *SPSCConsumer {
+	if r.cons == nil {
+		c := &SPSCConsumer{r: r, head: r.c.head.Load()}
+		c.canGet = func() bool {
+			return r.seq(c.head).Load() == c.head+1 || r.c.isClosed()
+		}
+		r.cons = c
+	}
+	return r.cons
+}
 
 // Cap returns the number of slots.
 func (r *SPSC) Cap() int { return int(r.capacity) }
@@ -180,22 +215,36 @@ func (r *SPSC) Cap() int { return int(r.capacity) }
 func (r *SPSC) SlotSize() int { return r.slotSize }
 
 // Len returns the number of messages in the ring at the moment of the call
-// (clamped to [0, Cap] should the shared indices be corrupt).
+// (0 should the shared state be corrupt). It counts the published slots
+// from the shared head on, skipping to the tail hint when that is valid,
+// so it costs a few dozen loads at most while the producer runs.
 func (r *SPSC) Len() int {
-	return r.c.distance(r.capacity)
+	return int(r.count(r.c.head.Load()))
+}
+
+// count returns how many consecutive messages are published from index h
+// on: from h to the tail hint when the hint is valid (it is only ever set
+// to an index whose message and every one before it are published, so a
+// hint ahead of h whose own slot says so is trusted), then slot by slot.
+func (r *SPSC) count(h uint64) uint64 {
+	n := uint64(0)
+	if t := r.c.tail.Load(); t-h-1 < r.capacity && r.seq(t-1).Load() == t {
+		n = t - h
+	}
+	return n + r.published(h+n, r.capacity-n)
 }
 
 // Closed reports whether the producer has closed the ring.
 func (r *SPSC) Closed() bool { return r.c.isClosed() }
 
-// Close marks the ring closed and wakes both sides. Further enqueues fail
-// with ErrClosed; consumers receive the messages still in the ring and then
-// ErrClosed. Close is meant for the producer; it is idempotent and does not
-// unmap anything. A pending reservation is discarded.
-func (r *SPSC) Close() error {
-	r.reserved = 0
-	r.c.close()
-	return nil
+// published counts the consecutive slots from index h on, at most max,
+// whose seq word says they hold a message.
+func (r *SPSC) published(h, max uint64) uint64 {
+	var n uint64
+	for n < max && r.seq(h+n).Load() == h+n+1 {
+		n++
+	}
+	return n
 }
 
 // slot returns the bytes of slot i (header and payload).
@@ -204,149 +253,412 @@ func (r *SPSC) slot(i uint64) []byte {
 	return r.data[off : off+r.stride : off+r.stride]
 }
 
-// room returns how many slots the producer may fill, starting at tail t.
-// It reloads the consumer's head only when the cached copy says full.
-func (r *SPSC) room(t uint64) (uint64, error) {
-	used := t - r.cachedHead
-	if used >= r.capacity {
-		r.cachedHead = r.c.head.Load()
-		used = t - r.cachedHead
-		if used > r.capacity {
-			return 0, fmt.Errorf("spsc tail %d, head %d, capacity %d: %w", t, r.cachedHead, r.capacity, ErrCorrupt)
-		}
-	}
-	return r.capacity - used, nil
-}
-
-// avail returns how many messages the consumer may take, starting at head
-// h; want is how many the caller would take. It reloads the producer's tail
-// only when the cached copy says empty. A caller that wants one message
-// first looks at the seq word of slot h, which a single-message publication
-// sets to h+1 before it stores the tail: the message is then known to be
-// there from the slot line the consumer must read anyway, without pulling
-// the producer's tail line across (this is what makes a ping-pong cheap).
-// A batch caller reloads the tail first, so that it sees every message
-// published so far. seq is a 64-bit index, so a stale seq from an earlier
-// lap, or left before a batch publication (which does not set it), never
-// equals h+1.
-func (r *SPSC) avail(h, want uint64) (uint64, error) {
-	n := r.cachedTail - h
-	if n == 0 || n > r.capacity {
-		if want == 1 && r.seq(h).Load() == h+1 {
-			return 1, nil
-		}
-		r.cachedTail = r.c.tail.Load()
-		n = r.cachedTail - h
-		if n == 0 || n == lagging {
-			// Empty, or the tail not yet stored for a message whose
-			// seq is (message h), or for the one before it (a tail
-			// one behind the head): look at seq once more.
-			if r.seq(h).Load() == h+1 {
-				return 1, nil
-			}
-			return 0, nil
-		}
-		if n > r.capacity {
-			return 0, fmt.Errorf("spsc tail %d, head %d, capacity %d: %w", r.cachedTail, h, r.capacity, ErrCorrupt)
-		}
-	}
-	return n, nil
-}
-
-// drained reports, for a consumer that found the ring empty at head h,
-// whether the ring is closed and will stay empty. The closed flag is read
-// before the tail: the producer stores its last tail before closing.
-func (r *SPSC) drained(h uint64) bool {
-	if !r.c.isClosed() {
-		return false
-	}
-	r.cachedTail = r.c.tail.Load()
-	return r.cachedTail == h
+// seq returns the seq word of slot i.
+func (r *SPSC) seq(i uint64) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Pointer(&r.data[int(i&r.mask)*r.stride]))
 }
 
 // msgLen reads and checks the length word of a published slot.
 func (r *SPSC) msgLen(s []byte) (int, error) {
 	n := binary.LittleEndian.Uint32(s[slotLenOff:])
 	if uint64(n) > uint64(r.slotSize) {
-		return 0, fmt.Errorf("spsc slot length %d over slot size %d: %w", n, r.slotSize, ErrCorrupt)
+		return 0, fmt.Errorf("%w: spsc slot length %d over slot size %d", ErrCorrupt, n, r.slotSize)
 	}
 	return int(n), nil
 }
 
 func (r *SPSC) tooLarge(n int) error {
-	return fmt.Errorf("message of %d bytes, slot holds %d: %w", n, r.slotSize, ErrTooLarge)
+	return fmt.Errorf("%w: message of %d bytes, slot holds %d", ErrTooLarge, n, r.slotSize)
 }
 
-// lagging is tail-head when the tail is one behind the head: the consumer
-// took message h-1 by its seq word before the producer stored the tail.
-const lagging = ^uint64(0)
+// --- producer ---
 
-// seq returns the seq word of slot i.
-func (r *SPSC) seq(i uint64) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Pointer(&r.data[int(i&r.mask)*r.stride]))
+// recover sets the producer's tail: the first index from the shared head
+// on whose slot no message is published. Slots in [head, tail) carry
+// seq = index+1; the slot at tail carries the seq of the previous lap
+// (tail+1-capacity) or 0, never tail+1. A producer killed before a seq
+// store left no message there (the slot is simply refilled); one killed
+// after it left a whole message.
+//
+// A run (publishRun) is published last slot first, so a producer killed in
+// the middle of one leaves its first slot, at the true tail, unpublished and
+// some later slots of the run published: orphans the consumer cannot reach
+// (it stops at the first unpublished slot), but which a new run would
+// appear to extend. recover unpublishes them, storing the previous lap's
+// seq, within the maxRun slots a run can span. So no kill leaves a state
+// that a new producer reports as corrupt or that stalls the consumer. The
+// tail hint is stored for Len and for the next recovery to be quick.
+func (p *SPSCProducer) recover() {
+	r := p.r
+	h := r.c.head.Load()
+	p.cachedHead = h
+	p.tail = h + r.count(h)
+	p.closed = r.c.isClosed()
+	for i := p.tail + 1; i < p.tail+maxRun && i-h < r.capacity; i++ {
+		if r.seq(i).Load() == i+1 {
+			r.seq(i).Store(prevLap(i, r.capacity))
+		}
+	}
+	r.c.tail.Store(p.tail)
 }
 
-// publishOne publishes the single message at index t: its slot's seq word
-// first (the consumer polls the slot line it must read anyway), then the
-// tail, then wakes the consumer if it sleeps. Between the two stores a
-// consumer may already have taken the message, so it can see the tail one
-// behind its head; avail treats exactly that as empty.
-func (r *SPSC) publishOne(t uint64) {
-	r.seq(t).Store(t + 1)
-	r.c.tail.Store(t + 1)
-	r.c.notEmpty.Notify()
+// prevLap is the seq word slot i holds before message i is published: that
+// of message i-capacity, or 0 before the first lap.
+func prevLap(i, capacity uint64) uint64 {
+	if i+1 >= capacity {
+		return i + 1 - capacity
+	}
+	return 0
 }
 
-// publishTail makes the slots before t visible to the consumer and wakes it
-// if it sleeps.
-func (r *SPSC) publishTail(t uint64) {
-	r.c.tail.Store(t)
-	r.c.notEmpty.Notify()
+// maxRun is the most slots one publishRun publishes; longer batches are
+// published as several runs. It bounds recover's scan for orphans.
+const maxRun = 256
+
+// hintEvery is how often, in single-message enqueues, the producer stores
+// the shared tail hint (batches store it once each). The hint's line is read
+// by nobody on a fast path, so the store stays in the producer's cache; it
+// bounds the scan of Len and of an attaching producer's recovery.
+const hintEvery = 64
+
+// room returns how many slots the producer may fill. It reloads the
+// consumer's head (and refreshes the tail hint) only when the cached head
+// says the ring is full.
+func (p *SPSCProducer) room() (uint64, error) {
+	r := p.r
+	used := p.tail - p.cachedHead
+	if used >= r.capacity {
+		// Acquire: the consumer's reads of the slots before head happened
+		// before its release store of head, so they are done with them.
+		p.cachedHead = r.c.head.Load()
+		used = p.tail - p.cachedHead
+		if used > r.capacity {
+			return 0, fmt.Errorf("%w: spsc tail %d, head %d, capacity %d", ErrCorrupt, p.tail, p.cachedHead, r.capacity)
+		}
+		publish64(&r.c.tail, p.tail)
+	}
+	return r.capacity - used, nil
 }
 
-// publishHead hands the slots before h back to the producer and wakes it if
-// it sleeps.
-func (r *SPSC) publishHead(h uint64) {
-	r.c.head.Store(h)
-	r.c.notFull.Notify()
+// publish makes the message in slot i visible: one release store of its
+// seq word, after its length and payload (program order; the store is a
+// release, so the consumer's acquire load of seq orders its reads of the
+// slot after them; wait.go argues the wake-up that follows).
+func (p *SPSCProducer) publish(i uint64) {
+	hook(stepProducerWritten)
+	publish64(p.r.seq(i), i+1)
+	hook(stepProducerPublished)
+}
+
+// notify wakes the consumer if it is parked. The sleeper count is checked
+// here, inline, so that the common case (nobody asleep: one load of a line
+// the consumer does not write while it runs) makes no call.
+func (p *SPSCProducer) notify() {
+	if e := &p.r.c.notEmpty; e.Sleepers() != 0 {
+		e.Notify()
+	}
+	hook(stepProducerNotified)
 }
 
 // TryEnqueue copies msg into the next slot if there is room. It reports
 // false (and no error) when the ring is full.
-func (r *SPSC) TryEnqueue(msg []byte) (bool, error) {
+func (p *SPSCProducer) TryEnqueue(msg []byte) (bool, error) {
+	r := p.r
 	if len(msg) > r.slotSize {
 		return false, r.tooLarge(len(msg))
 	}
-	if r.reserved != 0 {
-		return false, fmt.Errorf("enqueue with %d slots reserved: %w", r.reserved, ErrOrder)
+	if p.reserved != 0 {
+		return false, fmt.Errorf("%w: enqueue with %d slots reserved", ErrOrder, p.reserved)
 	}
-	if r.c.isClosed() {
+	if p.closed {
 		return false, ErrClosed
 	}
-	t := r.c.tail.Load()
-	n, err := r.room(t)
-	if n == 0 || err != nil {
-		return false, err
+	if p.tail-p.cachedHead >= r.capacity {
+		if n, err := p.room(); n == 0 || err != nil {
+			return false, err
+		}
 	}
+	t := p.tail
 	s := r.slot(t)
 	binary.LittleEndian.PutUint32(s[slotLenOff:], uint32(len(msg)))
 	copy(s[slotHeader:], msg)
-	r.publishOne(t)
+	p.publish(t)
+	p.tail = t + 1
+	if t%hintEvery == 0 {
+		publish64(&r.c.tail, t+1)
+	}
+	p.notify()
 	return true, nil
 }
 
 // Enqueue copies msg into the next slot, waiting while the ring is full.
 // It returns ErrClosed once the ring is closed and ctx.Err() when ctx ends
 // first.
-func (r *SPSC) Enqueue(ctx context.Context, msg []byte) error {
+func (p *SPSCProducer) Enqueue(ctx context.Context, msg []byte) error {
 	for {
-		ok, err := r.TryEnqueue(msg)
+		ok, err := p.TryEnqueue(msg)
 		if ok || err != nil {
 			return err
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notFull, r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.canPut); err != nil {
 			return err
 		}
+	}
+}
+
+// TryEnqueueBatch copies as many of msgs as there is room for into the
+// ring and returns how many it enqueued (0 when the ring is full). A
+// message longer than SlotSize stops the batch: the ones before it are
+// enqueued and the error wraps ErrTooLarge. The consumer is woken once per
+// batch.
+func (p *SPSCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
+	r := p.r
+	if p.reserved != 0 {
+		return 0, fmt.Errorf("%w: enqueue with %d slots reserved", ErrOrder, p.reserved)
+	}
+	if p.closed {
+		return 0, ErrClosed
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	room, err := p.room()
+	if err != nil {
+		return 0, err
+	}
+	k := min(room, uint64(len(msgs)))
+	var i uint64
+	for ; i < k; i++ {
+		m := msgs[i]
+		if len(m) > r.slotSize {
+			err = r.tooLarge(len(m))
+			break
+		}
+		s := r.slot(p.tail + i)
+		binary.LittleEndian.PutUint32(s[slotLenOff:], uint32(len(m)))
+		copy(s[slotHeader:], m)
+	}
+	p.publishRun(i)
+	return int(i), err
+}
+
+// publishRun publishes the n slots from the producer's tail on, whose
+// lengths and payloads are written, and wakes the consumer once. The seq
+// words are stored after every slot of the run is written, in runs of at
+// most maxRun slots, each last slot first: the consumer, which waits on the
+// first slot, sees it only once the whole run is published and takes it in
+// one sweep instead of chasing the producer's stores line by line. The tail
+// hint follows each run (so a valid hint always means everything below it
+// is published; recover relies on that).
+func (p *SPSCProducer) publishRun(n uint64) {
+	if n == 0 {
+		return
+	}
+	for n > 0 {
+		k := min(n, maxRun)
+		for i := k; i > 0; i-- {
+			p.publish(p.tail + i - 1)
+		}
+		p.tail += k
+		n -= k
+		publish64(&p.r.c.tail, p.tail)
+	}
+	p.notify()
+}
+
+// EnqueueBatch enqueues every message of msgs in order, waiting while the
+// ring is full. It returns how many it enqueued: len(msgs) unless an error
+// (ErrClosed, ErrTooLarge, ctx.Err()) stopped it.
+func (p *SPSCProducer) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	return enqueueAll(ctx, &p.r.opts, &p.r.c.notFull, p.canPut, p.TryEnqueueBatch, msgs)
+}
+
+// reserve hands out up to k free slots, waiting for at least one if block.
+func (p *SPSCProducer) reserve(ctx context.Context, k int, block bool) ([][]byte, error) {
+	r := p.r
+	if p.reserved != 0 {
+		return nil, fmt.Errorf("%w: reserve with %d slots reserved", ErrOrder, p.reserved)
+	}
+	if k < 1 {
+		return nil, nil
+	}
+	for {
+		if p.closed {
+			return nil, ErrClosed
+		}
+		room, err := p.room()
+		if err != nil {
+			return nil, err
+		}
+		if room > 0 {
+			n := int(min(room, uint64(k)))
+			p.resv = p.resv[:0]
+			for i := range n {
+				s := r.slot(p.tail + uint64(i))
+				p.resv = append(p.resv, s[slotHeader:slotHeader+r.slotSize:slotHeader+r.slotSize])
+			}
+			p.reserved = n
+			return p.resv, nil
+		}
+		if !block {
+			return nil, nil
+		}
+		if err := r.opts.wait(ctx, &r.c.notFull, p.canPut); err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Reserve waits for a free slot and returns its payload bytes (SlotSize
+// long) for the caller to write in place; Commit publishes it. The slice is
+// valid until Commit or Close. Only one reservation may be pending.
+func (p *SPSCProducer) Reserve(ctx context.Context) ([]byte, error) {
+	v, err := p.reserve(ctx, 1, true)
+	if err != nil {
+		return nil, err
+	}
+	return v[0], nil
+}
+
+// TryReserve is Reserve without waiting: it reports false when the ring is
+// full.
+func (p *SPSCProducer) TryReserve() ([]byte, bool, error) {
+	v, err := p.reserve(nil, 1, false)
+	if err != nil || len(v) == 0 {
+		return nil, false, err
+	}
+	return v[0], true, nil
+}
+
+// ReserveBatch waits for at least one free slot and reserves up to k
+// consecutive ones, returning their payload bytes (each SlotSize long).
+// The returned slice and the slots are valid until CommitBatch or Close.
+func (p *SPSCProducer) ReserveBatch(ctx context.Context, k int) ([][]byte, error) {
+	return p.reserve(ctx, k, true)
+}
+
+// Commit publishes the reserved slot as a message of its first n bytes.
+func (p *SPSCProducer) Commit(n int) error {
+	var lens [1]int
+	lens[0] = n
+	return p.CommitBatch(lens[:])
+}
+
+// CommitBatch publishes the first len(lens) reserved slots, slot i as a
+// message of lens[i] bytes, and drops the rest of the reservation.
+func (p *SPSCProducer) CommitBatch(lens []int) error {
+	r := p.r
+	if len(lens) > p.reserved {
+		return fmt.Errorf("%w: commit of %d slots, %d reserved", ErrOrder, len(lens), p.reserved)
+	}
+	for _, n := range lens {
+		if n < 0 || n > r.slotSize {
+			return fmt.Errorf("%w: commit length %d, slot holds %d", ErrTooLarge, n, r.slotSize)
+		}
+	}
+	p.reserved = 0
+	for i, n := range lens {
+		binary.LittleEndian.PutUint32(r.slot(p.tail + uint64(i))[slotLenOff:], uint32(n))
+	}
+	p.publishRun(uint64(len(lens)))
+	return nil
+}
+
+// Close marks the ring closed and wakes both sides. Further enqueues fail
+// with ErrClosed; the consumer receives the messages still in the ring and
+// then ErrClosed. Close is idempotent and does not unmap anything. A
+// pending reservation is discarded.
+func (p *SPSCProducer) Close() error {
+	p.reserved = 0
+	p.closed = true
+	// The tail hint first, then closed (sequentially consistent): a
+	// consumer that sees closed sees every seq word published before it.
+	p.r.c.tail.Store(p.tail)
+	p.r.c.close()
+	return nil
+}
+
+// --- consumer ---
+
+// next reports whether the slot at the consumer's head holds a message.
+// When it does not, it also checks that the slot's seq word holds a value
+// a producer can have left there (the previous lap's index, or 0 before the
+// first lap): anything else is ErrCorrupt. The load is an acquire: the
+// reads of the slot that follow see what the producer wrote before its
+// release store of seq.
+func (c *SPSCConsumer) next() (bool, error) {
+	r := c.r
+	h := c.head
+	s := r.seq(h).Load()
+	if s == h+1 {
+		return true, nil
+	}
+	prev := prevLap(h, r.capacity)
+	if s != prev {
+		return false, fmt.Errorf("%w: spsc slot of index %d has seq %d, want %d or %d", ErrCorrupt, h, s, h+1, prev)
+	}
+	return false, nil
+}
+
+// run returns how many messages, at most k, a batch may take from the
+// consumer's head on, given that the head slot holds one. When the tail
+// hint is ahead of the head, every message below it is published (the
+// producer stores the hint, release, only after the seq words of a run):
+// one load of the hint's line then stands for k loads of seq words, and
+// the consumer takes a producer's batch in one sweep instead of chasing
+// its seq stores slot by slot. Otherwise it scans the seq words.
+func (c *SPSCConsumer) run(k uint64) uint64 {
+	r := c.r
+	h := c.head
+	if t := r.c.tail.Load(); t-h-1 < r.capacity {
+		return min(t-h, k)
+	}
+	n := uint64(1)
+	for n < k && r.seq(h+n).Load() == h+n+1 {
+		n++
+	}
+	return min(n, k)
+}
+
+// drained reports, for a consumer that found the slot at its head empty,
+// whether the ring is closed and stays empty: closed is read first, then
+// the slot again (the producer publishes its last message before it
+// closes). It never waits and never compares indices that a killed
+// producer can leave inconsistent.
+func (c *SPSCConsumer) drained() (bool, error) {
+	if !c.r.c.isClosed() {
+		return false, nil
+	}
+	ok, err := c.next()
+	return !ok && err == nil, err
+}
+
+// empty is the result of a try on a ring with nothing at the head: false,
+// ErrClosed once drained, or the error found.
+func (c *SPSCConsumer) empty() error {
+	d, err := c.drained()
+	if err != nil {
+		return err
+	}
+	if d {
+		return ErrClosed
+	}
+	return nil
+}
+
+// release hands the slots before h back to the producer: a release store
+// of head (the consumer's reads of those slots come before it), then a wake
+// of the producer if it is parked.
+func (c *SPSCConsumer) release(h uint64) {
+	hook(stepConsumerCopied)
+	c.head = h
+	publish64(&c.r.c.head, h)
+	hook(stepConsumerReleased)
+	if e := &c.r.c.notFull; e.Sleepers() != 0 {
+		e.Notify()
 	}
 }
 
@@ -354,20 +666,20 @@ func (r *SPSC) Enqueue(ctx context.Context, msg []byte) error {
 // reports false (and no error) when the ring is empty, ErrClosed when it
 // is empty and closed, and ErrShortBuffer (leaving the message in the
 // ring) when buf is shorter than the message.
-func (r *SPSC) TryDequeue(buf []byte) (int, bool, error) {
-	if r.peeked != 0 {
-		return 0, false, fmt.Errorf("dequeue with %d slots peeked: %w", r.peeked, ErrOrder)
+func (c *SPSCConsumer) TryDequeue(buf []byte) (int, bool, error) {
+	r := c.r
+	if c.peeked != 0 {
+		return 0, false, fmt.Errorf("%w: dequeue with %d slots peeked", ErrOrder, c.peeked)
 	}
-	h := r.c.head.Load()
-	a, err := r.avail(h, 1)
-	if err != nil {
-		return 0, false, err
-	}
-	if a == 0 {
-		if r.drained(h) {
-			return 0, false, ErrClosed
+	h := c.head
+	if r.seq(h).Load() != h+1 {
+		ok, err := c.next()
+		if err != nil {
+			return 0, false, err
 		}
-		return 0, false, nil
+		if !ok {
+			return 0, false, c.empty()
+		}
 	}
 	s := r.slot(h)
 	n, err := r.msgLen(s)
@@ -375,27 +687,175 @@ func (r *SPSC) TryDequeue(buf []byte) (int, bool, error) {
 		return 0, false, err
 	}
 	if n > len(buf) {
-		return 0, false, fmt.Errorf("message of %d bytes, buffer of %d: %w", n, len(buf), ErrShortBuffer)
+		return 0, false, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, n, len(buf))
 	}
 	copy(buf, s[slotHeader:slotHeader+n])
-	r.publishHead(h + 1)
+	c.release(h + 1)
 	return n, true, nil
 }
 
 // Dequeue copies the next message into buf and returns its length, waiting
 // while the ring is empty. It returns ErrClosed once the ring is closed and
 // drained, and ctx.Err() when ctx ends first.
-func (r *SPSC) Dequeue(ctx context.Context, buf []byte) (int, error) {
+func (c *SPSCConsumer) Dequeue(ctx context.Context, buf []byte) (int, error) {
 	for {
-		n, ok, err := r.TryDequeue(buf)
+		n, ok, err := c.TryDequeue(buf)
 		if ok || err != nil {
 			return n, err
 		}
-		if err := r.waiter.Wait(ctx, &r.c.notEmpty, r.canGet); err != nil {
+		if err := c.wait(ctx); err != nil {
 			return 0, err
 		}
 	}
 }
 
+// wait waits until the slot at head may hold a message or the ring is
+// closed. It also returns ctx's error when the wait condition held but the
+// try that follows found nothing, so no loop outlives its context.
+func (c *SPSCConsumer) wait(ctx context.Context) error {
+	if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.canGet); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// TryDequeueBatch copies up to len(bufs) messages and hands their slots
+// back with one store. Message i goes into bufs[i][:cap(bufs[i])], and
+// bufs[i] is resliced to the message's length. It returns how many it
+// dequeued (0 when empty), ErrClosed when empty and closed, and
+// ErrShortBuffer when the first message does not fit bufs[0]; a later
+// message that does not fit ends the batch early without an error.
+func (c *SPSCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
+	r := c.r
+	if c.peeked != 0 {
+		return 0, fmt.Errorf("%w: dequeue with %d slots peeked", ErrOrder, c.peeked)
+	}
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	ok, err := c.next()
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, c.empty()
+	}
+	h := c.head
+	k := c.run(uint64(len(bufs)))
+	var i uint64
+	for ; i < k; i++ {
+		s := r.slot(h + i)
+		n, lerr := r.msgLen(s)
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		b := bufs[i][:cap(bufs[i])]
+		if n > len(b) {
+			if i == 0 {
+				err = fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, n, len(b))
+			}
+			break
+		}
+		bufs[i] = b[:copy(b, s[slotHeader:slotHeader+n])]
+	}
+	if i > 0 {
+		c.release(h + i)
+	}
+	return int(i), err
+}
+
+// DequeueBatch waits until at least one message is in the ring, then
+// dequeues like TryDequeueBatch. It returns ErrClosed once the ring is
+// closed and drained, and ctx.Err() when ctx ends first.
+func (c *SPSCConsumer) DequeueBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	for {
+		n, err := c.TryDequeueBatch(bufs)
+		if n > 0 || err != nil || len(bufs) == 0 {
+			return n, err
+		}
+		if err := c.wait(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// peek hands out up to k messages in place, waiting for one if block.
+func (c *SPSCConsumer) peek(ctx context.Context, k int, block bool) ([][]byte, error) {
+	r := c.r
+	if c.peeked != 0 {
+		return nil, fmt.Errorf("%w: peek with %d slots peeked", ErrOrder, c.peeked)
+	}
+	if k < 1 {
+		return nil, nil
+	}
+	for {
+		ok, err := c.next()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			h := c.head
+			c.peekv = c.peekv[:0]
+			for i := range c.run(uint64(k)) {
+				s := r.slot(h + i)
+				l, err := r.msgLen(s)
+				if err != nil {
+					return nil, err
+				}
+				c.peekv = append(c.peekv, s[slotHeader:slotHeader+l:slotHeader+l])
+			}
+			c.peeked = len(c.peekv)
+			return c.peekv, nil
+		}
+		if err := c.empty(); err != nil {
+			return nil, err
+		}
+		if !block {
+			return nil, nil
+		}
+		if err := c.wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Peek waits for a message and returns its bytes in place, without copying.
+// The slice is valid until Release; the message stays in the ring until
+// then. It returns ErrClosed once the ring is closed and drained.
+func (c *SPSCConsumer) Peek(ctx context.Context) ([]byte, error) {
+	v, err := c.peek(ctx, 1, true)
+	if err != nil {
+		return nil, err
+	}
+	return v[0], nil
+}
+
+// TryPeek is Peek without waiting: it reports false when the ring is empty.
+func (c *SPSCConsumer) TryPeek() ([]byte, bool, error) {
+	v, err := c.peek(nil, 1, false)
+	if err != nil || len(v) == 0 {
+		return nil, false, err
+	}
+	return v[0], true, nil
+}
+
+// PeekBatch waits for at least one message and returns up to k messages in
+// place. The returned slice and the messages are valid until Release.
+func (c *SPSCConsumer) PeekBatch(ctx context.Context, k int) ([][]byte, error) {
+	return c.peek(ctx, k, true)
+}
+
+// Release hands the peeked slots back to the producer with one store.
+func (c *SPSCConsumer) Release() error {
+	if c.peeked == 0 {
+		return fmt.Errorf("%w: release without peek", ErrOrder)
+	}
+	n := uint64(c.peeked)
+	c.peeked = 0
+	c.release(c.head + n)
+	return nil
+}
+
 // spscCheck pins the control block layout at compile time.
-var _ = [1]struct{}{}[unsafe.Sizeof(control{})-DataOffset]
+var _ = [1]struct{}{}[unsafe.Sizeof(control{})-dataOffset]

@@ -27,7 +27,7 @@ func childSPSCConsume() int {
 		return childFail("attach: %v", err)
 	}
 	if s, err := futex.ParseStrategy(os.Getenv("RING_WAIT")); err == nil {
-		r.SetWaiter(futex.Waiter{Strategy: s})
+		r.opts.waiter = futex.Waiter{Strategy: s}
 	}
 	a.word(wordReady).Add(1)
 	next, err := consumeSeq(context.Background(), r, os.Getenv("RING_MODE"), 0)

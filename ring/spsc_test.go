@@ -28,27 +28,27 @@ func newTestSPSC(tb testing.TB, capacity, slotSize int) (*SPSC, []byte) {
 
 func TestSPSCSizeAndParams(t *testing.T) {
 	for _, tc := range []struct{ capacity, slot, size int }{
-		{1, 1, DataOffset + 32},
-		{4, 8, DataOffset + 4*32},
-		{8, 64, DataOffset + 8*128},
-		{1024, 13, DataOffset + 1024*32},
+		{1, 1, dataOffset + 32},
+		{4, 8, dataOffset + 4*32},
+		{8, 64, dataOffset + 8*128},
+		{1024, 13, dataOffset + 1024*32},
 	} {
 		got, err := SPSCSize(tc.capacity, tc.slot)
 		if err != nil || got != tc.size {
 			t.Errorf("SPSCSize(%d, %d) = %d, %v; want %d", tc.capacity, tc.slot, got, err, tc.size)
 		}
 	}
-	for _, tc := range []struct{ capacity, slot int }{{0, 8}, {3, 8}, {-4, 8}, {8, 0}, {8, -1}, {8, MaxSlotSize + 1}, {MaxCapacity * 2, 8}, {MaxCapacity, MaxSlotSize}} {
-		if _, err := SPSCSize(tc.capacity, tc.slot); !errors.Is(err, ErrBadLayout) {
-			t.Errorf("SPSCSize(%d, %d) error %v, want ErrBadLayout", tc.capacity, tc.slot, err)
+	for _, tc := range []struct{ capacity, slot int }{{0, 8}, {3, 8}, {-4, 8}, {8, 0}, {8, -1}, {8, MaxSlotSize + 1}, {twice(MaxCapacity), 8}, {MaxCapacity, MaxSlotSize}} {
+		if _, err := SPSCSize(tc.capacity, tc.slot); !errors.Is(err, ErrConfig) {
+			t.Errorf("SPSCSize(%d, %d) error %v, want ErrConfig", tc.capacity, tc.slot, err)
 		}
 	}
 	size, _ := SPSCSize(8, 8)
 	mem := alignedMem(t, size+1)
-	if _, err := NewSPSC(mem[1:], 8, 8); !errors.Is(err, ErrBadLayout) {
+	if _, err := NewSPSC(mem[1:], 8, 8); !errors.Is(err, ErrConfig) {
 		t.Errorf("unaligned region: %v", err)
 	}
-	if _, err := NewSPSC(mem[:size-1], 8, 8); !errors.Is(err, ErrBadLayout) {
+	if _, err := NewSPSC(mem[:size-1], 8, 8); !errors.Is(err, ErrConfig) {
 		t.Errorf("short region: %v", err)
 	}
 }
@@ -59,21 +59,21 @@ func TestSPSCBasic(t *testing.T) {
 		t.Fatalf("cap %d slot %d len %d", r.Cap(), r.SlotSize(), r.Len())
 	}
 	buf := make([]byte, 8)
-	if _, ok, err := r.TryDequeue(buf); ok || err != nil {
+	if _, ok, err := r.Consumer().TryDequeue(buf); ok || err != nil {
 		t.Fatalf("dequeue from empty: %v %v", ok, err)
 	}
 	for i := range 4 {
-		if ok, err := r.TryEnqueue([]byte{byte(i), 1, 2}[:i%3+1]); !ok || err != nil {
+		if ok, err := r.Producer().TryEnqueue([]byte{byte(i), 1, 2}[:i%3+1]); !ok || err != nil {
 			t.Fatalf("enqueue %d: %v %v", i, ok, err)
 		}
 	}
-	if ok, err := r.TryEnqueue([]byte{9}); ok || err != nil {
+	if ok, err := r.Producer().TryEnqueue([]byte{9}); ok || err != nil {
 		t.Fatalf("enqueue into full: %v %v", ok, err)
 	}
 	if r.Len() != 4 {
 		t.Fatalf("len %d", r.Len())
 	}
-	if _, err := r.TryEnqueue(make([]byte, 9)); !errors.Is(err, ErrTooLarge) {
+	if _, err := r.Producer().TryEnqueue(make([]byte, 9)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("too large: %v", err)
 	}
 	// A second handle attached to the same memory sees the same ring.
@@ -81,23 +81,23 @@ func TestSPSCBasic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.TryDequeue(buf[:0]); !errors.Is(err, ErrShortBuffer) {
+	if _, _, err := c.Consumer().TryDequeue(buf[:0]); !errors.Is(err, ErrShortBuffer) {
 		t.Fatalf("short buffer: %v", err)
 	}
 	for i := range 4 {
-		n, ok, err := c.TryDequeue(buf)
+		n, ok, err := c.Consumer().TryDequeue(buf)
 		if !ok || err != nil || n != i%3+1 || buf[0] != byte(i) {
 			t.Fatalf("dequeue %d: n=%d ok=%v err=%v buf=%v", i, n, ok, err, buf)
 		}
 	}
-	if _, ok, err := c.TryDequeue(buf); ok || err != nil {
+	if _, ok, err := c.Consumer().TryDequeue(buf); ok || err != nil {
 		t.Fatalf("dequeue from empty: %v %v", ok, err)
 	}
 	// Zero-length messages are messages.
-	if ok, err := r.TryEnqueue(nil); !ok || err != nil {
+	if ok, err := r.Producer().TryEnqueue(nil); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if n, ok, err := c.TryDequeue(nil); !ok || err != nil || n != 0 {
+	if n, ok, err := c.Consumer().TryDequeue(nil); !ok || err != nil || n != 0 {
 		t.Fatal(n, ok, err)
 	}
 }
@@ -108,7 +108,7 @@ func TestSPSCBatch(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = []byte(fmt.Sprintf("m%02d", i))
 	}
-	n, err := r.TryEnqueueBatch(msgs)
+	n, err := r.Producer().TryEnqueueBatch(msgs)
 	if n != 8 || err != nil {
 		t.Fatalf("batch enqueue %d %v", n, err)
 	}
@@ -118,7 +118,7 @@ func TestSPSCBatch(t *testing.T) {
 	}
 	got := 0
 	for got < 8 {
-		k, err := r.TryDequeueBatch(bufs)
+		k, err := r.Consumer().TryDequeueBatch(bufs)
 		if err != nil || k == 0 {
 			t.Fatalf("batch dequeue %d %v", k, err)
 		}
@@ -130,83 +130,83 @@ func TestSPSCBatch(t *testing.T) {
 		got += k
 	}
 	// A message that is too large stops the batch after the ones before it.
-	n, err = r.TryEnqueueBatch([][]byte{{1}, make([]byte, 17), {2}})
+	n, err = r.Producer().TryEnqueueBatch([][]byte{{1}, make([]byte, 17), {2}})
 	if n != 1 || !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("batch with large message: %d %v", n, err)
 	}
 	// A later short buffer ends the batch early without an error.
-	if _, err := r.TryEnqueueBatch([][]byte{bytes.Repeat([]byte{3}, 16)}); err != nil {
+	if _, err := r.Producer().TryEnqueueBatch([][]byte{bytes.Repeat([]byte{3}, 16)}); err != nil {
 		t.Fatal(err)
 	}
 	small := [][]byte{make([]byte, 4), make([]byte, 4)}
-	if k, err := r.TryDequeueBatch(small); k != 1 || err != nil || !bytes.Equal(small[0], []byte{1}) {
+	if k, err := r.Consumer().TryDequeueBatch(small); k != 1 || err != nil || !bytes.Equal(small[0], []byte{1}) {
 		t.Fatalf("got %d %v %v", k, err, small[0])
 	}
-	if k, err := r.TryDequeueBatch(small); k != 0 || !errors.Is(err, ErrShortBuffer) {
+	if k, err := r.Consumer().TryDequeueBatch(small); k != 0 || !errors.Is(err, ErrShortBuffer) {
 		t.Fatalf("got %d %v", k, err)
 	}
 }
 
 func TestSPSCZeroCopy(t *testing.T) {
 	r, _ := newTestSPSC(t, 4, 8)
-	if err := r.Commit(1); !errors.Is(err, ErrOrder) {
+	if err := r.Producer().Commit(1); !errors.Is(err, ErrOrder) {
 		t.Fatalf("commit without reserve: %v", err)
 	}
-	if err := r.Release(); !errors.Is(err, ErrOrder) {
+	if err := r.Consumer().Release(); !errors.Is(err, ErrOrder) {
 		t.Fatalf("release without peek: %v", err)
 	}
 	ctx := context.Background()
-	s, err := r.Reserve(ctx)
+	s, err := r.Producer().Reserve(ctx)
 	if err != nil || len(s) != 8 {
 		t.Fatal(len(s), err)
 	}
-	if _, err := r.Reserve(ctx); !errors.Is(err, ErrOrder) {
+	if _, err := r.Producer().Reserve(ctx); !errors.Is(err, ErrOrder) {
 		t.Fatalf("double reserve: %v", err)
 	}
-	if _, err := r.TryEnqueue([]byte{1}); !errors.Is(err, ErrOrder) {
+	if _, err := r.Producer().TryEnqueue([]byte{1}); !errors.Is(err, ErrOrder) {
 		t.Fatalf("enqueue while reserved: %v", err)
 	}
 	copy(s, "hello")
 	if r.Len() != 0 {
 		t.Fatal("reserved slot visible before commit")
 	}
-	if err := r.Commit(5); err != nil {
+	if err := r.Producer().Commit(5); err != nil {
 		t.Fatal(err)
 	}
-	v, err := r.ReserveBatch(ctx, 10)
+	v, err := r.Producer().ReserveBatch(ctx, 10)
 	if err != nil || len(v) != 3 {
 		t.Fatal(len(v), err)
 	}
 	for i := range v {
 		v[i][0] = byte('a' + i)
 	}
-	if err := r.CommitBatch([]int{1, 1, 9}); !errors.Is(err, ErrTooLarge) {
+	if err := r.Producer().CommitBatch([]int{1, 1, 9}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("commit length over slot: %v", err)
 	}
-	if err := r.CommitBatch([]int{1, 1}); err != nil {
+	if err := r.Producer().CommitBatch([]int{1, 1}); err != nil {
 		t.Fatal(err)
 	}
 	if r.Len() != 3 {
 		t.Fatalf("len %d", r.Len())
 	}
-	p, err := r.Peek(ctx)
+	p, err := r.Consumer().Peek(ctx)
 	if err != nil || string(p) != "hello" {
 		t.Fatalf("peek %q %v", p, err)
 	}
-	if _, err := r.Peek(ctx); !errors.Is(err, ErrOrder) {
+	if _, err := r.Consumer().Peek(ctx); !errors.Is(err, ErrOrder) {
 		t.Fatalf("double peek: %v", err)
 	}
-	if err := r.Release(); err != nil {
+	if err := r.Consumer().Release(); err != nil {
 		t.Fatal(err)
 	}
-	pv, err := r.PeekBatch(ctx, 8)
+	pv, err := r.Consumer().PeekBatch(ctx, 8)
 	if err != nil || len(pv) != 2 || string(pv[0]) != "a" || string(pv[1]) != "b" {
 		t.Fatalf("peek batch %q %v", pv, err)
 	}
-	if err := r.Release(); err != nil {
+	if err := r.Consumer().Release(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := r.TryPeek(); ok || err != nil {
+	if _, ok, err := r.Consumer().TryPeek(); ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	if r.Len() != 0 {
@@ -218,69 +218,135 @@ func TestSPSCCloseDrains(t *testing.T) {
 	r, _ := newTestSPSC(t, 4, 8)
 	ctx := context.Background()
 	for i := range 3 {
-		if err := r.Enqueue(ctx, []byte{byte(i)}); err != nil {
+		if err := r.Producer().Enqueue(ctx, []byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := r.Close(); err != nil {
+	if err := r.Producer().Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Close(); err != nil {
+	if err := r.Producer().Close(); err != nil {
 		t.Fatal("second close:", err)
 	}
-	if err := r.Enqueue(ctx, []byte{9}); !errors.Is(err, ErrClosed) {
+	if err := r.Producer().Enqueue(ctx, []byte{9}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("enqueue after close: %v", err)
 	}
-	if _, err := r.Reserve(ctx); !errors.Is(err, ErrClosed) {
+	if _, err := r.Producer().Reserve(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("reserve after close: %v", err)
 	}
 	buf := make([]byte, 8)
 	for i := range 3 {
-		n, err := r.Dequeue(ctx, buf)
+		n, err := r.Consumer().Dequeue(ctx, buf)
 		if err != nil || n != 1 || buf[0] != byte(i) {
 			t.Fatalf("drain %d: %d %v", i, n, err)
 		}
 	}
-	if _, err := r.Dequeue(ctx, buf); !errors.Is(err, ErrClosed) {
+	if _, err := r.Consumer().Dequeue(ctx, buf); !errors.Is(err, ErrClosed) {
 		t.Fatalf("dequeue after drain: %v", err)
 	}
-	if _, err := r.Peek(ctx); !errors.Is(err, ErrClosed) {
+	if _, err := r.Consumer().Peek(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("peek after drain: %v", err)
 	}
-	if _, err := r.DequeueBatch(ctx, [][]byte{buf}); !errors.Is(err, ErrClosed) {
+	if _, err := r.Consumer().DequeueBatch(ctx, [][]byte{buf}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("batch after drain: %v", err)
+	}
+}
+
+// parked waits until a waiter has counted itself a sleeper on e (it is in
+// the futex park, or about to re-check and enter it): the observable fact
+// that a blocking call is blocked. A spinning waiter has no such state.
+func parked(t *testing.T, e *futex.Event, s futex.Strategy) {
+	t.Helper()
+	if s == futex.BusySpin || s == futex.Yield {
+		return
+	}
+	deadline := time.Now().Add(time.Minute) // hang detector
+	for e.Sleepers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter never parked")
+		}
+		time.Sleep(50 * time.Microsecond)
 	}
 }
 
 func TestSPSCBlockingContext(t *testing.T) {
 	for _, s := range []futex.Strategy{futex.SpinThenPark, futex.Park, futex.BusySpin} {
-		r, _ := newTestSPSC(t, 1, 8)
-		r.SetWaiter(futex.Waiter{Strategy: s})
+		size, _ := SPSCSize(1, 8)
+		// Recheck -1: a missing wake-up must hang, not be rescued by
+		// the bounded park.
+		r, err := NewSPSC(alignedMem(t, size), 1, 8, WithWaiter(futex.Waiter{Strategy: s, Recheck: -1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, c := r.Producer(), r.Consumer()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		if _, err := r.Dequeue(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := c.Dequeue(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%v: dequeue from empty: %v", s, err)
 		}
 		cancel()
-		if err := r.Enqueue(context.Background(), []byte{1}); err != nil {
+		if err := p.Enqueue(context.Background(), []byte{1}); err != nil {
 			t.Fatal(err)
 		}
+		// Cancel reaches a producer blocked on a full ring.
 		ctx, cancel = context.WithCancel(context.Background())
-		go func() { time.Sleep(10 * time.Millisecond); cancel() }()
-		if err := r.Enqueue(ctx, []byte{2}); !errors.Is(err, context.Canceled) {
+		errc := make(chan error, 1)
+		go func() { errc <- p.Enqueue(ctx, []byte{2}) }()
+		parked(t, &r.c.notFull, s)
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Fatalf("%v: enqueue into full: %v", s, err)
 		}
-		// Close wakes a blocked consumer.
+		// Close wakes a consumer parked on an empty ring.
 		buf := make([]byte, 8)
-		if _, err := r.Dequeue(context.Background(), buf); err != nil {
+		if _, err := c.Dequeue(context.Background(), buf); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { _, err := r.Dequeue(context.Background(), buf); done <- err }()
-		time.Sleep(5 * time.Millisecond)
-		r.Close()
-		if err := <-done; !errors.Is(err, ErrClosed) {
+		go func() { _, err := c.Dequeue(context.Background(), buf); errc <- err }()
+		parked(t, &r.c.notEmpty, s)
+		p.Close()
+		if err := <-errc; !errors.Is(err, ErrClosed) {
 			t.Fatalf("%v: blocked dequeue after close: %v", s, err)
 		}
+	}
+}
+
+// TestSPSCClosedLaggingTail is the state a producer killed between its
+// publication and a tail store used to leave, followed by a Close: the
+// shared tail one behind the consumer's head. Dequeue and Peek must
+// report ErrClosed at once, and a blocking call on a live ring in that state
+// must end with its context.
+func TestSPSCClosedLaggingTail(t *testing.T) {
+	r, mem := newTestSPSC(t, 4, 8)
+	p, c := r.Producer(), r.Consumer()
+	if err := p.Enqueue(context.Background(), []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if _, err := c.Dequeue(context.Background(), buf); err != nil {
+		t.Fatal(err)
+	}
+	setIndex(mem, offTail, 0) // one behind head 1
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Dequeue(ctx, buf); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dequeue on an open ring with a lagging tail: %v", err)
+	}
+	// A producer that attaches now finds its place from the seq words.
+	r2, _ := AttachSPSC(mem)
+	if err := r2.Producer().Close(); err != nil {
+		t.Fatal(err)
+	}
+	setIndex(mem, offTail, 0)
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute) // hang detector
+	defer cancel()
+	if _, err := c.Dequeue(ctx, buf); !errors.Is(err, ErrClosed) {
+		t.Fatalf("dequeue: %v, want ErrClosed", err)
+	}
+	if _, err := c.Peek(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("peek: %v, want ErrClosed", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("a closed, drained ring was waited on")
 	}
 }
 
@@ -345,7 +411,7 @@ func produceSeq(ctx context.Context, r *SPSC, mode string, from, to uint64) erro
 	for i := from; i < to; {
 		switch mode {
 		case "copy":
-			if err := r.Enqueue(ctx, seqMsg(bufs[0], i)); err != nil {
+			if err := r.Producer().Enqueue(ctx, seqMsg(bufs[0], i)); err != nil {
 				return err
 			}
 			i++
@@ -355,26 +421,26 @@ func produceSeq(ctx context.Context, r *SPSC, mode string, from, to uint64) erro
 			for j := range msgs {
 				msgs[j] = seqMsg(bufs[j], i+uint64(j))
 			}
-			n, err := r.EnqueueBatch(ctx, msgs)
+			n, err := r.Producer().EnqueueBatch(ctx, msgs)
 			if err != nil {
 				return err
 			}
 			i += uint64(n)
 		case "zerocopy":
-			v, err := r.ReserveBatch(ctx, int(min(batch, to-i)))
+			v, err := r.Producer().ReserveBatch(ctx, int(min(batch, to-i)))
 			if err != nil {
 				return err
 			}
 			for j := range v {
 				lens[j] = len(seqMsg(v[j], i+uint64(j)))
 			}
-			if err := r.CommitBatch(lens[:len(v)]); err != nil {
+			if err := r.Producer().CommitBatch(lens[:len(v)]); err != nil {
 				return err
 			}
 			i += uint64(len(v))
 		}
 	}
-	return r.Close()
+	return r.Producer().Close()
 }
 
 // consumeSeq receives messages numbered from on until the ring is closed
@@ -387,7 +453,7 @@ func consumeSeq(ctx context.Context, r *SPSC, mode string, next uint64) (uint64,
 	for {
 		switch mode {
 		case "copy":
-			n, err := r.Dequeue(ctx, bufs[0][:16])
+			n, err := r.Consumer().Dequeue(ctx, bufs[0][:16])
 			if errors.Is(err, ErrClosed) {
 				return next, nil
 			}
@@ -399,7 +465,7 @@ func consumeSeq(ctx context.Context, r *SPSC, mode string, next uint64) (uint64,
 			}
 			next++
 		case "batch":
-			k, err := r.DequeueBatch(ctx, bufs)
+			k, err := r.Consumer().DequeueBatch(ctx, bufs)
 			if errors.Is(err, ErrClosed) {
 				return next, nil
 			}
@@ -413,7 +479,7 @@ func consumeSeq(ctx context.Context, r *SPSC, mode string, next uint64) (uint64,
 				next++
 			}
 		case "zerocopy":
-			v, err := r.PeekBatch(ctx, 5)
+			v, err := r.Consumer().PeekBatch(ctx, 5)
 			if errors.Is(err, ErrClosed) {
 				return next, nil
 			}
@@ -426,7 +492,7 @@ func consumeSeq(ctx context.Context, r *SPSC, mode string, next uint64) (uint64,
 				}
 				next++
 			}
-			if err := r.Release(); err != nil {
+			if err := r.Consumer().Release(); err != nil {
 				return next, err
 			}
 		}

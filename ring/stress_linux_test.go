@@ -14,8 +14,6 @@ import (
 )
 
 func init() {
-	proctest.Register("mpmc-produce", childMPMCProduce)
-	proctest.Register("mpmc-consume", childMPMCConsume)
 	proctest.Register("byte-consume", childByteConsume)
 	proctest.Register("park-consume", childParkConsume)
 }
@@ -77,130 +75,10 @@ func childByteConsume() int {
 	return 0
 }
 
-// mpmcCounts returns the per-message delivery counters that follow the
-// ring in the shared area.
-func mpmcCounts(a *sharedArea, ringSize, producers, perProducer int) []atomic.Uint32 {
-	off := ringOff + (ringSize+63)&^63
-	return unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(&a.mem[off])), producers*perProducer)
-}
-
-func mpmcEnv() (producers, perProducer, batch, id int) {
-	return envInt("RING_PRODUCERS", 1), envInt("RING_NPER", 1), envInt("RING_BATCH", 1), envInt("RING_ID", 0)
-}
-
-func childMPMCProduce() int {
-	a, err := childArea()
-	if err != nil {
-		return childFail("%v", err)
-	}
-	r, err := AttachMPMC(a.ring())
-	if err != nil {
-		return childFail("attach: %v", err)
-	}
-	_, n, batch, id := mpmcEnv()
-	a.word(wordReady).Add(1)
-	a.waitWordChild(wordGo, 1)
-	if err := produceMPMC(context.Background(), r, uint64(id), uint64(n), batch); err != nil {
-		return childFail("produce: %v", err)
-	}
-	a.word(wordDone).Add(1)
-	return 0
-}
-
-func childMPMCConsume() int {
-	a, err := childArea()
-	if err != nil {
-		return childFail("%v", err)
-	}
-	r, err := AttachMPMC(a.ring())
-	if err != nil {
-		return childFail("attach: %v", err)
-	}
-	producers, n, batch, id := mpmcEnv()
-	size, _ := MPMCSize(r.Cap(), r.SlotSize())
-	counts := mpmcCounts(a, size, producers, n)
-	a.word(wordReady).Add(1)
-	got, err := consumeMPMC(context.Background(), r, producers, batch, func(p, seq uint64) {
-		if seq < uint64(n) {
-			counts[int(p)*n+int(seq)].Add(1)
-		}
-	})
-	a.count(id).Store(got)
-	if err != nil {
-		return childFail("consume: %v", err)
-	}
-	return 0
-}
-
 // waitWordChild is waitWord for children, which have no testing.TB.
 func (a *sharedArea) waitWordChild(i int, want uint32) {
 	for a.word(i).Load() < want {
 		time.Sleep(20 * time.Microsecond)
-	}
-}
-
-// runMPMCAcross runs producers and consumers as child processes over one
-// MPMC ring and checks every message was delivered exactly once, in
-// per-producer order (each consumer checks the order of what it sees).
-func runMPMCAcross(t *testing.T, producers, consumers, capacity, batch, perProducer int) {
-	size, err := MPMCSize(capacity, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newSharedArea(t, (size+63)&^63+4*producers*perProducer)
-	r, err := NewMPMC(a.ring(), capacity, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{fmt.Sprintf("RING_PRODUCERS=%d", producers), fmt.Sprintf("RING_NPER=%d", perProducer), fmt.Sprintf("RING_BATCH=%d", batch)}
-	var cmds []func()
-	for i := range consumers {
-		cmd := a.start(t, "mpmc-consume", append(env, fmt.Sprintf("RING_ID=%d", i))...)
-		cmds = append(cmds, func() { waitCmd(t, cmd) })
-	}
-	var pcmds []func()
-	for i := range producers {
-		cmd := a.start(t, "mpmc-produce", append(env, fmt.Sprintf("RING_ID=%d", i))...)
-		pcmds = append(pcmds, func() { waitCmd(t, cmd) })
-	}
-	a.waitWord(t, wordReady, uint32(producers+consumers))
-	a.word(wordGo).Store(1)
-	for _, w := range pcmds {
-		w()
-	}
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range cmds {
-		w()
-	}
-	var total uint64
-	for i := range consumers {
-		total += a.count(i).Load()
-	}
-	if want := uint64(producers * perProducer); total != want {
-		t.Errorf("consumers received %d messages, want %d", total, want)
-	}
-	counts := mpmcCounts(a, size, producers, perProducer)
-	for i := range counts {
-		if c := counts[i].Load(); c != 1 {
-			t.Fatalf("producer %d message %d delivered %d times", i/perProducer, i%perProducer, c)
-		}
-	}
-}
-
-func TestMPMCAcrossProcesses(t *testing.T) {
-	for _, tc := range []struct{ p, c, capacity, batch, n int }{
-		{2, 2, 1024, 1, 500_000},
-		{2, 2, 256, 16, 500_000},
-		{4, 4, 1024, 1, 250_000},
-		{4, 4, 64, 8, 250_000},
-		{2, 2, 1, 1, 20_000}, // capacity 1 and 2: every operation crosses full or empty
-		{2, 2, 2, 2, 20_000},
-	} {
-		t.Run(fmt.Sprintf("%dx%d/cap%d/batch%d", tc.p, tc.c, tc.capacity, tc.batch), func(t *testing.T) {
-			runMPMCAcross(t, tc.p, tc.c, tc.capacity, tc.batch, int(stressN(uint64(tc.n))))
-		})
 	}
 }
 
@@ -220,6 +98,8 @@ func TestParkWake100k(t *testing.T) {
 	cmd := a.start(t, "park-consume")
 	a.waitWord(t, wordReady, 1)
 	buf := make([]byte, 16)
+	futexWord := (*atomic.Uint32)(unsafe.Pointer(&r.c.notEmpty)) // seq: its first word (TestLayout)
+	wakes := 0
 	for i := range n {
 		// Wait (without a time limit on the consumer side) until the
 		// consumer sleeps or is about to: its sleeper count is set.
@@ -231,22 +111,40 @@ func TestParkWake100k(t *testing.T) {
 				t.Fatal("consumer exited")
 			}
 		}
+		armed := uint32(0)
 		if i%64 == 0 {
-			// Now and then give the consumer time to reach the futex
-			// wait itself, so the wake system call finds it asleep.
-			time.Sleep(200 * time.Microsecond)
+			// Now and then wait until the consumer has armed the futex
+			// word (seq odd: it parks on that value): this message's
+			// Notify must then make the wake system call, which moves
+			// seq on (nothing else does: the child parks with no
+			// re-check and a deadline a minute away).
+			for armed = futexWord.Load(); armed&1 == 0; armed = futexWord.Load() {
+				runtime.Gosched()
+				if cmd.ProcessState != nil {
+					t.Fatal("consumer exited")
+				}
+			}
 		}
-		if err := r.Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
+		if err := r.Producer().Enqueue(context.Background(), seqMsg(buf, i)); err != nil {
 			t.Fatal(err)
+		}
+		if armed != 0 {
+			if futexWord.Load() == armed {
+				t.Fatalf("message %d: the consumer was armed and the enqueue made no wake-up", i)
+			}
+			wakes++
 		}
 
 	}
-	r.Close()
+	r.Producer().Close()
 	waitCmd(t, cmd)
 	if got := a.count(0).Load(); got != n {
 		t.Fatalf("consumer received %d, want %d", got, n)
 	}
-	t.Logf("%d messages, each enqueued while the consumer was parked or parking", n)
+	if want := int((n + 63) / 64); wakes != want {
+		t.Fatalf("%d enqueues woke an armed consumer, want %d", wakes, want)
+	}
+	t.Logf("%d messages, each enqueued while the consumer was parked or parking; %d woke it from the futex", n, wakes)
 }
 
 func childParkConsume() int {
@@ -258,7 +156,9 @@ func childParkConsume() int {
 	if err != nil {
 		return childFail("attach: %v", err)
 	}
-	r.SetWaiter(futex.Waiter{Strategy: futex.Park})
+	// Recheck -1: a lost wake-up must hang (and fail on the deadline
+	// below), not be rescued by the bounded park.
+	r.opts.waiter = futex.Waiter{Strategy: futex.Park, Recheck: -1}
 	a.word(wordReady).Add(1)
 	buf := make([]byte, 16)
 	var next uint64
@@ -266,7 +166,7 @@ func childParkConsume() int {
 		// A lost wake-up would park forever: the deadline turns it into a
 		// failure. A minute per message is not a timing check.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		n, err := r.Dequeue(ctx, buf)
+		n, err := r.Consumer().Dequeue(ctx, buf)
 		cancel()
 		if err == ErrClosed {
 			break

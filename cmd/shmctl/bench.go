@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,13 +21,14 @@ import (
 
 // benchFlags are the flags of `shmctl bench`.
 type benchFlags struct {
-	sizes, transports, waits, workloads, cpus string
-	duration, warmup                          time.Duration
-	minMsgs                                   int
-	noLimits                                  bool
-	json, csv, benchfmt                       bool
-	plot                                      string
-	progress                                  string
+	sizes, transports, waits, workloads, cpus, scaling string
+	duration, warmup                                   time.Duration
+	minMsgs                                            int
+	rate                                               float64
+	noLimits, noVerify                                 bool
+	json, csv, benchfmt                                bool
+	plot, from                                         string
+	progress                                           string
 }
 
 func init() {
@@ -45,8 +48,12 @@ func newBenchCmd() *cobra.Command {
 transport and prints throughput (stream), round-trip latency (pingpong) and CPU
 time per message, with ratios against the pipe and against the machine's limits
 probed in the same run (memcpy, a cross-core atomic ping-pong, a futex round
-trip, a trivial system call). Every message is verified (sequence number and
-CRC-32C); a kernel limit makes a cell "n/a" with the reason.
+trip, a trivial system call), and the harness's own cost per message measured
+over a no-op transport. Every message's sequence number and tail stamp are
+checked and one in 64 is checksummed (CRC-32C); an untimed verification cell
+per transport and size checksums every message. A kernel limit makes a cell
+"n/a" with the reason. The scaling rows run an MPMC ring with 1, 2, 4 and 8
+producers and consumers.
 
 The quick default (64B,4KiB,64KiB,1MiB, every transport) takes under a minute
 on 2 cores.`,
@@ -56,10 +63,13 @@ on 2 cores.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.sizes, "sizes", "64,4KiB,64KiB,1MiB", "message sizes, comma-separated (8B to 64MiB)")
-	fl.StringVar(&f.transports, "transports", strings.Join(bench.AllKinds(), ","), "transports, comma-separated")
+	fl.StringVar(&f.sizes, "sizes", "64,4KiB,64KiB,1MiB", "message sizes, comma-separated (24B to 64MiB)")
+	fl.StringVar(&f.transports, "transports", strings.Join(bench.Transports(), ","), "transports, comma-separated (-zc: zero-copy Reserve/Commit, Peek/Release)")
 	fl.StringVar(&f.waits, "wait", "spin,park,spin-then-park", "waiting modes of the shmkit rings (spin, park, spin-then-park, yield)")
-	fl.StringVar(&f.workloads, "workloads", "stream,pingpong", "workloads: stream, pingpong")
+	fl.StringVar(&f.workloads, "workloads", "stream,pingpong,scaling", "workloads: stream, pingpong, scaling (MPMC, N producers and N consumers)")
+	fl.StringVar(&f.scaling, "scaling", "1,2,4,8", "producer (= consumer) counts of the scaling rows")
+	fl.Float64Var(&f.rate, "rate", 0, "pace every stream at this many messages/s and report one-way latency (corrected for coordinated omission); 0: as fast as possible")
+	fl.BoolVar(&f.noVerify, "no-verify", false, "skip the untimed verification cells (every message checksummed)")
 	fl.DurationVar(&f.duration, "duration", bench.DefaultDuration, "measured time per cell")
 	fl.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "verified but unmeasured time before each cell's measurement")
 	fl.IntVar(&f.minMsgs, "min-msgs", bench.DefaultMinMsgs, "measured messages per cell at least")
@@ -69,6 +79,7 @@ on 2 cores.`,
 	fl.BoolVar(&f.csv, "csv", false, "print the results as CSV")
 	fl.BoolVar(&f.benchfmt, "benchfmt", false, "print Go benchmark lines (for benchstat)")
 	fl.StringVar(&f.plot, "plot", "", "also draw the results into FILE.png or FILE.svg")
+	fl.StringVar(&f.from, "from", "", "measure nothing: print (and plot) the results saved in FILE.json by --json")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
 	return cmd
 }
@@ -91,6 +102,14 @@ func (f benchFlags) config() (bench.Config, error) {
 		return c, fmt.Errorf("--duration and --min-msgs must be positive, --warmup not negative: %w", bench.ErrConfig)
 	}
 	c.Duration, c.Warmup, c.MinMsgs, c.NoLimits = f.duration, f.warmup, f.minMsgs, f.noLimits
+	c.Rate, c.NoVerify = f.rate, f.noVerify
+	for _, n := range splitList(f.scaling) {
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			return c, fmt.Errorf("%w: --scaling %q: %v", bench.ErrConfig, n, err)
+		}
+		c.Scaling = append(c.Scaling, v)
+	}
 	if c.Warmup == 0 {
 		c.Warmup = time.Nanosecond // no warm-up: a zero Config field would mean the default
 	}
@@ -177,9 +196,24 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) error
 		}
 	}
 	loadBefore := loadAverage()
-	results, runErr := bench.Run(ctx, cfg)
-	if runErr != nil && len(results) == 0 {
-		return runErr
+	var results []bench.Result
+	var runErr error
+	if f.from != "" {
+		// Re-render a saved run: no measurement, no load average.
+		loadBefore = ""
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &results); err != nil {
+			return fmt.Errorf("%w: --from %s: %v", bench.ErrConfig, f.from, err)
+		}
+		bench.AddRatios(results)
+	} else {
+		results, runErr = bench.Run(ctx, cfg)
+		if runErr != nil && len(results) == 0 {
+			return runErr
+		}
 	}
 	switch {
 	case f.json:

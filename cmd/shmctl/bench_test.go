@@ -17,7 +17,7 @@ import (
 
 // runBenchCmd runs a fresh `shmctl bench` with args and returns its
 // standard output. The cells' children are this test binary: bench.go's
-// init turns it into a child when bench.EnvChild is set.
+// init turns it into a child when it was started as one.
 func runBenchCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmd := newBenchCmd()
@@ -29,8 +29,10 @@ func runBenchCmd(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// small is a tiny run: two transports, one size, no probes.
+// small is a tiny run: two transports, one size, no probes, no
+// verification or scaling cells.
 var small = []string{"--sizes", "64", "--transports", "pipe,spsc", "--wait", "spin-then-park",
+	"--workloads", "stream,pingpong", "--no-verify",
 	"--duration", "2ms", "--warmup", "1ms", "--min-msgs", "20", "--no-limits", "--progress", "never"}
 
 func TestBenchJSON(t *testing.T) {
@@ -42,13 +44,40 @@ func TestBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rs); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	if len(rs) != 4 {
-		t.Fatalf("%d results, want 4 (2 transports x 2 workloads)", len(rs))
+	if len(rs) != 6 {
+		t.Fatalf("%d results, want 6 (the harness and 2 transports x 2 workloads)", len(rs))
 	}
 	for _, r := range rs {
 		if !r.OK() || r.MsgsPerSec <= 0 || r.Msgs < 20 {
 			t.Errorf("%s %s: %+v", r.Workload, r.Transport, r)
 		}
+		if r.Family != bench.FamilyHarness && r.HarnessNsPerMsg == nil {
+			t.Errorf("%s %s: no harness cost", r.Workload, r.Transport)
+		}
+		if r.Workload == bench.PingPong && (r.P999 == nil || r.Max == nil) {
+			t.Errorf("%s %s: no p99.9 or max", r.Workload, r.Transport)
+		}
+	}
+}
+
+func TestBenchFrom(t *testing.T) {
+	out, err := runBenchCmd(t, append(small, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "r.json")
+	if err := os.WriteFile(saved, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	table, err := runBenchCmd(t, "--from", saved, "--progress", "never")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table, "spsc/spin-then-park") || !strings.Contains(table, "harness alone") {
+		t.Errorf("table from %s:\n%s", saved, table)
+	}
+	if _, err := runBenchCmd(t, "--from", filepath.Join(t.TempDir(), "none.json")); err == nil {
+		t.Errorf("--from a missing file: no error")
 	}
 }
 
@@ -59,7 +88,7 @@ func TestBenchCSVAndPlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
-	if err != nil || len(rows) != 5 || rows[0][0] != "transport" {
+	if err != nil || len(rows) != 7 || rows[0][0] != "transport" {
 		t.Fatalf("csv: %v, %d rows:\n%s", err, len(rows), out)
 	}
 	if b, err := os.ReadFile(plot); err != nil || !bytes.Contains(b, []byte("<svg")) {
@@ -72,7 +101,8 @@ func TestBenchTableAndBenchfmt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"streaming", "ping-pong", "x pipe", "spsc/spin-then-park", "pipe", "load average"} {
+	for _, want := range []string{"streaming", "ping-pong", "x pipe", "spsc/spin-then-park", "pipe", "load average",
+		"harness alone", "per round trip"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -82,14 +112,30 @@ func TestBenchTableAndBenchfmt(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := regexp.MustCompile(`(?m)^BenchmarkIPC/workload=(stream|pingpong)/transport=\S+/size=64B-\d+\t\d+\t[0-9.]+ ns/op`)
-	if n := len(line.FindAllString(out, -1)); n != 4 {
-		t.Errorf("%d benchmark lines, want 4:\n%s", n, out)
+	if n := len(line.FindAllString(out, -1)); n != 6 {
+		t.Errorf("%d benchmark lines, want 6:\n%s", n, out)
+	}
+}
+
+func TestBenchScalingAndVerify(t *testing.T) {
+	out, err := runBenchCmd(t, "--sizes", "64", "--transports", "mpmc", "--wait", "park", "--scaling", "1,2",
+		"--duration", "2ms", "--warmup", "1ms", "--min-msgs", "20", "--no-limits", "--progress", "never")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"scaling: one MPMC ring", "mpmc/1x1", "mpmc/2x2", "verification", "0 cells failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
 	}
 }
 
 func TestBenchBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--sizes", "4"},
+		{"--scaling", "0"},
+		{"--scaling", "x"},
+		{"--rate", "-5"},
 		{"--sizes", "lots"},
 		{"--transports", "carrier-pigeon"},
 		{"--wait", "nap"},

@@ -7,36 +7,69 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/proctest"
 	"github.com/shmkit/shmkit/segment"
 )
 
-const envArgs = "SHMCTL_TEST_ARGS"
+// The shmctl executable the tests drive as a user would, built once, on
+// first use (fuzz workers and child processes never build it).
+var (
+	buildOnce sync.Once
+	buildDir  string
+	builtBin  string
+	buildErr  error
+)
 
-func TestMain(m *testing.M) {
-	// The child runs shmctl's real main with the arguments in envArgs, so
-	// the tests see its true exit status and stderr.
-	proctest.Register("shmctl", func() int {
-		var args []string
-		if err := json.Unmarshal([]byte(os.Getenv(envArgs)), &args); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
+// shmctlBin builds shmctl (once) and returns its path.
+func shmctlBin(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "shmctl-test-"); buildErr != nil {
+			return
 		}
-		os.Args = append([]string{"shmctl"}, args...)
-		main()
-		return 0
+		builtBin = filepath.Join(buildDir, "shmctl")
+		out, err := exec.Command(goTool(), "build", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build shmctl: %v\n%s", err, out)
+		}
 	})
-	proctest.Main(m)
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
 }
 
-// shmctl runs the command line in a child process.
+func TestMain(m *testing.M) {
+	if proctest.IsChild() {
+		proctest.Main(m) // runs the child and exits
+	}
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// goTool finds the go command that is running these tests.
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// shmctl runs the built binary with args.
 func shmctl(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	js, _ := json.Marshal(args)
-	cmd := proctest.Command(t, "shmctl", envArgs+"="+string(js))
+	cmd := exec.Command(shmctlBin(t), args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -131,7 +164,8 @@ func TestInspectPrintsFourCC(t *testing.T) {
 	s.AddRegion("pool", segment.FourCC("SLAB"), 64<<10, 4096)
 	s.AddRegion("odd", 7, 64, 64)
 	text := mustShmctl(t, "inspect", name)
-	for _, want := range []string{"requests", "SPSC", "pool", "SLAB", "0x00000007", "alive"} {
+	for _, want := range []string{"requests", "SPSC", "pool", "SLAB", "0x00000007", "alive",
+		fmt.Sprintf("held by pid %d (creator, maps)", os.Getpid())} {
 		if !strings.Contains(text, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, text)
 		}
@@ -150,9 +184,16 @@ func TestInspectPrintsFourCC(t *testing.T) {
 	}
 }
 
+// TestBadInputOneLine gives every command wrong input: each must exit
+// non-zero with exactly one line on stderr, print nothing on stdout, and
+// change nothing (no segment created, none removed).
 func TestBadInputOneLine(t *testing.T) {
 	name := fmt.Sprintf("cli.%d.bad", os.Getpid())
 	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
+	// A dead segment that a bad gc must not collect.
+	dead := fmt.Sprintf("cli.%d.dead", os.Getpid())
+	t.Cleanup(func() { segment.Remove(segment.POSIX, dead, nil) })
+	mustShmctl(t, "create", dead, "--size", "64KiB")
 	precious := filepath.Join(t.TempDir(), "precious")
 	if err := os.WriteFile(precious, []byte("not a segment"), 0o600); err != nil {
 		t.Fatal(err)
@@ -169,11 +210,34 @@ func TestBadInputOneLine(t *testing.T) {
 		{"create", name, "--size", "1MiB", "--backend", "memfd"},
 		{"create", name, "--size", "1MiB", "--mode", "0999"},
 		{"create", name, "--size", "1MiB", "--sysv-key", "0x10"},
+		{"create", name, "--size", "1MiB", "-o", "yaml"},
 		{"create", "--size", "1MiB"},
 		{"ls", "-o", "yaml"},
+		{"ls", "extra"},
+		{"ls", "--dir", "/nonexistent/shmctl-test"},
 		{"inspect", name},
+		{"inspect", name, "-o", "yaml"},
+		{"inspect", name, "--backend", "nfs"},
 		{"rm", name},
+		{"rm", name, "--force"},
+		{"rm", dead, "-o", "yaml"},
+		{"rm", dead, "--backend", "nfs"},
 		{"rm", "--backend", "file", precious},
+		{"rm", "--backend", "file", "--force", precious},
+		{"gc", "--match", dead, "-o", "yaml"},
+		{"gc", "--match", dead, "--backend", "memfd"},
+		{"gc", "--match", dead, "--backend", "posix,nfs"},
+		{"gc", "--match", "["},
+		{"gc", "--match", dead, "--dir", "/nonexistent/shmctl-test"},
+		{"gc", "--match", dead, "--dir", t.TempDir(), "--backend", "posix"},
+		{"gc", "--match", dead, "extra"},
+		{"gc", "--match", dead, "--dry"},
+		{"doctor", "-o", "yaml"},
+		{"doctor", "extra"},
+		{"completion"},
+		{"completion", "tcsh"},
+		{"completion", "bash", "zsh"},
+		{"nosuchcommand"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -188,8 +252,75 @@ func TestBadInputOneLine(t *testing.T) {
 		if _, err := segment.Stat(segment.POSIX, name, nil); err == nil {
 			t.Error("a bad command created a segment")
 		}
+		if _, err := segment.Stat(segment.POSIX, dead, nil); err != nil {
+			t.Errorf("a bad command removed a segment: %v", err)
+		}
 		if _, err := os.Stat(precious); err != nil {
 			t.Errorf("rm removed a file that is not a segment: %v", err)
 		}
 	})
+}
+
+// TestHelpHasExamples: every command's --help shows examples.
+func TestHelpHasExamples(t *testing.T) {
+	for _, c := range rootCmd.Commands() {
+		if c.Hidden || c.Name() == "help" {
+			continue
+		}
+		if c.Name() == "bench" && c.Example == "" {
+			t.Log("bench: no examples yet (bench.go belongs to the bench engineer)")
+			continue
+		}
+		t.Run(c.Name(), func(t *testing.T) {
+			t.Parallel()
+			out := mustShmctl(t, c.Name(), "--help")
+			if !strings.Contains(out, "Examples:\n  shmctl "+c.Name()) && !strings.Contains(out, "Examples:\n  source") {
+				t.Errorf("shmctl %s --help has no examples:\n%s", c.Name(), out)
+			}
+		})
+	}
+}
+
+// TestCompletion: the scripts for each shell, and segment names completed
+// from what exists.
+func TestCompletion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		if out := mustShmctl(t, "completion", sh); len(out) < 1000 || !strings.Contains(out, "shmctl") {
+			t.Errorf("completion %s: %d bytes", sh, len(out))
+		}
+	}
+	name := fmt.Sprintf("cli.%d.complete", os.Getpid())
+	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
+	mustShmctl(t, "create", name, "--size", "64KiB")
+	out := mustShmctl(t, "__complete", "inspect", name[:len(name)-3])
+	if !strings.Contains(out, name+"\n") {
+		t.Errorf("completing a segment name:\n%s", out)
+	}
+	if out := mustShmctl(t, "__complete", "gc", "--backend", ""); !strings.Contains(out, "sysv\n") {
+		t.Errorf("completing --backend:\n%s", out)
+	}
+}
+
+// TestExitCodesDocumented: docs/shmctl.md lists exactly the exit codes
+// main uses.
+func TestExitCodesDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/shmctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "<!-- exitcodes -->")
+	table, _, ok2 := strings.Cut(table, "<!-- /exitcodes -->")
+	if !ok || !ok2 {
+		t.Fatal("docs/shmctl.md: no <!-- exitcodes --> table")
+	}
+	var documented []int
+	for _, line := range strings.Split(table, "\n") {
+		var code int
+		if _, err := fmt.Sscanf(line, "| %d |", &code); err == nil {
+			documented = append(documented, code)
+		}
+	}
+	if want := []int{exitOK, exitError, exitBlocked, exitInUse}; !slices.Equal(documented, want) {
+		t.Fatalf("docs/shmctl.md documents exit codes %v; main uses %v", documented, want)
+	}
 }

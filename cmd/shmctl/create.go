@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/shmkit/shmkit/segment"
@@ -13,12 +14,19 @@ func init() {
 		size    string
 		mode    string
 		regions int
+		output  string
 	)
 	cmd := &cobra.Command{
-		Use:   "create NAME --size SIZE [--backend posix|sysv|file] [--mode 0600]",
+		Use:   "create NAME --size SIZE [--backend posix|sysv|file] [--mode 0600] [-o json]",
 		Short: "Create a shared memory segment (for --backend file, NAME is a path)",
-		Args:  oneArg,
+		Example: `  shmctl create demo --size 1MiB                       # /dev/shm/shmkit.demo, mode 0600
+  shmctl create demo --size 64KiB --backend sysv --mode 0640
+  shmctl create /var/lib/app/shm/orders --size 16MiB --backend file -o json`,
+		Args: oneArg,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			b, opts, err := bf.resolve()
 			if err != nil {
 				return err
@@ -39,6 +47,11 @@ func init() {
 				return err
 			}
 			defer s.Close()
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(s.Info())
+			}
 			where := s.Path()
 			if b == segment.SysV {
 				where = fmt.Sprintf("key %#08x", uint32(s.Info().SysVKey))
@@ -51,5 +64,6 @@ func init() {
 	cmd.Flags().StringVar(&size, "size", "", "total size, header included (e.g. 64KiB, 1MiB)")
 	cmd.Flags().StringVar(&mode, "mode", "0600", "permission bits, octal")
 	cmd.Flags().IntVar(&regions, "toc", segment.DefaultTOCCapacity, "table-of-contents capacity, in regions")
+	addOutputFlag(cmd, &output)
 	rootCmd.AddCommand(cmd)
 }

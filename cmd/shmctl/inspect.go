@@ -30,6 +30,10 @@ type inspectRegion struct {
 type inspectOut struct {
 	segment.Info
 	Regions []inspectRegion `json:"regions"`
+	// Holders are the processes that hold the segment now (as gc and rm
+	// judge it); Liveness says so in words, or why it is unknown.
+	Holders  []holder `json:"holders"`
+	Liveness string   `json:"liveness"`
 }
 
 func init() {
@@ -40,7 +44,11 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "inspect NAME [--backend posix|sysv|file] [-o json]",
 		Short: "Show a segment's header and table of contents",
-		Args:  oneArg,
+		Example: `  shmctl inspect demo
+  shmctl inspect demo --backend sysv -o json
+  shmctl inspect /var/lib/app/shm/orders --backend file`,
+		Args:              oneArg,
+		ValidArgsFunction: completeSegmentNames,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -59,6 +67,16 @@ func init() {
 					Offset: r.Offset, Length: r.Length, Align: r.Align}
 			}
 			readRegionStats(b, args[0], opts, out.Regions)
+			out.Holders = []holder{}
+			if pt, err := scanProcs(); err != nil {
+				out.Liveness = err.Error()
+			} else {
+				j := judge(pt, info)
+				out.Liveness = j.Reason
+				if j.Holders != nil {
+					out.Holders = j.Holders
+				}
+			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -92,6 +110,7 @@ func printInspect(cmd *cobra.Command, o inspectOut) error {
 	fmt.Fprintf(w, "mode:\t%#o\n", uint32(o.Mode))
 	fmt.Fprintf(w, "creator:\tpid %d, start tick %d, %s\n", o.CreatorPID, o.CreatorStart, alive)
 	fmt.Fprintf(w, "created:\t%s\n", o.Created.Format(time.RFC3339Nano))
+	fmt.Fprintf(w, "liveness:\t%s\n", o.Liveness)
 	fmt.Fprintf(w, "regions:\t%d of %d\n", len(o.Regions), o.TOCCapacity)
 	if err := w.Flush(); err != nil {
 		return err
@@ -117,10 +136,10 @@ func printInspect(cmd *cobra.Command, o inspectOut) error {
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "\nallocator %s:\n", r.Name)
 		w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(w, "CLASS\tTOTAL\tFREE\tIN USE\tIN FLIGHT\tHIGH WATER\tFAILED\t")
+		fmt.Fprintln(w, "CLASS\tTOTAL\tFREE\tCACHED\tIN USE\tIN FLIGHT\tHIGH WATER\tFAILED\t")
 		for _, c := range r.Allocator {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", sizeString(int64(c.Size)), c.Total, c.Free, c.InUse,
-				c.InFlight, c.HighWater, c.Failed)
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", sizeString(int64(c.Size)), c.Total, c.Free, c.Cached,
+				c.InUse, c.InFlight, c.HighWater, c.Failed)
 		}
 		if err := w.Flush(); err != nil {
 			return err

@@ -25,7 +25,10 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "ls [-o json] [--dir DIR]...",
 		Short: "List shmkit segments on every backend (file segments in the --dir directories)",
-		Args:  cobra.NoArgs,
+		Example: `  shmctl ls
+  shmctl ls --dir /var/lib/app/shm      # file segments in that directory too
+  shmctl ls -o json`,
+		Args: cobra.NoArgs,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err

@@ -1,34 +1,78 @@
 // Command shmctl manages, inspects, cleans and benchmarks shmkit shared
 // memory segments from the shell.
 //
-//	shmctl create NAME --size 1MiB [--backend posix|sysv|file] [--mode 0600]
+//	shmctl create NAME --size 1MiB [--backend posix|sysv|file] [--mode 0600] [-o json]
 //	shmctl ls [-o json] [--dir DIR]
 //	shmctl inspect NAME [--backend ...] [-o json]
-//	shmctl rm NAME [--backend ...]
+//	shmctl rm NAME [--backend ...] [--force] [-o json]
+//	shmctl gc [--dry-run] [--match GLOB] [--backend ...] [--dir DIR] [-o json]
+//	shmctl doctor [-o json]
 //	shmctl bench [flags]
+//	shmctl completion bash|zsh|fish
 //
-// Wrong input exits non-zero with one line on stderr.
+// Wrong input exits non-zero with one line on stderr; docs/shmctl.md lists
+// the exit codes.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 )
 
+// Exit codes (docs/shmctl.md lists them too).
+const (
+	exitOK      = 0 // success; doctor: nothing blocks the toolkit (warnings may remain)
+	exitError   = 1 // bad input, or the operation failed
+	exitBlocked = 2 // doctor: at least one finding blocks the toolkit
+	exitInUse   = 3 // rm: the segment is in use and --force was not given
+)
+
 // rootCmd is the top of the command tree; each subcommand lives in a file of
 // its own and adds itself in an init function.
 var rootCmd = &cobra.Command{
-	Use:           "shmctl",
-	Short:         "Manage, inspect and benchmark shmkit shared memory segments",
+	Use:   "shmctl",
+	Short: "Manage, inspect, clean and benchmark shmkit shared memory segments",
+	Example: `  shmctl create demo --size 1MiB
+  shmctl ls
+  shmctl gc --dry-run
+  shmctl doctor`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
+	// The completion command is completion.go's, with examples.
+	CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 }
 
-func main() {
-	if err := rootCmd.Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "shmctl: %v\n", err)
-		os.Exit(1)
+// exitCodeError carries an exit code other than exitError; its message may
+// be empty when the command has already said everything on stdout.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
 	}
+	return e.err.Error()
+}
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+func main() {
+	err := rootCmd.Execute()
+	if err == nil {
+		return
+	}
+	code := exitError
+	var ce *exitCodeError
+	if errors.As(err, &ce) {
+		code = ce.code
+		if ce.err == nil {
+			os.Exit(code)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "shmctl: %v\n", err)
+	os.Exit(code)
 }

@@ -43,6 +43,7 @@ type backendFlags struct {
 func (f *backendFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.backend, "backend", "posix", "posix, sysv or file (for file, NAME is a path)")
 	cmd.Flags().StringVar(&f.sysvKey, "sysv-key", "", "SysV key to use instead of the one derived from NAME (e.g. 0x1234)")
+	registerBackendCompletion(cmd, "backend")
 }
 
 // resolve returns the backend and the segment options the flags give.
@@ -68,6 +69,8 @@ func (f *backendFlags) resolve() (segment.Backend, *segment.Options, error) {
 // outputFlag is -o/--output: "text" or "json".
 func addOutputFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVarP(p, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
 func checkOutput(o string) error {

@@ -15,55 +15,39 @@
 package proctest
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"sort"
-	"strings"
 	"testing"
+
+	"github.com/shmkit/shmkit/internal/reexec"
 )
 
-// EnvChild is the environment variable that names the child to run.
-const EnvChild = "SHMKIT_PROCTEST_CHILD"
-
-var children = map[string]func() int{}
+// EnvChild is the environment variable that names the child to run (the
+// one internal/reexec uses).
+const EnvChild = reexec.EnvChild
 
 // Register makes fn runnable as a child process under name. Call it before
 // Main, typically from TestMain.
-func Register(name string, fn func() int) {
-	if _, dup := children[name]; dup {
-		panic("proctest: child " + name + " registered twice")
-	}
-	children[name] = fn
-}
+func Register(name string, fn func() int) { reexec.Register(name, fn) }
 
 // Main runs the child named by EnvChild, if any, and exits with its code;
 // otherwise it runs the tests and exits.
 func Main(m *testing.M) {
-	if name := os.Getenv(EnvChild); name != "" {
-		fn, ok := children[name]
-		if !ok {
-			names := make([]string, 0, len(children))
-			for n := range children {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			fmt.Fprintf(os.Stderr, "proctest: no child %q (have %s)\n", name, strings.Join(names, ", "))
-			os.Exit(2)
-		}
-		os.Exit(fn())
+	if code, ok := reexec.Main(); ok {
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
 
 // IsChild reports whether this process is a child started by Command.
-func IsChild() bool { return os.Getenv(EnvChild) != "" }
+func IsChild() bool { return reexec.Name() != "" }
 
 // EnvExecWrapper names an emulator that runs the test binary when the
 // kernel cannot (no binfmt_misc entry): .ci/run sets it to
 // qemu-aarch64-static to run the cross-process tests of a GOARCH=arm64
-// build on an amd64 machine. Children are started through it too.
-const EnvExecWrapper = "SHMKIT_PROCTEST_EXEC_WRAPPER"
+// build on an amd64 machine. Children are started through it too
+// (internal/reexec reads it).
+const EnvExecWrapper = reexec.EnvExecWrapper
 
 // Command returns a command that runs the registered child name in a fresh
 // copy of the test binary, with env (KEY=value pairs) added to this
@@ -71,16 +55,10 @@ const EnvExecWrapper = "SHMKIT_PROCTEST_EXEC_WRAPPER"
 // caller sets them. The caller starts it and waits for it.
 func Command(tb testing.TB, name string, env ...string) *exec.Cmd {
 	tb.Helper()
-	exe, err := os.Executable()
+	cmd, err := reexec.Command(name, []string{"-test.run=^$", "-test.bench=^$"}, env...)
 	if err != nil {
 		tb.Fatalf("proctest: %v", err)
 	}
-	args := []string{exe, "-test.run=^$", "-test.bench=^$"}
-	if w := os.Getenv(EnvExecWrapper); w != "" {
-		args = append([]string{w}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(append(os.Environ(), EnvChild+"="+name), env...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	return cmd

@@ -3,10 +3,12 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -81,7 +83,7 @@ func newMQEndpoint(fd int, timeout time.Duration) *mqEndpoint {
 	return &mqEndpoint{fd: fd, deadline: unix.NsecToTimespec(time.Now().Add(timeout).UnixNano())}
 }
 
-func (q *mqEndpoint) send(msg []byte) error {
+func (q *mqEndpoint) write(msg []byte) error {
 	for {
 		_, _, errno := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, uintptr(q.fd), uintptr(unsafe.Pointer(unsafe.SliceData(msg))),
 			uintptr(len(msg)), 0, uintptr(unsafe.Pointer(&q.deadline)), 0)
@@ -95,7 +97,7 @@ func (q *mqEndpoint) send(msg []byte) error {
 	}
 }
 
-func (q *mqEndpoint) recv(buf []byte) (int, error) {
+func (q *mqEndpoint) read(buf []byte) (int, error) {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(q.fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))),
 			uintptr(len(buf)), 0, uintptr(unsafe.Pointer(&q.deadline)), 0)
@@ -161,7 +163,7 @@ func newSysvEndpoint(id, size int) *sysvEndpoint {
 	return &sysvEndpoint{id: id, buf: make([]byte, 8+size)}
 }
 
-func (q *sysvEndpoint) send(msg []byte) error {
+func (q *sysvEndpoint) write(msg []byte) error {
 	*(*int64)(unsafe.Pointer(&q.buf[0])) = 1
 	n := copy(q.buf[8:], msg)
 	for {
@@ -176,7 +178,7 @@ func (q *sysvEndpoint) send(msg []byte) error {
 	}
 }
 
-func (q *sysvEndpoint) recv(buf []byte) (int, error) {
+func (q *sysvEndpoint) read(buf []byte) (int, error) {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_MSGRCV, uintptr(q.id), uintptr(unsafe.Pointer(&q.buf[0])), uintptr(len(q.buf)-8), 0, 0, 0)
 		switch errno {
@@ -187,4 +189,139 @@ func (q *sysvEndpoint) recv(buf []byte) (int, error) {
 		}
 		return 0, fmt.Errorf("msgrcv: %w", errno)
 	}
+}
+
+// The message-queue transports.
+type mqKind string
+
+func init() {
+	register(mqKind("posixmq"))
+	register(mqKind("sysvmsg"))
+}
+
+func (k mqKind) name() string { return string(k) }
+func (mqKind) family() string { return FamilyOS }
+func (mqKind) waits() bool    { return false }
+
+func (k mqKind) open(c *cell) (*link, error) {
+	if k == "posixmq" {
+		return mqLink(c)
+	}
+	return sysvLink(c)
+}
+
+type sysvArgs struct {
+	IDs []int `json:"ids"` // up, down
+}
+
+func (k mqKind) attach(c *cell, files []*os.File) (ends, error) {
+	if k == "posixmq" {
+		if len(files) != 2 {
+			return ends{}, fmt.Errorf("%w: posixmq child needs two descriptors", ErrConfig)
+		}
+		return copyEnds(newMQEndpoint(int(files[0].Fd()), c.Timeout), newMQEndpoint(int(files[1].Fd()), c.Timeout), c.Size), nil
+	}
+	var a sysvArgs
+	if err := c.args(&a); err != nil {
+		return ends{}, err
+	}
+	if len(a.IDs) != 2 {
+		return ends{}, fmt.Errorf("%w: sysvmsg child needs two queue ids", ErrConfig)
+	}
+	return copyEnds(newSysvEndpoint(a.IDs[0], c.Size), newSysvEndpoint(a.IDs[1], c.Size), c.Size), nil
+}
+
+var mqSerial atomic.Uint64
+
+func mqLink(c *cell) (*link, error) {
+	sizeMax, err := procInt(procMQMsgSizeMax)
+	if err != nil {
+		return nil, fmt.Errorf("posixmq: %w", err)
+	}
+	if c.Size > sizeMax {
+		return nil, unavailable("POSIX mq msgsize_max is %d bytes (%s)", sizeMax, procMQMsgSizeMax)
+	}
+	maxMsg, err := procInt(procMQMsgMax)
+	if err != nil {
+		return nil, fmt.Errorf("posixmq: %w", err)
+	}
+	maxMsg = min(maxMsg, 10)
+	var fds []int
+	for _, dir := range []string{"up", "down"} {
+		name := fmt.Sprintf("shmkit.bench.%d.%d.%s", os.Getpid(), mqSerial.Add(1), dir)
+		fd, err := mqOpen(name, maxMsg, c.Size)
+		if err != nil {
+			closeFDs(fds...)
+			return nil, err
+		}
+		fds = append(fds, fd)
+		// The descriptors are all either side needs: unlink at once, so
+		// nothing outlives the run.
+		if err := mqUnlink(name); err != nil {
+			closeFDs(fds...)
+			return nil, err
+		}
+	}
+	// The child gets duplicates; the parent keeps the originals.
+	var files []*os.File
+	for i, fd := range fds {
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			closeFDs(fds...)
+			return nil, fmt.Errorf("dup mq descriptor: %w", err)
+		}
+		files = append(files, fileOf(dup, fmt.Sprintf("mq-%d", i)))
+	}
+	up, down := newMQEndpoint(fds[0], c.Timeout), newMQEndpoint(fds[1], c.Timeout)
+	return &link{
+		ends:  copyEnds(down, up, c.Size),
+		files: files,
+		abort: func() {
+			up.poison(c.Size)
+			down.drain(c.Size)
+		},
+		release: func() error { return closeFDs(fds...) },
+	}, nil
+}
+
+func sysvLink(c *cell) (*link, error) {
+	msgmax, err := procInt(procMsgMax)
+	if err != nil {
+		return nil, fmt.Errorf("sysvmsg: %w", err)
+	}
+	if c.Size > msgmax {
+		return nil, unavailable("SysV msgmax is %d bytes (%s)", msgmax, procMsgMax)
+	}
+	if mnb, err := procInt(procMsgMnb); err == nil && c.Size > mnb {
+		return nil, unavailable("SysV msgmnb is %d bytes (%s)", mnb, procMsgMnb)
+	}
+	var ids []int
+	for range 2 {
+		id, err := msgGet()
+		if err != nil {
+			for _, id := range ids {
+				msgRemove(id)
+			}
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	var once atomic.Bool
+	remove := func() error {
+		if once.Swap(true) {
+			return nil
+		}
+		return errors.Join(msgRemove(ids[0]), msgRemove(ids[1]))
+	}
+	if err := c.setArgs(sysvArgs{IDs: ids}); err != nil {
+		return nil, errors.Join(err, remove())
+	}
+	return &link{
+		ends:    copyEnds(newSysvEndpoint(ids[1], c.Size), newSysvEndpoint(ids[0], c.Size), c.Size),
+		abort:   func() { remove() },
+		release: remove,
+	}, nil
 }

@@ -1,0 +1,185 @@
+package shmkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// alignedBuf returns n zero bytes at an 8-byte aligned address.
+func alignedBuf(n int) []byte {
+	b := make([]uint64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), n)
+}
+
+func FuzzDecodeHeader(f *testing.F) {
+	c := Config{}.withDefaults()
+	ps, _ := poolSize(c)
+	f.Add(encodeHeader(c, uint64(ps)))
+	wq := Config{Pattern: WorkQueue, RingDepth: 4, MaxMessage: 100, Keep: true}.withDefaults()
+	ps, _ = poolSize(wq)
+	f.Add(encodeHeader(wq, uint64(ps)))
+	f.Add([]byte{})
+	f.Add(make([]byte, hdrImmutable+4))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := decodeHeader(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMagic) && !errors.Is(err, ErrVersion) {
+				t.Fatalf("error %v is none of ErrCorrupt, ErrBadMagic, ErrVersion", err)
+			}
+			return
+		}
+		if err := h.cfg.validate(); err != nil {
+			t.Fatalf("accepted a header with an invalid configuration: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	c := Config{MaxSubscribers: 2, MaxPublishers: 1, MaxProcesses: 1}.withDefaults()
+	valid := alignedBuf(entrySize)
+	u64(valid, peState).Store(psWord(os.Getpid(), 3, roleSubscriber, psActive))
+	f.Add(valid, 0)
+	f.Add(make([]byte, entrySize), 3)
+	f.Fuzz(func(t *testing.T, raw []byte, slot int) {
+		table := alignedBuf(c.participants() * entrySize)
+		copy(table[max(0, min(slot, c.participants()-1))*entrySize:], raw)
+		e, err := decodeEntry(table, slot, c)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		if e.State > psCleaning || (e.State != psFree && e.Role != roleFor(slot, c)) {
+			t.Fatalf("accepted %+v", e)
+		}
+	})
+}
+
+// TestCorruptSharedState writes impossible values into the shared words a
+// subscriber trusts least (the ring slot's ref, a message header, the
+// read index, a participant entry) and checks that calls return
+// ErrCorrupt and neither panic nor hang.
+func TestCorruptSharedState(t *testing.T) {
+	name := fmt.Sprintf("shmkit-corrupt-%d", os.Getpid())
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name)
+	defer ch.Close()
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := ch.rings[sub.slot]
+	cases := []struct {
+		name    string
+		corrupt func()
+	}{
+		{"forged ref", func() { r.ref(r.read.Load()).Store(0xdead_0000_0001) }},
+		{"message header names another chunk", func() {
+			v := r.ref(r.read.Load()).Load()
+			chunk, _ := ch.pool.chunk(v)
+			u64(chunk, mhRef).Store(v + 1)
+		}},
+		{"length past the chunk", func() {
+			chunk, _ := ch.pool.chunk(r.ref(r.read.Load()).Load())
+			u32(chunk, mhLen).Store(1 << 20)
+		}},
+		{"mask without the subscriber", func() {
+			v := r.ref(r.read.Load()).Load()
+			chunk, _ := ch.pool.chunk(v)
+			u64(chunk, mhMask).Store(maskTag(v) << 32)
+		}},
+		{"read index far away", func() { r.read.Store(r.read.Load() + 1000) }},
+	}
+	for _, c := range cases {
+		if err := pub.Send(ctx, []byte("hello")); err != nil {
+			t.Fatalf("%s: send: %v", c.name, err)
+		}
+		c.corrupt()
+		_, err := sub.TryReceive()
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", c.name, err)
+		}
+		if c.name == "read index far away" {
+			r.read.Store(r.read.Load() - 1000)
+			if smp, err := sub.TryReceive(); err == nil {
+				smp.Release()
+			}
+		}
+	}
+	// A participant entry with an impossible state is reported by Stats.
+	u64(ch.entry(sub.slot), peState).Store(psWord(os.Getpid(), 1, rolePublisher, psActive))
+	if _, err := ch.Stats(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("entry with a publisher in a subscriber slot: %v, want ErrCorrupt", err)
+	}
+	u64(ch.entry(sub.slot), peState).Store(sub.w)
+}
+
+// FuzzRing runs every delivery-ring operation on a ring whose indices and
+// slot words are arbitrary bytes (a hostile or broken peer): each returns
+// (an error or not) and none panics or loops for ever.
+func FuzzRing(f *testing.F) {
+	const depth = 8
+	good := alignedBuf(ringSize(depth))
+	r := newDring(good, depth)
+	r.put(0x1000_0001, 3, target{})
+	r.put(0x2000_0001, 3, target{})
+	f.Add(append([]byte(nil), good...))
+	f.Add(make([]byte, ringSize(depth)))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		mem := alignedBuf(ringSize(depth))
+		copy(mem, raw)
+		r := attachDring(mem, depth)
+		r.canPut()
+		r.canTake()
+		r.empty()
+		r.holds(0x1000_0001)
+		if pos, _, ok, err := r.take(5); ok && err == nil {
+			r.finish(pos)
+		}
+		_, _ = r.put(0x3000_0001, 4, target{})
+		r.repair(3, func(ref) {})
+		r.close()
+		_ = r.drain(6, func(int) bool { return false }, func(ref) {})
+	})
+}
+
+// TestStaleRemovingFlag: a remover that died before the unlink leaves its
+// pid in the header; the next Open clears it and joins. Keep leaves the
+// name in place.
+func TestStaleRemovingFlag(t *testing.T) {
+	name := fmt.Sprintf("shmkit-stale-%d", os.Getpid())
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4, Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name)
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip(err)
+	}
+	u32(ch.hdr, hdrRemoving).Store(uint32(cmd.Process.Pid)) // dead now
+	peer, err := Open(name)
+	if err != nil {
+		t.Fatalf("open with a dead remover's flag: %v", err)
+	}
+	if got := u32(ch.hdr, hdrRemoving).Load(); got != 0 {
+		t.Fatalf("flag %d left", got)
+	}
+	peer.Close()
+	ch.Close()
+	again, err := Open(name) // Keep: the name outlives its participants
+	if err != nil {
+		t.Fatalf("open a kept channel: %v", err)
+	}
+	again.Close()
+}

@@ -1,0 +1,79 @@
+package shmkit
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/allocator"
+	"github.com/shmkit/shmkit/segment"
+)
+
+// maxInspectPool is the largest pool Inspect copies to count its chunks.
+const maxInspectPool = 256 << 20
+
+// Inspect reads a named channel's configuration and counters from outside:
+// it attaches the segment read-only, copies the header and the participant
+// table (and the pool, up to 256 MiB, for its counters), decodes the
+// copies and detaches. It takes no participant slot and writes nothing, so
+// it disturbs nobody (shmctl uses it). Everything read is validated as Open
+// validates it; an impossible participant entry is ErrCorrupt (with the
+// rest of the figures).
+func Inspect(name string, opts ...Option) (Config, Stats, error) {
+	o := buildOptions(opts)
+	seg, err := segment.Open(o.backend, name, &segment.Options{ReadOnly: true})
+	if err != nil {
+		return Config{}, Stats{}, fmt.Errorf("inspect channel %q: %w", name, err)
+	}
+	defer seg.Close()
+	read := func(region string, max int) ([]byte, error) {
+		r, err := seg.Region(region)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadMagic, err)
+		}
+		if r.Length > int64(max) {
+			return nil, fmt.Errorf("%w: region %q of %d bytes, at most %d expected", ErrCorrupt, region, r.Length, max)
+		}
+		words := make([]uint64, (r.Length+7)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), len(words)*8)[:r.Length]
+		if _, err := seg.ReadAt(b, r.Offset); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	hdr, err := read(regionHeader, 64<<10)
+	if err != nil {
+		return Config{}, Stats{}, err
+	}
+	h, err := decodeHeader(hdr)
+	if err != nil {
+		return Config{}, Stats{}, err
+	}
+	cfg := h.cfg
+	cfg.Backend = o.backend
+	parts, err := read(regionParts, cfg.participants()*entrySize)
+	if err != nil {
+		return cfg, Stats{}, err
+	}
+	var st Stats
+	if h.poolSize <= maxInspectPool {
+		if pmem, err := read(regionPool, int(h.poolSize)); err == nil {
+			if cs, err := allocator.ReadStats(pmem); err == nil {
+				st.Pool = sumClasses(cs)
+			}
+		}
+	}
+	var firstErr error
+	for i := range cfg.participants() {
+		e, err := decodeEntry(parts, i, cfg)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("participant %d: %w", i, err)
+			}
+			continue
+		}
+		if e.State != psFree {
+			st.Participants = append(st.Participants, participantStats(e, cfg))
+		}
+	}
+	return cfg, st, firstErr
+}

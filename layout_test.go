@@ -1,0 +1,76 @@
+package shmkit
+
+import (
+	"testing"
+
+	"github.com/shmkit/shmkit/internal/layoutdoc"
+)
+
+const doc = "docs/channels.md"
+
+type F = layoutdoc.Field
+
+func TestLayoutDoc(t *testing.T) {
+	layoutdoc.Check(t, doc, "channel_header", []F{
+		{Name: "magic", Offset: hdrMagic, Size: 4},
+		{Name: "version", Offset: hdrVersion, Size: 4},
+		{Name: "pattern", Offset: hdrPattern, Size: 4},
+		{Name: "policy", Offset: hdrPolicy, Size: 4},
+		{Name: "max_message", Offset: hdrMaxMessage, Size: 4},
+		{Name: "ring_depth", Offset: hdrRingDepth, Size: 4},
+		{Name: "max_publishers", Offset: hdrMaxPubs, Size: 4},
+		{Name: "max_subscribers", Offset: hdrMaxSubs, Size: 4},
+		{Name: "max_processes", Offset: hdrMaxProcs, Size: 4},
+		{Name: "chunks_per_class", Offset: hdrChunks, Size: 4},
+		{Name: "pool_size", Offset: hdrPoolSize, Size: 8},
+		{Name: "liveness_ns", Offset: hdrLiveness, Size: 8},
+		{Name: "entry_size", Offset: hdrEntrySize, Size: 4},
+		{Name: "ring_size", Offset: hdrRingSize, Size: 4},
+		{Name: "flags", Offset: hdrFlags, Size: 4},
+		{Name: "crc", Offset: hdrCRC, Size: 4},
+		{Name: "removing", Offset: hdrRemoving, Size: 4},
+		{Name: "type_fingerprint", Offset: hdrTypeFP, Size: 8},
+		{Name: "publisher_joins", Offset: hdrPubJoins, Size: 8},
+		{Name: "freed.seq", Offset: hdrFreed, Size: 4},
+		{Name: "freed.sleepers", Offset: hdrFreed + 4, Size: 4},
+		{Name: "frees", Offset: hdrFrees, Size: 4},
+	})
+	layoutdoc.Check(t, doc, "participant", []F{
+		{Name: "state", Offset: peState, Size: 8},
+		{Name: "pid", Offset: pePID, Size: 4},
+		{Name: "start", Offset: peStart, Size: 8},
+		{Name: "joined", Offset: peJoined, Size: 8},
+		{Name: "messages", Offset: peMsgs, Size: 8},
+		{Name: "bytes", Offset: peBytes, Size: 8},
+		{Name: "drops", Offset: peDrops, Size: 8},
+		{Name: "blocked_ns", Offset: peBlocked, Size: 8},
+		{Name: "last_active", Offset: peActive, Size: 8},
+		{Name: "missed", Offset: peMissed, Size: 8},
+		{Name: "publishing", Offset: pePubRef, Size: 8},
+		{Name: "held", Offset: peHeld, Size: 8 * heldSlots},
+	})
+	layoutdoc.Check(t, doc, "ring", []F{
+		{Name: "tail", Offset: rgTail, Size: 8},
+		{Name: "read", Offset: rgRead, Size: 8},
+		{Name: "not_empty.seq", Offset: rgNotEmpty, Size: 4},
+		{Name: "not_empty.sleepers", Offset: rgNotEmpty + 4, Size: 4},
+		{Name: "not_full.seq", Offset: rgNotFull, Size: 4},
+		{Name: "not_full.sleepers", Offset: rgNotFull + 4, Size: 4},
+		{Name: "slots", Offset: rgSlots, Size: -1},
+	})
+	layoutdoc.Check(t, doc, "ring_slot", []F{
+		{Name: "seq", Offset: slotSeq, Size: 8},
+		{Name: "ref", Offset: slotRef, Size: 8},
+	})
+	layoutdoc.Check(t, doc, "message", []F{
+		{Name: "mask", Offset: mhMask, Size: 8},
+		{Name: "ref", Offset: mhRef, Size: 8},
+		{Name: "seq", Offset: mhSeq, Size: 8},
+		{Name: "len", Offset: mhLen, Size: 4},
+		{Name: "publisher", Offset: mhPublisher, Size: 4},
+		{Name: "payload", Offset: msgHeaderSize, Size: -1},
+	})
+	if entrySize != 512 || slotSize != 16 || hdrSize != 192 {
+		t.Errorf("docs/channels.md states entry 512, slot 16, header 192 bytes; code has %d, %d, %d", entrySize, slotSize, hdrSize)
+	}
+}

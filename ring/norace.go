@@ -1,0 +1,6 @@
+//go:build !race
+
+package ring
+
+// raceEnabled is true under the race detector; see race.go.
+const raceEnabled = false
