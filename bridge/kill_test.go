@@ -7,7 +7,7 @@ import (
 )
 
 func countRecords(t *testing.T, path string) int {
-	recs, err := readRecords(path)
+	recs, _, err := readRecords(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +34,7 @@ func TestJetStreamKillInbound(t *testing.T) {
 		return countRecords(t, log) >= int(perPub*2/3)
 	})
 	c1.kill(t)
+	cutTorn(t, log)
 	killedAt := countRecords(t, log)
 	c2 := startChild(t, dir, srv.ClientURL(), "SHMKIT", 2)
 	if err := <-pubErr; err != nil {
@@ -43,20 +44,24 @@ func TestJetStreamKillInbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	var oc orderCheck
-	waitFor(t, "every message on host 2", 60*time.Second, func() bool {
-		recs, err := readRecords(log)
-		if err != nil {
-			t.Fatal(err)
-		}
+	check := func(recs [][]byte) {
 		oc = orderCheck{}
 		for _, r := range recs {
 			if err := oc.add(r, true); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	waitFor(t, "every message on host 2", 60*time.Second, func() bool {
+		recs, _, err := readRecords(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(recs)
 		return oc.total() == 2*perPub
 	})
 	s2 := c2.stop(t)
+	check(wholeFile(t, log))
 	so := out.Stats()
 	t.Logf("killed after %d records; out %+v; restarted in %+v; duplicates on host 2: %d", killedAt, so, s2, oc.dups)
 	if so.OutMsgs != 2*perPub || so.OutDrops != 0 {
@@ -104,6 +109,7 @@ func TestCoreRestartReportsLoss(t *testing.T) {
 		publish(50)
 	}
 	c1.kill(t)
+	cutTorn(t, log)
 	waitFor(t, "the server to see child 1 gone", 30*time.Second, func() bool { return srv.NumSubscriptions() == base })
 	publish(1000) // nobody listens: lost
 	waitFor(t, "the out side flushed", 30*time.Second, flushed)
@@ -113,7 +119,7 @@ func TestCoreRestartReportsLoss(t *testing.T) {
 	publish(2000)
 	waitFor(t, "the out side flushed", 30*time.Second, flushed)
 	waitFor(t, "the last message on host 2", 30*time.Second, func() bool {
-		recs, err := readRecords(log)
+		recs, _, err := readRecords(log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,10 +133,7 @@ func TestCoreRestartReportsLoss(t *testing.T) {
 	if err := stopOut(); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := readRecords(log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := wholeFile(t, log)
 	var last, missing uint64
 	for _, r := range recs {
 		_, s, err := checkPayload(r)
