@@ -218,9 +218,11 @@ type Stats struct {
 	// InSlow: messages the NATS client dropped because the in side fell
 	// more than MaxPending behind (core NATS "slow consumer").
 	InSlow uint64
-	// InLost: messages missing in an origin publisher's sequence (lost
-	// between that publisher's channel and this one, including while this
-	// bridge was down, when a StateFile says where it stopped).
+	// InLost: messages missing in an origin publisher's sequence: lost
+	// anywhere between that publisher's channel and this one, whatever the
+	// cause (so a message counted in OutDrops, OutMissed or InSlow shows up
+	// here too once a later one from the same publisher arrives), including
+	// while this bridge was down when a StateFile says where it stopped.
 	InLost uint64
 	// InDuplicates: messages skipped as already delivered (JetStream
 	// redelivery).

@@ -165,6 +165,10 @@ func (b *Bridge) runIn(ctx context.Context) error {
 	case <-ctx.Done():
 	case res = <-fail:
 	}
+	if n, err := sub.Dropped(); err == nil {
+		b.c.inSlow.Store(uint64(n)) // kept after the subscription is gone
+	}
+	b.inSub.Store(nil)
 	_ = sub.Unsubscribe()
 	return res
 }

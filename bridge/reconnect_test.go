@@ -107,3 +107,54 @@ func TestServerGoneAndBack(t *testing.T) {
 	}
 	recv(int(si.InMsgs) - 10)
 }
+
+// Core NATS, a receiving channel whose subscriber stalls (policy Block):
+// the in side waits in the local publish, at most MaxPending messages wait
+// in the client, the rest are dropped by the client and counted (InSlow).
+// When the subscriber reads again every message is delivered or counted.
+func TestInSideBounded(t *testing.T) {
+	srv := startServer(t, false, nil)
+	host1 := newMemChan(16<<10, 1024, false)
+	host2 := newMemChan(16<<10, 4, false)
+	outSrc := host1.subscribe()
+	inSink := host2.publisher()
+	app := host2.subscribe()
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "bounded", MaxPending: 16}
+	cfg.Direction = In
+	in := newBridge(t, cfg, nil, inSink)
+	stopIn := runBridge(t, in)
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 1 })
+	cfg.Direction, cfg.ExitWhenIdle = Out, true
+	out := newBridge(t, cfg, outSrc, nil)
+	runBridge(t, out)
+	const n = 500
+	if err := publishAll(host1, 1, n); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client to drop for the stalled in side", 20*time.Second, func() bool { return in.Stats().InSlow > 0 })
+	waitFor(t, "every message sent", 20*time.Second, func() bool { s := out.Stats(); return s.OutMsgs == n && s.OutUnflushed == 0 })
+	// Read until the in side has handled or dropped everything.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := 0
+	for {
+		s := in.Stats()
+		if s.InMsgs+s.InSlow == n && got == int(s.InMsgs) {
+			break
+		}
+		m, err := app.Receive(ctx)
+		if err != nil {
+			t.Fatalf("after %d: %v; in %+v", got, err, in.Stats())
+		}
+		_ = m.Release()
+		got++
+	}
+	if err := stopIn(); err != nil {
+		t.Fatal(err)
+	}
+	s := in.Stats()
+	t.Logf("in %+v", s)
+	if s.InMsgs+s.InSlow != n || s.InSlow == 0 {
+		t.Errorf("in: %d delivered + %d dropped by the client != %d", s.InMsgs, s.InSlow, n)
+	}
+}
