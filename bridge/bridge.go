@@ -95,6 +95,13 @@ type Config struct {
 	// side (core NATS; beyond it the client drops and counts), and the
 	// consumer's MaxAckPending (JetStream in). Default 4096.
 	MaxPending int
+	// Batch, when above 1, lets the out side pack up to this many
+	// messages that are already waiting in the channel (it never waits
+	// for more) into one NATS message, a frame the in side unpacks; each
+	// message keeps its publisher and sequence. It divides the per-message
+	// costs of NATS; a plain NATS subscriber then sees frames (header
+	// Shmkit-Batch). Needs a Source with TryReceive. Default 1 (off).
+	Batch int
 	// MaxPendingBytes bounds the bytes of the messages the client buffers
 	// for the in side (core NATS; default 64 MiB).
 	MaxPendingBytes int
@@ -186,7 +193,7 @@ func (c Config) validate(src Source, sink Sink) error {
 		return fmt.Errorf("%w: direction %v needs a sink", ErrConfig, c.Direction)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("%w: a TLS client certificate needs both cert and key", ErrConfig)
-	case c.FlushEvery < 1 || c.MaxPending < 1 || c.MaxPendingBytes < 1 || c.ReconnectBuffer < 0:
+	case c.FlushEvery < 1 || c.MaxPending < 1 || c.MaxPendingBytes < 1 || c.ReconnectBuffer < 0 || c.Batch < 0:
 		return fmt.Errorf("%w: FlushEvery, MaxPending, MaxPendingBytes must be positive", ErrConfig)
 	}
 	return nil

@@ -21,6 +21,9 @@ var (
 	// publisher has left and everything they published was received. The
 	// out side waits for a new publisher (or ends, with Config.ExitWhenIdle).
 	ErrNoPublishers = errors.New("bridge: no publishers")
+	// ErrCorrupt: a batch frame from NATS that does not parse (counted as
+	// a drop; the bridge goes on).
+	ErrCorrupt = errors.New("bridge: corrupt batch frame")
 	// ErrState: the sequence state file is unreadable or not ours.
 	ErrState = errors.New("bridge: bad state file")
 )

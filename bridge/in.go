@@ -2,9 +2,9 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -24,22 +24,43 @@ const (
 type seqTracker struct {
 	b    *Bridge
 	last map[uint64]uint64 // key hash -> last delivered (or dropped) seq
-	// The key of the latest (origin, publisher): consecutive messages
-	// mostly come from the same one.
-	lastOrigin, lastPub string
-	lastKey             uint64
 }
 
 // maxTracked bounds the tracker: beyond it the map is cleared (each origin
 // publisher then starts afresh; its next gap is not seen).
 const maxTracked = 1 << 16
 
+// FNV-1a, inline so that keys cost no allocation.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func fnvDecimal(h, v uint64) uint64 {
+	var buf [20]byte
+	for _, c := range strconv.AppendUint(buf[:0], v, 10) {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
+}
+
+// pubKey identifies an origin publisher: the hash of its Shmkit-Origin, a
+// zero byte and its Shmkit-Publisher ("<id>.<epoch>").
 func pubKey(origin, pub string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(origin))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(pub))
-	return h.Sum64()
+	return fnvString((fnvString(fnvOffset, origin)^0)*fnvPrime, pub)
+}
+
+// pubKeyIDs is pubKey for a publisher given as numbers (batch frames).
+func pubKeyIDs(origin string, id, epoch uint64) uint64 {
+	h := fnvDecimal((fnvString(fnvOffset, origin)^0)*fnvPrime, id)
+	return fnvDecimal((h^'.')*fnvPrime, epoch)
 }
 
 func first(h nats.Header, k string) string {
@@ -49,8 +70,9 @@ func first(h nats.Header, k string) string {
 	return ""
 }
 
-// check classifies m and, for a message to deliver, counts the gap before
-// it. key is 0 for a message without shmkit headers (not tracked).
+// check classifies a single message by its headers and, for a message to
+// deliver, counts the gap before it. key is 0 for a message without shmkit
+// headers (not tracked).
 func (t *seqTracker) check(h nats.Header) (verdict, uint64, uint64) {
 	origin := first(h, HeaderOrigin)
 	if origin == "" {
@@ -63,25 +85,27 @@ func (t *seqTracker) check(h nats.Header) (verdict, uint64, uint64) {
 	if err != nil || seq == 0 {
 		return deliver, 0, 0
 	}
-	pub := first(h, HeaderPublisher)
-	if origin != t.lastOrigin || pub != t.lastPub {
-		t.lastOrigin, t.lastPub, t.lastKey = origin, pub, pubKey(origin, pub)
-	}
-	key := t.lastKey
+	key := pubKey(origin, first(h, HeaderPublisher))
+	return t.gap(key, seq, origin), key, seq
+}
+
+// gap checks seq against the last one of key: a duplicate is skipped, a
+// gap is counted as lost.
+func (t *seqTracker) gap(key, seq uint64, origin string) verdict {
 	last, ok := t.last[key]
 	if !ok && t.b.state != nil {
 		last, ok = t.b.state.get(key)
 	}
 	switch {
 	case ok && seq <= last:
-		return skipDup, key, seq
+		return skipDup
 	case ok && seq > last+1:
 		n := seq - last - 1
 		t.b.c.inLost.Add(n)
-		t.b.cfg.Logger.Warn("bridge: messages lost", "channel", first(h, HeaderChannel), "origin", origin,
-			"publisher", first(h, HeaderPublisher), "after", last, "next", seq, "lost", n)
+		t.b.cfg.Logger.Warn("bridge: messages lost", "channel", t.b.cfg.Channel, "origin", origin,
+			"after", last, "next", seq, "lost", n)
 	}
-	return deliver, key, seq
+	return deliver
 }
 
 func (t *seqTracker) done(key, seq uint64) error {
@@ -98,25 +122,78 @@ func (t *seqTracker) done(key, seq uint64) error {
 	return nil
 }
 
-// handle delivers one message into the local channel. It returns nil when
-// the message is done with (delivered, or a counted drop or skip), so a
+// handle delivers one NATS message (a single channel message, or a batch
+// frame of several) into the local channel. It returns nil when the
+// message is done with (delivered, or counted drops or skips), so a
 // JetStream message may be acked; an error stops the in side.
 func (t *seqTracker) handle(ctx context.Context, m *nats.Msg) error {
-	b := t.b
+	if first(m.Header, HeaderBatch) != "" {
+		origin := first(m.Header, HeaderOrigin)
+		if origin == t.b.origin && origin != "" {
+			t.b.c.inEcho.Add(1)
+			return nil
+		}
+		return t.handleFrame(ctx, origin, m.Data)
+	}
 	v, key, seq := t.check(m.Header)
 	switch v {
 	case skipEcho:
-		b.c.inEcho.Add(1)
+		t.b.c.inEcho.Add(1)
 		return nil
 	case skipDup:
-		b.c.inDup.Add(1)
+		t.b.c.inDup.Add(1)
 		return nil
 	}
-	err := b.sink.Publish(ctx, m.Data)
+	return t.deliver(ctx, key, seq, m.Data)
+}
+
+// handleFrame unpacks a batch frame: per message a 20-byte header (length
+// u32, publisher id u32, epoch u32, sequence u64, little endian) and the
+// payload. The frame comes from the network: a malformed one is counted
+// (InDrops) and reported, never trusted past its bounds.
+func (t *seqTracker) handleFrame(ctx context.Context, origin string, b []byte) error {
+	for len(b) > 0 {
+		if len(b) < frameHeader {
+			return t.badFrame(len(b))
+		}
+		n := uint64(binary.LittleEndian.Uint32(b))
+		if n > uint64(len(b)-frameHeader) {
+			return t.badFrame(len(b))
+		}
+		id := uint64(binary.LittleEndian.Uint32(b[4:]))
+		epoch := uint64(binary.LittleEndian.Uint32(b[8:]))
+		seq := binary.LittleEndian.Uint64(b[12:])
+		data := b[frameHeader : frameHeader+n]
+		b = b[frameHeader+n:]
+		var key uint64
+		if origin != "" && seq != 0 {
+			key = pubKeyIDs(origin, id, epoch)
+			if t.gap(key, seq, origin) == skipDup {
+				t.b.c.inDup.Add(1)
+				continue
+			}
+		}
+		if err := t.deliver(ctx, key, seq, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *seqTracker) badFrame(rest int) error {
+	t.b.c.inDrops.Add(1)
+	t.b.noteErr(fmt.Errorf("%w: batch frame: %d bytes left that hold no whole message", ErrCorrupt, rest))
+	return nil
+}
+
+// deliver publishes one message into the channel and records its sequence.
+func (t *seqTracker) deliver(ctx context.Context, key, seq uint64, data []byte) error {
+	b := t.b
+	err := b.sink.Publish(ctx, data)
 	switch {
 	case err == nil:
 		b.c.inMsgs.Add(1)
-		b.c.inBytes.Add(uint64(len(m.Data)))
+		b.c.inBytes.Add(uint64(len(data)))
 	case errors.Is(err, ErrDropped), errors.Is(err, ErrTooLarge):
 		b.c.inDrops.Add(1)
 		if errors.Is(err, ErrTooLarge) {
@@ -125,10 +202,7 @@ func (t *seqTracker) handle(ctx context.Context, m *nats.Msg) error {
 	default:
 		return fmt.Errorf("bridge: in: publish: %w", err)
 	}
-	if err := t.done(key, seq); err != nil {
-		return err
-	}
-	return nil
+	return t.done(key, seq)
 }
 
 func (b *Bridge) runIn(ctx context.Context) error {

@@ -22,13 +22,34 @@ func TestJetStreamKillInbound(t *testing.T) {
 	perPub := uint64(envInt("SHMKIT_BRIDGE_JS_MSGS", 10_000))
 	dir := t.TempDir()
 	host1 := newMemChan(16<<10, 256, false)
-	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "kill", Direction: Out, Stream: "SHMKIT", ExitWhenIdle: true}
+	// Frames of up to 32 messages: a redelivered frame is partly new.
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "kill", Direction: Out, Stream: "SHMKIT", ExitWhenIdle: true, Batch: 32}
 	out := newBridge(t, cfg, host1.subscribe(), nil)
 	stopOut := runBridge(t, out)
 
 	c1 := startChild(t, dir, srv.ClientURL(), "SHMKIT", 1)
-	pubErr := make(chan error, 1)
-	go func() { pubErr <- publishAll(host1, 2, perPub) }()
+	// Two publishers send the first half of their messages, then wait
+	// until the in side is killed, and send the rest while it is down and
+	// after it restarted.
+	resume := make(chan struct{})
+	pubErr := make(chan error, 2)
+	for p := range 2 {
+		pub := host1.publisher()
+		go func() {
+			defer pub.close()
+			buf := make([]byte, 16<<10)
+			for seq := uint64(1); seq <= perPub; seq++ {
+				if seq == perPub/2+1 {
+					<-resume
+				}
+				if err := pub.Publish(context.Background(), payload(buf, uint32(p+1), seq)); err != nil {
+					pubErr <- err
+					return
+				}
+			}
+			pubErr <- nil
+		}()
+	}
 	log := dir + "/host2.log"
 	waitFor(t, "a third of the messages on host 2", 60*time.Second, func() bool {
 		return countRecords(t, log) >= int(perPub*2/3)
@@ -36,9 +57,12 @@ func TestJetStreamKillInbound(t *testing.T) {
 	c1.kill(t)
 	cutTorn(t, log)
 	killedAt := countRecords(t, log)
+	close(resume)
 	c2 := startChild(t, dir, srv.ClientURL(), "SHMKIT", 2)
-	if err := <-pubErr; err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := <-pubErr; err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := stopOut(); err != nil {
 		t.Fatal(err)
@@ -69,6 +93,9 @@ func TestJetStreamKillInbound(t *testing.T) {
 	}
 	if oc.dups > 1 {
 		t.Errorf("%d duplicates on host 2; the state file allows at most 1", oc.dups)
+	}
+	if killedAt >= int(2*perPub) {
+		t.Errorf("the kill came after every message")
 	}
 	if s2.InLost != 0 {
 		t.Errorf("restarted in side reports %d lost", s2.InLost)

@@ -28,6 +28,13 @@ type Source interface {
 	Receive(ctx context.Context) (Message, error)
 }
 
+// TryReceiver is an optional method of a Source: the next message if one
+// is ready, (nil, nil) when none is. With Config.Batch the out side uses it
+// to pack the messages already waiting into one NATS message.
+type TryReceiver interface {
+	TryReceive() (Message, error)
+}
+
 // Sink is the local channel as the in side sees it: a publisher.
 type Sink interface {
 	// Publish puts one message of len(p) bytes into the channel (through a

@@ -95,6 +95,18 @@ func (s *memSub) Receive(ctx context.Context) (Message, error) {
 	}
 }
 
+func (s *memSub) TryReceive() (Message, error) {
+	select {
+	case m := <-s.q:
+		mm := s.missed.Load()
+		m.missed, s.seen = mm-s.seen, mm
+		s.ch.received.Add(1)
+		return m, nil
+	default:
+		return nil, nil
+	}
+}
+
 type memPub struct {
 	ch  *memChan
 	id  int

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,7 +23,15 @@ const (
 	HeaderPublisher = "Shmkit-Publisher"
 	// HeaderSeq: the origin publisher's sequence number (decimal).
 	HeaderSeq = "Shmkit-Seq"
+	// HeaderBatch: the number of channel messages in a batch frame (then
+	// each carries its publisher and sequence in the frame, not in
+	// HeaderPublisher and HeaderSeq).
+	HeaderBatch = "Shmkit-Batch"
 )
+
+// frameHeader is the per-message header in a batch frame: length u32,
+// publisher id u32, epoch u32, sequence u64, little endian.
+const frameHeader = 20
 
 // pubTrack gives each local publisher slot its header value, with an
 // epoch that grows when the slot's sequence goes backwards (a new
@@ -41,7 +50,11 @@ type outPublisher struct {
 	since int // messages since the last kick of the flusher
 	kick  chan struct{}
 	seqv  []string // the Shmkit-Seq header value, reused (core publishing copies it)
-	max   int      // largest payload the server takes with our headers
+	max   int
+	tr    TryReceiver // for batches; nil when off
+	next  Message     // received for a batch it did not fit in
+	frame []byte
+	bmsg  *nats.Msg // largest payload the server takes with our headers
 }
 
 func (b *Bridge) runOut(ctx context.Context) error {
@@ -53,12 +66,12 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		js, err := jetstream.New(b.nc,
 			jetstream.WithPublishAsyncMaxPending(b.cfg.MaxPending),
 			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-				b.c.outDrops.Add(1)
-				decr(&b.c.outUnflushed)
+				b.c.outDrops.Add(msgCount(m))
+				sub(&b.c.outUnflushed, msgCount(m))
 				b.noteErr(fmt.Errorf("jetstream publish %s seq %s: %w", m.Subject, m.Header.Get(HeaderSeq), err))
 			}),
-			jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) {
-				decr(&b.c.outUnflushed)
+			jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+				sub(&b.c.outUnflushed, msgCount(m))
 			}))
 		if err != nil {
 			return fmt.Errorf("%w: jetstream: %w", ErrConfig, err)
@@ -90,6 +103,18 @@ func (b *Bridge) runOut(ctx context.Context) error {
 	} else {
 		defer o.drainJetStream()
 	}
+	o.max = int(b.nc.MaxPayload()) - 256 // headers: a few short fields
+	if tr, ok := b.src.(TryReceiver); ok && b.cfg.Batch > 1 {
+		o.tr = tr
+		o.bmsg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{
+			HeaderChannel: {b.cfg.Channel}, HeaderOrigin: {b.origin}, HeaderBatch: {""},
+		}}
+	}
+	defer func() {
+		if o.next != nil {
+			_ = o.next.Release()
+		}
+	}()
 	for {
 		if err := b.waitConnected(ctx); err != nil {
 			return nil
@@ -97,24 +122,40 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		if b.nc.IsClosed() {
 			return ErrClosed
 		}
+		if o.tr != nil {
+			m := o.next
+			o.next = nil
+			if m == nil {
+				var err error
+				if m, err = b.src.Receive(ctx); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					if errors.Is(err, ErrNoPublishers) {
+						if done, err := o.idle(ctx); done || err != nil {
+							return err
+						}
+						continue
+					}
+					return fmt.Errorf("bridge: out: receive: %w", err)
+				}
+			}
+			if err := o.sendBatch(ctx, m); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			continue
+		}
 		m, err := b.src.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			if errors.Is(err, ErrNoPublishers) {
-				if o.js == nil {
-					b.flushOut()
-				}
-				if b.cfg.ExitWhenIdle && b.cfg.Direction == Out {
-					return nil
-				}
-				t := time.NewTimer(100 * time.Millisecond)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
+				if done, err := o.idle(ctx); done || err != nil {
+					return err
 				}
 				continue
 			}
@@ -133,21 +174,127 @@ func (b *Bridge) runOut(ctx context.Context) error {
 	}
 }
 
-func decr(u interface {
+// idle handles a source without publishers: flush, then end (done) with
+// ExitWhenIdle, or wait a little for a publisher to come.
+func (o *outPublisher) idle(ctx context.Context) (done bool, err error) {
+	b := o.b
+	if o.js == nil {
+		b.flushOut()
+	}
+	if b.cfg.ExitWhenIdle && b.cfg.Direction == Out {
+		return true, nil
+	}
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-t.C:
+	}
+	return false, nil
+}
+
+// sendBatch sends first and whatever else is ready in the channel (up to
+// Batch messages and the server's max_payload) as one frame; alone, first
+// goes as a single message. Each message is copied into the frame and
+// released at once (a channel limits the samples a subscriber holds); one
+// that does not fit waits in o.next for the next frame.
+func (o *outPublisher) sendBatch(ctx context.Context, first Message) error {
+	b := o.b
+	var relErr error
+	release := func(m Message) {
+		if err := m.Release(); err != nil && relErr == nil {
+			relErr = fmt.Errorf("bridge: out: release: %w", err)
+		}
+	}
+	fits := func(size int, m Message) bool { return size+frameHeader+len(m.Bytes()) <= o.max }
+	var second Message
+	if fits(0, first) {
+		m, err := o.tr.TryReceive()
+		if err != nil {
+			release(first)
+			return errors.Join(fmt.Errorf("bridge: out: receive: %w", err), relErr)
+		}
+		if m != nil && !fits(frameHeader+len(first.Bytes()), m) {
+			o.next = m
+		} else {
+			second = m
+		}
+	}
+	if second == nil {
+		err := o.send(ctx, first) // alone, or too large (a counted drop)
+		release(first)
+		return errors.Join(err, relErr)
+	}
+	f := o.frame[:0]
+	count, nbytes := 0, 0
+	add := func(m Message) {
+		if pt, skip := o.track(m); !skip {
+			data := m.Bytes()
+			f = binary.LittleEndian.AppendUint32(f, uint32(len(data)))
+			f = binary.LittleEndian.AppendUint32(f, uint32(m.Publisher()))
+			f = binary.LittleEndian.AppendUint32(f, uint32(pt.epoch))
+			f = binary.LittleEndian.AppendUint64(f, m.Seq())
+			f = append(f, data...)
+			count++
+			nbytes += len(data)
+		}
+		release(m)
+	}
+	add(first)
+	add(second)
+	for n := 2; n < b.cfg.Batch; n++ {
+		m, err := o.tr.TryReceive()
+		if err != nil {
+			o.frame = f
+			return errors.Join(fmt.Errorf("bridge: out: receive: %w", err), relErr)
+		}
+		if m == nil {
+			break
+		}
+		if !fits(len(f), m) {
+			o.next = m
+			break
+		}
+		add(m)
+	}
+	o.frame = f
+	if relErr != nil {
+		return relErr
+	}
+	if count == 0 {
+		return nil
+	}
+	o.bmsg.Header[HeaderBatch][0] = strconv.Itoa(count)
+	return o.emit(ctx, o.bmsg, f, count, nbytes)
+}
+
+type counter interface {
 	Load() uint64
 	CompareAndSwap(old, new uint64) bool
-}) {
+}
+
+// msgCount is the number of channel messages a NATS message carries.
+func msgCount(m *nats.Msg) uint64 {
+	if n, err := strconv.ParseUint(first(m.Header, HeaderBatch), 10, 32); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// sub subtracts n, stopping at 0.
+func sub(u counter, n uint64) {
 	for {
 		v := u.Load()
-		if v == 0 || u.CompareAndSwap(v, v-1) {
+		if u.CompareAndSwap(v, v-min(v, n)) {
 			return
 		}
 	}
 }
 
-// send publishes one message. Counted losses return nil; an error stops
-// the out side.
-func (o *outPublisher) send(ctx context.Context, m Message) error {
+// track applies m's Missed count, the loop check (skip: m came in from
+// NATS through our own in side) and the publisher's epoch.
+func (o *outPublisher) track(m Message) (pt *pubTrack, skip bool) {
 	b := o.b
 	if n := m.Missed(); n > 0 {
 		b.c.outMissed.Add(n)
@@ -155,11 +302,10 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 	if b.cfg.Direction == Both {
 		if id, ok := b.sink.PublisherID(); ok && id == m.Publisher() {
 			b.c.outLooped.Add(1)
-			return nil
+			return nil, true
 		}
 	}
-	data := m.Bytes()
-	pt := o.pubs[m.Publisher()]
+	pt = o.pubs[m.Publisher()]
 	if pt == nil {
 		pt = &pubTrack{}
 		o.pubs[m.Publisher()] = pt
@@ -172,82 +318,97 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 		pt.value = []string{strconv.Itoa(m.Publisher()) + "." + strconv.FormatUint(pt.epoch, 10)}
 	}
 	pt.last = seq
-	if o.max == 0 {
-		o.max = int(b.nc.MaxPayload()) - 256 // headers: four short fields
+	return pt, false
+}
+
+// send publishes one message with its own headers. Counted losses return
+// nil; an error stops the out side.
+func (o *outPublisher) send(ctx context.Context, m Message) error {
+	b := o.b
+	pt, skip := o.track(m)
+	if skip {
+		return nil
 	}
+	data, seq := m.Bytes(), m.Seq()
 	if len(data) > o.max {
 		b.c.outDrops.Add(1)
 		b.noteErr(fmt.Errorf("%w: %d bytes from publisher %d seq %d, the server's max_payload is %d",
 			ErrTooLarge, len(data), m.Publisher(), seq, b.nc.MaxPayload()))
 		return nil
 	}
+	o.msg.Header[HeaderPublisher] = pt.value
+	if o.seqv == nil {
+		o.seqv = []string{""}
+		o.msg.Header[HeaderSeq] = o.seqv
+	}
+	o.seqv[0] = strconv.FormatUint(seq, 10)
+	return o.emit(ctx, o.msg, data, 1, len(data))
+}
+
+// emit publishes msg with data, standing for n channel messages of nbytes
+// payload. Core NATS copies msg into the client's buffer, so msg and data
+// are free again on return; JetStream gets copies.
+func (o *outPublisher) emit(ctx context.Context, msg *nats.Msg, data []byte, n, nbytes int) error {
+	b := o.b
 	if o.js != nil {
-		// The async publish keeps the message until acked (and may resend
-		// it): it gets its own copy, the sample is released after.
-		msg := &nats.Msg{Subject: b.cfg.Subject, Data: append([]byte(nil), data...), Header: nats.Header{
-			HeaderChannel: o.msg.Header[HeaderChannel], HeaderOrigin: o.msg.Header[HeaderOrigin],
-			HeaderPublisher: pt.value, HeaderSeq: {strconv.FormatUint(seq, 10)},
-		}}
-		b.c.outUnflushed.Add(1) // before: the ack may come before PublishMsgAsync returns
+		// The async publish keeps the message until acked: its own copy.
+		h := make(nats.Header, len(msg.Header))
+		for k, v := range msg.Header {
+			h[k] = []string{v[0]}
+		}
+		jm := &nats.Msg{Subject: msg.Subject, Data: append([]byte(nil), data...), Header: h}
+		b.c.outUnflushed.Add(uint64(n)) // before: the ack may come before PublishMsgAsync returns
 		for {
 			// No retries: a resend after a later message was stored would
 			// reorder the stream; a failed publish is a counted drop (and
 			// a gap the in side reports).
-			_, err := o.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0))
+			_, err := o.js.PublishMsgAsync(jm, jetstream.WithRetryAttempts(0))
 			if err == nil {
 				break
 			}
 			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
 				continue // MaxPending in flight: wait for acks (back-pressure)
 			}
-			decr(&b.c.outUnflushed)
+			sub(&b.c.outUnflushed, uint64(n))
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrMaxPayload) {
-				b.c.outDrops.Add(1)
+				b.c.outDrops.Add(uint64(n))
 				b.noteErr(err)
 				return nil
 			}
 			return fmt.Errorf("bridge: out: jetstream publish: %w", err)
 		}
-	} else {
-		o.msg.Data = data
-		o.msg.Header[HeaderPublisher] = pt.value
-		if o.seqv == nil {
-			o.seqv = []string{""}
-			o.msg.Header[HeaderSeq] = o.seqv
-		}
-		o.seqv[0] = strconv.FormatUint(seq, 10)
-		// PublishMsg copies into the client's buffer: the sample can go.
-		err := b.nc.PublishMsg(o.msg)
-		o.msg.Data = nil
-		switch {
-		case err == nil:
-		case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrMaxPayload):
-			b.c.outDrops.Add(1)
-			b.noteErr(err)
-			return nil
-		default:
-			return fmt.Errorf("bridge: out: publish: %w", err)
-		}
-		b.c.outMsgs.Add(1)
-		b.c.outBytes.Add(uint64(len(data)))
-		o.since++
-		if o.since >= b.cfg.FlushEvery {
-			o.since = 0
-			select {
-			case o.kick <- struct{}{}:
-			default:
-			}
-			if b.c.outMsgs.Load()-b.c.outConfirmed.Load() >= 2*uint64(b.cfg.FlushEvery) {
-				b.flushOut() // the server is behind: wait for it
-			}
-		}
+		b.c.outMsgs.Add(uint64(n))
+		b.c.outBytes.Add(uint64(nbytes))
 		return nil
 	}
-	b.c.outMsgs.Add(1)
-	b.c.outBytes.Add(uint64(len(data)))
+	msg.Data = data
+	err := b.nc.PublishMsg(msg)
+	msg.Data = nil
+	switch {
+	case err == nil:
+	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrMaxPayload):
+		b.c.outDrops.Add(uint64(n))
+		b.noteErr(err)
+		return nil
+	default:
+		return fmt.Errorf("bridge: out: publish: %w", err)
+	}
+	b.c.outMsgs.Add(uint64(n))
+	b.c.outBytes.Add(uint64(nbytes))
+	o.since += n
+	if o.since >= b.cfg.FlushEvery {
+		o.since = 0
+		select {
+		case o.kick <- struct{}{}:
+		default:
+		}
+		if b.c.outMsgs.Load()-b.c.outConfirmed.Load() >= 2*uint64(b.cfg.FlushEvery) {
+			b.flushOut() // the server is behind: wait for it
+		}
+	}
 	return nil
 }
 

@@ -32,6 +32,19 @@ func (a ShmkitSource) Receive(ctx context.Context) (Message, error) {
 	return smp, nil
 }
 
+// TryReceive returns the next sample if one is ready, (nil, nil) if not
+// (the out side's batches).
+func (a ShmkitSource) TryReceive() (Message, error) {
+	smp, err := a.S.TryReceive()
+	if err != nil {
+		if errors.Is(err, shmkit.ErrWouldBlock) || errors.Is(err, shmkit.ErrPeerGone) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return smp, nil
+}
+
 // ShmkitSink is the in side's view of a shmkit publisher. It publishes
 // through a zero-copy loan: the payload is copied once, from the NATS
 // message into the loaned chunk in shared memory.

@@ -82,6 +82,12 @@ var chanCfg = shmkit.Config{MaxMessage: 16 << 10, RingDepth: 256}
 // between; two publishers' messages of mixed sizes arrive intact and in
 // order per publisher. SHMKIT_BRIDGE_MSGS sets the count (default 100 k).
 func TestPairShmkit(t *testing.T) {
+	for _, batch := range []int{1, 64} {
+		t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) { testPairShmkit(t, batch) })
+	}
+}
+
+func testPairShmkit(t *testing.T, batch int) {
 	srv := startServer(t, false, nil)
 	n := uint64(envInt("SHMKIT_BRIDGE_MSGS", 100_000)) / 2 * 2
 	host1 := newChannel(t, "h1", chanCfg)
@@ -90,7 +96,7 @@ func TestPairShmkit(t *testing.T) {
 	_, inSink := join(t, host2, In)
 	app := appSubscriber(t, host2)
 
-	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "pair", MaxPending: 1 << 20, MaxPendingBytes: 1 << 30}
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "pair", MaxPending: 1 << 20, MaxPendingBytes: 1 << 30, Batch: batch}
 	cfg.Direction = In
 	in := newBridge(t, cfg, nil, inSink)
 	stopIn := runBridge(t, in)
@@ -140,7 +146,7 @@ func TestBothNoLoop(t *testing.T) {
 		hosts[i] = newChannel(t, fmt.Sprint("both", i), chanCfg)
 		src, sink := join(t, hosts[i], Both)
 		apps[i] = appSubscriber(t, hosts[i])
-		bridges[i] = newBridge(t, Config{URLs: []string{srv.ClientURL()}, Channel: "both", Direction: Both}, src, sink)
+		bridges[i] = newBridge(t, Config{URLs: []string{srv.ClientURL()}, Channel: "both", Direction: Both, Batch: 16 * i}, src, sink)
 	}
 	base := srv.NumSubscriptions()
 	for _, b := range bridges {
