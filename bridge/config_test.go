@@ -143,8 +143,8 @@ func FuzzFrame(f *testing.F) {
 	f.Add(make([]byte, frameHeader))
 	f.Add(append([]byte{3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 'a', 'b', 'c'))
 	f.Add([]byte{255, 255, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})
+	sink := newMemChan(1<<20, 1, true).publisher() // no subscriber: publishing only counts
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		sink := newMemChan(1<<20, 1<<16, true).publisher()
 		b := &Bridge{origin: "me", sink: sink}
 		b.cfg = b.cfg.withDefaults()
 		tr := &seqTracker{b: b, last: map[uint64]uint64{}}

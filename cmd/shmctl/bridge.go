@@ -74,7 +74,7 @@ Counters are printed to stderr every --stats-every and at the end.`,
 				URLs: servers, Channel: name, Subject: subject, Direction: d,
 				Stream: stream, Durable: durable, AckWait: ackWait, StateFile: state,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSCA: tlsCA, Creds: creds,
-				FlushEvery: flushEvery, MaxPending: maxPending,
+				FlushEvery: flushEvery, MaxPending: maxPending, Batch: batch,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
 			}, src, sink)
 			if err != nil {
@@ -120,6 +120,7 @@ Counters are printed to stderr every --stats-every and at the end.`,
 	f.IntVar(&maxMessage, "max-message", 0, "with --create: largest message in bytes (default 4096)")
 	f.IntVar(&depth, "ring-depth", 0, "with --create: ring depth, a power of two (default 256)")
 	f.IntVar(&flushEvery, "flush-every", 0, "out side: confirm with a flush after this many messages (default 4096)")
+	f.IntVar(&batch, "batch", 1, "out side: pack up to this many waiting messages into one NATS message (a frame only shmkit bridges read; 1: off)")
 	f.IntVar(&maxPending, "max-pending", 0, "messages in flight / buffered per side (default 4096)")
 	f.DurationVar(&statsEvery, "stats-every", 10*time.Second, "print counters to stderr this often (0: only at the end)")
 	rootCmd.AddCommand(cmd)
