@@ -27,6 +27,7 @@ func init() {
 		maxMessage, depth      int
 		statsEvery, ackWait    time.Duration
 		flushEvery, maxPending int
+		batch                  int
 	)
 	cmd := &cobra.Command{
 		Use:   "bridge CHANNEL [flags]",
