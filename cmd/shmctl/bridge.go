@@ -38,11 +38,10 @@ the subject. in: every message on the subject is published into the channel
 here. both: the two, without loops. --jetstream makes delivery survive
 restarts (a stream, and a durable consumer acked after the local publish).
 Counters are printed to stderr every --stats-every and at the end.`,
-		Example: `  # host A: what is published on "orders" here goes to the NATS server
-  shmctl bridge orders --server nats://nats.example:4222 --direction out
-
-  # host B: receive it into the channel "orders" here (created if missing)
+		Example: `  shmctl bridge orders --server nats://nats.example:4222 --direction out
+      # host A: what is published on "orders" here goes to the NATS server
   shmctl bridge orders --server nats://nats.example:4222 --direction in --create
+      # host B: receive it into the channel "orders" here (created if missing)
 
   # at-least-once across restarts, over TLS with a credentials file
   shmctl bridge orders --server tls://nats.example:4222 --direction in \
