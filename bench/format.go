@@ -287,8 +287,15 @@ func writeScaling(w io.Writer, results []Result) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "scaling: one shared queue (mpmc: an MPMC ring, %s; workqueue: a work queue channel), NAME/PxC = P producer goroutines (child) and C consumer goroutines (parent), %s\n",
-		rows[0].Wait, SizeName(rows[0].Size))
+	ring := "an MPMC ring"
+	for _, r := range rows {
+		if r.Wait != "" {
+			ring += ", " + r.Wait
+			break
+		}
+	}
+	fmt.Fprintf(w, "scaling: one shared queue (mpmc: %s; workqueue: a work queue channel), NAME/PxC = P producer goroutines (child) and C consumer goroutines (parent), %s\n",
+		ring, SizeName(rows[0].Size))
 	if cpus := runtime.NumCPU(); cpus < 2*rows[len(rows)-1].Senders {
 		n := cpus/2 + 1
 		fmt.Fprintf(w, "(this machine has %d CPUs: from %dx%d on, the goroutines oversubscribe it)\n", cpus, n, n)
