@@ -128,11 +128,21 @@ func readChannelArg(bf *backendFlags, name string) (segment.Backend, chanSnapsho
 	if opts != nil && opts.SysVKey != 0 {
 		return 0, chanSnapshot{}, fmt.Errorf("--sysv-key: channels are found by name only")
 	}
-	s, err := readChannel(b, name)
+	s, err := readWhole(b, name)
 	if errors.Is(err, shmkit.ErrBadMagic) {
 		return 0, chanSnapshot{}, fmt.Errorf("%s is a segment but not a shmkit channel: %w", name, err)
 	}
 	return b, s, err
+}
+
+// readWhole is readChannel for stat and watch, which show rates only from
+// a read without problems: a corrupt participant entry or ring is an error.
+func readWhole(b segment.Backend, name string) (chanSnapshot, error) {
+	s, err := readChannel(b, name)
+	if err == nil && s.Warning != "" {
+		err = fmt.Errorf("channel %s: %s", name, s.Warning)
+	}
+	return s, err
 }
 
 // isChannel reports whether seg holds a channel (a "chan" region).

@@ -174,7 +174,7 @@ subscriber, drops, blocked publishers, ring occupancy and pool use.`,
 				return err
 			}
 			time.Sleep(interval)
-			second, err := readChannel(b, args[0])
+			second, err := readWhole(b, args[0])
 			if err != nil {
 				return err
 			}
@@ -249,7 +249,7 @@ func watchLoop(out io.Writer, b segment.Backend, name string, prev chanSnapshot,
 		case <-sig:
 			return nil
 		}
-		cur, err := readChannel(b, name)
+		cur, err := readWhole(b, name)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -409,4 +410,71 @@ func TestChannelCommandsBadInput(t *testing.T) {
 	if _, err := segment.Stat(segment.POSIX, name, nil); err == nil {
 		t.Error("a bad command created a segment")
 	}
+}
+
+// TestChannelCorruptOrNewer: a channel of a newer layout version, one with
+// a corrupt header and one with an impossible ring: stat and watch say so
+// in one line and exit 1; inspect still shows the segment, with the
+// problem in the channel section.
+func TestChannelCorruptOrNewer(t *testing.T) {
+	name := fmt.Sprintf("cli.%d.chancorrupt", os.Getpid())
+	ch, err := shmkit.Create(name, shmkit.Config{Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := segment.Open(segment.POSIX, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	word := func(region string, off int64) *uint64 {
+		r, err := seg.Region(region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := seg.Bytes(r.Offset+off, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return (*uint64)(unsafe.Pointer(&b[0]))
+	}
+	badLine := func(want string) {
+		t.Helper()
+		for _, args := range [][]string{{"stat", name, "--interval", "10ms"}, {"watch", name, "--count", "1", "--interval", "10ms"}} {
+			out, errOut, code := shmctl(t, args...)
+			lines := strings.Split(strings.TrimRight(errOut, "\n"), "\n")
+			if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], want) || out != "" {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and one line with %q", args, code, out, errOut, want)
+			}
+		}
+	}
+	hdr := word("chan", 0) // magic (low half) and version (high half)
+	good := *hdr
+	*hdr = good&0xffffffff | 2<<32
+	badLine("layout version 2")
+	*hdr = good
+	crc := word("chan", 120) // the CRC-32C in its high half
+	saved := *crc
+	*crc ^= 1 << 40
+	badLine("checksum")
+	*crc = saved
+
+	tail := word("rings", 0)
+	*tail = 1 << 40 // far past the read index: more than the ring holds
+	badLine("ring 0")
+	var out struct {
+		Channel *chanSnapshot `json:"channel"`
+	}
+	if err := json.Unmarshal([]byte(mustShmctl(t, "inspect", name, "-o", "json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Channel == nil || !strings.Contains(out.Channel.Warning, "corrupt") {
+		t.Errorf("inspect of a corrupt ring: %+v", out.Channel)
+	}
+	*tail = 0
+	mustShmctl(t, "stat", name, "--interval", "10ms")
 }
