@@ -2,9 +2,11 @@ package shmkit
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
 )
 
 // WaitSet lets one goroutine wait on several subscriptions (of one or many
@@ -12,11 +14,10 @@ import (
 // lost its publishers) and returns it; the caller then receives from it
 // with TryReceive.
 //
-// The kernel's futex_waitv (Linux 5.16) could park one thread on every
-// subscription's futex word at once; package futex does not expose the
-// arming step that needs, so this WaitSet parks one goroutine per
-// subscription on that subscription's futex (each idle: no CPU) and
-// returns the first that wakes.
+// Parked, one thread sleeps on every subscription's futex word at once
+// (futex.Waiter.WaitAny: the kernel's futex_waitv, Linux 5.16, for up to
+// futex.MaxWaitAny subscriptions; where the kernel lacks it, one goroutine
+// parks on each subscription's word). An idle WaitSet uses no CPU.
 type WaitSet struct {
 	subs []*Subscriber
 }
@@ -32,13 +33,16 @@ func (w *WaitSet) Add(s *Subscriber) { w.subs = append(w.subs, s) }
 func (s *Subscriber) ready() bool { return s.ring.canTake() || s.peerGone() }
 
 // Wait returns a subscription that has a message to receive, or whose
-// every publisher is gone (its TryReceive then says ErrPeerGone). It
-// returns ctx.Err() when ctx ends first. A subscription that is ready may
-// have been emptied by another goroutine before the caller's TryReceive
-// (ErrWouldBlock): wait again.
+// every publisher is gone (its TryReceive then says ErrPeerGone), or whose
+// channel is closing (ErrClosed). It returns ctx.Err() when ctx ends
+// first. A subscription that is ready may have been emptied by another
+// goroutine before the caller's TryReceive (ErrWouldBlock): wait again.
 func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 	if len(w.subs) == 0 {
 		return nil, fmt.Errorf("%w: empty wait set", ErrConfig)
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	for i, s := range w.subs {
 		if err := s.ch.enter(); err != nil {
@@ -53,42 +57,76 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 			s.ch.exit()
 		}
 	}()
-	for _, s := range w.subs {
-		if s.ready() {
-			return s, nil
-		}
+	evs := make([]*futex.Event, len(w.subs))
+	interval := w.subs[0].ch.cfg.LivenessInterval
+	for i, s := range w.subs {
+		evs[i] = s.ring.notEmpty
+		interval = min(interval, s.ch.cfg.LivenessInterval)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	won := make(chan *Subscriber, len(w.subs))
-	var wg sync.WaitGroup
-	for _, s := range w.subs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for wctx.Err() == nil {
-				if s.ready() {
-					won <- s
-					return
-				}
-				if err := s.ch.wait(wctx, s.ring.notEmpty, s.ready, true); err != nil {
-					if errors.Is(err, ErrClosed) {
-						won <- s // its TryReceive says ErrClosed
-					}
-					return
+	waiter := w.subs[0].ch.waiter
+	if waiter.Recheck <= 0 || waiter.Recheck > interval {
+		waiter.Recheck = interval
+	}
+	// ctx's end reaches the parked thread through a Notify of every event
+	// (as Channel.wait does for one); it counts as a call in flight on each
+	// channel, so a Close waits for it before it unmaps the events.
+	var ended atomic.Bool
+	if ctx.Done() != nil {
+		for _, s := range w.subs {
+			s.ch.inflight.Add(1)
+		}
+		stop := context.AfterFunc(ctx, func() {
+			ended.Store(true)
+			for _, e := range evs {
+				e.Notify()
+			}
+			for _, s := range w.subs {
+				s.ch.inflight.Add(-1)
+			}
+		})
+		defer func() {
+			if stop() {
+				for _, s := range w.subs {
+					s.ch.inflight.Add(-1)
 				}
 			}
 		}()
 	}
-	var got *Subscriber
-	select {
-	case got = <-won:
-	case <-ctx.Done():
+	for {
+		for _, s := range w.subs {
+			if s.ready() || s.ch.closing.Load() {
+				return s, nil
+			}
+		}
+		if ended.Load() {
+			return nil, ctx.Err()
+		}
+		deadline := time.Now().Add(interval)
+		expired := false
+		polls := 0
+		err := waiter.WaitAny(context.Background(), evs, func() bool {
+			for _, s := range w.subs {
+				if s.ready() || s.ch.closing.Load() {
+					return true
+				}
+			}
+			if ended.Load() {
+				return true
+			}
+			if polls++; polls%64 != 0 && polls > 1 {
+				return false // the clock every 64 polls (and once parked, every re-check)
+			}
+			expired = time.Now().After(deadline)
+			return expired
+		})
+		if err != nil {
+			return nil, err
+		}
+		if expired {
+			// A wait this long may be stuck on a dead publisher: look.
+			for _, s := range w.subs {
+				s.ch.scan(false)
+			}
+		}
 	}
-	cancel()
-	wg.Wait()
-	if got == nil {
-		return nil, ctx.Err()
-	}
-	return got, nil
 }

@@ -11,3 +11,7 @@ var (
 	// is too small to hold the words asked for.
 	ErrUnaligned = errors.New("futex: word not 4-byte aligned or out of range")
 )
+
+// errNoWaitv is returned by waitv where the kernel has no futex_waitv
+// (before Linux 5.16, or off Linux); WaitAny then falls back.
+var errNoWaitv = errors.New("futex: futex_waitv unavailable")

@@ -5,6 +5,7 @@ package futex
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -90,4 +91,65 @@ func Wake(word *atomic.Uint32, n int) (int, error) {
 // osYield gives up the processor to another thread (sched_yield).
 func osYield() {
 	unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+}
+
+// MaxWaitAny is the most words one futex_waitv call parks on (the kernel's
+// FUTEX_WAITV_MAX); WaitAny falls back above it.
+const MaxWaitAny = 128
+
+// futexWaitv is struct futex_waitv (linux/futex.h).
+type futexWaitv struct {
+	val      uint64
+	uaddr    uint64
+	flags    uint32
+	reserved uint32
+}
+
+const futex2SizeU32 = 0x02 // FUTEX2_SIZE_U32; shared (no FUTEX2_PRIVATE)
+
+// noWaitv records that the kernel said ENOSYS once.
+var noWaitv atomic.Bool
+
+// waitv blocks the thread while *words[i] == vals[i] for every i, until a
+// Wake on any of them, a spurious wake-up or the time-out (negative: none).
+// It returns nil when woken or when a word no longer held its value, an
+// error wrapping ErrTimeout, or errNoWaitv where the kernel lacks
+// futex_waitv. The words must be 4-byte aligned.
+func waitv(words []*atomic.Uint32, vals []uint32, timeout time.Duration) error {
+	if noWaitv.Load() || len(words) > MaxWaitAny {
+		return errNoWaitv
+	}
+	var wv [MaxWaitAny]futexWaitv
+	for i, w := range words {
+		wv[i] = futexWaitv{val: uint64(vals[i]), uaddr: uint64(uintptr(unsafe.Pointer(w))), flags: futex2SizeU32}
+	}
+	var tsp unsafe.Pointer
+	var abs unix.Timespec
+	if timeout >= 0 {
+		// futex_waitv takes an absolute time on the given clock.
+		var now unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+			return fmt.Errorf("futex waitv: clock: %w", err)
+		}
+		abs = unix.NsecToTimespec(now.Nano() + int64(timeout))
+		tsp = unsafe.Pointer(&abs)
+	}
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&wv[0])), uintptr(len(words)),
+			0, uintptr(tsp), unix.CLOCK_MONOTONIC, 0)
+		runtime.KeepAlive(words)
+		switch errno {
+		case 0, unix.EAGAIN:
+			return nil
+		case unix.EINTR:
+			continue // the absolute time-out needs no adjusting
+		case unix.ETIMEDOUT:
+			return fmt.Errorf("futex waitv %v: %w", timeout, ErrTimeout)
+		case unix.ENOSYS:
+			noWaitv.Store(true)
+			return errNoWaitv
+		default:
+			return fmt.Errorf("futex waitv: %w", errno)
+		}
+	}
 }

@@ -46,3 +46,9 @@ func Wake(word *atomic.Uint32, n int) (int, error) {
 }
 
 func osYield() { runtime.Gosched() }
+
+// MaxWaitAny is the most events WaitAny parks on with one system call on
+// Linux; here WaitAny always uses its fallback.
+const MaxWaitAny = 128
+
+func waitv(words []*atomic.Uint32, vals []uint32, timeout time.Duration) error { return errNoWaitv }

@@ -184,22 +184,61 @@ const pollsPerClockCheck = 64
 // read shared state with atomic loads and be cheap; it is called many times.
 // The side that makes cond true must call e.Notify afterwards.
 func (w Waiter) Wait(ctx context.Context, e *Event, cond func() bool) error {
-	if cond() {
-		return nil
+	if done, err := w.spin(ctx, cond); done || err != nil {
+		return err
 	}
-	done := ctx.Done()
+	return e.park(ctx, cond, w.recheck())
+}
+
+// WaitAny is Wait over several Events: it returns nil as soon as cond
+// reports true, and the side that makes cond true calls Notify on any one
+// of evs. Parked, one thread sleeps on every Event's futex word at once
+// with futex_waitv (Linux 5.16, up to MaxWaitAny events); where the kernel
+// lacks it, or for more events, one goroutine parks on each. The same
+// Recheck bound and ctx handling as Wait apply.
+func (w Waiter) WaitAny(ctx context.Context, evs []*Event, cond func() bool) error {
+	switch len(evs) {
+	case 0:
+		return fmt.Errorf("futex: WaitAny on no events: %w", ErrUnaligned)
+	case 1:
+		return w.Wait(ctx, evs[0], cond)
+	}
+	if done, err := w.spin(ctx, cond); done || err != nil {
+		return err
+	}
+	err := parkAny(ctx, evs, cond, w.recheck())
+	if errors.Is(err, errNoWaitv) {
+		return parkEach(ctx, evs, cond, w.recheck())
+	}
+	return err
+}
+
+func (w Waiter) recheck() time.Duration {
+	if w.Recheck == 0 {
+		return DefaultRecheck
+	}
+	return w.Recheck
+}
+
+// spin runs the strategy's polling phase: done reports that cond held;
+// err is ctx's error. BusySpin and Yield never return otherwise.
+func (w Waiter) spin(ctx context.Context, cond func() bool) (done bool, err error) {
+	if cond() {
+		return true, nil
+	}
+	ctxDone := ctx.Done()
 	switch w.Strategy {
 	case BusySpin, Yield:
 		for i := 1; ; i++ {
 			if cond() {
-				return nil
+				return true, nil
 			}
 			if w.Strategy == Yield {
 				osYield()
 			}
-			if i%pollsPerClockCheck == 0 && done != nil {
+			if i%pollsPerClockCheck == 0 && ctxDone != nil {
 				if err := ctx.Err(); err != nil {
-					return err
+					return false, err
 				}
 			}
 		}
@@ -211,25 +250,120 @@ func (w Waiter) Wait(ctx context.Context, e *Event, cond func() bool) error {
 		start := time.Now()
 		for i := 1; ; i++ {
 			if cond() {
-				return nil
+				return true, nil
 			}
 			if i%pollsPerClockCheck == 0 {
 				if time.Since(start) >= spin {
 					break
 				}
-				if done != nil {
+				if ctxDone != nil {
 					if err := ctx.Err(); err != nil {
-						return err
+						return false, err
 					}
 				}
 			}
 		}
 	}
-	recheck := w.Recheck
-	if recheck == 0 {
-		recheck = DefaultRecheck
+	return false, nil
+}
+
+// parkAny is park over several Events with one futex_waitv: the waiter
+// counts itself as a sleeper and arms every Event before its re-check, so
+// the no-lost-wake-up argument of park holds for each Event separately (a
+// Notify on any one either sees this sleeper and an armed seq, and wakes
+// the futex_waitv, or its condition was already seen by the re-check).
+func parkAny(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration) error {
+	if ctx.Done() != nil {
+		bumped := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			for _, e := range evs {
+				e.bump()
+			}
+			close(bumped)
+		})
+		defer func() {
+			if !stop() {
+				<-bumped
+			}
+		}()
 	}
-	return e.park(ctx, cond, recheck)
+	words := make([]*atomic.Uint32, len(evs))
+	seqs := make([]uint32, len(evs))
+	for i, e := range evs {
+		words[i] = &e.seq
+	}
+	leave := func() {
+		for _, e := range evs {
+			e.sleepers.Add(^uint32(0))
+		}
+	}
+	for {
+		for i, e := range evs {
+			e.sleepers.Add(1)
+			seqs[i] = e.arm()
+		}
+		if cond() {
+			leave()
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			leave()
+			return err
+		}
+		timeout, bounded := recheck, recheck >= 0
+		dl, hasDeadline := ctx.Deadline()
+		if hasDeadline {
+			if left := max(time.Until(dl), 0); !bounded || left < timeout {
+				timeout, bounded = left, false
+			}
+		}
+		if !bounded && !hasDeadline {
+			timeout = -1
+		}
+		err := waitv(words, seqs, timeout)
+		leave()
+		if errors.Is(err, errNoWaitv) {
+			return err
+		}
+		if cond() {
+			return nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if errors.Is(err, ErrTimeout) {
+			if bounded {
+				continue
+			}
+			return context.DeadlineExceeded
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// parkEach is WaitAny's fallback: one goroutine parks on each Event; the
+// first whose wait ends ends the others.
+func parkEach(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration) error {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(evs))
+	for _, e := range evs {
+		go func() { errs <- e.park(pctx, cond, recheck) }()
+	}
+	first := <-errs
+	cancel()
+	for range evs[1:] {
+		<-errs
+	}
+	if first != nil && cond() {
+		return nil
+	}
+	if first != nil && ctx.Err() == nil && errors.Is(first, context.Canceled) {
+		return nil // canceled by a sibling that saw cond
+	}
+	return first
 }
 
 // park sleeps on the futex until cond holds or ctx is done, re-checking

@@ -76,12 +76,13 @@ type SPSCProducer struct {
 // SPSCConsumer is the consuming side of an SPSC ring. It is not safe for
 // concurrent use; one goroutine of one process consumes at a time.
 type SPSCConsumer struct {
-	r      *SPSC
-	head   uint64 // next index to take; published to the producer after each take
-	peeked int    // slots handed out by Peek and not yet released
-	peekv  [][]byte
-	canGet func() bool
-	_      [cacheLine]byte
+	r          *SPSC
+	head       uint64 // next index to take; published to the producer after each take
+	cachedTail uint64 // last shared tail seen: messages below it are published
+	peeked     int    // slots handed out by Peek and not yet released
+	peekv      [][]byte
+	canGet     func() bool
+	_          [cacheLine]byte
 }
 
 // spscStride is the distance between SPSC slots: the 16-byte slot header
@@ -201,7 +202,8 @@ func (r *SPSC) Consumer() *SPSCConsumer {
 	if r.cons == nil {
 		c := &SPSCConsumer{r: r, head: r.c.head.Load()}
 		c.canGet = func() bool {
-			return r.seq(c.head).Load() == c.head+1 || r.c.isClosed()
+			h := c.head
+			return r.seq(h).Load() == h+1 || r.c.tail.Load()-h-1 < r.capacity || r.c.isClosed()
 		}
 		r.cons = c
 	}
@@ -228,7 +230,7 @@ func (r *SPSC) Len() int {
 // hint ahead of h whose own slot says so is trusted), then slot by slot.
 func (r *SPSC) count(h uint64) uint64 {
 	n := uint64(0)
-	if t := r.c.tail.Load(); t-h-1 < r.capacity && r.seq(t-1).Load() == t {
+	if t := r.c.tail.Load(); t-h-1 < r.capacity {
 		n = t - h
 	}
 	return n + r.published(h+n, r.capacity-n)
@@ -273,61 +275,44 @@ func (r *SPSC) tooLarge(n int) error {
 
 // --- producer ---
 
-// recover sets the producer's tail: the first index from the shared head
-// on whose slot no message is published. Slots in [head, tail) carry
-// seq = index+1; the slot at tail carries the seq of the previous lap
-// (tail+1-capacity) or 0, never tail+1. A producer killed before a seq
-// store left no message there (the slot is simply refilled); one killed
-// after it left a whole message.
-//
-// A run (publishRun) is published last slot first, so a producer killed in
-// the middle of one leaves its first slot, at the true tail, unpublished and
-// some later slots of the run published: orphans the consumer cannot reach
-// (it stops at the first unpublished slot), but which a new run would
-// appear to extend. recover unpublishes them, storing the previous lap's
-// seq, within the maxRun slots a run can span. So no kill leaves a state
-// that a new producer reports as corrupt or that stalls the consumer. The
-// tail hint is stored for Len and for the next recovery to be quick.
+// recover sets the producer's tail: everything below the shared tail is
+// published (the producer stores it only then), and so is every slot after
+// it, from the head on, whose seq word is its index+1; the first slot that
+// is neither is the true tail (its seq holds an older lap's value, never
+// index+1). A producer killed before its publishing store (a single
+// message's seq, a batch's tail) left nothing there: the slots are simply
+// refilled; one killed after it left whole messages. So no kill leaves a
+// state that a new producer reports as corrupt or that stalls the consumer.
 func (p *SPSCProducer) recover() {
 	r := p.r
 	h := r.c.head.Load()
 	p.cachedHead = h
 	p.tail = h + r.count(h)
 	p.closed = r.c.isClosed()
-	for i := p.tail + 1; i < p.tail+maxRun && i-h < r.capacity; i++ {
-		if r.seq(i).Load() == i+1 {
-			r.seq(i).Store(prevLap(i, r.capacity))
-		}
-	}
 	r.c.tail.Store(p.tail)
 }
 
-// prevLap is the seq word slot i holds before message i is published: that
-// of message i-capacity, or 0 before the first lap.
-func prevLap(i, capacity uint64) uint64 {
-	if i+1 >= capacity {
-		return i + 1 - capacity
-	}
-	return 0
+// isPrevLap reports whether s is a seq word that slot h can hold before
+// message h is published by it: 0 (never used) or index+1 of a message of
+// an earlier lap in that slot.
+func isPrevLap(s, h, capacity uint64) bool {
+	return s == 0 || (s < h+1 && (h+1-s)&(capacity-1) == 0)
 }
 
-// maxRun is the most slots one publishRun publishes; longer batches are
-// published as several runs. It bounds recover's scan for orphans.
-const maxRun = 256
-
-// hintEvery is how often, in single-message enqueues, the producer stores
-// the shared tail hint (batches store it once each). The hint's line is read
-// by nobody on a fast path, so the store stays in the producer's cache; it
-// bounds the scan of Len and of an attaching producer's recovery.
+// hintEvery is how often, in single-message enqueues, the producer also
+// stores the shared tail (a batch publishes by storing it). The tail's line
+// is read by the consumer only when its head slot looks empty, so the store
+// mostly stays in the producer's cache; it bounds the scan of Len and of an
+// attaching producer's recovery.
 const hintEvery = 64
 
 // room returns how many slots the producer may fill. It reloads the
-// consumer's head (and refreshes the tail hint) only when the cached head
-// says the ring is full.
-func (p *SPSCProducer) room() (uint64, error) {
+// consumer's head (and stores the shared tail) only when the cached head
+// says there is room for fewer than want.
+func (p *SPSCProducer) room(want uint64) (uint64, error) {
 	r := p.r
 	used := p.tail - p.cachedHead
-	if used >= r.capacity {
+	if used > r.capacity || r.capacity-used < want {
 		// Acquire: the consumer's reads of the slots before head happened
 		// before its release store of head, so they are done with them.
 		p.cachedHead = r.c.head.Load()
@@ -374,7 +359,7 @@ func (p *SPSCProducer) TryEnqueue(msg []byte) (bool, error) {
 		return false, ErrClosed
 	}
 	if p.tail-p.cachedHead >= r.capacity {
-		if n, err := p.room(); n == 0 || err != nil {
+		if n, err := p.room(1); n == 0 || err != nil {
 			return false, err
 		}
 	}
@@ -422,7 +407,7 @@ func (p *SPSCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	room, err := p.room()
+	room, err := p.room(uint64(len(msgs)))
 	if err != nil {
 		return 0, err
 	}
@@ -443,26 +428,20 @@ func (p *SPSCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 }
 
 // publishRun publishes the n slots from the producer's tail on, whose
-// lengths and payloads are written, and wakes the consumer once. The seq
-// words are stored after every slot of the run is written, in runs of at
-// most maxRun slots, each last slot first: the consumer, which waits on the
-// first slot, sees it only once the whole run is published and takes it in
-// one sweep instead of chasing the producer's stores line by line. The tail
-// hint follows each run (so a valid hint always means everything below it
-// is published; recover relies on that).
+// lengths and payloads are written, with one release store of the shared
+// tail (the slots' seq words are not touched: below the tail, a slot is
+// published whatever its seq), and wakes the consumer once. A consumer that
+// finds its head slot unpublished by seq loads the tail, acquire, and takes
+// the whole run in one sweep. A kill before the store leaves none of the
+// run published, after it all of it.
 func (p *SPSCProducer) publishRun(n uint64) {
 	if n == 0 {
 		return
 	}
-	for n > 0 {
-		k := min(n, maxRun)
-		for i := k; i > 0; i-- {
-			p.publish(p.tail + i - 1)
-		}
-		p.tail += k
-		n -= k
-		publish64(&p.r.c.tail, p.tail)
-	}
+	hook(stepProducerWritten)
+	p.tail += n
+	publish64(&p.r.c.tail, p.tail)
+	hook(stepProducerPublished)
 	p.notify()
 }
 
@@ -486,7 +465,7 @@ func (p *SPSCProducer) reserve(ctx context.Context, k int, block bool) ([][]byte
 		if p.closed {
 			return nil, ErrClosed
 		}
-		room, err := p.room()
+		room, err := p.room(uint64(k))
 		if err != nil {
 			return nil, err
 		}
@@ -583,37 +562,45 @@ func (p *SPSCProducer) Close() error {
 
 // --- consumer ---
 
-// next reports whether the slot at the consumer's head holds a message.
-// When it does not, it also checks that the slot's seq word holds a value
-// a producer can have left there (the previous lap's index, or 0 before the
-// first lap): anything else is ErrCorrupt. The load is an acquire: the
-// reads of the slot that follow see what the producer wrote before its
-// release store of seq.
+// next reports whether the message at the consumer's head is published:
+// by its slot's seq word (a single enqueue), or by the shared tail being
+// past it (a batch, or the producer's periodic tail store). The tail is
+// loaded only when the cached copy and the seq word say no. Both loads are
+// acquires: the reads of the slot that follow see what the producer wrote
+// before its release store. When neither says yes, the seq word must hold
+// a value a producer can have left (0, or an older lap's index+1):
+// anything else is ErrCorrupt.
 func (c *SPSCConsumer) next() (bool, error) {
 	r := c.r
 	h := c.head
+	if c.cachedTail-h-1 < r.capacity {
+		return true, nil
+	}
 	s := r.seq(h).Load()
 	if s == h+1 {
 		return true, nil
 	}
-	prev := prevLap(h, r.capacity)
-	if s != prev {
-		return false, fmt.Errorf("%w: spsc slot of index %d has seq %d, want %d or %d", ErrCorrupt, h, s, h+1, prev)
+	c.cachedTail = r.c.tail.Load()
+	if c.cachedTail-h-1 < r.capacity {
+		return true, nil
+	}
+	if !isPrevLap(s, h, r.capacity) {
+		return false, fmt.Errorf("%w: spsc slot of index %d has seq %d, want %d or an earlier lap's", ErrCorrupt, h, s, h+1)
 	}
 	return false, nil
 }
 
 // run returns how many messages, at most k, a batch may take from the
-// consumer's head on, given that the head slot holds one. When the tail
-// hint is ahead of the head, every message below it is published (the
-// producer stores the hint, release, only after the seq words of a run):
-// one load of the hint's line then stands for k loads of seq words, and
-// the consumer takes a producer's batch in one sweep instead of chasing
-// its seq stores slot by slot. Otherwise it scans the seq words.
+// consumer's head on, given that the head's message is published. Below
+// the shared tail every message is published: one load of the tail's line
+// stands for k loads of seq words. Past it, it scans the seq words.
 func (c *SPSCConsumer) run(k uint64) uint64 {
 	r := c.r
 	h := c.head
-	if t := r.c.tail.Load(); t-h-1 < r.capacity {
+	if c.cachedTail-h-1 >= r.capacity {
+		c.cachedTail = r.c.tail.Load()
+	}
+	if t := c.cachedTail; t-h-1 < r.capacity {
 		return min(t-h, k)
 	}
 	n := uint64(1)

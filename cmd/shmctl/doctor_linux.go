@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/shmkit/shmkit/internal/memfd"
 	"os"
 	"strconv"
 	"strings"
@@ -379,29 +380,23 @@ func checkKernel() []finding {
 	return out
 }
 
-// probeMemfdSeals creates a sealed memfd, as the memfd backend does.
+// probeMemfdSeals creates a sealed memfd, as the memfd backend does
+// (internal/memfd, the backend's own code).
 func probeMemfdSeals() error {
-	fd, err := unix.MemfdCreate("shmctl-doctor", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	f, err := memfd.Create("shmctl-doctor", int64(os.Getpagesize()))
 	if err != nil {
-		return fmt.Errorf("memfd_create: %w", err)
+		return err
 	}
-	defer unix.Close(fd)
-	if err := unix.Ftruncate(fd, int64(os.Getpagesize())); err != nil {
-		return fmt.Errorf("ftruncate: %w", err)
+	defer f.Close()
+	if err := memfd.Seal(f); err != nil {
+		return err
 	}
-	want := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, want); err != nil {
-		return fmt.Errorf("F_ADD_SEALS: %w", err)
-	}
-	got, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	sealed, err := memfd.Sealed(f)
 	if err != nil {
-		return fmt.Errorf("F_GET_SEALS: %w", err)
+		return err
 	}
-	if got&want != want {
-		return fmt.Errorf("seals %#x after adding %#x", got, want)
-	}
-	if err := unix.Ftruncate(fd, 0); err == nil {
-		return errors.New("a sealed memfd could still shrink")
+	if !sealed {
+		return fmt.Errorf("seals did not take")
 	}
 	return nil
 }

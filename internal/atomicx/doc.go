@@ -28,6 +28,11 @@
 // Every other architecture (386, riscv64, ...): sync/atomic, which is at
 // least as strong as release/acquire.
 //
+// Under the race detector (-race) every architecture uses sync/atomic: the
+// detector does not see an assembly store, so it would miss the
+// happens-before edge a release store creates and report the data the store
+// publishes as racy. The race build is slower, not differently ordered.
+//
 // # What this does not give
 //
 // A release store does not order the store with later loads (store-load

@@ -1,11 +1,9 @@
 package procfs
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -84,65 +82,4 @@ func LoadAvg() (string, error) {
 		return "", fmt.Errorf("%w: /proc/loadavg: %q", ErrFormat, b)
 	}
 	return strings.Join(f[:3], " "), nil
-}
-
-// MappedBy returns the pids of the processes that map the file at path
-// (an absolute path, as /proc/PID/maps shows it; deleted files carry a
-// " (deleted)" suffix there and do not match). Processes whose maps this
-// process may not read are skipped; the caller learns how many through
-// the second result.
-func MappedBy(path string) (pids []int, unreadable int, err error) {
-	entries, err := os.ReadDir(Root)
-	if err != nil {
-		return nil, 0, err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
-		ok, err := mapsFile(filepath.Join(Root, e.Name(), "maps"), path)
-		if err != nil {
-			if !os.IsNotExist(err) {
-				unreadable++
-			}
-			continue
-		}
-		if ok {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, unreadable, nil
-}
-
-// mapsFile reports whether the maps file at mapsPath has a mapping of path.
-func mapsFile(mapsPath, path string) (bool, error) {
-	f, err := os.Open(mapsPath)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if mapsLinePath(sc.Text()) == path {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// mapsLinePath returns the path column of a /proc/PID/maps line
-// ("address perms offset dev inode path"), or "".
-func mapsLinePath(line string) string {
-	rest := line
-	for i := 0; i < 5; i++ {
-		rest = strings.TrimLeft(rest, " ")
-		j := strings.IndexByte(rest, ' ')
-		if j < 0 {
-			return ""
-		}
-		rest = rest[j:]
-	}
-	return strings.TrimLeft(rest, " ")
 }

@@ -5,10 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"slices"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestSelf(t *testing.T) {
@@ -69,45 +66,6 @@ func TestParseStat(t *testing.T) {
 	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 nan 19"} {
 		if _, _, err := parseStat(1, []byte(bad)); !errors.Is(err, ErrFormat) {
 			t.Errorf("parseStat(%q) err = %v", bad, err)
-		}
-	}
-}
-
-func TestMappedBy(t *testing.T) {
-	path := t.TempDir() + "/mapped"
-	if err := os.WriteFile(path, make([]byte, 4096), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	pids, _, err := MappedBy(path)
-	if err != nil || slices.Contains(pids, os.Getpid()) {
-		t.Fatalf("before mapping: %v %v", pids, err)
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(mem)
-	pids, _, err = MappedBy(path)
-	if err != nil || !slices.Contains(pids, os.Getpid()) {
-		t.Fatalf("after mapping: %v %v", pids, err)
-	}
-}
-
-func TestMapsLinePath(t *testing.T) {
-	for line, want := range map[string]string{
-		"7f00-7f01 rw-s 00000000 00:1a 123   /dev/shm/shmkit.x": "/dev/shm/shmkit.x",
-		"7f00-7f01 rw-p 00000000 00:00 0 ":                      "",
-		"7f00-7f01 r--p 00000000 08:01 99 /a path/with spaces":  "/a path/with spaces",
-		"7f00-7f01 rw-s 00000000 00:01 5 /memfd:x (deleted)":    "/memfd:x (deleted)",
-		"garbage": "",
-	} {
-		if got := mapsLinePath(line); got != want {
-			t.Errorf("mapsLinePath(%q) = %q, want %q", line, got, want)
 		}
 	}
 }

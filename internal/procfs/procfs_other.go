@@ -20,6 +20,3 @@ func ReadInt(path string) (int64, error) { return 0, errNoProc }
 
 // LoadAvg is unavailable off Linux.
 func LoadAvg() (string, error) { return "", errNoProc }
-
-// MappedBy is unavailable off Linux.
-func MappedBy(path string) ([]int, int, error) { return nil, 0, errNoProc }

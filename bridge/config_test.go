@@ -1,0 +1,167 @@
+package bridge
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestUnreachableServer(t *testing.T) {
+	start := time.Now()
+	_, err := New(Config{URLs: []string{"nats://127.0.0.1:1"}, Channel: "x", Direction: Out}, newMemChan(8, 2, false).subscribe(), nil)
+	if !errors.Is(err, ErrConnect) {
+		t.Fatalf("got %v, want ErrConnect", err)
+	}
+	t.Logf("%v after %v", err, time.Since(start))
+}
+
+func TestBadConfig(t *testing.T) {
+	src := newMemChan(8, 2, false).subscribe()
+	sink := newMemChan(8, 2, false).publisher()
+	cases := map[string]struct {
+		cfg       Config
+		src       Source
+		sink      Sink
+		wantError error
+	}{
+		"no direction":       {Config{Channel: "a"}, src, sink, ErrConfig},
+		"no subject":         {Config{Direction: Out}, src, nil, ErrConfig},
+		"empty token":        {Config{Subject: "a..b", Direction: Out}, src, nil, ErrConfig},
+		"trailing dot":       {Config{Subject: "a.", Direction: In}, nil, sink, ErrConfig},
+		"wildcard out":       {Config{Subject: "a.*", Direction: Out}, src, nil, ErrConfig},
+		"space":              {Config{Subject: "a b", Direction: In}, nil, sink, ErrConfig},
+		"out without source": {Config{Channel: "a", Direction: Out}, nil, nil, ErrConfig},
+		"in without sink":    {Config{Channel: "a", Direction: Both}, src, nil, ErrConfig},
+		"cert without key":   {Config{Channel: "a", Direction: In, TLSCert: "c.pem"}, nil, sink, ErrConfig},
+		"missing creds":      {Config{URLs: []string{"nats://127.0.0.1:1"}, Channel: "a", Direction: In, Creds: "/nonexistent.creds"}, nil, sink, ErrConnect},
+		"missing CA":         {Config{URLs: []string{"nats://127.0.0.1:1"}, Channel: "a", Direction: In, TLSCA: "/nonexistent.pem"}, nil, sink, ErrConnect},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := New(c.cfg, c.src, c.sink)
+			if !errors.Is(err, c.wantError) {
+				t.Fatalf("got %v, want %v", err, c.wantError)
+			}
+		})
+	}
+}
+
+func TestParseDirection(t *testing.T) {
+	for _, d := range []Direction{Out, In, Both} {
+		got, err := ParseDirection(d.String())
+		if err != nil || got != d {
+			t.Errorf("%v: got %v, %v", d, got, err)
+		}
+	}
+	if _, err := ParseDirection("sideways"); !errors.Is(err, ErrConfig) {
+		t.Errorf("sideways: %v", err)
+	}
+}
+
+func TestStateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	s, err := openState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := uint64(1); k <= stateSlots+10; k++ {
+		if err := s.put(k, k*10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.put(stateSlots+10, 7); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.close()
+	s, err = openState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if v, ok := s.get(stateSlots + 10); !ok || v != 7 {
+		t.Errorf("last key: %d, %v", v, ok)
+	}
+	if _, ok := s.get(1); ok {
+		t.Errorf("key 1 should have been overwritten round robin")
+	}
+	if v, ok := s.get(100); !ok || v != 1000 {
+		t.Errorf("key 100: %d, %v", v, ok)
+	}
+	if err := os.WriteFile(path, []byte("not a state file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openState(path); !errors.Is(err, ErrState) {
+		t.Errorf("garbage: %v", err)
+	}
+}
+
+// The in side counts gaps per origin publisher, skips duplicates and its
+// own echo, and treats a new epoch as a new publisher.
+func TestSeqTracker(t *testing.T) {
+	b := &Bridge{origin: "me"}
+	b.cfg = b.cfg.withDefaults()
+	tr := &seqTracker{b: b, last: map[uint64]uint64{}}
+	h := func(origin, pub, seq string) map[string][]string {
+		return map[string][]string{HeaderOrigin: {origin}, HeaderPublisher: {pub}, HeaderSeq: {seq}}
+	}
+	steps := []struct {
+		origin, pub, seq string
+		want             verdict
+		lost             uint64
+	}{
+		{"a", "1.0", "1", deliver, 0},
+		{"a", "1.0", "2", deliver, 0},
+		{"a", "1.0", "5", deliver, 2},
+		{"a", "1.0", "5", skipDup, 2},
+		{"a", "1.0", "3", skipDup, 2},
+		{"a", "1.1", "1", deliver, 2},
+		{"b", "1.0", "10", deliver, 2}, // first sight: no gap known
+		{"b", "1.0", "12", deliver, 3},
+		{"me", "1.0", "1", skipEcho, 3},
+		{"", "", "", deliver, 3}, // a plain NATS message: delivered, untracked
+	}
+	for i, s := range steps {
+		v, key, seq := tr.check(h(s.origin, s.pub, s.seq))
+		if v == deliver {
+			_ = tr.done(key, seq)
+		}
+		if v != s.want || b.c.inLost.Load() != s.lost {
+			t.Fatalf("step %d %+v: verdict %v lost %d", i, s, v, b.c.inLost.Load())
+		}
+	}
+}
+
+// A batch frame comes from the network: whatever its bytes, the in side
+// delivers the whole messages it holds, counts the rest as a drop, and
+// never reads past the frame.
+func FuzzFrame(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, frameHeader))
+	f.Add(append([]byte{3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 'a', 'b', 'c'))
+	f.Add([]byte{255, 255, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})
+	sink := newMemChan(1<<20, 1, true).publisher() // no subscriber: publishing only counts
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		b := &Bridge{origin: "me", sink: sink}
+		b.cfg = b.cfg.withDefaults()
+		tr := &seqTracker{b: b, last: map[uint64]uint64{}}
+		if err := tr.handleFrame(context.Background(), "peer", frame); err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		for rest := frame; len(rest) >= frameHeader; {
+			l := uint64(binary.LittleEndian.Uint32(rest))
+			if l > uint64(len(rest)-frameHeader) {
+				break
+			}
+			n++
+			rest = rest[frameHeader+l:]
+		}
+		if got := b.c.inMsgs.Load() + b.c.inDup.Load(); got != n {
+			t.Fatalf("%d messages delivered or skipped, the frame holds %d whole ones", got, n)
+		}
+	})
+}

@@ -1,0 +1,40 @@
+// Package bridge extends a local shmkit channel to other hosts over NATS.
+//
+// A Bridge moves messages between one local channel and one NATS subject
+// (default "shmkit.<channel>"):
+//
+//   - Out: it subscribes to the channel (a Source) and publishes each
+//     message to the subject, through the client's buffered asynchronous
+//     publishing confirmed by a flush every Config.FlushEvery messages or
+//     Config.FlushInterval (core NATS), or through JetStream's
+//     PublishMsgAsync with at most Config.MaxPending unacknowledged.
+//   - In: it subscribes to the subject (core NATS) or reads a JetStream
+//     stream through a durable pull consumer, and publishes each message
+//     into the channel (a Sink), acking a JetStream message only after the
+//     local publish returned: at-least-once across a bridge restart.
+//   - Both: the two at once, without loops: the connection does not
+//     receive its own publishes (NoEcho), a message carrying this bridge's
+//     Shmkit-Origin is ignored, and the out side skips what the in side's
+//     publisher put into the channel.
+//
+// Every outgoing message carries the headers Shmkit-Channel,
+// Shmkit-Origin (the sending bridge), Shmkit-Publisher (the local
+// publisher and its epoch) and Shmkit-Seq (that publisher's sequence). The
+// in side follows each origin publisher's sequence and counts every gap as
+// lost (Stats.InLost): loss is reported, never hidden. With a StateFile it
+// also knows where it stopped before a restart.
+//
+// Memory stays bounded: the out side stops receiving while the server is
+// slow (a blocked write or a flush) or unreachable, so the channel's own
+// overflow policy blocks its publishers or drops (and counts) for the
+// bridge's subscription; only what was in flight at a disconnect waits in
+// the client's reconnect buffer (Config.ReconnectBuffer), and a publish
+// that finds it full is a counted drop. The in side lets at most
+// Config.MaxPending messages wait in the client (core NATS: beyond that
+// the client drops and counts them, Stats.InSlow; JetStream: the consumer's
+// MaxAckPending holds the rest on the server).
+//
+// The bridge sees the channel only through the small Source and Sink
+// interfaces (local.go); shmkit.go adapts a shmkit channel to them
+// (JoinShmkit, ShmkitSource, ShmkitSink), and tests use an in-memory one.
+package bridge

@@ -1,0 +1,54 @@
+package bridge
+
+import "context"
+
+// Message is one message received from a local channel. Its Bytes stay
+// valid until Release; the bridge releases every message it receives,
+// once, after it no longer needs the bytes. *shmkit.Sample satisfies it.
+type Message interface {
+	// Bytes returns the payload (read only).
+	Bytes() []byte
+	// Publisher identifies the message's local publisher (its participant
+	// slot); Seq is that publisher's sequence number, 1, 2, ... A slot
+	// reused by a new publisher starts again at 1.
+	Publisher() int
+	Seq() uint64
+	// Missed is how many messages the bridge's subscription lost to the
+	// channel's policy between the previous message and this one.
+	Missed() uint64
+	// Release gives the message back to the channel.
+	Release() error
+}
+
+// Source is the local channel as the out side sees it: a subscription.
+type Source interface {
+	// Receive waits for the next message until ctx ends. It returns an
+	// error wrapping ErrNoPublishers when every publisher has left and
+	// everything was received; any other error stops the out side.
+	Receive(ctx context.Context) (Message, error)
+}
+
+// TryReceiver is an optional method of a Source: the next message if one
+// is ready, (nil, nil) when none is. With Config.Batch the out side uses it
+// to pack the messages already waiting into one NATS message.
+type TryReceiver interface {
+	TryReceive() (Message, error)
+}
+
+// Sink is the local channel as the in side sees it: a publisher.
+type Sink interface {
+	// Publish puts one message of len(p) bytes into the channel (through a
+	// zero-copy loan where the channel has one: p is copied once, into the
+	// channel's memory). It applies the channel's overflow policy: with
+	// Block it waits until ctx ends; when the policy drops the message it
+	// returns an error wrapping ErrDropped; a message over MaxMessage is
+	// an error wrapping ErrTooLarge. Any other error stops the in side.
+	Publish(ctx context.Context, p []byte) error
+	// MaxMessage is the channel's largest message in bytes.
+	MaxMessage() int
+	// PublisherID is the Publisher() that messages published through this
+	// sink carry when the same process receives them from the channel:
+	// with Direction Both the out side skips them (no loop). ok is false
+	// while it is not known yet.
+	PublisherID() (id int, ok bool)
+}

@@ -1,0 +1,475 @@
+package bridge
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Header names (canonical MIME form, as nats.go decodes them).
+const (
+	// HeaderChannel: the origin channel's name.
+	HeaderChannel = "Shmkit-Channel"
+	// HeaderOrigin: the id of the bridge that sent the message out.
+	HeaderOrigin = "Shmkit-Origin"
+	// HeaderPublisher: the origin publisher, "<slot>.<epoch>": the epoch
+	// grows when a new publisher takes over a slot (its sequence restarts).
+	HeaderPublisher = "Shmkit-Publisher"
+	// HeaderSeq: the origin publisher's sequence number (decimal).
+	HeaderSeq = "Shmkit-Seq"
+	// HeaderBatch: the number of channel messages in a batch frame (then
+	// each carries its publisher and sequence in the frame, not in
+	// HeaderPublisher and HeaderSeq).
+	HeaderBatch = "Shmkit-Batch"
+)
+
+// frameHeader is the per-message header in a batch frame: length u32,
+// publisher id u32, epoch u32, sequence u64, little endian.
+const frameHeader = 20
+
+// pubTrack gives each local publisher slot its header value, with an
+// epoch that grows when the slot's sequence goes backwards (a new
+// publisher in a reused slot).
+type pubTrack struct {
+	last  uint64
+	epoch uint64
+	value []string
+}
+
+type outPublisher struct {
+	b     *Bridge
+	pubs  map[int]*pubTrack
+	msg   *nats.Msg
+	js    jetstream.JetStream
+	since int // messages since the last kick of the flusher
+	kick  chan struct{}
+	seqv  []string // the Shmkit-Seq header value, reused (core publishing copies it)
+	max   int
+	tr    TryReceiver // for batches; nil when off
+	next  Message     // received for a batch it did not fit in
+	frame []byte
+	bmsg  *nats.Msg // largest payload the server takes with our headers
+}
+
+func (b *Bridge) runOut(ctx context.Context) error {
+	o := &outPublisher{b: b, pubs: map[int]*pubTrack{}}
+	o.msg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{
+		HeaderChannel: {b.cfg.Channel}, HeaderOrigin: {b.origin}, HeaderPublisher: {""}, HeaderSeq: {""},
+	}}
+	if b.cfg.Stream != "" {
+		js, err := jetstream.New(b.nc,
+			jetstream.WithPublishAsyncMaxPending(b.cfg.MaxPending),
+			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+				b.c.outDrops.Add(msgCount(m))
+				sub(&b.c.outUnflushed, msgCount(m))
+				b.noteErr(fmt.Errorf("jetstream publish %s seq %s: %w", m.Subject, m.Header.Get(HeaderSeq), err))
+			}),
+			jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+				sub(&b.c.outUnflushed, msgCount(m))
+			}))
+		if err != nil {
+			return fmt.Errorf("%w: jetstream: %w", ErrConfig, err)
+		}
+		if err := b.ensureStream(ctx, js); err != nil {
+			return err
+		}
+		o.js = js
+	}
+	if o.js == nil {
+		// The flusher confirms in the background, every FlushInterval and
+		// whenever the loop has sent FlushEvery more; the loop itself
+		// waits for a flush only when 2*FlushEvery are unconfirmed.
+		tick := time.NewTicker(b.cfg.FlushInterval)
+		done := make(chan struct{})
+		o.kick = make(chan struct{}, 1)
+		go func() {
+			for {
+				select {
+				case <-tick.C:
+				case <-o.kick:
+				case <-done:
+					return
+				}
+				b.flushOut()
+			}
+		}()
+		defer func() { close(done); tick.Stop(); b.flushOut() }()
+	} else {
+		defer o.drainJetStream()
+	}
+	o.max = int(b.nc.MaxPayload()) - 256 // headers: a few short fields
+	if tr, ok := b.src.(TryReceiver); ok && b.cfg.Batch > 1 {
+		o.tr = tr
+		o.bmsg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{
+			HeaderChannel: {b.cfg.Channel}, HeaderOrigin: {b.origin}, HeaderBatch: {""},
+		}}
+	}
+	defer func() {
+		if o.next != nil {
+			_ = o.next.Release()
+		}
+	}()
+	for {
+		if err := b.waitConnected(ctx); err != nil {
+			return nil
+		}
+		if b.nc.IsClosed() {
+			return ErrClosed
+		}
+		if o.tr != nil {
+			m := o.next
+			o.next = nil
+			if m == nil {
+				var err error
+				if m, err = b.src.Receive(ctx); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					if errors.Is(err, ErrNoPublishers) {
+						if done, err := o.idle(ctx); done || err != nil {
+							return err
+						}
+						continue
+					}
+					return fmt.Errorf("bridge: out: receive: %w", err)
+				}
+			}
+			if err := o.sendBatch(ctx, m); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			continue
+		}
+		m, err := b.src.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, ErrNoPublishers) {
+				if done, err := o.idle(ctx); done || err != nil {
+					return err
+				}
+				continue
+			}
+			return fmt.Errorf("bridge: out: receive: %w", err)
+		}
+		err = o.send(ctx, m)
+		if rerr := m.Release(); rerr != nil && err == nil {
+			err = fmt.Errorf("bridge: out: release: %w", rerr)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// idle handles a source without publishers: flush, then end (done) with
+// ExitWhenIdle, or wait a little for a publisher to come.
+func (o *outPublisher) idle(ctx context.Context) (done bool, err error) {
+	b := o.b
+	if o.js == nil {
+		b.flushOut()
+	}
+	if b.cfg.ExitWhenIdle && b.cfg.Direction == Out {
+		return true, nil
+	}
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-t.C:
+	}
+	return false, nil
+}
+
+// sendBatch sends first and whatever else is ready in the channel (up to
+// Batch messages and the server's max_payload) as one frame; alone, first
+// goes as a single message. Each message is copied into the frame and
+// released at once (a channel limits the samples a subscriber holds); one
+// that does not fit waits in o.next for the next frame.
+func (o *outPublisher) sendBatch(ctx context.Context, first Message) error {
+	b := o.b
+	var relErr error
+	release := func(m Message) {
+		if err := m.Release(); err != nil && relErr == nil {
+			relErr = fmt.Errorf("bridge: out: release: %w", err)
+		}
+	}
+	fits := func(size int, m Message) bool { return size+frameHeader+len(m.Bytes()) <= o.max }
+	var second Message
+	if fits(0, first) {
+		m, err := o.tr.TryReceive()
+		if err != nil {
+			release(first)
+			return errors.Join(fmt.Errorf("bridge: out: receive: %w", err), relErr)
+		}
+		if m != nil && !fits(frameHeader+len(first.Bytes()), m) {
+			o.next = m
+		} else {
+			second = m
+		}
+	}
+	if second == nil {
+		err := o.send(ctx, first) // alone, or too large (a counted drop)
+		release(first)
+		return errors.Join(err, relErr)
+	}
+	f := o.frame[:0]
+	count, nbytes := 0, 0
+	add := func(m Message) {
+		if pt, skip := o.track(m); !skip {
+			data := m.Bytes()
+			f = binary.LittleEndian.AppendUint32(f, uint32(len(data)))
+			f = binary.LittleEndian.AppendUint32(f, uint32(m.Publisher()))
+			f = binary.LittleEndian.AppendUint32(f, uint32(pt.epoch))
+			f = binary.LittleEndian.AppendUint64(f, m.Seq())
+			f = append(f, data...)
+			count++
+			nbytes += len(data)
+		}
+		release(m)
+	}
+	add(first)
+	add(second)
+	for n := 2; n < b.cfg.Batch; n++ {
+		m, err := o.tr.TryReceive()
+		if err != nil {
+			o.frame = f
+			return errors.Join(fmt.Errorf("bridge: out: receive: %w", err), relErr)
+		}
+		if m == nil {
+			break
+		}
+		if !fits(len(f), m) {
+			o.next = m
+			break
+		}
+		add(m)
+	}
+	o.frame = f
+	if relErr != nil {
+		return relErr
+	}
+	if count == 0 {
+		return nil
+	}
+	o.bmsg.Header[HeaderBatch][0] = strconv.Itoa(count)
+	return o.emit(ctx, o.bmsg, f, count, nbytes)
+}
+
+type counter interface {
+	Load() uint64
+	CompareAndSwap(old, new uint64) bool
+}
+
+// msgCount is the number of channel messages a NATS message carries.
+func msgCount(m *nats.Msg) uint64 {
+	if n, err := strconv.ParseUint(first(m.Header, HeaderBatch), 10, 32); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// sub subtracts n, stopping at 0.
+func sub(u counter, n uint64) {
+	for {
+		v := u.Load()
+		if u.CompareAndSwap(v, v-min(v, n)) {
+			return
+		}
+	}
+}
+
+// track applies m's Missed count, the loop check (skip: m came in from
+// NATS through our own in side) and the publisher's epoch.
+func (o *outPublisher) track(m Message) (pt *pubTrack, skip bool) {
+	b := o.b
+	if n := m.Missed(); n > 0 {
+		b.c.outMissed.Add(n)
+	}
+	if b.cfg.Direction == Both {
+		if id, ok := b.sink.PublisherID(); ok && id == m.Publisher() {
+			b.c.outLooped.Add(1)
+			return nil, true
+		}
+	}
+	pt = o.pubs[m.Publisher()]
+	if pt == nil {
+		pt = &pubTrack{}
+		o.pubs[m.Publisher()] = pt
+	}
+	seq := m.Seq()
+	if pt.value == nil || seq <= pt.last {
+		if pt.value != nil {
+			pt.epoch++
+		}
+		pt.value = []string{strconv.Itoa(m.Publisher()) + "." + strconv.FormatUint(pt.epoch, 10)}
+	}
+	pt.last = seq
+	return pt, false
+}
+
+// send publishes one message with its own headers. Counted losses return
+// nil; an error stops the out side.
+func (o *outPublisher) send(ctx context.Context, m Message) error {
+	b := o.b
+	pt, skip := o.track(m)
+	if skip {
+		return nil
+	}
+	data, seq := m.Bytes(), m.Seq()
+	if len(data) > o.max {
+		b.c.outDrops.Add(1)
+		b.noteErr(fmt.Errorf("%w: %d bytes from publisher %d seq %d, the server's max_payload is %d",
+			ErrTooLarge, len(data), m.Publisher(), seq, b.nc.MaxPayload()))
+		return nil
+	}
+	o.msg.Header[HeaderPublisher] = pt.value
+	if o.seqv == nil {
+		o.seqv = []string{""}
+		o.msg.Header[HeaderSeq] = o.seqv
+	}
+	o.seqv[0] = strconv.FormatUint(seq, 10)
+	return o.emit(ctx, o.msg, data, 1, len(data))
+}
+
+// emit publishes msg with data, standing for n channel messages of nbytes
+// payload. Core NATS copies msg into the client's buffer, so msg and data
+// are free again on return; JetStream gets copies.
+func (o *outPublisher) emit(ctx context.Context, msg *nats.Msg, data []byte, n, nbytes int) error {
+	b := o.b
+	if o.js != nil {
+		// The async publish keeps the message until acked: its own copy.
+		h := make(nats.Header, len(msg.Header))
+		for k, v := range msg.Header {
+			h[k] = []string{v[0]}
+		}
+		jm := &nats.Msg{Subject: msg.Subject, Data: append([]byte(nil), data...), Header: h}
+		b.c.outUnflushed.Add(uint64(n)) // before: the ack may come before PublishMsgAsync returns
+		for {
+			// No retries: a resend after a later message was stored would
+			// reorder the stream; a failed publish is a counted drop (and
+			// a gap the in side reports).
+			_, err := o.js.PublishMsgAsync(jm, jetstream.WithRetryAttempts(0))
+			if err == nil {
+				break
+			}
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
+				continue // MaxPending in flight: wait for acks (back-pressure)
+			}
+			sub(&b.c.outUnflushed, uint64(n))
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrMaxPayload) {
+				b.c.outDrops.Add(uint64(n))
+				b.noteErr(err)
+				return nil
+			}
+			return fmt.Errorf("bridge: out: jetstream publish: %w", err)
+		}
+		b.c.outMsgs.Add(uint64(n))
+		b.c.outBytes.Add(uint64(nbytes))
+		return nil
+	}
+	msg.Data = data
+	err := b.nc.PublishMsg(msg)
+	msg.Data = nil
+	switch {
+	case err == nil:
+	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrMaxPayload):
+		b.c.outDrops.Add(uint64(n))
+		b.noteErr(err)
+		return nil
+	default:
+		return fmt.Errorf("bridge: out: publish: %w", err)
+	}
+	b.c.outMsgs.Add(uint64(n))
+	b.c.outBytes.Add(uint64(nbytes))
+	o.since += n
+	if o.since >= b.cfg.FlushEvery {
+		o.since = 0
+		select {
+		case o.kick <- struct{}{}:
+		default:
+		}
+		if b.c.outMsgs.Load()-b.c.outConfirmed.Load() >= 2*uint64(b.cfg.FlushEvery) {
+			b.flushOut() // the server is behind: wait for it
+		}
+	}
+	return nil
+}
+
+// flushOut confirms what core publishing sent so far (one round trip).
+// The flusher goroutine calls it every FlushInterval and after every
+// FlushEvery messages; the out loop calls it (and waits) when 2*FlushEvery
+// messages are unconfirmed, so it never runs further ahead of the server.
+func (b *Bridge) flushOut() {
+	sent := b.c.outMsgs.Load()
+	if sent <= b.c.outConfirmed.Load() {
+		return
+	}
+	start := time.Now()
+	if err := b.nc.FlushTimeout(b.cfg.FlushTimeout); err != nil {
+		if !errors.Is(err, nats.ErrConnectionClosed) {
+			b.noteErr(fmt.Errorf("flush: %w", err))
+		}
+		return
+	}
+	b.c.flushRTT.Store(int64(time.Since(start)))
+	for {
+		c := b.c.outConfirmed.Load()
+		if c >= sent || b.c.outConfirmed.CompareAndSwap(c, sent) {
+			return
+		}
+	}
+}
+
+// drainJetStream waits (a bounded time) for the acks of what was published.
+func (o *outPublisher) drainJetStream() {
+	if o.js == nil {
+		return
+	}
+	t := time.NewTimer(5 * o.b.cfg.FlushTimeout)
+	defer t.Stop()
+	select {
+	case <-o.js.PublishAsyncComplete():
+	case <-t.C:
+		o.b.noteErr(fmt.Errorf("jetstream: %d publishes without an ack after %v", o.js.PublishAsyncPending(), 5*o.b.cfg.FlushTimeout))
+	}
+}
+
+// ensureStream finds the stream, creating it on the subject if missing.
+func (b *Bridge) ensureStream(ctx context.Context, js jetstream.JetStream) error {
+	for range 3 {
+		_, err := js.Stream(ctx, b.cfg.Stream)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%w: stream %s: %w", ErrConfig, b.cfg.Stream, err)
+		}
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: b.cfg.Stream, Subjects: []string{b.cfg.Subject}, Storage: jetstream.FileStorage,
+		})
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("%w: create stream %s on %s: %w", ErrConfig, b.cfg.Stream, b.cfg.Subject, err)
+		}
+	}
+	return fmt.Errorf("%w: stream %s: created and gone again", ErrConfig, b.cfg.Stream)
+}

@@ -1,0 +1,139 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit"
+)
+
+// This file is the only one that knows the shmkit channel API. It relies
+// on: Channel.Publisher/Subscriber/Config; Publisher.Loan, LoanContext,
+// Publish, Close; Subscriber.Receive, Close; Sample.Bytes, Publisher,
+// Seq, Missed, Release (a loaned Sample's Publisher is its publisher's
+// id); the errors ErrPeerGone, ErrTooLarge, ErrNoMemory.
+
+// ShmkitSource is the out side's view of a shmkit subscriber.
+type ShmkitSource struct{ S *shmkit.Subscriber }
+
+// Receive waits for the next sample; ErrPeerGone becomes ErrNoPublishers.
+// The *shmkit.Sample is the Message: its bytes stay in shared memory
+// until the bridge releases it.
+func (a ShmkitSource) Receive(ctx context.Context) (Message, error) {
+	smp, err := a.S.Receive(ctx)
+	if err != nil {
+		if errors.Is(err, shmkit.ErrPeerGone) {
+			return nil, fmt.Errorf("%w: %w", ErrNoPublishers, err)
+		}
+		return nil, err
+	}
+	return smp, nil
+}
+
+// TryReceive returns the next sample if one is ready, (nil, nil) if not
+// (the out side's batches).
+func (a ShmkitSource) TryReceive() (Message, error) {
+	smp, err := a.S.TryReceive()
+	if err != nil {
+		if errors.Is(err, shmkit.ErrWouldBlock) || errors.Is(err, shmkit.ErrPeerGone) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return smp, nil
+}
+
+// ShmkitSink is the in side's view of a shmkit publisher. It publishes
+// through a zero-copy loan: the payload is copied once, from the NATS
+// message into the loaned chunk in shared memory.
+type ShmkitSink struct {
+	p      *shmkit.Publisher
+	max    int
+	policy shmkit.Policy
+	id     atomic.Int64 // the publisher's id, -1 until a loan told it
+}
+
+// NewShmkitSink wraps p, a publisher of ch.
+func NewShmkitSink(ch *shmkit.Channel, p *shmkit.Publisher) *ShmkitSink {
+	cfg := ch.Config()
+	s := &ShmkitSink{p: p, max: cfg.MaxMessage, policy: cfg.Policy}
+	s.id.Store(-1)
+	if smp, err := p.Loan(0); err == nil { // learn the id now if a chunk is free
+		s.id.Store(int64(smp.Publisher()))
+		_ = smp.Discard()
+	}
+	return s
+}
+
+// Publish loans len(b) bytes, copies b in and publishes. With policy Block
+// a full pool or ring waits (until ctx ends); with a drop policy a full
+// pool is ErrDropped, and a subscriber's full ring is counted by the
+// channel for that subscriber (Publish still succeeds for the others).
+func (s *ShmkitSink) Publish(ctx context.Context, b []byte) error {
+	if len(b) > s.max {
+		return fmt.Errorf("%w: %d bytes, the channel's MaxMessage is %d", ErrTooLarge, len(b), s.max)
+	}
+	var smp *shmkit.Sample
+	var err error
+	if s.policy == shmkit.Block {
+		smp, err = s.p.LoanContext(ctx, len(b))
+	} else {
+		smp, err = s.p.Loan(len(b))
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, shmkit.ErrNoMemory):
+			return fmt.Errorf("%w: %w", ErrDropped, err)
+		case errors.Is(err, shmkit.ErrTooLarge):
+			return fmt.Errorf("%w: %w", ErrTooLarge, err)
+		}
+		return err
+	}
+	s.id.Store(int64(smp.Publisher()))
+	copy(smp.Bytes(), b)
+	return s.p.Publish(ctx, smp)
+}
+
+// MaxMessage is the channel's MaxMessage.
+func (s *ShmkitSink) MaxMessage() int { return s.max }
+
+// PublisherID is the id the channel gives this sink's messages, known
+// after the first loan.
+func (s *ShmkitSink) PublisherID() (int, bool) {
+	v := s.id.Load()
+	return int(v), v >= 0
+}
+
+// JoinShmkit joins ch for a bridge in direction d: a subscriber for Out, a
+// publisher for In (both for Both). The returned close leaves the channel
+// (call it after the bridge's Close).
+func JoinShmkit(ch *shmkit.Channel, d Direction) (src Source, sink Sink, leave func() error, err error) {
+	var sub *shmkit.Subscriber
+	var pub *shmkit.Publisher
+	leave = func() error {
+		var errs []error
+		if sub != nil {
+			errs = append(errs, sub.Close())
+		}
+		if pub != nil {
+			errs = append(errs, pub.Close())
+		}
+		return errors.Join(errs...)
+	}
+	if d&Out != 0 {
+		if sub, err = ch.Subscriber(); err != nil {
+			return nil, nil, nil, fmt.Errorf("bridge: join %s as subscriber: %w", ch.Name(), err)
+		}
+		src = ShmkitSource{S: sub}
+	}
+	if d&In != 0 {
+		if pub, err = ch.Publisher(); err != nil {
+			_ = leave()
+			return nil, nil, nil, fmt.Errorf("bridge: join %s as publisher: %w", ch.Name(), err)
+		}
+		sink = NewShmkitSink(ch, pub)
+	}
+	return src, sink, leave, nil
+}
