@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/shmkit/shmkit/segment"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -115,7 +116,7 @@ func printStat(out io.Writer, s statOut) error {
 			blocked = "new"
 		}
 		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%.0f\t%s\t%.0f\t%.0f\t%s\t%d\t%d\t%d\t\n", p.Slot, p.Role, p.PID, aliveWord(p.Alive),
-			p.MsgsPerSec, sizeString(int64(p.BytesPerSec)), p.DropsPerSec, p.MissedPerSec, blocked, p.Messages, p.Drops, p.Missed)
+			p.MsgsPerSec, humanize.IBytes(uint64(p.BytesPerSec)), p.DropsPerSec, p.MissedPerSec, blocked, p.Messages, p.Drops, p.Missed)
 	}
 	if err := w.Flush(); err != nil {
 		return err
