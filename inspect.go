@@ -59,10 +59,32 @@ func Inspect(name string, opts ...Option) (Config, Stats, error) {
 		if pmem, err := read(regionPool, int(h.poolSize)); err == nil {
 			if cs, err := allocator.ReadStats(pmem); err == nil {
 				st.Pool = sumClasses(cs)
+				st.Classes = cs
 			}
 		}
 	}
 	var firstErr error
+	rs := ringSize(cfg.RingDepth)
+	if rmem, err := read(regionRings, cfg.rings()*rs); err != nil {
+		firstErr = err
+	} else {
+		for k := range cfg.rings() {
+			if (k+1)*rs > len(rmem) {
+				firstErr = fmt.Errorf("%w: rings region of %d bytes holds no ring %d", ErrCorrupt, len(rmem), k)
+				break
+			}
+			tail := u64(rmem[k*rs:], rgTail).Load()
+			rd := u64(rmem[k*rs:], rgRead).Load() & posMask
+			n := (tail & posMask) - rd
+			if tail&posMask < rd || n > uint64(cfg.RingDepth) {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%w: ring %d: tail %d, read %d, depth %d", ErrCorrupt, k, tail&posMask, rd, cfg.RingDepth)
+				}
+				continue
+			}
+			st.Rings = append(st.Rings, RingStats{Ring: k, Depth: cfg.RingDepth, Len: int(n), Closed: tail&closedBit != 0})
+		}
+	}
 	for i := range cfg.participants() {
 		e, err := decodeEntry(parts, i, cfg)
 		if err != nil {

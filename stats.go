@@ -3,6 +3,8 @@ package shmkit
 import (
 	"fmt"
 	"time"
+
+	"github.com/shmkit/shmkit/allocator"
 )
 
 // ParticipantStats are one participant's counters, read from the channel's
@@ -13,6 +15,7 @@ type ParticipantStats struct {
 	Role       string // "subscriber" (consumer), "publisher" (producer) or "handle"
 	State      string // "joining", "active" or "cleaning"
 	PID        int
+	Start      uint64        // the process's start time in clock ticks after boot (0 where unknown)
 	Messages   uint64        // published, or received
 	Bytes      uint64        // payload bytes published or received
 	Drops      uint64        // publisher: deliveries it dropped (DropNewest, DropOldest, ended contexts)
@@ -27,6 +30,20 @@ type ParticipantStats struct {
 type Stats struct {
 	Pool         PoolStats
 	Participants []ParticipantStats
+	// Classes (Inspect only) are the pool's figures per size class.
+	Classes []allocator.ClassStats
+	// Rings (Inspect only) are the delivery rings: one per subscriber slot
+	// of a PubSub channel (ring k serves subscriber slot k), one shared by
+	// the consumers of a WorkQueue.
+	Rings []RingStats
+}
+
+// RingStats are one delivery ring's figures as Inspect read them.
+type RingStats struct {
+	Ring   int
+	Depth  int  // slots
+	Len    int  // messages waiting (occupancy)
+	Closed bool // its subscriber left or died
 }
 
 // Stats reads the channel's counters. It only loads shared words; while
@@ -73,7 +90,7 @@ func participantStats(e entry, c Config) ParticipantStats {
 		role = map[int]string{roleSubscriber: "consumer", rolePublisher: "producer", roleHandle: "handle"}[e.Role]
 	}
 	ps := ParticipantStats{
-		Slot: e.Slot, Role: role, State: stateNames[e.State], PID: e.PID,
+		Slot: e.Slot, Role: role, State: stateNames[e.State], PID: e.PID, Start: e.Start,
 		Messages: e.Msgs, Bytes: e.Bytes, Drops: e.Drops, Missed: e.Missed,
 		Blocked: time.Duration(min(e.Blocked, 1<<62)), Held: e.HeldRefs,
 	}

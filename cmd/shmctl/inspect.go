@@ -34,6 +34,9 @@ type inspectOut struct {
 	// judge it); Liveness says so in words, or why it is unknown.
 	Holders  []holder `json:"holders"`
 	Liveness string   `json:"liveness"`
+	// Channel decodes a shmkit channel (chanread.go); nil for other
+	// segments.
+	Channel *chanSnapshot `json:"channel,omitempty"`
 }
 
 func init() {
@@ -67,6 +70,7 @@ func init() {
 					Offset: r.Offset, Length: r.Length, Align: r.Align}
 			}
 			readRegionStats(b, args[0], opts, out.Regions)
+			out.Channel = inspectChannel(b, args[0], info)
 			out.Holders = []holder{}
 			if pt, err := scanProcs(); err != nil {
 				out.Liveness = err.Error()
@@ -82,7 +86,10 @@ func init() {
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
-			return printInspect(cmd, out)
+			if err := printInspect(cmd, out); err != nil {
+				return err
+			}
+			return printChannel(cmd.OutOrStdout(), out.Channel)
 		}),
 	}
 	bf.add(cmd)

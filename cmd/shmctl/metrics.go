@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/shmkit/shmkit/segment"
+	"github.com/spf13/cobra"
+)
+
+// chanCollector exports every channel's counters at scrape time: it lists
+// the segments (segment.List) and reads each channel with shmkit.Inspect,
+// so channels appear and disappear as they are created and removed. It is
+// an unchecked collector (Describe sends nothing) because the set of
+// series changes with the channels.
+type chanCollector struct {
+	dirs []string
+}
+
+var (
+	mInfo = prometheus.NewDesc("shmkit_channel_info", "A channel: its pattern and policy (value 1).",
+		[]string{"channel", "backend", "pattern", "policy"}, nil)
+	mDepth = prometheus.NewDesc("shmkit_channel_ring_depth", "Slots of each delivery ring.",
+		[]string{"channel", "backend"}, nil)
+	mRingLen = prometheus.NewDesc("shmkit_ring_occupancy", "Messages waiting in a delivery ring.",
+		[]string{"channel", "backend", "ring"}, nil)
+	mParts = prometheus.NewDesc("shmkit_channel_participants", "Participant slots in use, by role.",
+		[]string{"channel", "backend", "role"}, nil)
+	pLabels = []string{"channel", "backend", "slot", "role", "pid"}
+	mMsgs   = prometheus.NewDesc("shmkit_participant_messages_total", "Messages published or received.", pLabels, nil)
+	mBytes  = prometheus.NewDesc("shmkit_participant_bytes_total", "Payload bytes published or received.", pLabels, nil)
+	mDrops  = prometheus.NewDesc("shmkit_participant_drops_total", "Deliveries a publisher dropped.", pLabels, nil)
+	mMissed = prometheus.NewDesc("shmkit_participant_missed_total", "A subscriber's messages that publishers dropped.", pLabels, nil)
+	mBlock  = prometheus.NewDesc("shmkit_participant_blocked_seconds_total", "Time spent waiting in Publish or Receive.", pLabels, nil)
+	mAlive  = prometheus.NewDesc("shmkit_participant_alive", "1 if the participant's process (pid and start time) is alive.", pLabels, nil)
+	cLabels = []string{"channel", "backend", "class"}
+	mChunks = prometheus.NewDesc("shmkit_pool_chunks", "Pool chunks of a size class, by state.",
+		[]string{"channel", "backend", "class", "state"}, nil)
+	mFailed = prometheus.NewDesc("shmkit_pool_failed_total", "Loans that found their size class empty.", cLabels, nil)
+	mErrors = prometheus.NewDesc("shmkit_channel_read_errors", "1 if the last read of a channel found a problem (corrupt entry).",
+		[]string{"channel", "backend"}, nil)
+)
+
+func (c chanCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c chanCollector) Collect(ch chan<- prometheus.Metric) {
+	infos, _ := segment.List(c.dirs...)
+	for _, info := range infos {
+		if info.Err != nil || info.Backend == segment.Memfd {
+			continue
+		}
+		found := false
+		for _, r := range info.Regions {
+			found = found || r.Name == "chan"
+		}
+		if !found {
+			continue
+		}
+		name := info.Name
+		if info.Backend == segment.File {
+			name = info.Path
+		}
+		s, err := readChannel(info.Backend, name)
+		if err != nil {
+			// Removed meanwhile, or not readable: it simply is not there.
+			continue
+		}
+		collectChannel(ch, s)
+	}
+}
+
+func collectChannel(ch chan<- prometheus.Metric, s chanSnapshot) {
+	g := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	ctr := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	n, b := s.Name, s.Backend
+	g(mInfo, 1, n, b, s.Pattern, s.Policy)
+	g(mDepth, float64(s.Limits.RingDepth), n, b)
+	bad := 0.0
+	if s.Warning != "" {
+		bad = 1
+	}
+	g(mErrors, bad, n, b)
+	roles := map[string]int{}
+	for _, p := range s.Participants {
+		roles[p.Role]++
+		l := []string{n, b, strconv.Itoa(p.Slot), p.Role, strconv.Itoa(p.PID)}
+		ctr(mMsgs, float64(p.Messages), l...)
+		ctr(mBytes, float64(p.Bytes), l...)
+		ctr(mDrops, float64(p.Drops), l...)
+		ctr(mMissed, float64(p.Missed), l...)
+		ctr(mBlock, float64(p.BlockedNs)/1e9, l...)
+		alive := 0.0
+		if p.Alive {
+			alive = 1
+		}
+		g(mAlive, alive, l...)
+	}
+	for role, k := range roles {
+		g(mParts, float64(k), n, b, role)
+	}
+	for _, r := range s.Rings {
+		g(mRingLen, float64(r.Len), n, b, strconv.Itoa(r.Ring))
+	}
+	for _, c := range s.Pool.Classes {
+		cl := strconv.Itoa(c.Size)
+		g(mChunks, float64(c.Free), n, b, cl, "free")
+		g(mChunks, float64(c.InUse), n, b, cl, "in_use")
+		g(mChunks, float64(c.InFlight), n, b, cl, "in_flight")
+		g(mChunks, float64(c.Cached), n, b, cl, "cached")
+		ctr(mFailed, float64(c.Failed), n, b, cl)
+	}
+}
+
+func init() {
+	var (
+		listen string
+		dirs   []string
+	)
+	cmd := &cobra.Command{
+		Use:   "metrics [--listen 127.0.0.1:9464] [--dir DIR]...",
+		Short: "Serve every channel's counters on /metrics in the Prometheus exposition format",
+		Example: `  shmctl metrics
+  shmctl metrics --listen 0.0.0.0:9464 --dir /var/lib/app/shm`,
+		Args: cobra.NoArgs,
+		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
+			if _, _, err := net.SplitHostPort(listen); err != nil {
+				return fmt.Errorf("invalid --listen %q (want host:port)", listen)
+			}
+			reg := prometheus.NewRegistry()
+			if err := reg.Register(chanCollector{dirs: dirs}); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "serving http://%s/metrics\n", ln.Addr())
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+			err = http.Serve(ln, mux)
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		}),
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9464", "address to serve /metrics on")
+	cmd.Flags().StringArrayVar(&dirs, "dir", nil, "also list file-backend segments in DIR (repeatable)")
+	rootCmd.AddCommand(cmd)
+}
