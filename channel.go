@@ -38,27 +38,60 @@ type Channel struct {
 	mu        sync.Mutex
 	closed    bool
 	endpoints map[closer]struct{}
-	closing   atomic.Bool  // Close has begun: calls fail with ErrClosed, waits end
-	inflight  atomic.Int64 // calls inside the mapping right now
-	lastScan  atomic.Int64 // unix ns of the last liveness scan
+	closing   atomic.Bool                   // Close has begun: calls fail with ErrClosed, waits end
+	inflight  [inflightShards]inflightShard // calls inside the mapping right now
+	lastScan  atomic.Int64                  // unix ns of the last liveness scan
 	scanMu    sync.Mutex
 	pids      pidWatch
 }
 
 type closer interface{ closeInternal() error }
 
+// The count of calls inside the mapping is split over cache lines by the
+// caller's participant slot: one shared counter was a cache line that a
+// publisher and its subscriber wrote alternately on every call. Close
+// waits until every shard is zero (see inflightCount).
+const inflightShards = 16
+
+type inflightShard struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
 // enter registers a call that touches the mapping; Close waits until every
 // such call has left before it unmaps. It fails once Close has begun.
-func (ch *Channel) enter() error {
-	ch.inflight.Add(1)
+func (ch *Channel) enter() error { return ch.enterAt(0) }
+
+func (ch *Channel) exit() { ch.exitAt(0) }
+
+// enterAt is enter on the shard of participant slot i (exitAt(i) ends it).
+// Ordering: the increment and the load of closing are sequentially
+// consistent, as are Close's store of closing and its loads of the
+// shards, so either this call sees closing and backs out, or Close sees
+// the increment and waits (store-buffer pattern, per shard).
+func (ch *Channel) enterAt(i int) error {
+	c := &ch.inflight[i%inflightShards].n
+	c.Add(1)
 	if ch.closing.Load() {
-		ch.inflight.Add(-1)
+		c.Add(-1)
 		return ErrClosed
 	}
 	return nil
 }
 
-func (ch *Channel) exit() { ch.inflight.Add(-1) }
+func (ch *Channel) exitAt(i int) { ch.inflight[i%inflightShards].n.Add(-1) }
+
+// inflightCount returns how many calls are inside the mapping. Once
+// closing is set, a call that Close missed in one shard has seen closing
+// and does not touch the mapping, so a pass that finds every shard zero
+// means none is inside.
+func (ch *Channel) inflightCount() int64 {
+	var n int64
+	for i := range ch.inflight {
+		n += ch.inflight[i].n.Load()
+	}
+	return n
+}
 
 // Option tunes Open and Create.
 type Option func(*options)
@@ -359,7 +392,7 @@ func (ch *Channel) Close() error {
 	}
 	ch.closing.Store(true)
 	ch.mu.Unlock()
-	for ch.inflight.Load() != 0 {
+	for ch.inflightCount() != 0 {
 		ch.wakeAll()
 		time.Sleep(100 * time.Microsecond) // calls in flight finish within one of their wait's checks
 	}

@@ -134,7 +134,13 @@ func (r *dring) put(v ref, me int, to target) (putResult, error) {
 			}
 			r.tail.CompareAndSwap(t, t+1)
 			atomicx.StoreRelease64(r.ref(t), v)
-			atomicx.StoreRelease64(s, seqWord(t, stFull, 0))
+			// A sequentially consistent store, not a release store: Notify
+			// loads the sleeper count next, and a reader that counts
+			// itself and then re-checks this word must not miss both
+			// (store-buffer pattern; a release store may still sit in the
+			// store buffer when the count is loaded, and the wake-up would
+			// be lost until the reader's next re-check).
+			s.Store(seqWord(t, stFull, 0))
 			r.notEmpty.Notify()
 			return putDone, nil
 		case p == t:
@@ -198,7 +204,9 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 
 // finish frees the slot of position pos (taken with take) for the next lap.
 func (r *dring) finish(pos uint64) {
-	atomicx.StoreRelease64(r.seq(pos), seqWord(pos+r.depth, stEmpty, 0))
+	// Sequentially consistent for the same reason as put's FULL store: a
+	// blocked writer counts itself, then re-checks this word.
+	r.seq(pos).Store(seqWord(pos+r.depth, stEmpty, 0))
 	r.notFull.Notify()
 }
 

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/atomicx"
 	"github.com/shmkit/shmkit/internal/checksum"
 	"github.com/shmkit/shmkit/internal/fourcc"
-	"github.com/shmkit/shmkit/internal/word"
 )
 
 // The byte layout of every shared structure of a channel. docs/channels.md
@@ -39,29 +39,30 @@ const layoutVersion = 1
 // written once by Create and covered by the CRC-32C at hdrCRC; the mutable
 // words after it change while the channel lives.
 const (
-	hdrMagic      = 0  // uint32 chanMagic, stored last by Create
-	hdrVersion    = 4  // uint32 layoutVersion
-	hdrPattern    = 8  // uint32 Pattern
-	hdrPolicy     = 12 // uint32 Policy
-	hdrMaxMessage = 16 // uint32
-	hdrRingDepth  = 20 // uint32
-	hdrMaxPubs    = 24 // uint32
-	hdrMaxSubs    = 28 // uint32
-	hdrMaxProcs   = 32 // uint32
-	hdrChunks     = 36 // uint32 chunks per size class
-	hdrPoolSize   = 40 // uint64 bytes of the pool region
-	hdrLiveness   = 48 // uint64 liveness interval in ns
-	hdrEntrySize  = 56 // uint32 participant entry size
-	hdrRingSize   = 60 // uint32 bytes per ring
-	hdrFlags      = 64 // uint32 bit 0: Keep
-	hdrCRC        = 124
-	hdrImmutable  = 124 // bytes covered by the CRC
-	hdrRemoving   = 128 // uint32: pid of the last participant while it removes the name, else 0
-	hdrTypeFP     = 136 // uint64 fingerprint of the typed message, 0 = untyped
-	hdrPubJoins   = 144 // uint64 publishers (producers) that ever joined
-	hdrFreed      = 160 // futex.Event: loans waiting for a free chunk sleep here
-	hdrFrees      = 168 // uint32 chunks freed by the channel (wraps)
-	hdrSize       = 192
+	hdrMagic       = 0  // uint32 chanMagic, stored last by Create
+	hdrVersion     = 4  // uint32 layoutVersion
+	hdrPattern     = 8  // uint32 Pattern
+	hdrPolicy      = 12 // uint32 Policy
+	hdrMaxMessage  = 16 // uint32
+	hdrRingDepth   = 20 // uint32
+	hdrMaxPubs     = 24 // uint32
+	hdrMaxSubs     = 28 // uint32
+	hdrMaxProcs    = 32 // uint32
+	hdrChunks      = 36 // uint32 chunks per size class
+	hdrPoolSize    = 40 // uint64 bytes of the pool region
+	hdrLiveness    = 48 // uint64 liveness interval in ns
+	hdrEntrySize   = 56 // uint32 participant entry size
+	hdrRingSize    = 60 // uint32 bytes per ring
+	hdrFlags       = 64 // uint32 bit 0: Keep
+	hdrCRC         = 124
+	hdrImmutable   = 124 // bytes covered by the CRC
+	hdrRemoving    = 128 // uint32: pid of the last participant while it removes the name, else 0
+	hdrTypeFP      = 136 // uint64 fingerprint of the typed message, 0 = untyped
+	hdrPubJoins    = 144 // uint64 publishers (producers) that ever joined
+	hdrFreed       = 160 // futex.Event: loans waiting for a free chunk sleep here
+	hdrFrees       = 168 // uint32 chunks freed while a loan waits (wraps)
+	hdrLoanWaiters = 172 // uint32 loans waiting for a chunk (frees counts only while non-zero)
+	hdrSize        = 192
 )
 
 // Participant entry (region "parts", one entry per participant slot).
@@ -113,8 +114,28 @@ const (
 
 func ringSize(depth int) int { return (rgSlots + depth*slotSize + 63) &^ 63 }
 
-func u32(mem []byte, off int) *atomic.Uint32 { return word.U32(mem, off) }
-func u64(mem []byte, off int) *atomic.Uint64 { return word.U64(mem, off) }
+// u32 and u64 are word.U32 and word.U64 with the checks inline: the hot
+// path takes some twenty words per message, and word's out-of-line checks
+// were a fifth of its instructions. An offset out of range panics (the
+// slice expression), a misaligned word panics too: both are programmer
+// errors (offsets from shared memory are validated before they get here).
+const errMisaligned = "shmkit: misaligned shared word"
+
+func u32(mem []byte, off int) *atomic.Uint32 {
+	p := unsafe.Pointer(unsafe.SliceData(mem[off : off+4]))
+	if uintptr(p)&3 != 0 {
+		panic(errMisaligned)
+	}
+	return (*atomic.Uint32)(p)
+}
+
+func u64(mem []byte, off int) *atomic.Uint64 {
+	p := unsafe.Pointer(unsafe.SliceData(mem[off : off+8]))
+	if uintptr(p)&7 != 0 {
+		panic(errMisaligned)
+	}
+	return (*atomic.Uint64)(p)
+}
 
 // add64 adds d to a counter only its owner writes: a load and a release
 // store, no locked instruction.

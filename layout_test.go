@@ -34,6 +34,7 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "freed.seq", Offset: hdrFreed, Size: 4},
 		{Name: "freed.sleepers", Offset: hdrFreed + 4, Size: 4},
 		{Name: "frees", Offset: hdrFrees, Size: 4},
+		{Name: "loan_waiters", Offset: hdrLoanWaiters, Size: 4},
 	})
 	layoutdoc.Check(t, doc, "participant", []F{
 		{Name: "state", Offset: peState, Size: 8},

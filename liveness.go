@@ -146,6 +146,15 @@ func (ch *Channel) clearBit(p *pool, r ref, b uint64) {
 	if err != nil {
 		return // freed already (stale generation) or forged: nothing to drop
 	}
+	clearBitIn(p, r, chunk, b)
+}
+
+// clearBitIn is clearBit for a caller that has the chunk of r already,
+// validated when it got r (a publisher's own loan, a received sample): it
+// skips the allocator's look-up. The chunk's memory stays in the pool
+// whatever happened to r since, and the tag check below makes a clear of a
+// chunk freed and reused meanwhile change nothing.
+func clearBitIn(p *pool, r ref, chunk []byte, b uint64) {
 	mask := u64(chunk, mhMask)
 	tag := maskTag(r)
 	for {

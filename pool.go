@@ -45,9 +45,10 @@ func poolSize(c Config) (int, error) {
 // the channel header) let a loan wait for a chunk: every free through the
 // channel counts and notifies.
 type pool struct {
-	a     *allocator.Allocator
-	freed *futex.Event
-	frees *atomic.Uint32
+	a       *allocator.Allocator
+	freed   *futex.Event
+	frees   *atomic.Uint32
+	waiters *atomic.Uint32 // loans waiting for a chunk (Publisher.waitAlloc)
 }
 
 // sharedOwner owns chunks once they are published: no participant's
@@ -77,12 +78,13 @@ func (p *pool) owner(slot int) *pool {
 	if err != nil {
 		panic("shmkit: participant slot beyond the allocator's owners") // MaxParticipants < allocator.MaxOwner
 	}
-	return &pool{a: a, freed: p.freed, frees: p.frees}
+	return &pool{a: a, freed: p.freed, frees: p.frees, waiters: p.waiters}
 }
 
 // alloc takes a chunk for a message of n payload bytes without waiting
-// (ErrNoMemory when the class is empty). A caller that waits reads frees
-// before the attempt and parks on freed until frees moves (not
+// (ErrNoMemory when the class is empty). A caller that waits announces
+// itself in waiters, reads frees before the attempt and parks on freed
+// until frees moves (not
 // allocator.AllocContext: its wake-up on cancellation may touch the
 // mapping after it returned, which Channel.Close cannot wait for).
 func (p *pool) alloc(n int) (ref, error) {
@@ -118,7 +120,12 @@ func (p *pool) chunk(r ref) ([]byte, error) {
 // generation.
 func (p *pool) free(r ref) error {
 	err := p.a.Free(allocator.Ref(r))
-	if err == nil {
+	// Count and notify only while a loan waits: the count is a shared word
+	// every publisher reads, and a locked add on it per message moved its
+	// cache line between the cores. The Free above ends in a sequentially
+	// consistent atomic (the push), so a waiter that announced itself
+	// before its retry is seen here (see Publisher.waitAlloc).
+	if err == nil && p.waiters.Load() != 0 {
 		p.frees.Add(1)
 		p.freed.Notify()
 	}
@@ -188,4 +195,5 @@ func (p *pool) check() error {
 func (p *pool) setWords(hdr []byte) {
 	p.freed, _ = futex.EventAt(hdr[hdrFreed:]) // 8-aligned in a 64-aligned region
 	p.frees = u32(hdr, hdrFrees)
+	p.waiters = u32(hdr, hdrLoanWaiters)
 }

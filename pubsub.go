@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/atomicx"
@@ -24,6 +25,8 @@ type Publisher struct {
 	mu   sync.Mutex // serialises Publish: per-publisher order
 	seq  uint64
 	done bool
+	shut atomic.Bool // done, readable without mu (Loan's early check)
+	smp  sampleSlab  // under mu
 }
 
 // Subscriber receives from a channel (a consumer on a work queue). Methods
@@ -44,6 +47,25 @@ type Subscriber struct {
 	pubAtJoin bool
 	done      bool
 	nrecv     uint64
+	smp       sampleSlab // under mu
+}
+
+// sampleSlab hands out Samples from a batch allocated at once, so a
+// message costs no Go allocation of its own (one per sampleBatch). A
+// Sample is never reused: a stale *Sample kept by its user stays in its
+// final state (Publish or Release again is ErrSampleState), and keeps its
+// batch (sampleBatch Samples, a few KiB) from being collected.
+type sampleSlab struct{ free []Sample }
+
+const sampleBatch = 64
+
+func (b *sampleSlab) next() *Sample {
+	if len(b.free) == 0 {
+		b.free = make([]Sample, sampleBatch)
+	}
+	s := &b.free[0]
+	b.free = b.free[1:]
+	return s
 }
 
 // Sample is a message in shared memory: loaned by a publisher (writable
@@ -215,21 +237,16 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if n < 0 || n > p.ch.cfg.MaxMessage {
 		return nil, fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
 	}
-	if err := p.ch.enter(); err != nil {
+	if err := p.ch.enterAt(p.slot); err != nil {
 		return nil, err
 	}
-	defer p.ch.exit()
-	if p.isDone() {
+	defer p.ch.exitAt(p.slot)
+	if p.shut.Load() {
 		return nil, ErrClosed
 	}
-	seen := p.pool.frees.Load()
 	r, err := p.pool.alloc(n)
-	for ctx != nil && errors.Is(err, ErrNoMemory) {
-		if werr := p.ch.wait(ctx, p.pool.freed, func() bool { return p.pool.frees.Load() != seen }, true); werr != nil {
-			return nil, werr
-		}
-		seen = p.pool.frees.Load()
-		r, err = p.pool.alloc(n)
+	if err != nil && ctx != nil && errors.Is(err, ErrNoMemory) {
+		r, err = p.waitAlloc(ctx, n)
 	}
 	if err != nil {
 		return nil, err
@@ -241,7 +258,42 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	}
 	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32)
 	atomicx.StoreRelease64(u64(chunk, mhRef), r)
-	return &Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}, nil
+	p.mu.Lock()
+	if p.done {
+		// Closed meanwhile: Close's reclaim may have run before the alloc.
+		p.mu.Unlock()
+		_ = p.pool.free(r)
+		return nil, ErrClosed
+	}
+	s := p.smp.next()
+	p.mu.Unlock()
+	*s = Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}
+	return s, nil
+}
+
+// waitAlloc waits for a chunk after an alloc found the class empty. It
+// announces itself in the header's loan_waiters word first, so that frees
+// count and notify (pool.free), then reads the count, retries, and parks
+// until the count moves. Ordering: the announce and every free's push are
+// sequentially consistent atomics, as are the count load and the free's
+// load of loan_waiters, so either the retry sees the freed chunk or the
+// free sees the waiter and moves the count after it (store-buffer pattern).
+func (p *Publisher) waitAlloc(ctx context.Context, n int) (ref, error) {
+	p.pool.waiters.Add(1)
+	defer p.pool.waiters.Add(^uint32(0))
+	for {
+		if p.isDone() {
+			return 0, ErrClosed
+		}
+		seen := p.pool.frees.Load()
+		r, err := p.pool.alloc(n)
+		if !errors.Is(err, ErrNoMemory) {
+			return r, err
+		}
+		if werr := p.ch.wait(ctx, p.pool.freed, func() bool { return p.pool.frees.Load() != seen }, true); werr != nil {
+			return 0, werr
+		}
+	}
 }
 
 // Discard returns a loaned sample to the pool unpublished.
@@ -249,10 +301,10 @@ func (s *Sample) Discard() error {
 	if s.state != sampleLoaned {
 		return ErrSampleState
 	}
-	if err := s.pub.ch.enter(); err != nil {
+	if err := s.pub.ch.enterAt(s.pub.slot); err != nil {
 		return err
 	}
-	defer s.pub.ch.exit()
+	defer s.pub.ch.exitAt(s.pub.slot)
 	s.state = sampleDone
 	return s.pub.pool.free(s.r)
 }
@@ -267,10 +319,10 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
 	}
-	if err := p.ch.enter(); err != nil {
+	if err := p.ch.enterAt(p.slot); err != nil {
 		return err
 	}
-	defer p.ch.exit()
+	defer p.ch.exitAt(p.slot)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
@@ -317,14 +369,14 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 			to = target{word: u64(ch.entry(k), peState), want: targets[k]}
 		}
 		if err := p.deliver(ctx, k, r, to); err != nil {
-			ch.clearBit(p.pool, r, b)
+			clearBitIn(p.pool, r, s.chunk, b)
 			if !errors.Is(err, errDropped) && len(errs) == 0 {
 				errs = append(errs, err)
 			}
 		}
 		at("publish.put")
 	}
-	ch.clearBit(p.pool, r, pubBit)
+	clearBitIn(p.pool, r, s.chunk, pubBit)
 	at("publish.unpub")
 	atomicx.StoreRelease64(u64(p.e, pePubRef), 0)
 	add64(u64(p.e, peMsgs), 1)
@@ -446,6 +498,7 @@ func (p *Publisher) closeInternal() error {
 		return nil
 	}
 	p.done = true
+	p.shut.Store(true)
 	p.mu.Unlock()
 	p.leave()
 	p.ch.unregister(p)

@@ -73,7 +73,7 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 	var ended atomic.Bool
 	if ctx.Done() != nil {
 		for _, s := range w.subs {
-			s.ch.inflight.Add(1)
+			s.ch.inflight[0].n.Add(1)
 		}
 		stop := context.AfterFunc(ctx, func() {
 			ended.Store(true)
@@ -81,13 +81,13 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 				e.Notify()
 			}
 			for _, s := range w.subs {
-				s.ch.inflight.Add(-1)
+				s.ch.inflight[0].n.Add(-1)
 			}
 		})
 		defer func() {
 			if stop() {
 				for _, s := range w.subs {
-					s.ch.inflight.Add(-1)
+					s.ch.inflight[0].n.Add(-1)
 				}
 			}
 		}()
