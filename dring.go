@@ -89,6 +89,11 @@ func (r *dring) corrupt(what string, pos, w uint64) error {
 	return fmt.Errorf("%w: delivery ring %s position %d, slot word %#x", ErrCorrupt, what, pos, w)
 }
 
+// maxHelpSpins bounds the rounds put and take spend helping an index along
+// whose CAS keeps failing: live participants move it on within a few
+// rounds each, so a million failures mean a corrupt index, not contention.
+const maxHelpSpins = 1 << 20
+
 // putResult is what put did.
 type putResult int
 
@@ -113,6 +118,11 @@ func (t target) valid() bool { return t.word == nil || t.word.Load() == t.want }
 func (r *dring) put(v ref, me int, to target) (putResult, error) {
 	for spins := 0; ; spins++ {
 		t := r.tail.Load()
+		if t&^(posMask|closedBit) != 0 {
+			// Bits no writer sets: every CAS of the tail below would fail
+			// and the loop would never end.
+			return putFull, r.corrupt("tail", t&posMask, t)
+		}
 		if t&closedBit != 0 {
 			return putClosed, nil
 		}
@@ -144,7 +154,9 @@ func (r *dring) put(v ref, me int, to target) (putResult, error) {
 			r.notEmpty.Notify()
 			return putDone, nil
 		case p == t:
-			r.tail.CompareAndSwap(t, t+1) // claimed by another writer: help
+			if !r.tail.CompareAndSwap(t, t+1) && spins > maxHelpSpins { // claimed by another writer: help
+				return putFull, r.corrupt("tail", t, w)
+			}
 		case p+r.depth == t && seqState(w) != stEmpty:
 			return putFull, nil
 		default:
@@ -186,7 +198,9 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 			r.read.CompareAndSwap(rd, rd+1)
 			return rd, r.ref(rd).Load(), true, nil
 		case p == rd && seqState(w) == stReading, p == rd+r.depth:
-			r.read.CompareAndSwap(rd, rd+1) // taken already: help
+			if !r.read.CompareAndSwap(rd, rd+1) && spins > maxHelpSpins { // taken already: help
+				return 0, 0, false, r.corrupt("read", rd, w)
+			}
 		case p == rd, p+r.depth == rd:
 			// Empty, or being written; or empty with the previous lap's
 			// last reader still between its claim and its finish.
