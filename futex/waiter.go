@@ -310,37 +310,54 @@ func parkAny(ctx context.Context, evs []*Event, cond func() bool, recheck time.D
 			leave()
 			return err
 		}
-		timeout, bounded := recheck, recheck >= 0
-		dl, hasDeadline := ctx.Deadline()
-		if hasDeadline {
-			if left := max(time.Until(dl), 0); !bounded || left < timeout {
-				timeout, bounded = left, false
-			}
-		}
-		if !bounded && !hasDeadline {
-			timeout = -1
-		}
+		timeout, bounded := sleepFor(ctx, recheck)
 		err := waitv(words, seqs, timeout)
 		leave()
 		if errors.Is(err, errNoWaitv) {
 			return err
 		}
-		if cond() {
-			return nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		if errors.Is(err, ErrTimeout) {
-			if bounded {
-				continue
-			}
-			return context.DeadlineExceeded
-		}
-		if err != nil {
+		if done, err := woke(ctx, cond, err, bounded); done {
 			return err
 		}
 	}
+}
+
+// sleepFor returns how long one futex sleep may last: recheck, or the time
+// left to ctx's deadline when that comes first (bounded is then false: a
+// time-out means the deadline); -1 sleeps until woken.
+func sleepFor(ctx context.Context, recheck time.Duration) (timeout time.Duration, bounded bool) {
+	timeout, bounded = recheck, recheck >= 0
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		if left := max(time.Until(dl), 0); !bounded || left < timeout {
+			timeout, bounded = left, false
+		}
+	}
+	if !bounded && !hasDeadline {
+		timeout = -1
+	}
+	return timeout, bounded
+}
+
+// woke judges how a futex sleep ended: done with a nil error when cond
+// holds, done with ctx's error or the wait's, or not done (sleep again).
+// A bounded time-out is a re-check, not the deadline: the caller re-arms
+// seq, so a wake lost to a dead notifier costs at most one re-check.
+func woke(ctx context.Context, cond func() bool, err error, bounded bool) (done bool, _ error) {
+	if cond() {
+		return true, nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return true, cerr
+	}
+	if errors.Is(err, ErrTimeout) {
+		if bounded {
+			return false, nil
+		}
+		// The deadline passed; ctx's own timer may fire a moment later.
+		return true, context.DeadlineExceeded
+	}
+	return err != nil, err
 }
 
 // parkEach is WaitAny's fallback: one goroutine parks on each Event; the
@@ -393,34 +410,10 @@ func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duratio
 			e.sleepers.Add(^uint32(0))
 			return err
 		}
-		timeout, bounded := recheck, recheck >= 0
-		dl, hasDeadline := ctx.Deadline()
-		if hasDeadline {
-			if left := max(time.Until(dl), 0); !bounded || left < timeout {
-				timeout, bounded = left, false
-			}
-		}
-		if !bounded && !hasDeadline {
-			timeout = -1
-		}
+		timeout, bounded := sleepFor(ctx, recheck)
 		err := Wait(&e.seq, seq, timeout)
 		e.sleepers.Add(^uint32(0))
-		if cond() {
-			return nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		if errors.Is(err, ErrTimeout) {
-			if bounded {
-				// A re-check, not the deadline: the loop re-arms seq, so
-				// a wake lost to a dead notifier costs at most recheck.
-				continue
-			}
-			// The deadline passed; ctx's own timer may fire a moment later.
-			return context.DeadlineExceeded
-		}
-		if err != nil {
+		if done, err := woke(ctx, cond, err, bounded); done {
 			return err
 		}
 	}
