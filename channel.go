@@ -427,6 +427,23 @@ func (ch *Channel) leave() error {
 	return ch.maybeRemove()
 }
 
+// retire gives back the participant entry e (slot, of role), which this
+// handle registered with state word w: it moves the state to cleaning (a
+// liveness scan that found the owner dead may have taken it over first,
+// and then it cleans instead), cleans what the handle left, frees the
+// entry, wakes every waiter and removes the channel's name if this was the
+// last participant.
+func (ch *Channel) retire(e []byte, w uint64, slot, role int) {
+	st := u64(e, peState)
+	nw := w&^0xff | psCleaning
+	if st.CompareAndSwap(w, nw) {
+		ch.clean(slot, role)
+		st.CompareAndSwap(nw, nw&^0xff|psFree)
+	}
+	ch.wakeAll()
+	_ = ch.maybeRemove()
+}
+
 func (ch *Channel) isClosed() bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()

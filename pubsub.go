@@ -505,14 +505,4 @@ func (p *Publisher) closeInternal() error {
 	return nil
 }
 
-func (p *Publisher) leave() {
-	ch := p.ch
-	st := u64(p.e, peState)
-	nw := p.w&^0xff | psCleaning
-	if st.CompareAndSwap(p.w, nw) {
-		ch.clean(p.slot, rolePublisher)
-		st.CompareAndSwap(nw, nw&^0xff|psFree)
-	}
-	ch.wakeAll()
-	_ = ch.maybeRemove()
-}
+func (p *Publisher) leave() { p.ch.retire(p.e, p.w, p.slot, rolePublisher) }

@@ -303,14 +303,4 @@ func (s *Subscriber) closeInternal() error {
 	return nil
 }
 
-func (s *Subscriber) leave() {
-	ch := s.ch
-	st := u64(s.e, peState)
-	nw := s.w&^0xff | psCleaning
-	if st.CompareAndSwap(s.w, nw) {
-		ch.clean(s.slot, roleSubscriber)
-		st.CompareAndSwap(nw, nw&^0xff|psFree)
-	}
-	ch.wakeAll()
-	_ = ch.maybeRemove()
-}
+func (s *Subscriber) leave() { s.ch.retire(s.e, s.w, s.slot, roleSubscriber) }
