@@ -46,6 +46,16 @@ func FuzzDecodeEntry(f *testing.F) {
 	u64(valid, peState).Store(psWord(os.Getpid(), 3, roleSubscriber, psActive))
 	f.Add(valid, 0)
 	f.Add(make([]byte, entrySize), 3)
+	relay := alignedBuf(entrySize)
+	copy(relay, valid)
+	k, _ := encodeRelayKind("nats-out")
+	u64(relay, peRelayKind).Store(k)
+	u64(relay, peRelayMsgs).Store(7)
+	f.Add(relay, 0)
+	bad := alignedBuf(entrySize)
+	copy(bad, relay)
+	u64(bad, peRelayKind).Store(k &^ 0xff00) // a zero byte inside the kind
+	f.Add(bad, 0)
 	f.Fuzz(func(t *testing.T, raw []byte, slot int) {
 		table := alignedBuf(c.participants() * entrySize)
 		copy(table[max(0, min(slot, c.participants()-1))*entrySize:], raw)
@@ -58,6 +68,13 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		if e.State > psCleaning || (e.State != psFree && e.Role != roleFor(slot, c)) {
 			t.Fatalf("accepted %+v", e)
+		}
+		if k := e.Relay.Kind; k != "" {
+			if w, err := encodeRelayKind(k); err != nil || w != u64(table[slot*entrySize:], peRelayKind).Load() {
+				t.Fatalf("accepted relay kind %q (%v)", k, err)
+			}
+		} else if e.Relay != (RelayStats{}) {
+			t.Fatalf("relay figures without a kind: %+v", e.Relay)
 		}
 	})
 }

@@ -81,9 +81,17 @@ const (
 	peActive  = 96  // uint64 last activity, unix ns (owner only)
 	peMissed  = 128 // uint64 subscriber: its messages dropped by publishers (atomic add by them)
 	pePubRef  = 136 // uint64 publisher: the ref being published, 0 = none
-	peHeld    = 192 // heldSlots × uint64: refs a subscriber holds unreleased
-	heldSlots = 40
-	entrySize = peHeld + 8*heldSlots // 512
+	// The relay block (relay.go): written by the owner only, zero when the
+	// participant is no relay.
+	peRelayKind       = 144 // 8 bytes ASCII [a-z0-9._-], zero padded; 0 = not a relay
+	peRelayMsgs       = 152 // uint64 messages handed to / taken from the far side
+	peRelayBytes      = 160 // uint64 payload bytes handed to / taken from the far side
+	peRelayDrops      = 168 // uint64 messages dropped on the far side
+	peRelayReconnects = 176 // uint64 reconnects to the far side
+	peRelayLag        = 184 // uint64 messages not yet confirmed (gauge)
+	peHeld            = 192 // heldSlots × uint64: refs a subscriber holds unreleased
+	heldSlots         = 40
+	entrySize         = peHeld + 8*heldSlots // 512
 )
 
 // Delivery ring (region "rings", one per subscriber slot for pub/sub, one

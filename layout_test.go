@@ -48,6 +48,12 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "last_active", Offset: peActive, Size: 8},
 		{Name: "missed", Offset: peMissed, Size: 8},
 		{Name: "publishing", Offset: pePubRef, Size: 8},
+		{Name: "relay_kind", Offset: peRelayKind, Size: 8},
+		{Name: "relay_messages", Offset: peRelayMsgs, Size: 8},
+		{Name: "relay_bytes", Offset: peRelayBytes, Size: 8},
+		{Name: "relay_drops", Offset: peRelayDrops, Size: 8},
+		{Name: "relay_reconnects", Offset: peRelayReconnects, Size: 8},
+		{Name: "relay_lag", Offset: peRelayLag, Size: 8},
 		{Name: "held", Offset: peHeld, Size: 8 * heldSlots},
 	})
 	layoutdoc.Check(t, doc, "ring", []F{

@@ -62,11 +62,13 @@ type entry struct {
 	Missed   uint64
 	PubRef   uint64
 	HeldRefs int
+	Relay    RelayStats
 }
 
 // decodeEntry reads and validates participant entry slot of table (the
 // "parts" region) for a channel of configuration c. A state, role or slot
-// that cannot be is ErrCorrupt.
+// that cannot be is ErrCorrupt, and so is a relay kind that is not 1 to 8
+// bytes of [a-z0-9._-] followed by zero bytes.
 func decodeEntry(table []byte, slot int, c Config) (entry, error) {
 	if slot < 0 || slot >= c.participants() || (slot+1)*entrySize > len(table) {
 		return entry{}, fmt.Errorf("%w: participant slot %d of %d", ErrCorrupt, slot, c.participants())
@@ -95,6 +97,20 @@ func decodeEntry(table []byte, slot int, c Config) (entry, error) {
 	for h := range heldSlots {
 		if u64(b, peHeld+8*h).Load() != 0 {
 			e.HeldRefs++
+		}
+	}
+	if k := u64(b, peRelayKind).Load(); k != 0 {
+		kind, ok := decodeRelayKind(k)
+		if !ok {
+			return e, fmt.Errorf("%w: participant %d: relay kind %#016x", ErrCorrupt, slot, k)
+		}
+		e.Relay = RelayStats{
+			Kind:       kind,
+			Messages:   u64(b, peRelayMsgs).Load(),
+			Bytes:      u64(b, peRelayBytes).Load(),
+			Drops:      u64(b, peRelayDrops).Load(),
+			Reconnects: u64(b, peRelayReconnects).Load(),
+			Lag:        u64(b, peRelayLag).Load(),
 		}
 	}
 	return e, nil
@@ -145,7 +161,8 @@ func (ch *Channel) claim(role int) (int, uint64, error) {
 			e := ch.entry(i)
 			u64(e, peStart).Store(myStart)
 			u64(e, peJoined).Store(uint64(time.Now().UnixNano()))
-			for _, off := range []int{peMsgs, peBytes, peDrops, peBlocked, peActive, peMissed, pePubRef} {
+			for _, off := range []int{peMsgs, peBytes, peDrops, peBlocked, peActive, peMissed, pePubRef,
+				peRelayKind, peRelayMsgs, peRelayBytes, peRelayDrops, peRelayReconnects, peRelayLag} {
 				u64(e, off).Store(0)
 			}
 			return i, nw, nil

@@ -17,16 +17,17 @@ import (
 // Publisher is safe for concurrent use; its messages are delivered in the
 // order its Publish calls return.
 type Publisher struct {
-	ch   *Channel
-	slot int
-	w    uint64
-	pool *pool
-	e    []byte
-	mu   sync.Mutex // serialises Publish: per-publisher order
-	seq  uint64
-	done bool
-	shut atomic.Bool // done, readable without mu (Loan's early check)
-	smp  sampleSlab  // under mu
+	ch    *Channel
+	slot  int
+	w     uint64
+	pool  *pool
+	e     []byte
+	mu    sync.Mutex // serialises Publish: per-publisher order
+	seq   uint64
+	done  bool
+	shut  atomic.Bool // done, readable without mu (Loan's early check)
+	smp   sampleSlab  // under mu
+	relay Relay
 }
 
 // Subscriber receives from a channel (a consumer on a work queue). Methods
@@ -48,6 +49,7 @@ type Subscriber struct {
 	done      bool
 	nrecv     uint64
 	smp       sampleSlab // under mu
+	relay     Relay
 }
 
 // sampleSlab hands out Samples from a batch allocated at once, so a
@@ -152,6 +154,7 @@ func (ch *Channel) publisher() (*Publisher, error) {
 		return nil, err
 	}
 	p := &Publisher{ch: ch, slot: i, pool: ch.pool.owner(i), e: ch.entry(i)}
+	p.relay.init(ch, p.e, i)
 	u64(ch.hdr, hdrPubJoins).Add(1)
 	if p.w, err = ch.activate(i, w); err != nil {
 		return nil, err
@@ -183,6 +186,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 		return nil, err
 	}
 	s := &Subscriber{ch: ch, slot: i, pool: ch.pool.owner(i), e: ch.entry(i)}
+	s.relay.init(ch, s.e, i)
 	for h := range heldSlots {
 		u64(s.e, peHeld+8*h).Store(0)
 	}
@@ -500,6 +504,7 @@ func (p *Publisher) closeInternal() error {
 	p.done = true
 	p.shut.Store(true)
 	p.mu.Unlock()
+	p.relay.retire()
 	p.leave()
 	p.ch.unregister(p)
 	return nil

@@ -298,6 +298,7 @@ func (s *Subscriber) closeInternal() error {
 	}
 	s.done = true
 	s.mu.Unlock()
+	s.relay.retire()
 	s.leave()
 	s.ch.unregister(s)
 	return nil

@@ -23,6 +23,9 @@ type ParticipantStats struct {
 	Blocked    time.Duration // time spent waiting in Publish or Receive
 	LastActive time.Time     // last Publish or Receive
 	Held       int           // subscriber: samples received and not yet released
+	// Relay are the far side's figures when the participant is a relay
+	// (a bridge to another transport; Kind "" when it is none).
+	Relay RelayStats
 }
 
 // Stats are a channel's counters: the pool and every participant slot in
@@ -92,7 +95,7 @@ func participantStats(e entry, c Config) ParticipantStats {
 	ps := ParticipantStats{
 		Slot: e.Slot, Role: role, State: stateNames[e.State], PID: e.PID, Start: e.Start,
 		Messages: e.Msgs, Bytes: e.Bytes, Drops: e.Drops, Missed: e.Missed,
-		Blocked: time.Duration(min(e.Blocked, 1<<62)), Held: e.HeldRefs,
+		Blocked: time.Duration(min(e.Blocked, 1<<62)), Held: e.HeldRefs, Relay: e.Relay,
 	}
 	if e.Active != 0 {
 		ps.LastActive = time.Unix(0, int64(min(e.Active, 1<<62)))
