@@ -446,8 +446,53 @@ func (b *Bridge) Run(ctx context.Context) error {
 			run(0, b.runOut)
 		}
 	}
+	stopStats := b.writeStats()
 	wg.Wait()
+	stopStats()
 	return errors.Join(errs...)
+}
+
+// RelayEvery is how often Run hands the bridge's counters to a Source or
+// Sink that is a StatsWriter.
+const RelayEvery = 100 * time.Millisecond
+
+// writeStats starts handing Stats to the source and sink that are
+// StatsWriters, every RelayEvery; the returned stop hands them the final
+// figures once more and returns after that.
+func (b *Bridge) writeStats() (stop func()) {
+	var ws []StatsWriter
+	if w, ok := b.src.(StatsWriter); ok && b.cfg.Direction&Out != 0 {
+		ws = append(ws, w)
+	}
+	if w, ok := b.sink.(StatsWriter); ok && b.cfg.Direction&In != 0 {
+		ws = append(ws, w)
+	}
+	if len(ws) == 0 {
+		return func() {}
+	}
+	write := func() {
+		s := b.Stats()
+		for _, w := range ws {
+			_ = w.WriteStats(s) // the participant may have left: nothing to show then
+		}
+	}
+	write()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(RelayEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				write()
+			case <-quit:
+				write()
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 // Stats returns the bridge's counters.

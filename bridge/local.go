@@ -52,3 +52,13 @@ type Sink interface {
 	// while it is not known yet.
 	PublisherID() (id int, ok bool)
 }
+
+// StatsWriter is an optional method of a Source or a Sink: while Run runs
+// it hands the bridge's counters to WriteStats every RelayEvery and once
+// more when it returns, so the local channel can show the far side's
+// figures beside its own (ShmkitSource and ShmkitSink write them into
+// their participant's relay block, which shmctl stat and metrics read).
+// An error is not fatal: Run goes on and tries again next time.
+type StatsWriter interface {
+	WriteStats(Stats) error
+}

@@ -11,9 +11,38 @@ import (
 
 // This file is the only one that knows the shmkit channel API. It relies
 // on: Channel.Publisher/Subscriber/Config; Publisher.Loan, LoanContext,
-// Publish, Close; Subscriber.Receive, Close; Sample.Bytes, Publisher,
-// Seq, Missed, Release (a loaned Sample's Publisher is its publisher's
-// id); the errors ErrPeerGone, ErrTooLarge, ErrNoMemory.
+// Publish, Close, Relay; Subscriber.Receive, Close, Relay; Relay.SetKind,
+// Store; Sample.Bytes, Publisher, Seq, Missed, Release (a loaned Sample's
+// Publisher is its publisher's id); the errors ErrPeerGone, ErrTooLarge,
+// ErrNoMemory.
+
+// Relay kinds the bridge's participants carry in the channel (shmctl stat
+// and metrics show them).
+const (
+	RelayKindOut = "nats-out" // the out side's subscriber
+	RelayKindIn  = "nats-in"  // the in side's publisher
+)
+
+// outRelay and inRelay are the far-side figures of each side, as the
+// channel's relay block holds them: messages and bytes handed to NATS (or
+// taken from it), drops there, reconnects, and the lag (unconfirmed
+// messages out; messages waiting in the client or stream in).
+func outRelay(s Stats) shmkit.RelayStats {
+	return shmkit.RelayStats{Kind: RelayKindOut, Messages: s.OutMsgs, Bytes: s.OutBytes, Drops: s.OutDrops,
+		Reconnects: s.Reconnects, Lag: s.OutUnflushed}
+}
+
+func inRelay(s Stats) shmkit.RelayStats {
+	return shmkit.RelayStats{Kind: RelayKindIn, Messages: s.InMsgs, Bytes: s.InBytes, Drops: s.InDrops + s.InSlow,
+		Reconnects: s.Reconnects, Lag: s.InPending}
+}
+
+func storeRelay(r *shmkit.Relay, st shmkit.RelayStats) error {
+	if err := r.SetKind(st.Kind); err != nil {
+		return err
+	}
+	return r.Store(st)
+}
 
 // ShmkitSource is the out side's view of a shmkit subscriber.
 type ShmkitSource struct{ S *shmkit.Subscriber }
@@ -31,6 +60,10 @@ func (a ShmkitSource) Receive(ctx context.Context) (Message, error) {
 	}
 	return smp, nil
 }
+
+// WriteStats writes the out side's figures into the subscriber's relay
+// block (kind RelayKindOut; see StatsWriter).
+func (a ShmkitSource) WriteStats(s Stats) error { return storeRelay(a.S.Relay(), outRelay(s)) }
 
 // TryReceive returns the next sample if one is ready, (nil, nil) if not
 // (the out side's batches).
@@ -96,6 +129,10 @@ func (s *ShmkitSink) Publish(ctx context.Context, b []byte) error {
 	return s.p.Publish(ctx, smp)
 }
 
+// WriteStats writes the in side's figures into the publisher's relay
+// block (kind RelayKindIn; see StatsWriter).
+func (s *ShmkitSink) WriteStats(st Stats) error { return storeRelay(s.p.Relay(), inRelay(st)) }
+
 // MaxMessage is the channel's MaxMessage.
 func (s *ShmkitSink) MaxMessage() int { return s.max }
 
@@ -127,6 +164,7 @@ func JoinShmkit(ch *shmkit.Channel, d Direction) (src Source, sink Sink, leave f
 			return nil, nil, nil, fmt.Errorf("bridge: join %s as subscriber: %w", ch.Name(), err)
 		}
 		src = ShmkitSource{S: sub}
+		_ = sub.Relay().SetKind(RelayKindOut)
 	}
 	if d&In != 0 {
 		if pub, err = ch.Publisher(); err != nil {
@@ -134,6 +172,7 @@ func JoinShmkit(ch *shmkit.Channel, d Direction) (src Source, sink Sink, leave f
 			return nil, nil, nil, fmt.Errorf("bridge: join %s as publisher: %w", ch.Name(), err)
 		}
 		sink = NewShmkitSink(ch, pub)
+		_ = pub.Relay().SetKind(RelayKindIn)
 	}
 	return src, sink, leave, nil
 }

@@ -189,6 +189,12 @@ func TestBothNoLoop(t *testing.T) {
 		if s.InEcho != 0 || s.InLost != 0 || s.InDuplicates != 0 {
 			t.Errorf("host %d: %+v", i, s)
 		}
+		// Both participants of a Both bridge carry its figures (written
+		// every RelayEvery while it runs).
+		waitFor(t, "the relay blocks", 10*time.Second, func() bool {
+			out, in := relayOf(t, hosts[i], RelayKindOut), relayOf(t, hosts[i], RelayKindIn)
+			return out.Messages == n && in.Messages == n
+		})
 	}
 	// Nothing more arrives: a loop would keep both subscribers busy.
 	for i, app := range apps {
@@ -274,4 +280,31 @@ func TestTooLarge(t *testing.T) {
 	if si.InDrops != 1 || si.InLost != 1 {
 		t.Errorf("in side: %d drops, %d lost; want 1, 1", si.InDrops, si.InLost)
 	}
+	// Run wrote its final figures into the channels' relay blocks.
+	if got, want := relayOf(t, host1, RelayKindOut), outRelay(so); got != want {
+		t.Errorf("host 1 relay block %+v, the out side's Stats say %+v", got, want)
+	}
+	if got, want := relayOf(t, host2, RelayKindIn), inRelay(si); got != want {
+		t.Errorf("host 2 relay block %+v, the in side's Stats say %+v", got, want)
+	}
+}
+
+// relayOf returns the relay figures of ch's participant of kind (failing
+// unless exactly one has it).
+func relayOf(tb testing.TB, ch *shmkit.Channel, kind string) shmkit.RelayStats {
+	tb.Helper()
+	st, err := ch.Stats()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []shmkit.RelayStats
+	for _, p := range st.Participants {
+		if p.Relay.Kind == kind {
+			out = append(out, p.Relay)
+		}
+	}
+	if len(out) != 1 {
+		tb.Fatalf("%s: %d participants of relay kind %q: %+v", ch.Name(), len(out), kind, st.Participants)
+	}
+	return out[0]
 }
