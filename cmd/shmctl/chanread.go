@@ -38,6 +38,19 @@ type chanParticipant struct {
 	BlockedNs  int64     `json:"blocked_ns"`
 	Held       int       `json:"held"`
 	LastActive time.Time `json:"last_active,omitzero"`
+	// Relay holds the far side's figures of a relay (a bridge's
+	// participant); nil for every other participant.
+	Relay *chanRelay `json:"relay,omitempty"`
+}
+
+// chanRelay is a participant's relay block (shmkit.RelayStats).
+type chanRelay struct {
+	Kind       string `json:"kind"`
+	Messages   uint64 `json:"messages"`
+	Bytes      uint64 `json:"bytes"`
+	Drops      uint64 `json:"drops"`
+	Reconnects uint64 `json:"reconnects"`
+	Lag        uint64 `json:"lag"`
 }
 
 // chanRing is one delivery ring; Subscriber is the pid of the subscriber
@@ -102,12 +115,17 @@ func readChannel(b segment.Backend, name string) (chanSnapshot, error) {
 	}
 	subs := map[int]int{}
 	for _, p := range st.Participants {
-		s.Participants = append(s.Participants, chanParticipant{
+		cp := chanParticipant{
 			Slot: p.Slot, Role: p.Role, State: p.State, PID: p.PID, Start: p.Start,
 			Alive:    p.PID > 0 && procfs.Alive(p.PID, p.Start),
 			Messages: p.Messages, Bytes: p.Bytes, Drops: p.Drops, Missed: p.Missed,
 			BlockedNs: int64(p.Blocked), Held: p.Held, LastActive: p.LastActive,
-		})
+		}
+		if r := p.Relay; r.Kind != "" {
+			cp.Relay = &chanRelay{Kind: r.Kind, Messages: r.Messages, Bytes: r.Bytes, Drops: r.Drops,
+				Reconnects: r.Reconnects, Lag: r.Lag}
+		}
+		s.Participants = append(s.Participants, cp)
 		if p.Role == "subscriber" {
 			subs[p.Slot] = p.PID
 		}
@@ -225,6 +243,19 @@ func printChannel(out io.Writer, s *chanSnapshot) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	if hasRelays(s.Participants) {
+		fmt.Fprintf(out, "\nrelays:\n")
+		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(w, "SLOT\tROLE\tKIND\tMESSAGES\tBYTES\tDROPS\tRECONNECTS\tLAG\t")
+		for _, p := range s.Participants {
+			if r := p.Relay; r != nil {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", p.Slot, p.Role, r.Kind, r.Messages, r.Bytes, r.Drops, r.Reconnects, r.Lag)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(out, "\nrings:\n")
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "RING\tSUBSCRIBER\tDEPTH\tLEN\tCLOSED\t")
@@ -242,6 +273,16 @@ func printChannel(out io.Writer, s *chanSnapshot) error {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", sizeString(int64(c.Size)), c.Total, c.Free, c.InUse, c.InFlight, c.HighWater, c.Failed)
 	}
 	return w.Flush()
+}
+
+// hasRelays reports whether any participant is a relay.
+func hasRelays(ps []chanParticipant) bool {
+	for _, p := range ps {
+		if p.Relay != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func aliveWord(a bool) string {

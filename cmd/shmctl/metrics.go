@@ -38,6 +38,14 @@ var (
 	mMissed = prometheus.NewDesc("shmkit_participant_missed_total", "A subscriber's messages that publishers dropped.", pLabels, nil)
 	mBlock  = prometheus.NewDesc("shmkit_participant_blocked_seconds_total", "Time spent waiting in Publish or Receive.", pLabels, nil)
 	mAlive  = prometheus.NewDesc("shmkit_participant_alive", "1 if the participant's process (pid and start time) is alive.", pLabels, nil)
+	rLabels = []string{"channel", "backend", "slot", "role", "pid", "kind"}
+	mRMsgs  = prometheus.NewDesc("shmkit_relay_messages_total",
+		"Messages a relay (e.g. a NATS bridge) handed to its far side (subscriber) or took from it (publisher).", rLabels, nil)
+	mRBytes = prometheus.NewDesc("shmkit_relay_bytes_total", "Payload bytes a relay handed to or took from its far side.", rLabels, nil)
+	mRDrops = prometheus.NewDesc("shmkit_relay_drops_total", "Messages a relay counted as dropped on its far side.", rLabels, nil)
+	mRRecon = prometheus.NewDesc("shmkit_relay_reconnects_total", "Reconnects of a relay to its far side.", rLabels, nil)
+	mRLag   = prometheus.NewDesc("shmkit_relay_lag",
+		"Messages a relay has in flight unconfirmed by its far side (out), or waiting there for it (in).", rLabels, nil)
 	cLabels = []string{"channel", "backend", "class"}
 	mChunks = prometheus.NewDesc("shmkit_pool_chunks", "Pool chunks of a size class, by state.",
 		[]string{"channel", "backend", "class", "state"}, nil)
@@ -103,6 +111,14 @@ func collectChannel(ch chan<- prometheus.Metric, s chanSnapshot) {
 			alive = 1
 		}
 		g(mAlive, alive, l...)
+		if r := p.Relay; r != nil {
+			rl := append(l[:len(l):len(l)], r.Kind)
+			ctr(mRMsgs, float64(r.Messages), rl...)
+			ctr(mRBytes, float64(r.Bytes), rl...)
+			ctr(mRDrops, float64(r.Drops), rl...)
+			ctr(mRRecon, float64(r.Reconnects), rl...)
+			g(mRLag, float64(r.Lag), rl...)
+		}
 	}
 	for role, k := range roles {
 		g(mParts, float64(k), n, b, role)

@@ -30,6 +30,17 @@ type rateParticipant struct {
 	BlockedFrac float64 `json:"blocked_fraction"`
 	// DeltaMessages is the messages counted between the two reads.
 	DeltaMessages uint64 `json:"delta_messages"`
+	// RelayRates are a relay's far-side rates (nil unless the participant
+	// is a relay with rates).
+	RelayRates *relayRates `json:"relay_rates,omitempty"`
+}
+
+// relayRates are a relay's figures per second over the interval.
+type relayRates struct {
+	MsgsPerSec       float64 `json:"messages_per_sec"`
+	BytesPerSec      float64 `json:"bytes_per_sec"`
+	DropsPerSec      float64 `json:"drops_per_sec"`
+	ReconnectsPerSec float64 `json:"reconnects_per_sec"`
 }
 
 // statOut is one stat result: the second of two reads, with rates over
@@ -77,6 +88,12 @@ func rates(a, b chanSnapshot) statOut {
 			r.BytesPerSec = d(p.Bytes, q.Bytes)
 			r.DropsPerSec = d(p.Drops, q.Drops)
 			r.MissedPerSec = d(p.Missed, q.Missed)
+			if p.Relay != nil && q.Relay != nil && p.Relay.Kind == q.Relay.Kind {
+				r.RelayRates = &relayRates{
+					MsgsPerSec: d(p.Relay.Messages, q.Relay.Messages), BytesPerSec: d(p.Relay.Bytes, q.Relay.Bytes),
+					DropsPerSec: d(p.Relay.Drops, q.Relay.Drops), ReconnectsPerSec: d(p.Relay.Reconnects, q.Relay.Reconnects),
+				}
+			}
 			if p.BlockedNs > q.BlockedNs {
 				r.BlockedFrac = min(1, float64(p.BlockedNs-q.BlockedNs)/1e9/dt)
 				if p.Role == "publisher" || p.Role == "producer" {
@@ -121,6 +138,9 @@ func printStat(out io.Writer, s statOut) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	if err := printRelayRates(out, s.Parts); err != nil {
+		return err
+	}
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "RING\tSUBSCRIBER\tLEN\tDEPTH\tCLOSED\t")
@@ -135,6 +155,34 @@ func printStat(out io.Writer, s statOut) error {
 	fmt.Fprintln(w, "CLASS\tTOTAL\tFREE\tIN USE\tIN FLIGHT\tFAILED\t")
 	for _, c := range s.Pool.Classes {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t\n", sizeString(int64(c.Size)), c.Total, c.Free, c.InUse, c.InFlight, c.Failed)
+	}
+	return w.Flush()
+}
+
+// printRelayRates writes the relays' table of stat (nothing when the
+// channel has no relay): the far side's rates and totals per relay.
+func printRelayRates(out io.Writer, parts []rateParticipant) error {
+	has := false
+	for _, p := range parts {
+		has = has || p.Relay != nil
+	}
+	if !has {
+		return nil
+	}
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "SLOT\tRELAY\tMSG/S\tBYTES/S\tDROPS/S\tMESSAGES\tBYTES\tDROPS\tRECONNECTS\tLAG\t")
+	for _, p := range parts {
+		r := p.Relay
+		if r == nil {
+			continue
+		}
+		rr := relayRates{}
+		if p.RelayRates != nil {
+			rr = *p.RelayRates
+		}
+		fmt.Fprintf(w, "%d\t%s\t%.0f\t%s\t%.0f\t%d\t%d\t%d\t%d\t%d\t\n", p.Slot, r.Kind, rr.MsgsPerSec,
+			humanize.IBytes(uint64(rr.BytesPerSec)), rr.DropsPerSec, r.Messages, r.Bytes, r.Drops, r.Reconnects, r.Lag)
 	}
 	return w.Flush()
 }
@@ -158,7 +206,9 @@ func init() {
 		Short: "Show a channel's rates, ring occupancy, pool use and drops (two reads an interval apart)",
 		Long: `stat reads the channel's counters twice, --interval apart, without joining
 the channel, and prints messages and bytes per second per publisher and
-subscriber, drops, blocked publishers, ring occupancy and pool use.`,
+subscriber, drops, blocked publishers, ring occupancy and pool use. A
+participant that relays the channel elsewhere (shmctl bridge) also shows
+its far side's rates and totals: messages, bytes, drops, reconnects, lag.`,
 		Example: `  shmctl stat orders
   shmctl stat orders --interval 250ms -o json`,
 		Args:              oneArg,
