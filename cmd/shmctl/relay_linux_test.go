@@ -244,6 +244,7 @@ func TestRelayCounters(t *testing.T) {
 		t.Errorf("stat shows %d relays, want 2 (out and in)", seen)
 	}
 	text := mustShmctl(t, "stat", name, "--interval", "100ms")
+	t.Logf("shmctl stat %s --interval 100ms:\n%s", name, text)
 	for _, want := range []string{"RELAY", bridge.RelayKindOut, bridge.RelayKindIn, "RECONNECTS"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("stat text lacks %q:\n%s", want, text)
