@@ -39,9 +39,9 @@ const maxRelayKind = 8
 // the participant relays to or from (see RelayStats). Only the
 // participant's owner writes it, with plain release stores (no locked
 // instruction); other processes read it through Stats and Inspect. A
-// Relay is valid as long as its Publisher or Subscriber: after that's
-// Close, SetKind and Store return ErrClosed. Methods are safe for
-// concurrent use.
+// Relay is valid as long as its Publisher or Subscriber: after the
+// participant's Close (or the Channel's), SetKind and Store return
+// ErrClosed. Methods are safe for concurrent use.
 type Relay struct {
 	ch   *Channel
 	e    []byte

@@ -37,7 +37,9 @@ until interrupted. out: every message published on the channel here goes to
 the subject. in: every message on the subject is published into the channel
 here. both: the two, without loops. --jetstream makes delivery survive
 restarts (a stream, and a durable consumer acked after the local publish).
-Counters are printed to stderr every --stats-every and at the end.`,
+Counters are printed to stderr every --stats-every and at the end, and
+written into the channel every 100ms, where shmctl stat, watch, inspect and
+metrics show them as the bridge participants' relay figures.`,
 		Example: `  shmctl bridge orders --server nats://nats.example:4222 --direction out
       # host A: what is published on "orders" here goes to the NATS server
   shmctl bridge orders --server nats://nats.example:4222 --direction in --create
