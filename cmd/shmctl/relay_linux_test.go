@@ -113,8 +113,8 @@ func scrapeRelays(t *testing.T, addr, channel string) map[string]chanRelay {
 // embedded server) on a channel with traffic each way; shmctl stat -o json
 // shows its two participants' relay blocks between what the channel held
 // before stat ran and what the bridge's Stats say after, with rates no
-// larger than what moved meanwhile; once the traffic stops, stat, inspect
-// and a /metrics scrape show exactly the bridge's Stats.
+// larger than what moved meanwhile; once the traffic stops, stat, watch,
+// inspect and a /metrics scrape show exactly the bridge's Stats.
 func TestRelayCounters(t *testing.T) {
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -270,6 +270,19 @@ func TestRelayCounters(t *testing.T) {
 			got[p.Relay.Kind] = *p.Relay
 		}
 	}
+	var w statOut
+	if err := json.Unmarshal([]byte(mustShmctl(t, "watch", name, "--interval", "50ms", "--count", "1", "-o", "json")), &w); err != nil {
+		t.Fatal(err)
+	}
+	watched := map[string]chanRelay{}
+	for _, p := range w.Parts {
+		if p.Relay != nil {
+			watched[p.Relay.Kind] = *p.Relay
+			if p.RelayRates == nil || p.RelayRates.MsgsPerSec != 0 {
+				t.Errorf("watch: %s relay rates %+v on a quiet channel", p.Relay.Kind, p.RelayRates)
+			}
+		}
+	}
 	var in struct {
 		Channel *chanSnapshot `json:"channel"`
 	}
@@ -303,7 +316,7 @@ func TestRelayCounters(t *testing.T) {
 		t.Fatalf("metrics said %q, %v", line, err)
 	}
 	scraped := scrapeRelays(t, addr, name)
-	for how, m := range map[string]map[string]chanRelay{"stat": got, "inspect": inspected, "metrics": scraped} {
+	for how, m := range map[string]map[string]chanRelay{"stat": got, "watch": watched, "inspect": inspected, "metrics": scraped} {
 		for _, k := range []string{bridge.RelayKindOut, bridge.RelayKindIn} {
 			if m[k] != want[k] {
 				t.Errorf("%s: %s relay %+v, the bridge's Stats say %+v", how, k, m[k], want[k])
