@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -134,20 +135,31 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 	// Each phase's CPU time per message (the whole process: publishers,
 	// bridges, server and subscribers) says what a phase costs even when
 	// other jobs share the machine and throughput swings with them.
+	var allocs [3]float64 // heap allocations per message, last round
 	cpu := func(f func() time.Duration) (msgsPerSec, cpuNs float64) {
 		c0 := cpuTime()
 		d := f()
 		return float64(per) / d.Seconds(), float64(cpuTime()-c0) / float64(per)
 	}
+	mallocs := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.Mallocs
+	}
 	b.ResetTimer()
 	var tp, tb, tbb, cp, cb, cbb []float64
 	for range rounds {
+		m0 := mallocs()
 		r, c := cpu(plain)
 		tp, cp = append(tp, r), append(cp, c)
+		m1 := mallocs()
 		r, c = cpu(func() time.Duration { return viaBridge(single) })
 		tb, cb = append(tb, r), append(cb, c)
+		m2 := mallocs()
 		r, c = cpu(func() time.Duration { return viaBridge(batched) })
 		tbb, cbb = append(tbb, r), append(cbb, c)
+		m3 := mallocs()
+		allocs = [3]float64{float64(m1-m0) / float64(per), float64(m2-m1) / float64(per), float64(m3-m2) / float64(per)}
 	}
 	b.StopTimer()
 	for _, v := range [][]float64{tp, tb, tbb, cp, cb, cbb} {
@@ -167,6 +179,7 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 	}
 	b.Logf("per round %d msgs; nats msgs/s %.0f; bridge msgs/s %.0f; bridge with batches msgs/s %.0f", per, tp, tb, tbb)
 	b.Logf("CPU ns per message: nats %.0f; bridge %.0f; bridge with batches %.0f", cp, cb, cbb)
+	b.Logf("heap allocations per message (last round): nats %.2f; bridge %.2f; bridge with batches %.2f", allocs[0], allocs[1], allocs[2])
 }
 
 // cpuTime is the process's user and system CPU time so far.
