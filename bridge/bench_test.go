@@ -2,8 +2,11 @@ package bridge
 
 import (
 	"context"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +33,7 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 	type pair struct {
 		pub *shmkit.Publisher
 		app Source
+		out *Bridge
 	}
 	newPair := func(tag string, batch int) pair {
 		cfg := shmkit.Config{MaxMessage: 16 << 10, RingDepth: 1024}
@@ -42,13 +46,14 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 		bcfg.Direction = In
 		runBridge(b, newBridge(b, bcfg, nil, inSink))
 		bcfg.Direction = Out
-		runBridge(b, newBridge(b, bcfg, outSrc, nil))
+		out := newBridge(b, bcfg, outSrc, nil)
+		runBridge(b, out)
 		pub, err := host1.Publisher()
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = pub.Close() })
-		return pair{pub, app}
+		return pair{pub, app, out}
 	}
 	single, batched := newPair("bench", 1), newPair("benchb", 64)
 
@@ -127,22 +132,136 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 		seqs[pub] = seq + uint64(per)
 		return time.Since(start)
 	}
+	// Each phase's CPU time per message (the whole process: publishers,
+	// bridges, server and subscribers) says what a phase costs even when
+	// other jobs share the machine and throughput swings with them.
+	var allocs [3]float64 // heap allocations per message, last round
+	cpu := func(f func() time.Duration) (msgsPerSec, cpuNs float64) {
+		c0 := cpuTime()
+		d := f()
+		return float64(per) / d.Seconds(), float64(cpuTime()-c0) / float64(per)
+	}
+	mallocs := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.Mallocs
+	}
 	b.ResetTimer()
-	var tp, tb, tbb []float64
+	var tp, tb, tbb, cp, cb, cbb []float64
 	for range rounds {
-		tp = append(tp, float64(per)/plain().Seconds())
-		tb = append(tb, float64(per)/viaBridge(single).Seconds())
-		tbb = append(tbb, float64(per)/viaBridge(batched).Seconds())
+		m0 := mallocs()
+		r, c := cpu(plain)
+		tp, cp = append(tp, r), append(cp, c)
+		m1 := mallocs()
+		r, c = cpu(func() time.Duration { return viaBridge(single) })
+		tb, cb = append(tb, r), append(cb, c)
+		m2 := mallocs()
+		r, c = cpu(func() time.Duration { return viaBridge(batched) })
+		tbb, cbb = append(tbb, r), append(cbb, c)
+		m3 := mallocs()
+		allocs = [3]float64{float64(m1-m0) / float64(per), float64(m2-m1) / float64(per), float64(m3-m2) / float64(per)}
 	}
 	b.StopTimer()
-	slices.Sort(tp)
-	slices.Sort(tb)
-	slices.Sort(tbb)
+	for _, v := range [][]float64{tp, tb, tbb, cp, cb, cbb} {
+		slices.Sort(v)
+	}
 	m := rounds / 2
+	b.ReportMetric(cp[m], "nats-cpu-ns/msg")
+	b.ReportMetric(cb[m], "bridge-cpu-ns/msg")
+	b.ReportMetric(cbb[m], "bridge-batch64-cpu-ns/msg")
 	b.ReportMetric(tp[m], "nats-msgs/s")
 	b.ReportMetric(tb[m], "bridge-msgs/s")
 	b.ReportMetric(tbb[m], "bridge-batch64-msgs/s")
 	b.ReportMetric(tb[m]/tp[m], "ratio")
 	b.ReportMetric(tbb[m]/tp[m], "ratio-batch64")
+	if st := batched.out.Stats(); st.OutFrames > 0 {
+		b.ReportMetric(float64(st.OutMsgs)/float64(st.OutFrames), "msgs/frame")
+	}
 	b.Logf("per round %d msgs; nats msgs/s %.0f; bridge msgs/s %.0f; bridge with batches msgs/s %.0f", per, tp, tb, tbb)
+	b.Logf("CPU ns per message: nats %.0f; bridge %.0f; bridge with batches %.0f", cp, cb, cbb)
+	b.Logf("heap allocations per message (last round): nats %.2f; bridge %.2f; bridge with batches %.2f", allocs[0], allocs[1], allocs[2])
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkHeaderCost measures what headers cost a plain nats.go
+// publisher/subscriber pair (same payloads as BenchmarkBridgeVsNATS): no
+// header, the bridge's one Shmkit header, and four headers (the bridge's
+// format before it had one), in alternating rounds; it reports the medians
+// as ratios to the pair without headers:
+//
+//	go test -run '^$' -bench HeaderCost -benchtime 100000x ./bridge/
+func BenchmarkHeaderCost(b *testing.B) {
+	srv := startServer(b, false, nil)
+	url := srv.ClientURL()
+	pc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	sc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sc.Close()
+	var got, want atomic.Int64
+	gotAll := make(chan struct{}, 1)
+	sub, err := sc.Subscribe("hdr.bench", func(*nats.Msg) {
+		if got.Add(1) == want.Load() {
+			gotAll <- struct{}{}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	_ = sc.Flush()
+	const rounds = 5
+	per := max(b.N/rounds, 1)
+	buf := make([]byte, 16<<10)
+	run := func(h nats.Header, set func(seq uint64)) float64 {
+		got.Store(0)
+		want.Store(int64(per))
+		m := &nats.Msg{Subject: "hdr.bench", Header: h}
+		start := time.Now()
+		for i := range per {
+			m.Data = payload(buf, 1, uint64(i+1))
+			set(uint64(i + 1))
+			if err := pc.PublishMsg(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case <-gotAll:
+		case <-time.After(60 * time.Second):
+			b.Fatalf("%d of %d after 60s", got.Load(), per)
+		}
+		return float64(per) / time.Since(start).Seconds()
+	}
+	one := nats.Header{Header: {""}}
+	four := nats.Header{"Shmkit-Channel": {"bench"}, "Shmkit-Origin": {"0123456789abcdef"}, "Shmkit-Publisher": {"3.0"}, "Shmkit-Seq": {""}}
+	meta := Meta{Channel: "bench", Origin: "0123456789abcdef", Publisher: 3}
+	var none, ones, fours []float64
+	b.ResetTimer()
+	for range rounds {
+		none = append(none, run(nil, func(uint64) {}))
+		ones = append(ones, run(one, func(s uint64) { meta.Seq = s; one[Header][0] = meta.String() }))
+		fours = append(fours, run(four, func(s uint64) { four["Shmkit-Seq"][0] = strconv.FormatUint(s, 10) }))
+	}
+	b.StopTimer()
+	for _, v := range [][]float64{none, ones, fours} {
+		slices.Sort(v)
+	}
+	m := rounds / 2
+	b.ReportMetric(none[m], "none-msgs/s")
+	b.ReportMetric(ones[m]/none[m], "one-header-ratio")
+	b.ReportMetric(fours[m]/none[m], "four-headers-ratio")
+	b.Logf("msgs/s: none %.0f; one %.0f; four %.0f", none, ones, fours)
 }

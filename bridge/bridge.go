@@ -60,7 +60,7 @@ type Config struct {
 	// URLs of the NATS servers (a cluster's seeds); default nats.DefaultURL.
 	URLs []string
 	// Channel is the local channel's name: it goes into every message's
-	// Shmkit-Channel header and the default subject.
+	// Shmkit header and the default subject.
 	Channel string
 	// Subject is the NATS subject; default "shmkit.<Channel>".
 	Subject string
@@ -99,8 +99,8 @@ type Config struct {
 	// messages that are already waiting in the channel (it never waits
 	// for more) into one NATS message, a frame the in side unpacks; each
 	// message keeps its publisher and sequence. It divides the per-message
-	// costs of NATS; a plain NATS subscriber then sees frames (header
-	// Shmkit-Batch). Needs a Source with TryReceive. Default 1 (off).
+	// costs of NATS; a plain NATS subscriber then sees frames (a Shmkit
+	// header "<channel> <origin> batch <count>"). Needs a Source with TryReceive. Default 1 (off).
 	Batch int
 	// MaxPendingBytes bounds the bytes of the messages the client buffers
 	// for the in side (core NATS; default 64 MiB).
@@ -213,6 +213,9 @@ type Stats struct {
 	OutMissed uint64
 	// OutLooped: messages skipped because they came in from NATS.
 	OutLooped uint64
+	// OutFrames: NATS messages published: OutMsgs without batching, fewer
+	// with it (OutMsgs/OutFrames channel messages per NATS message).
+	OutFrames uint64
 	// OutUnflushed: messages sent since the last confirmed flush (core) or
 	// without a JetStream ack yet: the out side's lag.
 	OutUnflushed uint64
@@ -251,6 +254,7 @@ type Stats struct {
 
 type counters struct {
 	outMsgs, outBytes, outDrops, outMissed, outLooped, outUnflushed, outConfirmed atomic.Uint64
+	outFrames                                                                     atomic.Uint64
 	inMsgs, inBytes, inDrops, inSlow, inLost, inDup, inEcho                       atomic.Uint64
 	inPending                                                                     atomic.Uint64
 	reconnects, disconnects, errors                                               atomic.Uint64
@@ -264,7 +268,7 @@ type Bridge struct {
 	src    Source
 	sink   Sink
 	nc     *nats.Conn
-	origin string // this bridge's id in Shmkit-Origin
+	origin string // this bridge's id in the Shmkit header
 	c      counters
 
 	connMu    sync.Mutex
@@ -399,8 +403,8 @@ func (b *Bridge) noteErr(err error) {
 	b.cfg.Logger.Warn("bridge: error", "channel", b.cfg.Channel, "err", err)
 }
 
-// Origin is this bridge's id, sent in every outgoing message's
-// Shmkit-Origin header (a fresh random value per New).
+// Origin is this bridge's id, sent in every outgoing message's Shmkit
+// header (a fresh random value per New).
 func (b *Bridge) Origin() string { return b.origin }
 
 // Config returns the configuration with defaults filled in.
@@ -499,7 +503,7 @@ func (b *Bridge) writeStats() (stop func()) {
 func (b *Bridge) Stats() Stats {
 	s := Stats{
 		OutMsgs: b.c.outMsgs.Load(), OutBytes: b.c.outBytes.Load(), OutDrops: b.c.outDrops.Load(),
-		OutMissed: b.c.outMissed.Load(), OutLooped: b.c.outLooped.Load(),
+		OutMissed: b.c.outMissed.Load(), OutLooped: b.c.outLooped.Load(), OutFrames: b.c.outFrames.Load(),
 		InMsgs: b.c.inMsgs.Load(), InBytes: b.c.inBytes.Load(), InDrops: b.c.inDrops.Load(),
 		InSlow: b.c.inSlow.Load(), InLost: b.c.inLost.Load(), InDuplicates: b.c.inDup.Load(),
 		InEcho: b.c.inEcho.Load(), InPending: b.c.inPending.Load(),

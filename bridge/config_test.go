@@ -105,8 +105,15 @@ func TestSeqTracker(t *testing.T) {
 	b := &Bridge{origin: "me"}
 	b.cfg = b.cfg.withDefaults()
 	tr := &seqTracker{b: b, last: map[uint64]uint64{}}
-	h := func(origin, pub, seq string) map[string][]string {
-		return map[string][]string{HeaderOrigin: {origin}, HeaderPublisher: {pub}, HeaderSeq: {seq}}
+	h := func(origin, pub, seq string) (Meta, bool) {
+		if origin == "" {
+			return Meta{}, false // a plain NATS message
+		}
+		m, err := ParseMeta("ch " + origin + " " + pub + " " + seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, true
 	}
 	steps := []struct {
 		origin, pub, seq string
@@ -162,6 +169,45 @@ func FuzzFrame(f *testing.F) {
 		}
 		if got := b.c.inMsgs.Load() + b.c.inDup.Load(); got != n {
 			t.Fatalf("%d messages delivered or skipped, the frame holds %d whole ones", got, n)
+		}
+	})
+}
+
+// The Shmkit header round-trips, and a malformed value is ErrCorrupt.
+func TestMeta(t *testing.T) {
+	for _, m := range []Meta{
+		{Channel: "orders", Origin: "abc", Publisher: 3, Epoch: 2, Seq: 1},
+		{Channel: "a.b-c", Origin: "x", Publisher: 0, Epoch: 0, Seq: 1 << 63},
+		{Channel: "orders", Origin: "abc", Batch: 64},
+	} {
+		got, err := ParseMeta(m.String())
+		if err != nil || got != m {
+			t.Errorf("%q: %+v, %v; want %+v", m.String(), got, err, m)
+		}
+	}
+	for _, v := range []string{"", "a b c", "a b c d e", "a  1.0 1", " b 1.0 1", "a b 1.0 0",
+		"a b 1 1", "a b x.0 1", "a b 1.x 1", "a b 1.0 -1", "a b batch 0", "a b batch x", "a b 99999999999.0 1"} {
+		if _, err := ParseMeta(v); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%q: %v, want ErrCorrupt", v, err)
+		}
+	}
+}
+
+// FuzzMeta: whatever a header says, ParseMeta returns a Meta that prints
+// back to the same value, or ErrCorrupt.
+func FuzzMeta(f *testing.F) {
+	f.Add("orders abc 3.2 17")
+	f.Add("orders abc batch 64")
+	f.Fuzz(func(t *testing.T, v string) {
+		m, err := ParseMeta(v)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%q: %v", v, err)
+			}
+			return
+		}
+		if _, err := ParseMeta(m.String()); err != nil {
+			t.Fatalf("%q -> %+v -> %q: %v", v, m, m.String(), err)
 		}
 	})
 }

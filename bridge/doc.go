@@ -14,12 +14,12 @@
 //     local publish returned: at-least-once across a bridge restart.
 //   - Both: the two at once, without loops: the connection does not
 //     receive its own publishes (NoEcho), a message carrying this bridge's
-//     Shmkit-Origin is ignored, and the out side skips what the in side's
+//     origin is ignored, and the out side skips what the in side's
 //     publisher put into the channel.
 //
-// Every outgoing message carries the headers Shmkit-Channel,
-// Shmkit-Origin (the sending bridge), Shmkit-Publisher (the local
-// publisher and its epoch) and Shmkit-Seq (that publisher's sequence). The
+// Every outgoing message carries one header, Shmkit (see Header and Meta):
+// the channel, the sending bridge, the local publisher and its epoch, and
+// that publisher's sequence. The
 // in side follows each origin publisher's sequence and counts every gap as
 // lost (Stats.InLost): loss is reported, never hidden. With a StateFile it
 // also knows where it stopped before a restart.

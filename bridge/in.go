@@ -51,42 +51,26 @@ func fnvDecimal(h, v uint64) uint64 {
 	return h
 }
 
-// pubKey identifies an origin publisher: the hash of its Shmkit-Origin, a
-// zero byte and its Shmkit-Publisher ("<id>.<epoch>").
-func pubKey(origin, pub string) uint64 {
-	return fnvString((fnvString(fnvOffset, origin)^0)*fnvPrime, pub)
-}
-
-// pubKeyIDs is pubKey for a publisher given as numbers (batch frames).
+// pubKeyIDs identifies an origin publisher: the hash of its origin, a zero
+// byte and "<id>.<epoch>" in decimal (the key a StateFile keeps).
 func pubKeyIDs(origin string, id, epoch uint64) uint64 {
 	h := fnvDecimal((fnvString(fnvOffset, origin)^0)*fnvPrime, id)
 	return fnvDecimal((h^'.')*fnvPrime, epoch)
 }
 
-func first(h nats.Header, k string) string {
-	if v := h[k]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// check classifies a single message by its headers and, for a message to
-// deliver, counts the gap before it. key is 0 for a message without shmkit
-// headers (not tracked).
-func (t *seqTracker) check(h nats.Header) (verdict, uint64, uint64) {
-	origin := first(h, HeaderOrigin)
-	if origin == "" {
+// check classifies a single message by its Shmkit header and, for a
+// message to deliver, counts the gap before it. key is 0 for a message
+// without a (well-formed) Shmkit header: a plain NATS publisher's, delivered
+// untracked.
+func (t *seqTracker) check(meta Meta, ok bool) (verdict, uint64, uint64) {
+	if !ok {
 		return deliver, 0, 0
 	}
-	if origin == t.b.origin {
+	if meta.Origin == t.b.origin {
 		return skipEcho, 0, 0
 	}
-	seq, err := strconv.ParseUint(first(h, HeaderSeq), 10, 64)
-	if err != nil || seq == 0 {
-		return deliver, 0, 0
-	}
-	key := pubKey(origin, first(h, HeaderPublisher))
-	return t.gap(key, seq, origin), key, seq
+	key := pubKeyIDs(meta.Origin, uint64(meta.Publisher), meta.Epoch)
+	return t.gap(key, meta.Seq, meta.Origin), key, meta.Seq
 }
 
 // gap checks seq against the last one of key: a duplicate is skipped, a
@@ -127,15 +111,15 @@ func (t *seqTracker) done(key, seq uint64) error {
 // message is done with (delivered, or counted drops or skips), so a
 // JetStream message may be acked; an error stops the in side.
 func (t *seqTracker) handle(ctx context.Context, m *nats.Msg) error {
-	if first(m.Header, HeaderBatch) != "" {
-		origin := first(m.Header, HeaderOrigin)
-		if origin == t.b.origin && origin != "" {
+	meta, ok, _ := metaOf(m.Header)
+	if ok && meta.Batch > 0 {
+		if meta.Origin == t.b.origin {
 			t.b.c.inEcho.Add(1)
 			return nil
 		}
-		return t.handleFrame(ctx, origin, m.Data)
+		return t.handleFrame(ctx, meta.Origin, m.Data)
 	}
-	v, key, seq := t.check(m.Header)
+	v, key, seq := t.check(meta, ok)
 	switch v {
 	case skipEcho:
 		t.b.c.inEcho.Add(1)

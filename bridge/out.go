@@ -12,23 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Header names (canonical MIME form, as nats.go decodes them).
-const (
-	// HeaderChannel: the origin channel's name.
-	HeaderChannel = "Shmkit-Channel"
-	// HeaderOrigin: the id of the bridge that sent the message out.
-	HeaderOrigin = "Shmkit-Origin"
-	// HeaderPublisher: the origin publisher, "<slot>.<epoch>": the epoch
-	// grows when a new publisher takes over a slot (its sequence restarts).
-	HeaderPublisher = "Shmkit-Publisher"
-	// HeaderSeq: the origin publisher's sequence number (decimal).
-	HeaderSeq = "Shmkit-Seq"
-	// HeaderBatch: the number of channel messages in a batch frame (then
-	// each carries its publisher and sequence in the frame, not in
-	// HeaderPublisher and HeaderSeq).
-	HeaderBatch = "Shmkit-Batch"
-)
-
 // frameHeader is the per-message header in a batch frame: length u32,
 // publisher id u32, epoch u32, sequence u64, little endian.
 const frameHeader = 20
@@ -37,19 +20,20 @@ const frameHeader = 20
 // epoch that grows when the slot's sequence goes backwards (a new
 // publisher in a reused slot).
 type pubTrack struct {
-	last  uint64
-	epoch uint64
-	value []string
+	last    uint64
+	epoch   uint64
+	started bool
 }
 
 type outPublisher struct {
 	b     *Bridge
 	pubs  map[int]*pubTrack
 	msg   *nats.Msg
+	hv    []string // msg's Shmkit header value, reused (core publishing copies it)
+	hbuf  []byte   // where the header value is formatted
 	js    jetstream.JetStream
 	since int // messages since the last kick of the flusher
 	kick  chan struct{}
-	seqv  []string // the Shmkit-Seq header value, reused (core publishing copies it)
 	max   int
 	tr    TryReceiver // for batches; nil when off
 	next  Message     // received for a batch it did not fit in
@@ -59,16 +43,15 @@ type outPublisher struct {
 
 func (b *Bridge) runOut(ctx context.Context) error {
 	o := &outPublisher{b: b, pubs: map[int]*pubTrack{}}
-	o.msg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{
-		HeaderChannel: {b.cfg.Channel}, HeaderOrigin: {b.origin}, HeaderPublisher: {""}, HeaderSeq: {""},
-	}}
+	o.hv = []string{""}
+	o.msg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{Header: o.hv}}
 	if b.cfg.Stream != "" {
 		js, err := jetstream.New(b.nc,
 			jetstream.WithPublishAsyncMaxPending(b.cfg.MaxPending),
 			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 				b.c.outDrops.Add(msgCount(m))
 				sub(&b.c.outUnflushed, msgCount(m))
-				b.noteErr(fmt.Errorf("jetstream publish %s seq %s: %w", m.Subject, m.Header.Get(HeaderSeq), err))
+				b.noteErr(fmt.Errorf("jetstream publish %s (%s): %w", m.Subject, m.Header.Get(Header), err))
 			}),
 			jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
 				sub(&b.c.outUnflushed, msgCount(m))
@@ -106,9 +89,7 @@ func (b *Bridge) runOut(ctx context.Context) error {
 	o.max = int(b.nc.MaxPayload()) - 256 // headers: a few short fields
 	if tr, ok := b.src.(TryReceiver); ok && b.cfg.Batch > 1 {
 		o.tr = tr
-		o.bmsg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{
-			HeaderChannel: {b.cfg.Channel}, HeaderOrigin: {b.origin}, HeaderBatch: {""},
-		}}
+		o.bmsg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{Header: {""}}}
 	}
 	defer func() {
 		if o.next != nil {
@@ -265,7 +246,7 @@ func (o *outPublisher) sendBatch(ctx context.Context, first Message) error {
 	if count == 0 {
 		return nil
 	}
-	o.bmsg.Header[HeaderBatch][0] = strconv.Itoa(count)
+	o.bmsg.Header[Header][0] = Meta{Channel: b.cfg.Channel, Origin: b.origin, Batch: count}.String()
 	return o.emit(ctx, o.bmsg, f, count, nbytes)
 }
 
@@ -276,8 +257,8 @@ type counter interface {
 
 // msgCount is the number of channel messages a NATS message carries.
 func msgCount(m *nats.Msg) uint64 {
-	if n, err := strconv.ParseUint(first(m.Header, HeaderBatch), 10, 32); err == nil && n > 0 {
-		return n
+	if meta, ok, _ := metaOf(m.Header); ok && meta.Batch > 0 {
+		return uint64(meta.Batch)
 	}
 	return 1
 }
@@ -311,13 +292,10 @@ func (o *outPublisher) track(m Message) (pt *pubTrack, skip bool) {
 		o.pubs[m.Publisher()] = pt
 	}
 	seq := m.Seq()
-	if pt.value == nil || seq <= pt.last {
-		if pt.value != nil {
-			pt.epoch++
-		}
-		pt.value = []string{strconv.Itoa(m.Publisher()) + "." + strconv.FormatUint(pt.epoch, 10)}
+	if pt.started && seq <= pt.last {
+		pt.epoch++
 	}
-	pt.last = seq
+	pt.started, pt.last = true, seq
 	return pt, false
 }
 
@@ -336,12 +314,17 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 			ErrTooLarge, len(data), m.Publisher(), seq, b.nc.MaxPayload()))
 		return nil
 	}
-	o.msg.Header[HeaderPublisher] = pt.value
-	if o.seqv == nil {
-		o.seqv = []string{""}
-		o.msg.Header[HeaderSeq] = o.seqv
-	}
-	o.seqv[0] = strconv.FormatUint(seq, 10)
+	h := append(o.hbuf[:0], b.cfg.Channel...)
+	h = append(h, ' ')
+	h = append(h, b.origin...)
+	h = append(h, ' ')
+	h = strconv.AppendInt(h, int64(m.Publisher()), 10)
+	h = append(h, '.')
+	h = strconv.AppendUint(h, pt.epoch, 10)
+	h = append(h, ' ')
+	h = strconv.AppendUint(h, seq, 10)
+	o.hbuf = h
+	o.hv[0] = string(h)
 	return o.emit(ctx, o.msg, data, 1, len(data))
 }
 
@@ -382,6 +365,7 @@ func (o *outPublisher) emit(ctx context.Context, msg *nats.Msg, data []byte, n, 
 		}
 		b.c.outMsgs.Add(uint64(n))
 		b.c.outBytes.Add(uint64(nbytes))
+		b.c.outFrames.Add(1)
 		return nil
 	}
 	msg.Data = data
@@ -398,6 +382,7 @@ func (o *outPublisher) emit(ctx context.Context, msg *nats.Msg, data []byte, n, 
 	}
 	b.c.outMsgs.Add(uint64(n))
 	b.c.outBytes.Add(uint64(nbytes))
+	b.c.outFrames.Add(1)
 	o.since += n
 	if o.since >= b.cfg.FlushEvery {
 		o.since = 0

@@ -8,8 +8,8 @@ import (
 	"os"
 )
 
-// stateFile keeps, per origin publisher (a hash of its Shmkit-Origin and
-// Shmkit-Publisher headers), the last sequence the in side finished with.
+// stateFile keeps, per origin publisher (a hash of the origin and
+// "<publisher>.<epoch>" of its Shmkit header), the last sequence the in side finished with.
 // Each update is one 16-byte pwrite into a fixed-size file, so it survives
 // SIGKILL (the page cache keeps it) and costs no fsync; it does not
 // survive a power cut. Layout: an 8-byte magic "SHMKBST1", then
