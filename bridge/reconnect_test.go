@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -133,16 +135,39 @@ func TestInSideBounded(t *testing.T) {
 	}
 	waitFor(t, "the client to drop for the stalled in side", 20*time.Second, func() bool { return in.Stats().InSlow > 0 })
 	waitFor(t, "every message sent", 20*time.Second, func() bool { s := out.Stats(); return s.OutMsgs == n && s.OutUnflushed == 0 })
-	// Read until the in side has handled or dropped everything.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// Read until the in side has handled or dropped everything. The
+	// client counts a drop when its read loop reaches the message, which
+	// may be after the last delivered one was read here: so the loop
+	// re-reads the counters between short receives instead of blocking in
+	// Receive once the figures do not add up yet.
+	deadline := time.Now().Add(30 * time.Second)
 	got := 0
 	for {
 		s := in.Stats()
 		if s.InMsgs+s.InSlow == n && got == int(s.InMsgs) {
 			break
 		}
+		if time.Now().After(deadline) {
+			v, _ := srv.Varz(nil)
+			delivered := int64(-1)
+			if sub := in.inSub.Load(); sub != nil {
+				delivered, _ = sub.Delivered()
+			}
+			var conns []string
+			if cz, err := srv.Connz(nil); err == nil {
+				for _, c := range cz.Conns {
+					conns = append(conns, fmt.Sprintf("cid %d in %d out %d pending %d B subs %d", c.Cid, c.InMsgs, c.OutMsgs, c.Pending, c.NumSubs))
+				}
+			}
+			t.Fatalf("after %d received: in %+v; server %+v messages in/out, %d slow consumers, connections %q; subscription delivered %d",
+				got, s, [2]int64{v.InMsgs, v.OutMsgs}, v.SlowConsumers, conns, delivered)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		m, err := app.Receive(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			continue
+		}
 		if err != nil {
 			t.Fatalf("after %d: %v; in %+v", got, err, in.Stats())
 		}
