@@ -37,8 +37,8 @@ import (
 //     publishers a whole lap apart (one preempted between its fetch-add and
 //     its copy) could otherwise interleave their words under a seq word
 //     that one of them then marks whole.
-//  2. store the words {len|publisher, publisher seq, unix ns, captured
-//     bytes = min(len, snap) padded with zeros to 8 bytes} with
+//  2. store the words {len|publisher, publisher seq, captured bytes =
+//     min(len, snap) padded with zeros to 8 bytes} with
 //     atomicx.StoreRelease64, word by word;
 //  3. store seq (p, this publisher, WRITTEN) with a release store.
 //
@@ -94,8 +94,7 @@ const (
 	tsSeq    = 0  // uint64 (position+1)<<10 | publisher slot<<2 | slot state
 	tsLenPub = 8  // uint64 payload length | publisher id<<32
 	tsPubSeq = 16 // uint64 the publisher's sequence number
-	tsTime   = 24 // uint64 publish time, unix ns
-	tsData   = 32 // the captured bytes, padded to 8
+	tsData   = 24 // the captured bytes, padded to 8
 )
 
 // Tap slot states (low 2 bits of a slot's seq word).
@@ -202,7 +201,6 @@ func (t *tapRing) copyOut(slot, id int, seq uint64, p []byte) {
 	}
 	atomicx.StoreRelease64(u64(s, tsLenPub), uint64(uint32(len(p)))|uint64(uint32(id))<<32)
 	atomicx.StoreRelease64(u64(s, tsPubSeq), seq)
-	atomicx.StoreRelease64(u64(s, tsTime), uint64(time.Now().UnixNano()))
 	c := min(len(p), t.geo.snap)
 	words := unsafe.Slice((*atomic.Uint64)(unsafe.Pointer(&s[tsData])), (c+7)/8)
 	full := c / 8
@@ -276,7 +274,11 @@ type TapRecord struct {
 	// Data is the captured bytes. It is the tap's own memory (a copy), valid
 	// until the next Receive or TryReceive on the tap.
 	Data []byte
-	// Time is when the publisher published it (its clock).
+	// Time is when the tap read the copy: the publisher reads no clock for
+	// a tap (a clock read cost more than the rest of the copy, see
+	// docs/channels.md), so it is later than the publish by up to the
+	// tap's polling interval (about 1 ms when the channel was idle); the
+	// records of one burst share one clock read (at most 64 records).
 	Time time.Time
 	// Missed is how many messages the tap missed just before this one
 	// (it fell more than the ring's slots behind, or a copy was overwritten
@@ -310,6 +312,10 @@ type Tap struct {
 	done bool
 	// stuck is when the tap first found position next not yet written.
 	stuck time.Time
+	// clock is the time given to records, read again after a wait or
+	// every 64 records (clockN counts them).
+	clock  time.Time
+	clockN int
 }
 
 // tapStuck is how long a tap waits for a position that the tail has
@@ -473,30 +479,35 @@ func (tp *Tap) TryReceive() (TapRecord, error) {
 		return TapRecord{}, ErrClosed
 	}
 	for {
-		tail := tp.t.tail.Load()
-		if tail <= tp.next {
-			if tail < tp.next {
+		// The slot first: while copies are ready the tail is not read, so
+		// the tap does not pull the line every publisher fetch-adds on.
+		rec, res := readTapSlot(tp.t.mem, tp.t.geo, tp.next, tp.buf)
+		if res != tapOK {
+			tail := tp.t.tail.Load()
+			switch n := uint64(tp.t.geo.slots); {
+			case tail < tp.next:
 				// The tail went back: forged. Start over from it.
 				tp.next = tail
-			}
-			return TapRecord{}, ErrWouldBlock
-		}
-		if n := uint64(tp.t.geo.slots); tail-tp.next > n {
-			tp.addMiss(tail - n - tp.next)
-			tp.next = tail - n
-		}
-		rec, res := readTapSlot(tp.t.mem, tp.t.geo, tp.next, tp.buf)
-		switch res {
-		case tapNotYet:
-			if tp.stuck.IsZero() {
-				tp.stuck = time.Now()
 				return TapRecord{}, ErrWouldBlock
-			}
-			if time.Since(tp.stuck) < tapStuck {
+			case tail == tp.next:
+				tp.clockN = 0
 				return TapRecord{}, ErrWouldBlock
+			case tail-tp.next > n:
+				tp.addMiss(tail - n - tp.next)
+				tp.next = tail - n
+				tp.stuck = time.Time{}
+				continue
+			case res == tapNotYet:
+				// Claimed by a publisher, not yet written: wait for it a
+				// while, then count it missed.
+				if tp.stuck.IsZero() {
+					tp.stuck = time.Now()
+					return TapRecord{}, ErrWouldBlock
+				}
+				if time.Since(tp.stuck) < tapStuck {
+					return TapRecord{}, ErrWouldBlock
+				}
 			}
-			fallthrough
-		case tapLost:
 			tp.stuck = time.Time{}
 			tp.addMiss(1)
 			tp.next++
@@ -509,6 +520,13 @@ func (tp *Tap) TryReceive() (TapRecord, error) {
 			return TapRecord{}, err
 		}
 		rec.Missed, tp.miss = tp.miss, 0
+		// One clock read per burst (and per 64 records): a clock read
+		// costs more than the rest of a record.
+		if tp.clockN == 0 || tp.clockN >= 64 {
+			tp.clock, tp.clockN = time.Now(), 0
+		}
+		tp.clockN++
+		rec.Time = tp.clock
 		tp.recv++
 		add64(u64(tp.e, teReceived), 1)
 		return rec, nil
@@ -561,8 +579,9 @@ func readTapSlot(mem []byte, g tapGeom, pos uint64, buf []uint64) (TapRecord, in
 	}
 	lp := atomicx.LoadAcquire64(u64(s, tsLenPub))
 	seq := atomicx.LoadAcquire64(u64(s, tsPubSeq))
-	tm := atomicx.LoadAcquire64(u64(s, tsTime))
-	n := int(uint32(lp))
+	// Bounded so that it is a non-negative int on 32-bit platforms too;
+	// the caller rejects anything above MaxMessage.
+	n := int(min(uint64(uint32(lp)), maxMessageLimit+1))
 	c := min(n, g.snap)
 	words := unsafe.Slice((*atomic.Uint64)(unsafe.Pointer(&s[tsData])), (c+7)/8)
 	for i := range words {
@@ -572,8 +591,7 @@ func readTapSlot(mem []byte, g tapGeom, pos uint64, buf []uint64) (TapRecord, in
 		return TapRecord{}, tapLost
 	}
 	data := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)*8)[:c]
-	return TapRecord{Publisher: int(uint32(lp >> 32)), Seq: seq, Len: n, Data: data,
-		Time: time.Unix(0, int64(min(tm, 1<<62)))}, tapOK
+	return TapRecord{Publisher: int(uint32(lp >> 32)), Seq: seq, Len: n, Data: data}, tapOK
 }
 
 // Close detaches the tap: it clears its bit in the active word (when no
