@@ -120,7 +120,7 @@ type Config struct {
 	// of two up to MaxTapSlots (default DefaultTapSlots, 256); negative
 	// disables taps (the region is still made, with no slots, so OpenTap
 	// says ErrNoTap). A tap more than TapSlots messages behind loses the
-	// oldest. It costs TapSlots × (32+TapSnap, rounded up to 64) bytes.
+	// oldest. It costs TapSlots × (24+TapSnap, rounded up to 64) bytes.
 	TapSlots int
 	// TapSnap is how many bytes of each message a publisher copies for
 	// taps, a multiple of 8 up to MaxTapSnap (default DefaultTapSnap, 256).
