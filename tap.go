@@ -39,7 +39,7 @@ import (
 //     that one of them then marks whole.
 //  2. store the words {len|publisher, publisher seq, captured bytes =
 //     min(len, snap) padded with zeros to 8 bytes} with
-//     atomicx.StoreRelease64, word by word;
+//     atomicx.StoreRelease64 and StoreRelease64s, word by word;
 //  3. store seq (p, this publisher, WRITTEN) with a release store.
 //
 // Ordering (writer): the CAS of step 1 is a full barrier, and every store
@@ -205,10 +205,7 @@ func (t *tapRing) copyOut(slot, id int, seq uint64, p []byte) {
 	words := unsafe.Slice((*atomic.Uint64)(unsafe.Pointer(&s[tsData])), (c+7)/8)
 	full := c / 8
 	if full > 0 {
-		src := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(p))), full)
-		for i, v := range src {
-			atomicx.StoreRelease64(&words[i], v)
-		}
+		atomicx.StoreRelease64s(words[:full], unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(p))), full))
 	}
 	if r := c % 8; r != 0 {
 		var last [8]byte
