@@ -1,7 +1,10 @@
 package shmkit_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -253,4 +256,36 @@ func TestTapErrors(t *testing.T) {
 	if ch2.TapActiveForTest() != 0 {
 		t.Fatal("active word set after every tap closed")
 	}
+}
+
+// Watch a channel's messages with a tap: the publisher copies the first
+// TapSnap bytes of each message for it while it is attached. In real use
+// the tap is another process (shmctl tap NAME).
+func ExampleOpenTap() {
+	name := fmt.Sprintf("example-tap-%d", os.Getpid())
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 1024})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ch.Close()
+
+	tap, err := shmkit.OpenTap(name) // sees what is published from now on
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer tap.Close() // publishers stop copying when the last tap leaves
+
+	pub, _ := ch.Publisher()
+	ctx := context.Background()
+	_ = pub.Send(ctx, []byte("hello"))
+
+	r, err := tap.Receive(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s: message %d, %d bytes, %d missed\n", r.Data, r.Seq, r.Len, r.Missed) // r.Data valid until the next Receive
+	// Output: hello: message 1, 5 bytes, 0 missed
 }
