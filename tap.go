@@ -331,7 +331,9 @@ const tapMaxSleep = time.Millisecond
 // loses the oldest copies (counted). It fails with ErrNoTap on a channel
 // created by a shmkit without taps or with taps disabled, ErrFull when
 // MaxTaps taps are attached, and as Open does on a segment that is no
-// channel. Close it to stop the publishers copying.
+// channel. Close it to stop the publishers copying. A tap finds a channel
+// by name (WithBackend for SysV and File); a memfd channel has none and
+// cannot be tapped.
 func OpenTap(name string, opts ...Option) (*Tap, error) {
 	o := buildOptions(opts)
 	seg, err := segment.Open(o.backend, name, nil)
