@@ -199,6 +199,7 @@ func (t *tapRing) copyOut(slot, id int, seq uint64, p []byte) {
 	if !sw.CompareAndSwap(w, mine) {
 		return
 	}
+	at("tap.copy")
 	atomicx.StoreRelease64(u64(s, tsLenPub), uint64(uint32(len(p)))|uint64(uint32(id))<<32)
 	atomicx.StoreRelease64(u64(s, tsPubSeq), seq)
 	c := min(len(p), t.geo.snap)

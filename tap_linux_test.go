@@ -172,3 +172,75 @@ func TestTapKilled(t *testing.T) {
 		defer tp.Close()
 	}
 }
+
+// TestTapPublisherKilledInCopy: a publisher SIGKILLed between claiming a
+// tap slot and finishing its copy leaves the slot WRITING; its cleaner
+// marks it abandoned, so the tap counts that message missed and later
+// publishers use the slot again (a slot left WRITING would lose one
+// message a lap for ever).
+func TestTapPublisherKilledInCopy(t *testing.T) {
+	name := chanName(t)
+	const slots = 16
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 300, TapSlots: slots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	tap, err := shmkit.OpenTap(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	cmd := proctest.Command(t, "publisher", "CH="+name, "COUNT=100", "KILL_AT=tap.copy", "KILL_N=5")
+	proctest.Start(t, cmd)
+	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("publisher: %v", err)
+	}
+	waitFor(t, "the dead publisher to be cleaned", func() bool {
+		ch.ScanForTest()
+		st, err := ch.Stats()
+		return err == nil && st.Count("publisher") == 0
+	})
+	ctx := ctxT(t)
+	for want := uint64(1); want <= 4; want++ {
+		r, err := tap.Receive(ctx)
+		if err != nil || r.Seq != want || r.Missed != 0 {
+			t.Fatalf("message %d (missed %d), want %d: %v", r.Seq, r.Missed, want, err)
+		}
+		checkRecord(t, r, 300, shmkit.DefaultTapSnap)
+	}
+	pub, err := ch.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two laps, read a half lap at a time: every slot is written again,
+	// the abandoned one included.
+	seq := uint64(0)
+	for lap := range 4 {
+		for range slots / 2 {
+			seq++
+			s, err := pub.LoanContext(ctx, msgSize(seq, 300))
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload(s.Bytes(), s.Publisher(), seq)
+			if err := pub.Publish(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range slots / 2 {
+			r, err := tap.Receive(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMissed := uint64(0)
+			if lap == 0 && i == 0 {
+				wantMissed = 1 // the copy the dead publisher never finished
+			}
+			if r.Seq != seq-slots/2+uint64(i)+1 || r.Missed != wantMissed {
+				t.Fatalf("lap %d: message %d missed %d; want %d missed %d", lap, r.Seq, r.Missed, seq-slots/2+uint64(i)+1, wantMissed)
+			}
+			checkRecord(t, r, 300, shmkit.DefaultTapSnap)
+		}
+	}
+}
