@@ -442,11 +442,15 @@ func (tp *Tap) Stats() TapStats {
 }
 
 // Receive returns the next message published on the channel, waiting
-// (polling: spin, then sleep up to 1 ms) until there is one or ctx ends.
+// (polling: spin, then sleep up to 1 ms) until there is one, ctx ends, or
+// the tap is closed (ErrClosed).
 // The record's Data is valid until the next Receive or TryReceive. A copy
 // found corrupt (a length beyond MaxMessage, a publisher that cannot be)
 // is an error wrapping ErrCorrupt; the tap moves past it.
 func (tp *Tap) Receive(ctx context.Context) (TapRecord, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	sleep := time.Duration(0)
 	for spins := 0; ; spins++ {
 		r, err := tp.TryReceive()
