@@ -28,6 +28,7 @@ type Channel struct {
 	parts   []byte
 	rings   []*dring
 	pool    *pool
+	tap     *tapRing // nil: no tap region, or taps disabled
 	waiter  futex.Waiter
 
 	conn io.Closer // private mode: the control connection, closed last
@@ -130,8 +131,9 @@ func segmentSize(c Config) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := int64(hdrSize) + int64(c.participants()*entrySize) + int64(c.rings()*ringSize(c.RingDepth)) + int64(ps)
-	return n + 5*4096 + 64<<10, nil
+	n := int64(hdrSize) + int64(c.participants()*entrySize) + int64(c.rings()*ringSize(c.RingDepth)) + int64(ps) +
+		int64(tapRegionSize(c.tapSlots(), c.TapSnap))
+	return n + 6*4096 + 64<<10, nil
 }
 
 // Create makes channel name with configuration cfg and joins it. For a
@@ -175,6 +177,10 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		{regionParts, kindParts, cfg.participants() * entrySize, 64},
 		{regionRings, kindRings, cfg.rings() * ringSize(cfg.RingDepth), 4096},
 		{regionPool, kindPool, ps, 4096},
+		{regionTap, kindTap, tapRegionSize(cfg.tapSlots(), cfg.TapSnap), 64},
+	}
+	if noTapRegion.Load() {
+		regions = regions[:4]
 	}
 	mems := make([][]byte, len(regions))
 	for i, r := range regions {
@@ -191,6 +197,12 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		return fail(err)
 	}
 	ch.pool.setWords(ch.hdr)
+	if len(mems) > 4 {
+		initTapRegion(mems[4], cfg.tapSlots(), cfg.TapSnap)
+	}
+	if len(mems) > 4 && cfg.tapSlots() > 0 {
+		ch.tap = newTapRing(mems[4], tapGeom{slots: cfg.tapSlots(), snap: cfg.TapSnap, slotSize: tapSlotSize(cfg.TapSnap)})
+	}
 	for k := range cfg.rings() {
 		r := newDring(mems[2][k*ringSize(cfg.RingDepth):], cfg.RingDepth)
 		if cfg.Pattern == PubSub {
@@ -253,6 +265,10 @@ func OpenFile(f *os.File, opts ...Option) (*Channel, error) {
 	return ch, nil
 }
 
+// noTapRegion makes Create leave out the tap region, as a shmkit from
+// before taps did (tests only).
+var noTapRegion atomic.Bool
+
 var errRetry = errors.New("shmkit: channel not ready or being removed")
 
 func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
@@ -312,6 +328,21 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 		return fail(err)
 	}
 	ch.pool.setWords(hdr)
+	// The tap region: absent in a channel of a shmkit from before taps
+	// (the channel works, OpenTap says ErrNoTap); present but impossible is
+	// corruption.
+	t, err := attachTapRegion(seg)
+	if err != nil {
+		return fail(err)
+	}
+	if t != nil {
+		ch.cfg.TapSlots, ch.cfg.TapSnap = t.geo.slots, t.geo.snap
+		if t.geo.slots == 0 {
+			ch.cfg.TapSlots = -1
+		} else {
+			ch.tap = t
+		}
+	}
 	for k := range h.cfg.rings() {
 		ch.rings = append(ch.rings, attachDring(rmem[k*rs:], h.cfg.RingDepth))
 	}

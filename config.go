@@ -116,6 +116,15 @@ type Config struct {
 	// (default 100 ms). A dead participant is cleaned up within about one
 	// interval of the first check that sees it.
 	LivenessInterval time.Duration
+	// TapSlots is the number of slots of the channel's tap ring, a power
+	// of two up to MaxTapSlots (default DefaultTapSlots, 256); negative
+	// disables taps (the region is still made, with no slots, so OpenTap
+	// says ErrNoTap). A tap more than TapSlots messages behind loses the
+	// oldest. It costs TapSlots × (24+TapSnap, rounded up to 64) bytes.
+	TapSlots int
+	// TapSnap is how many bytes of each message a publisher copies for
+	// taps, a multiple of 8 up to MaxTapSnap (default DefaultTapSnap, 256).
+	TapSnap int
 }
 
 // Defaults.
@@ -158,6 +167,12 @@ func (c Config) withDefaults() Config {
 	if c.LivenessInterval == 0 {
 		c.LivenessInterval = DefaultLivenessInterval
 	}
+	if c.TapSlots == 0 {
+		c.TapSlots = DefaultTapSlots
+	}
+	if c.TapSnap == 0 {
+		c.TapSnap = DefaultTapSnap
+	}
 	return c
 }
 
@@ -184,8 +199,25 @@ func (c Config) validate() error {
 	case c.LivenessInterval < time.Millisecond:
 		return fmt.Errorf("%w: LivenessInterval %v under 1ms", ErrConfig, c.LivenessInterval)
 	}
+	return c.validateTap()
+}
+
+// validateTap checks TapSlots and TapSnap (not part of the checksummed
+// header: they live in the tap region, and a header decoded without them
+// leaves them 0).
+func (c Config) validateTap() error {
+	switch {
+	case c.TapSlots == 0 && c.TapSnap == 0:
+	case c.TapSlots > MaxTapSlots || c.TapSlots > 0 && c.TapSlots&(c.TapSlots-1) != 0:
+		return fmt.Errorf("%w: TapSlots %d is not a power of two up to %d (or negative: no taps)", ErrConfig, c.TapSlots, MaxTapSlots)
+	case c.TapSnap < 8 || c.TapSnap > MaxTapSnap || c.TapSnap%8 != 0:
+		return fmt.Errorf("%w: TapSnap %d is not a multiple of 8 in [8, %d]", ErrConfig, c.TapSnap, MaxTapSnap)
+	}
 	return nil
 }
+
+// tapSlots is the number of tap slots to make (0: taps disabled).
+func (c Config) tapSlots() int { return max(c.TapSlots, 0) }
 
 // maxMessageLimit keeps a chunk (message plus header) within the
 // allocator's 1 GiB chunk limit.

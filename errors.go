@@ -56,4 +56,8 @@ var (
 	// ErrSampleState reports a Sample used after Publish, Discard or
 	// Release.
 	ErrSampleState = errors.New("shmkit: sample already published or released")
+	// ErrNoTap reports a tap on a channel that has no tap ring: created by
+	// a shmkit from before taps (no "tap" region), or with taps disabled
+	// (Config.TapSlots < 0). The channel itself works.
+	ErrNoTap = errors.New("shmkit: channel has no tap ring")
 )

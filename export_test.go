@@ -22,3 +22,20 @@ func (ch *Channel) ScanForTest() int { return ch.scan(true) }
 // SleepersForTest returns how many waiters are parked on ring k's
 // not-empty event.
 func (ch *Channel) SleepersForTest(k int) uint32 { return ch.rings[k].notEmpty.Sleepers() }
+
+// TapActiveForTest returns the channel's tap active word (0: no tap
+// attached, or no tap ring).
+func (ch *Channel) TapActiveForTest() uint64 {
+	if ch.tap == nil {
+		return 0
+	}
+	return ch.tap.active.Load()
+}
+
+// CreateWithoutTapForTest creates a channel as a shmkit from before taps
+// did: without the "tap" region.
+func CreateWithoutTapForTest(name string, cfg Config) (*Channel, error) {
+	noTapRegion.Store(true)
+	defer noTapRegion.Store(false)
+	return Create(name, cfg)
+}

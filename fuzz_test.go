@@ -200,3 +200,57 @@ func TestStaleRemovingFlag(t *testing.T) {
 	}
 	again.Close()
 }
+
+// FuzzTapSlot feeds arbitrary bytes to the tap region decoders as a tap
+// would meet them in shared memory: the geometry, a slot at any position
+// and the tap entries. Nothing may panic or read out of range; whatever is
+// accepted stays within the snap length.
+func FuzzTapSlot(f *testing.F) {
+	mem := alignedBuf(tapRegionSize(2, 16))
+	initTapRegion(mem, 2, 16)
+	g, _ := decodeTapRegion(mem, len(mem))
+	t := newTapRing(mem, g)
+	t.copyOut(9, 9|3<<8, 7, []byte("hello, tap"))
+	t.copyOut(9, 9|3<<8, 8, []byte("a message longer than the snap"))
+	u64(mem, tpEntries+teState).Store(psWord(1, 1, 0, psActive))
+	t.active.Store(1)
+	f.Add(append([]byte(nil), mem...), uint64(0))
+	f.Add(append([]byte(nil), mem...), uint64(1))
+	f.Add(append([]byte(nil), mem...), uint64(2))
+	f.Add(mem[:tpRing], uint64(0))
+	f.Add([]byte{}, uint64(0))
+	cfg := Config{MaxMessage: 100}.withDefaults()
+	f.Fuzz(func(t *testing.T, b []byte, pos uint64) {
+		mem := alignedBuf(len(b))
+		copy(mem, b)
+		taps, err := readTaps(mem)
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("readTaps: %v is not ErrCorrupt", err)
+		}
+		if len(taps) > MaxTaps {
+			t.Fatalf("%d taps", len(taps))
+		}
+		g, err := decodeTapRegion(mem, len(mem))
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decodeTapRegion: %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		if tapRegionSize(g.slots, g.snap) > len(mem) {
+			t.Fatalf("accepted geometry %+v for %d bytes", g, len(mem))
+		}
+		buf := make([]uint64, g.snap/8)
+		for _, p := range []uint64{pos, pos + 1, 0} {
+			r, res := readTapSlot(mem, g, p, buf)
+			if res != tapOK {
+				continue
+			}
+			if len(r.Data) != min(r.Len, g.snap) || r.Len < 0 {
+				t.Fatalf("record of len %d with %d bytes, snap %d", r.Len, len(r.Data), g.snap)
+			}
+			tp := &Tap{cfg: cfg}
+			_ = tp.check(r)
+		}
+	})
+}

@@ -8,6 +8,12 @@ import (
 	"github.com/shmkit/shmkit/segment"
 )
 
+// alignedCopy returns n zero bytes at an 8-byte aligned address.
+func alignedCopy(n int) []byte {
+	words := make([]uint64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), n)
+}
+
 // maxInspectPool is the largest pool Inspect copies to count its chunks.
 const maxInspectPool = 256 << 20
 
@@ -95,6 +101,28 @@ func Inspect(name string, opts ...Option) (Config, Stats, error) {
 		}
 		if e.State != psFree {
 			st.Participants = append(st.Participants, participantStats(e, cfg))
+		}
+	}
+	// The tap region: absent in a channel of a shmkit from before taps.
+	if r, err := seg.Region(regionTap); err == nil {
+		tmem := alignedCopy(tpRing)
+		var g tapGeom
+		if r.Length < tpRing {
+			err = fmt.Errorf("%w: tap region of %d bytes", ErrCorrupt, r.Length)
+		} else if _, rerr := seg.ReadAt(tmem, r.Offset); rerr != nil {
+			err = rerr
+		} else {
+			g, err = decodeTapRegion(tmem, int(r.Length))
+		}
+		if err == nil {
+			cfg.TapSlots, cfg.TapSnap = g.slots, g.snap
+			if g.slots == 0 {
+				cfg.TapSlots = -1
+			}
+			st.Taps, err = readTaps(tmem)
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
 	}
 	return cfg, st, firstErr

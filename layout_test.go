@@ -77,6 +77,32 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "publisher", Offset: mhPublisher, Size: 4},
 		{Name: "payload", Offset: msgHeaderSize, Size: -1},
 	})
+	layoutdoc.Check(t, doc, "tap", []F{
+		{Name: "slots", Offset: tpSlots, Size: 4},
+		{Name: "snap", Offset: tpSnap, Size: 4},
+		{Name: "slot_size", Offset: tpSlotSize, Size: 4},
+		{Name: "max_taps", Offset: tpMaxTaps, Size: 4},
+		{Name: "active", Offset: tpActive, Size: 8},
+		{Name: "taps", Offset: tpEntries, Size: MaxTaps * teSize},
+		{Name: "tail", Offset: tpTail, Size: 8},
+		{Name: "ring", Offset: tpRing, Size: -1},
+	})
+	layoutdoc.Check(t, doc, "tap_entry", []F{
+		{Name: "state", Offset: teState, Size: 8},
+		{Name: "start", Offset: teStart, Size: 8},
+		{Name: "received", Offset: teReceived, Size: 8},
+		{Name: "missed", Offset: teMissed, Size: 8},
+	})
+	layoutdoc.Check(t, doc, "tap_slot", []F{
+		{Name: "seq", Offset: tsSeq, Size: 8},
+		{Name: "len_publisher", Offset: tsLenPub, Size: 8},
+		{Name: "pub_seq", Offset: tsPubSeq, Size: 8},
+		{Name: "data", Offset: tsData, Size: -1},
+	})
+	if tpEntries+MaxTaps*teSize != tpTail || tapSlotSize(DefaultTapSnap) != 320 {
+		t.Errorf("docs/channels.md: tap entries end at the tail (%d, %d), a default slot is 320 bytes (%d)",
+			tpEntries+MaxTaps*teSize, tpTail, tapSlotSize(DefaultTapSnap))
+	}
 	if entrySize != 512 || slotSize != 16 || hdrSize != 192 {
 		t.Errorf("docs/channels.md states entry 512, slot 16, header 192 bytes; code has %d, %d, %d", entrySize, slotSize, hdrSize)
 	}

@@ -120,6 +120,9 @@ func (ch *Channel) scan(force bool) int {
 		ch.wakeAll()
 		_ = ch.maybeRemove()
 	}
+	if ch.tap != nil {
+		n += ch.tap.scanTaps()
+	}
 	return n
 }
 
@@ -219,6 +222,9 @@ func (ch *Channel) clean(i, role int) {
 		if v := u64(e, pePubRef).Load(); v != 0 {
 			ch.finishPublish(p, i, v)
 			u64(e, pePubRef).Store(0)
+		}
+		if ch.tap != nil {
+			ch.tap.abandon(i)
 		}
 	}
 	_, _ = p.reclaim(i)

@@ -380,6 +380,12 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 		}
 		at("publish.put")
 	}
+	// Taps: one load of a read-mostly word while none is attached. The
+	// copy comes after delivery (subscribers are not kept waiting for it)
+	// and before the publisher's bit goes (the chunk is still ours to read).
+	if t := ch.tap; t != nil && t.active.Load() != 0 {
+		t.copyOut(p.slot, p.id(), p.seq, s.chunk[msgHeaderSize:msgHeaderSize+s.n])
+	}
 	clearBitIn(p.pool, r, s.chunk, pubBit)
 	at("publish.unpub")
 	atomicx.StoreRelease64(u64(p.e, pePubRef), 0)

@@ -39,6 +39,8 @@ type Stats struct {
 	// of a PubSub channel (ring k serves subscriber slot k), one shared by
 	// the consumers of a WorkQueue.
 	Rings []RingStats
+	// Taps are the taps attached to the channel (OpenTap).
+	Taps []TapInfo
 }
 
 // RingStats are one delivery ring's figures as Inspect read them.
@@ -71,6 +73,13 @@ func (ch *Channel) Stats() (Stats, error) {
 			continue
 		}
 		st.Participants = append(st.Participants, participantStats(e, ch.cfg))
+	}
+	if ch.tap != nil {
+		taps, err := readTaps(ch.tap.mem)
+		st.Taps = taps
+		if firstErr == nil && err != nil {
+			firstErr = err
+		}
 	}
 	return st, firstErr
 }

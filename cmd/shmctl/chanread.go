@@ -85,9 +85,33 @@ type chanSnapshot struct {
 	Participants []chanParticipant `json:"participants"`
 	Rings        []chanRing        `json:"rings"`
 	Pool         chanPool          `json:"pool"`
+	// Taps are the taps attached (shmctl tap, shmkit.OpenTap).
+	Taps []chanTap `json:"taps"`
 	// Warning is a problem in part of the read (a corrupt participant
 	// entry or ring): the rest of the figures stand.
 	Warning string `json:"warning,omitempty"`
+}
+
+// chanTap is one attached tap. While any is attached, publishers copy
+// each message into the channel's tap ring; a dead one is cleared by the
+// next liveness scan of a participant.
+type chanTap struct {
+	Slot     int    `json:"slot"`
+	PID      int    `json:"pid"`
+	Start    uint64 `json:"start"`
+	Alive    bool   `json:"alive"`
+	State    string `json:"state"`
+	Received uint64 `json:"received"`
+	Missed   uint64 `json:"missed"`
+}
+
+func chanTaps(ts []shmkit.TapInfo) []chanTap {
+	out := []chanTap{}
+	for _, t := range ts {
+		out = append(out, chanTap{Slot: t.Slot, PID: t.PID, Start: t.Start, Alive: t.PID > 0 && procfs.Alive(t.PID, t.Start),
+			State: t.State, Received: t.Received, Missed: t.Missed})
+	}
+	return out
 }
 
 // readChannel reads the channel NAME on backend b with shmkit.Inspect,
@@ -103,7 +127,7 @@ func readChannel(b segment.Backend, name string) (chanSnapshot, error) {
 		Name: name, Backend: b.String(), Time: now, Pattern: cfg.Pattern.String(), Policy: cfg.Policy.String(),
 		Limits: chanLimits{MaxMessage: cfg.MaxMessage, RingDepth: cfg.RingDepth, MaxPublishers: cfg.MaxPublishers,
 			MaxSubscribers: cfg.MaxSubscribers, MaxProcesses: cfg.MaxProcesses, ChunksPerClass: cfg.ChunksPerClass},
-		Participants: []chanParticipant{}, Rings: []chanRing{},
+		Participants: []chanParticipant{}, Rings: []chanRing{}, Taps: chanTaps(st.Taps),
 		Pool: chanPool{Total: st.Pool.Total, Free: st.Pool.Free, InUse: st.Pool.InUse, InFlight: st.Pool.InFlight,
 			Failed: st.Pool.Failed, Classes: st.Classes},
 	}
@@ -265,6 +289,12 @@ func printChannel(out io.Writer, s *chanSnapshot) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	if len(s.Taps) > 0 {
+		fmt.Fprintf(out, "\ntaps:\n")
+		if err := printTaps(out, s.Taps); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(out, "\npool: %d chunks, %d free, %d in use, %d in flight, %d failed loans\n",
 		s.Pool.Total, s.Pool.Free, s.Pool.InUse, s.Pool.InFlight, s.Pool.Failed)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -290,4 +320,13 @@ func aliveWord(a bool) string {
 		return "alive"
 	}
 	return "dead"
+}
+
+func printTaps(out io.Writer, taps []chanTap) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "TAP\tPID\tLIVE\tSTATE\tRECEIVED\tMISSED\t")
+	for _, t := range taps {
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\t\n", t.Slot, t.PID, aliveWord(t.Alive), t.State, t.Received, t.Missed)
+	}
+	return w.Flush()
 }

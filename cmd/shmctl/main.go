@@ -6,6 +6,7 @@
 //	shmctl inspect NAME [--backend ...] [-o json]
 //	shmctl stat NAME [--interval 1s] [-o json]
 //	shmctl watch NAME [--interval 1s] [--count N] [-o json]
+//	shmctl tap NAME [-n COUNT] [--hex] [-o json] [--pcapng FILE]
 //	shmctl metrics [--listen 127.0.0.1:9464] [--dir DIR]
 //	shmctl rm NAME [--backend ...] [--force] [-o json]
 //	shmctl gc [--dry-run] [--match GLOB] [--backend ...] [--dir DIR] [-o json]

@@ -59,6 +59,7 @@ type statOut struct {
 	Parts       []rateParticipant `json:"participants"`
 	Rings       []chanRing        `json:"rings"`
 	Pool        chanPool          `json:"pool"`
+	Taps        []chanTap         `json:"taps"`
 	Warning     string            `json:"warning,omitempty"`
 }
 
@@ -66,7 +67,7 @@ type statOut struct {
 func rates(a, b chanSnapshot) statOut {
 	dt := b.Time.Sub(a.Time).Seconds()
 	o := statOut{Name: b.Name, Backend: b.Backend, Time: b.Time, IntervalSec: dt, Pattern: b.Pattern, Policy: b.Policy,
-		Limits: b.Limits, Rings: b.Rings, Pool: b.Pool, Warning: b.Warning, Parts: []rateParticipant{}}
+		Limits: b.Limits, Rings: b.Rings, Pool: b.Pool, Warning: b.Warning, Parts: []rateParticipant{}, Taps: b.Taps}
 	prev := map[int]chanParticipant{}
 	for _, p := range a.Participants {
 		prev[p.Slot] = p
@@ -118,6 +119,9 @@ func printStat(out io.Writer, s statOut) error {
 	fmt.Fprintf(w, "time:\t%s, over %.3fs\n", s.Time.Format(time.RFC3339), s.IntervalSec)
 	fmt.Fprintf(w, "participants:\t%d publishers (%d blocked), %d subscribers\n", s.Publishers, s.Blocked, s.Subscribers)
 	fmt.Fprintf(w, "pool:\t%d of %d chunks in use, %d in flight, %d failed loans\n", s.Pool.InUse, s.Pool.Total, s.Pool.InFlight, s.Pool.Failed)
+	if len(s.Taps) > 0 {
+		fmt.Fprintf(w, "taps:\t%d attached (publishers copy every message for them)\n", len(s.Taps))
+	}
 	if s.Warning != "" {
 		fmt.Fprintf(w, "warning:\t%s\n", s.Warning)
 	}

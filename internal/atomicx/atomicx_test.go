@@ -98,3 +98,23 @@ func BenchmarkStore(b *testing.B) {
 		}
 	})
 }
+
+func TestStoreRelease64s(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 7, 33} {
+		dst := make([]atomic.Uint64, n+1)
+		src := make([]uint64, n)
+		for i := range src {
+			src[i] = uint64(i)*0x0101010101010101 + 1
+		}
+		StoreRelease64s(dst[:n], src)
+		for i := range n {
+			if got := LoadAcquire64(&dst[i]); got != src[i] {
+				t.Fatalf("n %d: word %d is %#x, want %#x", n, i, got, src[i])
+			}
+		}
+		if dst[n].Load() != 0 {
+			t.Fatalf("n %d: stored past the end", n)
+		}
+		StoreRelease64s(dst, src[:0]) // the shorter length: nothing
+	}
+}
