@@ -145,6 +145,19 @@ func TestRelayCounters(t *testing.T) {
 	go func() { runErr <- b.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-runErr; b.Close(); leave() })
 
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: bridge %+v, channel %+v", what, b.Stats(), relaysIn(t, ch))
+			}
+			time.Sleep(5 * time.Millisecond) // polling an observable fact
+		}
+	}
+	// Core NATS drops what is published before the in side's subscription
+	// reaches the server: wait for it.
+	waitFor("the in side's subscription", func() bool { return srv.NumSubscriptions() >= 1 })
+
 	// Far side: a plain NATS publisher sends into the subject (the in side
 	// publishes it into the channel).
 	nc, err := nats.Connect(srv.ClientURL())
@@ -190,15 +203,6 @@ func TestRelayCounters(t *testing.T) {
 	}()
 	stopPub := sync.OnceFunc(func() { close(stop); wg.Wait(); pub.Close() })
 	defer stopPub()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !cond(); {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: bridge %+v, channel %+v", what, b.Stats(), relaysIn(t, ch))
-			}
-			time.Sleep(5 * time.Millisecond) // polling an observable fact
-		}
-	}
 	waitFor("both relay blocks to move", func() bool {
 		r := relaysIn(t, ch)
 		return r[bridge.RelayKindIn].Messages == fromNATS && r[bridge.RelayKindOut].Messages > 0
