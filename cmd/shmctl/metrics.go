@@ -39,6 +39,7 @@ var (
 	mBlock  = prometheus.NewDesc("shmkit_participant_blocked_seconds_total", "Time spent waiting in Publish or Receive.", pLabels, nil)
 	mAlive  = prometheus.NewDesc("shmkit_participant_alive", "1 if the participant's process (pid and start time) is alive.", pLabels, nil)
 	rLabels = []string{"channel", "backend", "slot", "role", "pid", "kind"}
+	tLabels = []string{"channel", "backend", "tap", "pid"}
 	mRMsgs  = prometheus.NewDesc("shmkit_relay_messages_total",
 		"Messages a relay (e.g. a NATS bridge) handed to its far side (subscriber) or took from it (publisher).", rLabels, nil)
 	mRBytes = prometheus.NewDesc("shmkit_relay_bytes_total", "Payload bytes a relay handed to or took from its far side.", rLabels, nil)
@@ -46,8 +47,12 @@ var (
 	mRRecon = prometheus.NewDesc("shmkit_relay_reconnects_total", "Reconnects of a relay to its far side.", rLabels, nil)
 	mRLag   = prometheus.NewDesc("shmkit_relay_lag",
 		"Messages a relay has in flight unconfirmed by its far side (out), or waiting there for it (in).", rLabels, nil)
-	cLabels = []string{"channel", "backend", "class"}
-	mChunks = prometheus.NewDesc("shmkit_pool_chunks", "Pool chunks of a size class, by state.",
+	cLabels    = []string{"channel", "backend", "class"}
+	mTapRecv   = prometheus.NewDesc("shmkit_tap_received_total", "Messages an attached tap (shmctl tap) read whole.", tLabels, nil)
+	mTapMissed = prometheus.NewDesc("shmkit_tap_missed_total",
+		"Messages an attached tap lost (it fell a whole tap ring behind, or a copy was torn or never written).", tLabels, nil)
+	mTapAlive = prometheus.NewDesc("shmkit_tap_alive", "1 if the tap's process (pid and start time) is alive.", tLabels, nil)
+	mChunks   = prometheus.NewDesc("shmkit_pool_chunks", "Pool chunks of a size class, by state.",
 		[]string{"channel", "backend", "class", "state"}, nil)
 	mFailed = prometheus.NewDesc("shmkit_pool_failed_total", "Loans that found their size class empty.", cLabels, nil)
 	mErrors = prometheus.NewDesc("shmkit_channel_read_errors", "1 if the last read of a channel found a problem (corrupt entry).",
@@ -119,6 +124,16 @@ func collectChannel(ch chan<- prometheus.Metric, s chanSnapshot) {
 			ctr(mRRecon, float64(r.Reconnects), rl...)
 			g(mRLag, float64(r.Lag), rl...)
 		}
+	}
+	for _, t := range s.Taps {
+		l := []string{n, b, strconv.Itoa(t.Slot), strconv.Itoa(t.PID)}
+		ctr(mTapRecv, float64(t.Received), l...)
+		ctr(mTapMissed, float64(t.Missed), l...)
+		alive := 0.0
+		if t.Alive {
+			alive = 1
+		}
+		g(mTapAlive, alive, l...)
 	}
 	for role, k := range roles {
 		g(mParts, float64(k), n, b, role)

@@ -332,7 +332,24 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("metrics said %q, %v", line, err)
 	}
 
+	// A tap attached to the live channel is exported too, once it has read
+	// a message.
+	tap, err := shmkit.OpenTap(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	tctx, tcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	_, err = tap.Receive(tctx)
+	tcancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	m := scrape(t, addr)
+	if m["shmkit_tap_alive{"+name+",}"] != 1 || m["shmkit_tap_received_total{"+name+",}"] == 0 {
+		t.Errorf("the attached tap is not exported (alive, received): %v", m)
+	}
 	if m["shmkit_channel_info{"+name+",}"] != 1 || m["shmkit_channel_participants{"+name+",publisher}"] != 1 ||
 		m["shmkit_participant_messages_total{"+name+",publisher}"] == 0 ||
 		m["shmkit_participant_messages_total{"+name+",subscriber}"] == 0 {
