@@ -146,27 +146,7 @@ func BenchmarkTapPipeline(b *testing.B) {
 				}
 				b.Cleanup(func() { tap.Close() })
 			}
-			ctx := context.Background()
-			b.SetBytes(64)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				s, err := pub.LoanContext(ctx, 64)
-				if err != nil {
-					b.Fatal(err)
-				}
-				s.Bytes()[0] = 1
-				if err := pub.Publish(ctx, s); err != nil {
-					b.Fatal(err)
-				}
-				m, err := sub.TryReceive()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := m.Release(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			runPipeline(b, pub, sub)
 		})
 	}
 }

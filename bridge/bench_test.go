@@ -58,29 +58,7 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 	single, batched := newPair("bench", 1), newPair("benchb", 64)
 
 	// The plain pair.
-	pc, err := nats.Connect(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pc.Close()
-	sc, err := nats.Connect(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sc.Close()
-	var got atomic.Int64
-	gotAll := make(chan struct{}, 1)
-	var want int64
-	sub, err := sc.Subscribe("plain.bench", func(m *nats.Msg) {
-		if got.Add(1) == atomic.LoadInt64(&want) {
-			gotAll <- struct{}{}
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = sub.SetPendingLimits(-1, -1)
-	_ = sc.Flush()
+	plainPub := newPlainPair(b, url, "plain.bench")
 	waitFor(b, "subscriptions", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 3 })
 
 	const rounds = 5
@@ -89,20 +67,9 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 	ctx := context.Background()
 	seqs := map[*shmkit.Publisher]uint64{}
 	plain := func() time.Duration {
-		got.Store(0)
-		atomic.StoreInt64(&want, int64(per))
-		start := time.Now()
-		for i := range per {
-			if err := pc.Publish("plain.bench", payload(buf, 1, uint64(i+1))); err != nil {
-				b.Fatal(err)
-			}
-		}
-		select {
-		case <-gotAll:
-		case <-time.After(60 * time.Second):
-			b.Fatalf("plain: %d of %d after 60s", got.Load(), per)
-		}
-		return time.Since(start)
+		return plainPub.send(per, func(i int) error {
+			return plainPub.pub.Publish("plain.bench", payload(buf, 1, uint64(i+1)))
+		})
 	}
 	viaBridge := func(p pair) time.Duration {
 		pub, app, seq := p.pub, p.app, seqs[p.pub]
@@ -201,49 +168,18 @@ func cpuTime() time.Duration {
 func BenchmarkHeaderCost(b *testing.B) {
 	srv := startServer(b, false, nil)
 	url := srv.ClientURL()
-	pc, err := nats.Connect(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pc.Close()
-	sc, err := nats.Connect(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sc.Close()
-	var got, want atomic.Int64
-	gotAll := make(chan struct{}, 1)
-	sub, err := sc.Subscribe("hdr.bench", func(*nats.Msg) {
-		if got.Add(1) == want.Load() {
-			gotAll <- struct{}{}
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = sub.SetPendingLimits(-1, -1)
-	_ = sc.Flush()
+	pp := newPlainPair(b, url, "hdr.bench")
 	const rounds = 5
 	per := max(b.N/rounds, 1)
 	buf := make([]byte, 16<<10)
 	run := func(h nats.Header, set func(seq uint64)) float64 {
-		got.Store(0)
-		want.Store(int64(per))
 		m := &nats.Msg{Subject: "hdr.bench", Header: h}
-		start := time.Now()
-		for i := range per {
+		d := pp.send(per, func(i int) error {
 			m.Data = payload(buf, 1, uint64(i+1))
 			set(uint64(i + 1))
-			if err := pc.PublishMsg(m); err != nil {
-				b.Fatal(err)
-			}
-		}
-		select {
-		case <-gotAll:
-		case <-time.After(60 * time.Second):
-			b.Fatalf("%d of %d after 60s", got.Load(), per)
-		}
-		return float64(per) / time.Since(start).Seconds()
+			return pp.pub.PublishMsg(m)
+		})
+		return float64(per) / d.Seconds()
 	}
 	one := nats.Header{Header: {""}}
 	four := nats.Header{"Shmkit-Channel": {"bench"}, "Shmkit-Origin": {"0123456789abcdef"}, "Shmkit-Publisher": {"3.0"}, "Shmkit-Seq": {""}}
@@ -264,4 +200,59 @@ func BenchmarkHeaderCost(b *testing.B) {
 	b.ReportMetric(ones[m]/none[m], "one-header-ratio")
 	b.ReportMetric(fours[m]/none[m], "four-headers-ratio")
 	b.Logf("msgs/s: none %.0f; one %.0f; four %.0f", none, ones, fours)
+}
+
+// plainPair is a plain nats.go publisher and subscriber on one subject,
+// the baseline of the bridge benchmarks.
+type plainPair struct {
+	b         *testing.B
+	pub       *nats.Conn
+	got, want atomic.Int64
+	gotAll    chan struct{}
+}
+
+func newPlainPair(b *testing.B, url, subject string) *plainPair {
+	p := &plainPair{b: b, gotAll: make(chan struct{}, 1)}
+	var err error
+	if p.pub, err = nats.Connect(url); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.pub.Close)
+	sc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(sc.Close)
+	sub, err := sc.Subscribe(subject, func(*nats.Msg) {
+		if p.got.Add(1) == p.want.Load() {
+			p.gotAll <- struct{}{}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	if err := sc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// send publishes n messages with publish(0..n-1) and returns the time until
+// the subscriber had them all.
+func (p *plainPair) send(n int, publish func(i int) error) time.Duration {
+	p.got.Store(0)
+	p.want.Store(int64(n))
+	start := time.Now()
+	for i := range n {
+		if err := publish(i); err != nil {
+			p.b.Fatal(err)
+		}
+	}
+	select {
+	case <-p.gotAll:
+	case <-time.After(60 * time.Second):
+		p.b.Fatalf("plain pair: %d of %d after 60s", p.got.Load(), n)
+	}
+	return time.Since(start)
 }
