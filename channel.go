@@ -39,11 +39,17 @@ type Channel struct {
 	mu        sync.Mutex
 	closed    bool
 	endpoints map[closer]struct{}
-	closing   atomic.Bool                   // Close has begun: calls fail with ErrClosed, waits end
-	inflight  [inflightShards]inflightShard // calls inside the mapping right now
-	lastScan  atomic.Int64                  // unix ns of the last liveness scan
-	scanMu    sync.Mutex
-	pids      pidWatch
+	closing   atomic.Bool // Close has begun: calls fail with ErrClosed, waits end
+	// The shards are written on every call, the fields around them read on
+	// every call: 64 bytes of padding on each side keep any shard off their
+	// cache lines (the struct itself is not 64-byte aligned; without the
+	// padding shard 0 shared a line with closing, which every call loads).
+	_        [64]byte
+	inflight [inflightShards]inflightShard // calls inside the mapping right now
+	_        [64]byte
+	lastScan atomic.Int64 // unix ns of the last liveness scan
+	scanMu   sync.Mutex
+	pids     pidWatch
 }
 
 type closer interface{ closeInternal() error }
