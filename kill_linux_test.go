@@ -315,38 +315,50 @@ func TestKillWorkQueue(t *testing.T) {
 			}
 			got := map[string]int{}
 			done := make(chan error, 1)
-			go func() {
-				for {
-					m, err := mine.Receive(ctx)
-					if errors.Is(err, shmkit.ErrPeerGone) {
-						done <- nil
-						return
+			consume := func() {
+				go func() {
+					for {
+						m, err := mine.Receive(ctx)
+						if errors.Is(err, shmkit.ErrPeerGone) {
+							done <- nil
+							return
+						}
+						if err != nil {
+							done <- err
+							return
+						}
+						got[string(m.Bytes())]++
+						m.Release()
 					}
-					if err != nil {
-						done <- err
-						return
-					}
-					got[string(m.Bytes())]++
-					m.Release()
-				}
-			}()
+				}()
+			}
 			const n = 300
 			var victimOut fmt.Stringer
 			var victim, other interface{ Wait() error }
 			if c.victim == "consumer" {
+				// The in-process consumer starts only once the victim is
+				// dead: a work queue gives each message to one consumer,
+				// and one in this process could take all of them before
+				// the victim (a child on a loaded machine) reached its
+				// fifth, which then waited for ever.
 				v, vo := start(t, "consumer", "CH="+name, "KILL_AT="+c.step, "KILL_N=5")
 				waitFor(t, "the victim consumer", func() bool { return count(t, ch, "consumer") == 2 })
 				p, po := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n))
 				victim, victimOut, other = v, vo, p
+				if err := victim.Wait(); err == nil {
+					t.Fatal("the victim was not killed")
+				}
+				consume()
 				waitOK(t, p, po)
 			} else {
+				consume()
 				v, _ := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n), "KILL_AT="+c.step, "KILL_N=50")
 				p, po := start(t, "producer", "CH="+name, fmt.Sprintf("COUNT=%d", n))
 				victim, other = v, p
 				waitOK(t, p, po)
-			}
-			if err := victim.Wait(); err == nil {
-				t.Fatal("the victim was not killed")
+				if err := victim.Wait(); err == nil {
+					t.Fatal("the victim was not killed")
+				}
 			}
 			_ = other
 			hold.Close()

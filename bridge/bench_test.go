@@ -59,7 +59,9 @@ func BenchmarkBridgeVsNATS(b *testing.B) {
 
 	// The plain pair.
 	plainPub := newPlainPair(b, url, "plain.bench")
-	waitFor(b, "subscriptions", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 3 })
+	waitFor(b, "subscriptions", 10*time.Second, func() bool {
+		return interest(srv, "shmkit.bench") && interest(srv, "shmkit.benchb") && interest(srv, "plain.bench")
+	})
 
 	const rounds = 5
 	per := max(b.N/rounds, 1)

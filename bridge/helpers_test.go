@@ -212,3 +212,11 @@ func receiveN(ctx context.Context, s Source, want uint64, oc *orderCheck, dupsOK
 }
 
 var errStop = errors.New("stop")
+
+// interest reports whether a client's subscription on subject has reached
+// the server. (srv.NumSubscriptions counts the server's own system
+// subscriptions too, about 60 on a fresh server, so "at least one" is
+// true before any client subscribed.)
+func interest(srv *server.Server, subject string) bool {
+	return srv.GlobalAccount().Interest(subject) > 0
+}

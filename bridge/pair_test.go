@@ -22,7 +22,7 @@ func TestPairCore(t *testing.T) {
 	cfg.Direction = In
 	in := newBridge(t, cfg, nil, inSink)
 	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 1 })
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
 	cfg.Direction, cfg.ExitWhenIdle = Out, true
 	out := newBridge(t, cfg, outSrc, nil)
 	stopOut := runBridge(t, out)

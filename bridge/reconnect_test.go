@@ -37,7 +37,7 @@ func TestServerGoneAndBack(t *testing.T) {
 	cfg.Direction = In
 	in := newBridge(t, cfg, nil, inSink)
 	runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 1 })
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
 	cfg.Direction = Out
 	out := newBridge(t, cfg, outSrc, nil)
 	runBridge(t, out)
@@ -79,7 +79,7 @@ func TestServerGoneAndBack(t *testing.T) {
 	send(1000) // the publisher never waits: DropNewest
 	srv = startServer(t, false, fixed)
 	waitFor(t, "both sides reconnected", 20*time.Second, func() bool {
-		return out.Stats().Reconnects == 1 && in.Stats().Reconnects == 1 && srv.NumSubscriptions() >= 1
+		return out.Stats().Reconnects == 1 && in.Stats().Reconnects == 1 && interest(srv, "shmkit."+cfg.Channel)
 	})
 	// A drop is reported with the next message that gets through: send one
 	// at a time until both sides account for every message published.
@@ -125,7 +125,7 @@ func TestInSideBounded(t *testing.T) {
 	cfg.Direction = In
 	in := newBridge(t, cfg, nil, inSink)
 	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 1 })
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
 	cfg.Direction, cfg.ExitWhenIdle = Out, true
 	out := newBridge(t, cfg, outSrc, nil)
 	runBridge(t, out)

@@ -100,7 +100,7 @@ func testPairShmkit(t *testing.T, batch int) {
 	cfg.Direction = In
 	in := newBridge(t, cfg, nil, inSink)
 	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 1 })
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
 	cfg.Direction, cfg.ExitWhenIdle = Out, true
 	out := newBridge(t, cfg, outSrc, nil)
 	stopOut := runBridge(t, out)
@@ -148,11 +148,10 @@ func TestBothNoLoop(t *testing.T) {
 		apps[i] = appSubscriber(t, hosts[i])
 		bridges[i] = newBridge(t, Config{URLs: []string{srv.ClientURL()}, Channel: "both", Direction: Both, Batch: 16 * i}, src, sink)
 	}
-	base := srv.NumSubscriptions()
 	for _, b := range bridges {
 		runBridge(t, b)
 	}
-	waitFor(t, "both subscriptions", 10*time.Second, func() bool { return srv.NumSubscriptions() >= base+2 })
+	waitFor(t, "both subscriptions", 10*time.Second, func() bool { return srv.GlobalAccount().Interest("shmkit.both") >= 2 })
 	// The subscribers read while the publishers send (with policy Block a
 	// full subscriber ring holds every publisher of its channel).
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -224,7 +223,7 @@ func TestTooLarge(t *testing.T) {
 	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "big", Direction: In}
 	in := newBridge(t, cfg, nil, inSink)
 	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 1 })
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
 	cfg.Direction, cfg.ExitWhenIdle = Out, true
 	out := newBridge(t, cfg, outSrc, nil)
 	stopOut := runBridge(t, out)

@@ -97,7 +97,7 @@ func TestTLS(t *testing.T) {
 
 	cfg.Direction = In
 	runBridge(t, newBridge(t, cfg, nil, host2.publisher()))
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return srv.NumSubscriptions() >= 1 })
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
 	cfg.Direction = Out
 	runBridge(t, newBridge(t, cfg, outSrc, nil))
 	if err := publishAll(host1, 1, 100); err != nil {
