@@ -9,8 +9,10 @@ import (
 )
 
 func TestSelf(t *testing.T) {
+	// The state is the main thread's: running, or sleeping while another
+	// thread runs this test (seen under -race on a loaded machine).
 	start, state, err := Stat(os.Getpid())
-	if err != nil || start == 0 || state != 'R' {
+	if err != nil || start == 0 || (state != 'R' && state != 'S') {
 		t.Fatalf("Stat(self) = %d, %c, %v", start, state, err)
 	}
 	if !Alive(os.Getpid(), start) {
