@@ -205,9 +205,9 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	ch.pool.setWords(ch.hdr)
 	if len(mems) > 4 {
 		initTapRegion(mems[4], cfg.tapSlots(), cfg.TapSnap)
-	}
-	if len(mems) > 4 && cfg.tapSlots() > 0 {
-		ch.tap = newTapRing(mems[4], tapGeom{slots: cfg.tapSlots(), snap: cfg.TapSnap, slotSize: tapSlotSize(cfg.TapSnap)})
+		if cfg.tapSlots() > 0 {
+			ch.tap = newTapRing(mems[4], tapGeom{slots: cfg.tapSlots(), snap: cfg.TapSnap, slotSize: tapSlotSize(cfg.TapSnap)})
+		}
 	}
 	for k := range cfg.rings() {
 		r := newDring(mems[2][k*ringSize(cfg.RingDepth):], cfg.RingDepth)

@@ -182,11 +182,9 @@ func initTapRegion(mem []byte, slots, snap int) {
 
 // copyOut is the publisher's side: it copies message (len n, payload p,
 // publisher slot and id, publisher seq) into the next tap slot. The caller
-// has seen the active word non-zero.
+// has seen the active word non-zero (a channel has a tapRing only when it
+// has tap slots).
 func (t *tapRing) copyOut(slot, id int, seq uint64, p []byte) {
-	if t.geo.slots == 0 {
-		return
-	}
 	pos := t.tail.Add(1) - 1
 	off := int(pos&t.mask) * t.geo.slotSize
 	s := t.mem[tpRing+off : tpRing+off+t.geo.slotSize]

@@ -24,16 +24,8 @@ import (
 func BenchmarkTapOverhead(b *testing.B) {
 	for _, size := range []int{64, 1024} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			name := chanName(b)
-			ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: size, RingDepth: 1024})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { ch.Close() })
-			pub, err := ch.Publisher()
-			if err != nil {
-				b.Fatal(err)
-			}
+			ch, pub := benchChannel(b, shmkit.Config{MaxMessage: size, RingDepth: 1024})
+			name := ch.Name()
 			wg := drain(b, ch, 1)
 			ctx := context.Background()
 			msg := make([]byte, size)
@@ -50,6 +42,7 @@ func BenchmarkTapOverhead(b *testing.B) {
 				stop := func() {}
 				if kind > 0 {
 					b.StopTimer()
+					var err error
 					if tap, err = shmkit.OpenTap(name); err != nil {
 						b.Fatal(err)
 					}
@@ -125,16 +118,8 @@ func readTap(tap *shmkit.Tap) (stop func()) {
 func BenchmarkTapPipeline(b *testing.B) {
 	for _, kind := range []string{"none", "idletap"} {
 		b.Run(kind, func(b *testing.B) {
-			name := chanName(b)
-			ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { ch.Close() })
-			pub, err := ch.Publisher()
-			if err != nil {
-				b.Fatal(err)
-			}
+			ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
+			name := ch.Name()
 			sub, err := ch.Subscriber()
 			if err != nil {
 				b.Fatal(err)

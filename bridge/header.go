@@ -70,12 +70,17 @@ func ParseMeta(v string) (Meta, error) {
 }
 
 // String is the header value for m.
-func (m Meta) String() string {
+func (m Meta) String() string { return string(m.appendTo(nil)) }
+
+// appendTo appends the header value for m to b.
+func (m Meta) appendTo(b []byte) []byte {
+	b = append(append(append(b, m.Channel...), ' '), m.Origin...)
 	if m.Batch > 0 {
-		return m.Channel + " " + m.Origin + " batch " + strconv.Itoa(m.Batch)
+		return strconv.AppendInt(append(b, " batch "...), int64(m.Batch), 10)
 	}
-	return m.Channel + " " + m.Origin + " " + strconv.Itoa(m.Publisher) + "." +
-		strconv.FormatUint(m.Epoch, 10) + " " + strconv.FormatUint(m.Seq, 10)
+	b = strconv.AppendInt(append(b, ' '), int64(m.Publisher), 10)
+	b = strconv.AppendUint(append(b, '.'), m.Epoch, 10)
+	return strconv.AppendUint(append(b, ' '), m.Seq, 10)
 }
 
 // fields4 splits v at single spaces into exactly four fields, without
@@ -97,12 +102,12 @@ func fields4(v string) ([4]string, bool) {
 }
 
 // metaOf returns msg's Shmkit header, decoded; ok is false for a message
-// without one (a plain NATS publisher), err set for a malformed one.
-func metaOf(h nats.Header) (m Meta, ok bool, err error) {
+// without a well-formed one (a plain NATS publisher's).
+func metaOf(h nats.Header) (Meta, bool) {
 	v := h[Header]
 	if len(v) == 0 {
-		return Meta{}, false, nil
+		return Meta{}, false
 	}
-	m, err = ParseMeta(v[0])
-	return m, err == nil, err
+	m, err := ParseMeta(v[0])
+	return m, err == nil
 }

@@ -220,3 +220,40 @@ var errStop = errors.New("stop")
 func interest(srv *server.Server, subject string) bool {
 	return srv.GlobalAccount().Interest(subject) > 0
 }
+
+// startPair runs an in bridge into sink and, once its subscription has
+// reached srv (core NATS drops what is published before), an out bridge
+// from src, both configured by cfg (Direction set here; ExitWhenIdle
+// applies to the out side only).
+func startPair(t testing.TB, srv *server.Server, cfg Config, src Source, sink Sink) (in, out *Bridge, stopIn, stopOut func() error) {
+	t.Helper()
+	cfg.Direction = In
+	in = newBridge(t, cfg, nil, sink)
+	stopIn = runBridge(t, in)
+	subject := in.Config().Subject
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, subject) })
+	cfg.Direction = Out
+	out = newBridge(t, cfg, src, nil)
+	stopOut = runBridge(t, out)
+	return in, out, stopIn, stopOut
+}
+
+// stopClean stops the pair and checks that n messages went out and came in,
+// the same bytes both ways, with no loss of any kind counted.
+func stopClean(t *testing.T, n uint64, out, in *Bridge, stopOut, stopIn func() error) (so, si Stats) {
+	t.Helper()
+	if err := stopOut(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopIn(); err != nil {
+		t.Fatal(err)
+	}
+	so, si = out.Stats(), in.Stats()
+	if so.OutMsgs != n || si.InMsgs != n || so.OutBytes != si.InBytes {
+		t.Errorf("counts: out %d msgs %d bytes, in %d msgs %d bytes", so.OutMsgs, so.OutBytes, si.InMsgs, si.InBytes)
+	}
+	if so.OutDrops+so.OutMissed+si.InDrops+si.InSlow+si.InLost+si.InDuplicates != 0 {
+		t.Errorf("losses counted in a clean run: out %+v in %+v", so, si)
+	}
+	return so, si
+}

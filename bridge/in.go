@@ -111,7 +111,7 @@ func (t *seqTracker) done(key, seq uint64) error {
 // message is done with (delivered, or counted drops or skips), so a
 // JetStream message may be acked; an error stops the in side.
 func (t *seqTracker) handle(ctx context.Context, m *nats.Msg) error {
-	meta, ok, _ := metaOf(m.Header)
+	meta, ok := metaOf(m.Header)
 	if ok && meta.Batch > 0 {
 		if meta.Origin == t.b.origin {
 			t.b.c.inEcho.Add(1)

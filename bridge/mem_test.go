@@ -73,10 +73,7 @@ func (s *memSub) Receive(ctx context.Context) (Message, error) {
 		s.ch.mu.Unlock()
 		select {
 		case m := <-s.q:
-			mm := s.missed.Load()
-			m.missed, s.seen = mm-s.seen, mm
-			s.ch.received.Add(1)
-			return m, nil
+			return s.got(m), nil
 		default:
 		}
 		if idle {
@@ -84,10 +81,7 @@ func (s *memSub) Receive(ctx context.Context) (Message, error) {
 		}
 		select {
 		case m := <-s.q:
-			mm := s.missed.Load()
-			m.missed, s.seen = mm-s.seen, mm
-			s.ch.received.Add(1)
-			return m, nil
+			return s.got(m), nil
 		case <-gone:
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -95,13 +89,19 @@ func (s *memSub) Receive(ctx context.Context) (Message, error) {
 	}
 }
 
+// got accounts for m, just taken from the queue: the drops since the last
+// one, and the channel's count of received messages.
+func (s *memSub) got(m *memMsg) *memMsg {
+	mm := s.missed.Load()
+	m.missed, s.seen = mm-s.seen, mm
+	s.ch.received.Add(1)
+	return m
+}
+
 func (s *memSub) TryReceive() (Message, error) {
 	select {
 	case m := <-s.q:
-		mm := s.missed.Load()
-		m.missed, s.seen = mm-s.seen, mm
-		s.ch.received.Add(1)
-		return m, nil
+		return s.got(m), nil
 	default:
 		return nil, nil
 	}

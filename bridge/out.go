@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +29,7 @@ type outPublisher struct {
 	pubs  map[int]*pubTrack
 	msg   *nats.Msg
 	hv    []string // msg's Shmkit header value, reused (core publishing copies it)
-	hbuf  []byte   // where the header value is formatted
+	hbuf  []byte   // where a header value is formatted
 	js    jetstream.JetStream
 	since int // messages since the last kick of the flusher
 	kick  chan struct{}
@@ -103,48 +102,31 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		if b.nc.IsClosed() {
 			return ErrClosed
 		}
-		if o.tr != nil {
-			m := o.next
-			o.next = nil
-			if m == nil {
-				var err error
-				if m, err = b.src.Receive(ctx); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					if errors.Is(err, ErrNoPublishers) {
-						if done, err := o.idle(ctx); done || err != nil {
-							return err
-						}
-						continue
-					}
-					return fmt.Errorf("bridge: out: receive: %w", err)
-				}
-			}
-			if err := o.sendBatch(ctx, m); err != nil {
+		m := o.next // a message an earlier batch had no room for
+		o.next = nil
+		if m == nil {
+			var err error
+			if m, err = b.src.Receive(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
-				return err
-			}
-			continue
-		}
-		m, err := b.src.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, ErrNoPublishers) {
-				if done, err := o.idle(ctx); done || err != nil {
-					return err
+				if errors.Is(err, ErrNoPublishers) {
+					if done, err := o.idle(ctx); done || err != nil {
+						return err
+					}
+					continue
 				}
-				continue
+				return fmt.Errorf("bridge: out: receive: %w", err)
 			}
-			return fmt.Errorf("bridge: out: receive: %w", err)
 		}
-		err = o.send(ctx, m)
-		if rerr := m.Release(); rerr != nil && err == nil {
-			err = fmt.Errorf("bridge: out: release: %w", rerr)
+		var err error
+		if o.tr != nil {
+			err = o.sendBatch(ctx, m) // releases m
+		} else {
+			err = o.send(ctx, m)
+			if rerr := m.Release(); rerr != nil && err == nil {
+				err = fmt.Errorf("bridge: out: release: %w", rerr)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -246,7 +228,8 @@ func (o *outPublisher) sendBatch(ctx context.Context, first Message) error {
 	if count == 0 {
 		return nil
 	}
-	o.bmsg.Header[Header][0] = Meta{Channel: b.cfg.Channel, Origin: b.origin, Batch: count}.String()
+	o.hbuf = Meta{Channel: b.cfg.Channel, Origin: b.origin, Batch: count}.appendTo(o.hbuf[:0])
+	o.bmsg.Header[Header][0] = string(o.hbuf)
 	return o.emit(ctx, o.bmsg, f, count, nbytes)
 }
 
@@ -257,7 +240,7 @@ type counter interface {
 
 // msgCount is the number of channel messages a NATS message carries.
 func msgCount(m *nats.Msg) uint64 {
-	if meta, ok, _ := metaOf(m.Header); ok && meta.Batch > 0 {
+	if meta, ok := metaOf(m.Header); ok && meta.Batch > 0 {
 		return uint64(meta.Batch)
 	}
 	return 1
@@ -314,17 +297,8 @@ func (o *outPublisher) send(ctx context.Context, m Message) error {
 			ErrTooLarge, len(data), m.Publisher(), seq, b.nc.MaxPayload()))
 		return nil
 	}
-	h := append(o.hbuf[:0], b.cfg.Channel...)
-	h = append(h, ' ')
-	h = append(h, b.origin...)
-	h = append(h, ' ')
-	h = strconv.AppendInt(h, int64(m.Publisher()), 10)
-	h = append(h, '.')
-	h = strconv.AppendUint(h, pt.epoch, 10)
-	h = append(h, ' ')
-	h = strconv.AppendUint(h, seq, 10)
-	o.hbuf = h
-	o.hv[0] = string(h)
+	o.hbuf = Meta{Channel: b.cfg.Channel, Origin: b.origin, Publisher: m.Publisher(), Epoch: pt.epoch, Seq: seq}.appendTo(o.hbuf[:0])
+	o.hv[0] = string(o.hbuf)
 	return o.emit(ctx, o.msg, data, 1, len(data))
 }
 

@@ -18,14 +18,8 @@ func TestPairCore(t *testing.T) {
 	inSink := host2.publisher()
 	app := host2.subscribe()
 
-	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "pair", MaxPending: 1 << 20}
-	cfg.Direction = In
-	in := newBridge(t, cfg, nil, inSink)
-	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
-	cfg.Direction, cfg.ExitWhenIdle = Out, true
-	out := newBridge(t, cfg, outSrc, nil)
-	stopOut := runBridge(t, out)
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "pair", MaxPending: 1 << 20, ExitWhenIdle: true}
+	in, out, stopIn, stopOut := startPair(t, srv, cfg, outSrc, inSink)
 
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- publishAll(host1, 2, n/2) }()
@@ -38,21 +32,9 @@ func TestPairCore(t *testing.T) {
 	if err := <-pubErr; err != nil {
 		t.Fatal(err)
 	}
-	if err := stopOut(); err != nil {
-		t.Fatal(err)
-	}
-	if err := stopIn(); err != nil {
-		t.Fatal(err)
-	}
-	so, si := out.Stats(), in.Stats()
+	so, si := stopClean(t, n/2*2, out, in, stopOut, stopIn)
 	t.Logf("out %+v", so)
 	t.Logf("in  %+v", si)
-	if so.OutMsgs != n/2*2 || si.InMsgs != n/2*2 || so.OutBytes != si.InBytes {
-		t.Errorf("counts: out %d msgs %d bytes, in %d msgs %d bytes", so.OutMsgs, so.OutBytes, si.InMsgs, si.InBytes)
-	}
-	if so.OutDrops+so.OutMissed+si.InDrops+si.InSlow+si.InLost+si.InDuplicates != 0 {
-		t.Errorf("losses counted in a clean run: out %+v in %+v", so, si)
-	}
 	if got := host1.released.Load(); got != host1.received.Load() {
 		t.Errorf("out side released %d of %d received messages", got, host1.received.Load())
 	}

@@ -34,13 +34,7 @@ func TestServerGoneAndBack(t *testing.T) {
 	_, inSink := join(t, host2, In)
 	app := appSubscriber(t, host2)
 	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "gone", ReconnectWait: 20 * time.Millisecond, MaxReconnectWait: 100 * time.Millisecond}
-	cfg.Direction = In
-	in := newBridge(t, cfg, nil, inSink)
-	runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
-	cfg.Direction = Out
-	out := newBridge(t, cfg, outSrc, nil)
-	runBridge(t, out)
+	in, out, _, _ := startPair(t, srv, cfg, outSrc, inSink)
 	pub, err := host1.Publisher()
 	if err != nil {
 		t.Fatal(err)
@@ -121,14 +115,8 @@ func TestInSideBounded(t *testing.T) {
 	outSrc := host1.subscribe()
 	inSink := host2.publisher()
 	app := host2.subscribe()
-	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "bounded", MaxPending: 16}
-	cfg.Direction = In
-	in := newBridge(t, cfg, nil, inSink)
-	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
-	cfg.Direction, cfg.ExitWhenIdle = Out, true
-	out := newBridge(t, cfg, outSrc, nil)
-	runBridge(t, out)
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "bounded", MaxPending: 16, ExitWhenIdle: true}
+	in, out, stopIn, _ := startPair(t, srv, cfg, outSrc, inSink)
 	const n = 500
 	if err := publishAll(host1, 1, n); err != nil {
 		t.Fatal(err)

@@ -96,14 +96,8 @@ func testPairShmkit(t *testing.T, batch int) {
 	_, inSink := join(t, host2, In)
 	app := appSubscriber(t, host2)
 
-	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "pair", MaxPending: 1 << 20, MaxPendingBytes: 1 << 30, Batch: batch}
-	cfg.Direction = In
-	in := newBridge(t, cfg, nil, inSink)
-	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
-	cfg.Direction, cfg.ExitWhenIdle = Out, true
-	out := newBridge(t, cfg, outSrc, nil)
-	stopOut := runBridge(t, out)
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "pair", MaxPending: 1 << 20, MaxPendingBytes: 1 << 30, Batch: batch, ExitWhenIdle: true}
+	in, out, stopIn, stopOut := startPair(t, srv, cfg, outSrc, inSink)
 
 	start := time.Now()
 	pubErr := make(chan error, 1)
@@ -118,20 +112,8 @@ func testPairShmkit(t *testing.T, batch int) {
 	if err := <-pubErr; err != nil {
 		t.Fatal(err)
 	}
-	if err := stopOut(); err != nil {
-		t.Fatal(err)
-	}
-	if err := stopIn(); err != nil {
-		t.Fatal(err)
-	}
-	so, si := out.Stats(), in.Stats()
+	so, _ := stopClean(t, n, out, in, stopOut, stopIn)
 	t.Logf("%d messages, %d bytes in %v (%.0f msg/s, machine shared)", n, so.OutBytes, el, float64(n)/el.Seconds())
-	if so.OutMsgs != n || si.InMsgs != n || so.OutBytes != si.InBytes {
-		t.Errorf("counts: out %d msgs %d bytes, in %d msgs %d bytes", so.OutMsgs, so.OutBytes, si.InMsgs, si.InBytes)
-	}
-	if so.OutDrops+so.OutMissed+si.InDrops+si.InSlow+si.InLost+si.InDuplicates != 0 {
-		t.Errorf("losses counted in a clean run: out %+v in %+v", so, si)
-	}
 }
 
 // Two hosts, a Both bridge on each, one subject: each host's subscriber
@@ -220,13 +202,8 @@ func TestTooLarge(t *testing.T) {
 	outSrc, _ := join(t, host1, Out)
 	_, inSink := join(t, host2, In)
 	app := appSubscriber(t, host2)
-	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "big", Direction: In}
-	in := newBridge(t, cfg, nil, inSink)
-	stopIn := runBridge(t, in)
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
-	cfg.Direction, cfg.ExitWhenIdle = Out, true
-	out := newBridge(t, cfg, outSrc, nil)
-	stopOut := runBridge(t, out)
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "big", ExitWhenIdle: true}
+	in, out, stopIn, stopOut := startPair(t, srv, cfg, outSrc, inSink)
 
 	pub, err := host1.Publisher()
 	if err != nil {

@@ -95,11 +95,7 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("without a client certificate: %v, want ErrConnect", err)
 	}
 
-	cfg.Direction = In
-	runBridge(t, newBridge(t, cfg, nil, host2.publisher()))
-	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, "shmkit."+cfg.Channel) })
-	cfg.Direction = Out
-	runBridge(t, newBridge(t, cfg, outSrc, nil))
+	startPair(t, srv, cfg, outSrc, host2.publisher())
 	if err := publishAll(host1, 1, 100); err != nil {
 		t.Fatal(err)
 	}

@@ -163,18 +163,45 @@ func readChannel(b segment.Backend, name string) (chanSnapshot, error) {
 // readChannelArg resolves the backend flags and reads the channel, saying
 // plainly when NAME is a segment but not a channel.
 func readChannelArg(bf *backendFlags, name string) (segment.Backend, chanSnapshot, error) {
-	b, opts, err := bf.resolve()
+	b, err := channelBackend(bf)
 	if err != nil {
 		return 0, chanSnapshot{}, err
 	}
-	if opts != nil && opts.SysVKey != 0 {
-		return 0, chanSnapshot{}, fmt.Errorf("--sysv-key: channels are found by name only")
-	}
 	s, err := readWhole(b, name)
-	if errors.Is(err, shmkit.ErrBadMagic) {
-		return 0, chanSnapshot{}, fmt.Errorf("%s is a segment but not a shmkit channel: %w", name, err)
+	if err != nil {
+		return 0, chanSnapshot{}, notChannel(name, err)
 	}
-	return b, s, err
+	return b, s, nil
+}
+
+// channelBackend resolves the backend flags of a command that takes a
+// channel (found by name only, never by a SysV key).
+func channelBackend(bf *backendFlags) (segment.Backend, error) {
+	b, opts, err := bf.resolve()
+	if err != nil {
+		return 0, err
+	}
+	if opts != nil && opts.SysVKey != 0 {
+		return 0, fmt.Errorf("--sysv-key: channels are found by name only")
+	}
+	return b, nil
+}
+
+// notChannel says plainly when NAME is a segment but not a channel;
+// other errors pass unchanged.
+func notChannel(name string, err error) error {
+	if errors.Is(err, shmkit.ErrBadMagic) {
+		return fmt.Errorf("%s is a segment but not a shmkit channel: %w", name, err)
+	}
+	return err
+}
+
+// checkCount checks a --count flag: 0 for no end, or more.
+func checkCount(n int) error {
+	if n < 0 {
+		return fmt.Errorf("invalid --count %d (want 0 for no end, or more)", n)
+	}
+	return nil
 }
 
 // readWhole is readChannel for stat and watch, which show rates only from

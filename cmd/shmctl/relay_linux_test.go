@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -304,22 +302,7 @@ func TestRelayCounters(t *testing.T) {
 		t.Errorf("inspect text lacks the relays:\n%s", text)
 	}
 
-	cmd := exec.Command(shmctlBin(t), "metrics", "--listen", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "serving http://")
-	addr, ok2 := strings.CutSuffix(addr, "/metrics")
-	if err != nil || !ok || !ok2 {
-		t.Fatalf("metrics said %q, %v", line, err)
-	}
+	addr := startMetrics(t)
 	scraped := scrapeRelays(t, addr, name)
 	for how, m := range map[string]map[string]chanRelay{"stat": got, "watch": watched, "inspect": inspected, "metrics": scraped} {
 		for _, k := range []string{bridge.RelayKindOut, bridge.RelayKindIn} {

@@ -267,8 +267,8 @@ its far side's rates and totals: messages, bytes, drops, reconnects, lag.`,
 			if err := checkInterval(winterval); err != nil {
 				return err
 			}
-			if count < 0 {
-				return fmt.Errorf("invalid --count %d (want 0 for no end, or more)", count)
+			if err := checkCount(count); err != nil {
+				return err
 			}
 			b, prev, err := readChannelArg(&wbf, args[0])
 			if err != nil {

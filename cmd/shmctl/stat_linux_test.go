@@ -82,7 +82,15 @@ func init() {
 // stdin at the end of the test lets it leave the channel cleanly.
 func trafficChild(t *testing.T, name, role string, rate int) int {
 	t.Helper()
-	cmd := proctest.Command(t, "chantraffic", "CH_NAME="+name, "CH_ROLE="+role, "CH_RATE="+strconv.Itoa(rate))
+	return readyChild(t, "chantraffic", "CH_NAME="+name, "CH_ROLE="+role, "CH_RATE="+strconv.Itoa(rate))
+}
+
+// readyChild starts test child kind, waits for its "ready" line and
+// returns its pid; the child leaves when its stdin closes at the end of
+// the test.
+func readyChild(t *testing.T, kind string, envs ...string) int {
+	t.Helper()
+	cmd := proctest.Command(t, kind, envs...)
 	cmd.Stdout = nil
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -95,7 +103,7 @@ func trafficChild(t *testing.T, name, role string, rate int) int {
 	proctest.Start(t, cmd)
 	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("%s child: %q, %v", role, line, err)
+		t.Fatalf("%s child: %q, %v", kind, line, err)
 	}
 	return cmd.Process.Pid
 }
@@ -311,10 +319,10 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	return out
 }
 
-func TestMetrics(t *testing.T) {
-	name := fmt.Sprintf("cli.%d.chanmetrics", os.Getpid())
-	later := fmt.Sprintf("cli.%d.chanlater", os.Getpid())
-	liveChannel(t, name, 1000)
+// startMetrics runs shmctl metrics on a free loopback port until the test
+// ends and returns its host:port.
+func startMetrics(t *testing.T) string {
+	t.Helper()
 	cmd := exec.Command(shmctlBin(t), "metrics", "--listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -331,6 +339,14 @@ func TestMetrics(t *testing.T) {
 	if err != nil || !ok || !ok2 {
 		t.Fatalf("metrics said %q, %v", line, err)
 	}
+	return addr
+}
+
+func TestMetrics(t *testing.T) {
+	name := fmt.Sprintf("cli.%d.chanmetrics", os.Getpid())
+	later := fmt.Sprintf("cli.%d.chanlater", os.Getpid())
+	liveChannel(t, name, 1000)
+	addr := startMetrics(t)
 
 	// A tap attached to the live channel is exported too, once it has read
 	// a message.

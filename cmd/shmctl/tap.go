@@ -83,20 +83,17 @@ func runTap(out io.Writer, name string, o *tapOptions) error {
 	if err := checkOutput(o.output); err != nil {
 		return err
 	}
-	if o.count < 0 {
-		return fmt.Errorf("invalid --count %d (want 0 for no end, or more)", o.count)
-	}
-	b, opts, err := o.bf.resolve()
-	if err != nil {
+	if err := checkCount(o.count); err != nil {
 		return err
 	}
-	if opts != nil && opts.SysVKey != 0 {
-		return fmt.Errorf("--sysv-key: channels are found by name only")
+	b, err := channelBackend(&o.bf)
+	if err != nil {
+		return err
 	}
 	tap, err := shmkit.OpenTap(name, shmkit.WithBackend(b))
 	switch {
 	case errors.Is(err, shmkit.ErrBadMagic):
-		return fmt.Errorf("%s is a segment but not a shmkit channel: %w", name, err)
+		return notChannel(name, err)
 	case errors.Is(err, shmkit.ErrNoTap):
 		return fmt.Errorf("channel %s has no tap ring (created by a shmkit from before taps, or with TapSlots < 0): %w", name, err)
 	case err != nil:

@@ -68,22 +68,7 @@ func tapChannel(t *testing.T, name string) int {
 	}
 	t.Cleanup(func() { ch.Close(); shmkit.Remove(name) })
 	trafficChild(t, name, "sub", 0)
-	cmd := proctest.Command(t, "tappub", "CH_NAME="+name)
-	cmd.Stdout = nil
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proctest.Start(t, cmd)
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("tappub child: %q, %v", line, err)
-	}
-	return cmd.Process.Pid
+	return readyChild(t, "tappub", "CH_NAME="+name)
 }
 
 func TestTapJSON(t *testing.T) {
