@@ -25,9 +25,10 @@ import (
 
 // Channel traffic children: CH_ROLE=pub publishes CH_RATE messages of 100
 // bytes a second (catching up after any stall, so over any stretch it has
-// sent rate × elapsed), CH_ROLE=sub receives and releases everything. Both
-// use the public shmkit API on the channel CH_NAME and run until stdin
-// closes.
+// sent rate × elapsed), CH_ROLE=tap publishes tapPayload(1),
+// tapPayload(2), ... as fast as it can, pausing 100 µs every 50 messages,
+// CH_ROLE=sub receives and releases everything. All use the public shmkit
+// API on the channel CH_NAME and run until stdin closes.
 func init() {
 	proctest.Register("chantraffic", func() int {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -58,6 +59,23 @@ func init() {
 				}
 				time.Sleep(time.Millisecond)
 			}
+		case "tap":
+			p, err := ch.Publisher()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer p.Close()
+			fmt.Println("ready")
+			for seq := uint64(1); ctx.Err() == nil; seq++ {
+				if err := p.Send(ctx, tapPayload(seq)); err != nil {
+					return 0
+				}
+				if seq%50 == 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+			return 0
 		case "sub":
 			s, err := ch.Subscriber()
 			if err != nil {
@@ -82,15 +100,7 @@ func init() {
 // stdin at the end of the test lets it leave the channel cleanly.
 func trafficChild(t *testing.T, name, role string, rate int) int {
 	t.Helper()
-	return readyChild(t, "chantraffic", "CH_NAME="+name, "CH_ROLE="+role, "CH_RATE="+strconv.Itoa(rate))
-}
-
-// readyChild starts test child kind, waits for its "ready" line and
-// returns its pid; the child leaves when its stdin closes at the end of
-// the test.
-func readyChild(t *testing.T, kind string, envs ...string) int {
-	t.Helper()
-	cmd := proctest.Command(t, kind, envs...)
+	cmd := proctest.Command(t, "chantraffic", "CH_NAME="+name, "CH_ROLE="+role, "CH_RATE="+strconv.Itoa(rate))
 	cmd.Stdout = nil
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -103,7 +113,7 @@ func readyChild(t *testing.T, kind string, envs ...string) int {
 	proctest.Start(t, cmd)
 	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("%s child: %q, %v", kind, line, err)
+		t.Fatalf("%s child: %q, %v", role, line, err)
 	}
 	return cmd.Process.Pid
 }

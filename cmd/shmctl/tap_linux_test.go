@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/google/gopacket/pcapgo"
 	"github.com/shmkit/shmkit"
-	"github.com/shmkit/shmkit/internal/proctest"
 	"github.com/shmkit/shmkit/segment"
 )
 
@@ -27,39 +25,8 @@ func tapPayload(seq uint64) []byte {
 	return []byte(fmt.Sprintf("%-100s", strings.Repeat(fmt.Sprintf("msg %d ", seq), 20))[:100])
 }
 
-// The "tappub" child publishes tapPayload(1), tapPayload(2), ... on the
-// channel CH_NAME, pausing 100 µs every 50 messages, until stdin closes.
-func init() {
-	proctest.Register("tappub", func() int {
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() { io.Copy(io.Discard, os.Stdin); cancel() }()
-		ch, err := shmkit.Open(os.Getenv("CH_NAME"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer ch.Close()
-		p, err := ch.Publisher()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer p.Close()
-		fmt.Println("ready")
-		for seq := uint64(1); ctx.Err() == nil; seq++ {
-			if err := p.Send(ctx, tapPayload(seq)); err != nil {
-				return 0
-			}
-			if seq%50 == 0 {
-				time.Sleep(100 * time.Microsecond)
-			}
-		}
-		return 0
-	})
-}
-
 // tapChannel creates a channel with a subscriber child draining it and a
-// tappub child publishing, and returns the publisher's pid.
+// "tap" traffic child publishing, and returns the publisher's pid.
 func tapChannel(t *testing.T, name string) int {
 	t.Helper()
 	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 256, RingDepth: 64, TapSnap: 64, Keep: true})
@@ -68,7 +35,7 @@ func tapChannel(t *testing.T, name string) int {
 	}
 	t.Cleanup(func() { ch.Close(); shmkit.Remove(name) })
 	trafficChild(t, name, "sub", 0)
-	return readyChild(t, "tappub", "CH_NAME="+name)
+	return trafficChild(t, name, "tap", 0)
 }
 
 func TestTapJSON(t *testing.T) {
