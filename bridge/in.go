@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -209,6 +210,12 @@ func (b *Bridge) runIn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: subscribe %s: %w", ErrConfig, b.cfg.Subject, err)
 	}
+	// The client calls the closed handler from the callback goroutine once
+	// it has returned for the last time: after it, the counters hold every
+	// message the callback published (Stats right after Run must not miss
+	// the one in flight when ctx ended).
+	cbDone := make(chan struct{})
+	sub.SetClosedHandler(func(string) { close(cbDone) })
 	// Bounded: beyond MaxPending messages or MaxPendingBytes the client
 	// drops and counts them (Stats.InSlow).
 	if err := sub.SetPendingLimits(b.cfg.MaxPending, b.cfg.MaxPendingBytes); err != nil {
@@ -228,8 +235,19 @@ func (b *Bridge) runIn(ctx context.Context) error {
 	}
 	b.inSub.Store(nil)
 	_ = sub.Unsubscribe()
+	// The callback sees ctx (or the failure) and returns; the sink's
+	// Publish honours ctx, so this wait is short. Bounded all the same.
+	select {
+	case <-cbDone:
+	case <-time.After(callbackWait):
+		b.noteErr(fmt.Errorf("in: the subscription's callback did not return within %v", callbackWait))
+	}
 	return res
 }
+
+// callbackWait bounds how long the in side waits, when it stops, for the
+// NATS callback that is delivering a message.
+const callbackWait = 10 * time.Second
 
 func (b *Bridge) runInJetStream(ctx context.Context, t *seqTracker) error {
 	js, err := jetstream.New(b.nc)

@@ -2,8 +2,11 @@ package bridge
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Two channels standing for two hosts: a bridge out of the first, a
@@ -37,5 +40,54 @@ func TestPairCore(t *testing.T) {
 	t.Logf("in  %+v", si)
 	if got := host1.released.Load(); got != host1.received.Load() {
 		t.Errorf("out side released %d of %d received messages", got, host1.received.Load())
+	}
+}
+
+// lateSink takes one message, holds it until the bridge is stopped, and
+// then reports it published: the message the in side's callback was
+// delivering when Run's context ended.
+type lateSink struct {
+	entered chan struct{}
+	ok      atomic.Uint64
+}
+
+func (s *lateSink) Publish(ctx context.Context, p []byte) error {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	time.Sleep(20 * time.Millisecond) // widens the window a Run that did not wait would lose
+	s.ok.Add(1)
+	return nil
+}
+
+func (s *lateSink) MaxMessage() int          { return 1 << 20 }
+func (s *lateSink) PublisherID() (int, bool) { return 0, false }
+
+// Run returns only after the core-NATS callback has returned, so Stats
+// taken right after it count the message that was being delivered (CI saw
+// InMsgs one short of what the application had received).
+func TestInStopCounts(t *testing.T) {
+	srv := startServer(t, false, nil)
+	sink := &lateSink{entered: make(chan struct{}, 1)}
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "late", Direction: In}
+	in := newBridge(t, cfg, nil, sink)
+	stop := runBridge(t, in)
+	waitFor(t, "the in side's subscription", 10*time.Second, func() bool { return interest(srv, in.Config().Subject) })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish(in.Config().Subject, []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	<-sink.entered
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := in.Stats().InMsgs, sink.ok.Load(); got != want || want != 1 {
+		t.Fatalf("after Run: InMsgs %d, the sink published %d (want 1)", got, want)
 	}
 }
