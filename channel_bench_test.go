@@ -263,6 +263,33 @@ func BenchmarkChannelPipeline(b *testing.B) {
 	runPipeline(b, pub, sub)
 }
 
+// BenchmarkChannelPipelineSend is BenchmarkChannelPipeline with Send (a
+// copy of a 64-byte message) in place of loan and publish.
+func BenchmarkChannelPipelineSend(b *testing.B) {
+	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
+	sub, err := ch.Subscriber()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	msg := make([]byte, 64)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := pub.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		m, err := sub.TryReceive()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Release(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // runPipeline times b.N rounds of loan, publish, receive and release of a
 // 64-byte message in the calling goroutine.
 func runPipeline(b *testing.B, pub *shmkit.Publisher, sub *shmkit.Subscriber) {

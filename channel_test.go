@@ -161,3 +161,52 @@ func count(t *testing.T, ch *shmkit.Channel, role string) int {
 	}
 	return st.Count(role)
 }
+
+// Send copies a message in and publishes it in one call: the subscriber
+// gets the bytes with the publisher's ID and sequence; a message over
+// MaxMessage and a Send after Close fail without taking a chunk; a Send
+// that waits for a chunk gets one when a subscriber releases.
+func TestSend(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 4, ChunksPerClass: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	ctx := ctxT(t)
+	sub, _ := ch.Subscriber()
+	pub, err := ch.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := pub.Send(ctx, []byte{byte('a' + i), 'z'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Send(ctx, make([]byte, 65)); !errors.Is(err, shmkit.ErrTooLarge) {
+		t.Fatalf("Send of 65 bytes: %v, want ErrTooLarge", err)
+	}
+	// The class of 2 chunks is in use: a third Send waits until a release.
+	sent := make(chan error, 1)
+	go func() { sent <- pub.Send(ctx, []byte("c")) }()
+	for i, want := range []string{"az", "bz", "c"} {
+		m, err := sub.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Bytes()) != want || m.Publisher() != pub.ID() || m.Seq() != uint64(i+1) {
+			t.Errorf("message %d: %q from %d seq %d, want %q from %d seq %d", i, m.Bytes(), m.Publisher(), m.Seq(), want, pub.ID(), i+1)
+		}
+		if err := m.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	pub.Close()
+	if err := pub.Send(ctx, []byte("late")); !errors.Is(err, shmkit.ErrClosed) {
+		t.Fatalf("Send after Close: %v, want ErrClosed", err)
+	}
+	poolWhole(t, ch)
+}

@@ -245,23 +245,10 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 		return nil, err
 	}
 	defer p.ch.exitAt(p.slot)
-	if p.shut.Load() {
-		return nil, ErrClosed
-	}
-	r, err := p.pool.alloc(n)
-	if err != nil && ctx != nil && errors.Is(err, ErrNoMemory) {
-		r, err = p.waitAlloc(ctx, n)
-	}
+	r, chunk, err := p.take(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	at("loan.alloc")
-	chunk, err := p.pool.chunk(r)
-	if err != nil {
-		return nil, err
-	}
-	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32)
-	atomicx.StoreRelease64(u64(chunk, mhRef), r)
 	p.mu.Lock()
 	if p.done {
 		// Closed meanwhile: Close's reclaim may have run before the alloc.
@@ -273,6 +260,31 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	p.mu.Unlock()
 	*s = Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}
 	return s, nil
+}
+
+// take allocates a chunk for n payload bytes (waiting for one until ctx
+// ends unless ctx is nil) and stamps its mask and ref words. The caller
+// has entered the channel; the chunk is owned by p's participant slot
+// until it is published, so a SIGKILL returns it (ReclaimOwner).
+func (p *Publisher) take(ctx context.Context, n int) (ref, []byte, error) {
+	if p.shut.Load() {
+		return 0, nil, ErrClosed
+	}
+	r, err := p.pool.alloc(n)
+	if err != nil && ctx != nil && errors.Is(err, ErrNoMemory) {
+		r, err = p.waitAlloc(ctx, n)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	at("loan.alloc")
+	chunk, err := p.pool.chunk(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32)
+	atomicx.StoreRelease64(u64(chunk, mhRef), r)
+	return r, chunk, nil
 }
 
 // waitAlloc waits for a chunk after an alloc found the class empty. It
@@ -333,12 +345,17 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 		return ErrClosed
 	}
 	s.state = sampleDone
+	return p.publish(ctx, s.r, s.chunk, s.n)
+}
+
+// publish delivers chunk r (n payload bytes) as Publish promises. The
+// caller has entered the channel and holds p.mu.
+func (p *Publisher) publish(ctx context.Context, r ref, chunk []byte, n int) error {
 	ch := p.ch
 	p.seq++
-	r := s.r
-	atomicx.StoreRelease64(u64(s.chunk, mhSeq), p.seq)
-	atomicx.StoreRelease32(u32(s.chunk, mhLen), uint32(s.n))
-	atomicx.StoreRelease32(u32(s.chunk, mhPublisher), uint32(p.id()))
+	atomicx.StoreRelease64(u64(chunk, mhSeq), p.seq)
+	atomicx.StoreRelease32(u32(chunk, mhLen), uint32(n))
+	atomicx.StoreRelease32(u32(chunk, mhPublisher), uint32(p.id()))
 	atomicx.StoreRelease64(u64(p.e, pePubRef), r)
 	at("publish.pubref")
 	// Targets: the subscribers active now, each with its state word so a
@@ -356,7 +373,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	} else {
 		mask = bit(0)
 	}
-	atomicx.StoreRelease64(u64(s.chunk, mhMask), maskTag(r)<<32|mask|pubBit)
+	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32|mask|pubBit)
 	at("publish.mask")
 	if err := p.pool.disown(r); err != nil {
 		return err
@@ -373,7 +390,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 			to = target{word: u64(ch.entry(k), peState), want: targets[k]}
 		}
 		if err := p.deliver(ctx, k, r, to); err != nil {
-			clearBitIn(p.pool, r, s.chunk, b)
+			clearBitIn(p.pool, r, chunk, b)
 			if !errors.Is(err, errDropped) && len(errs) == 0 {
 				errs = append(errs, err)
 			}
@@ -384,13 +401,13 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	// copy comes after delivery (subscribers are not kept waiting for it)
 	// and before the publisher's bit goes (the chunk is still ours to read).
 	if t := ch.tap; t != nil && t.active.Load() != 0 {
-		t.copyOut(p.slot, p.id(), p.seq, s.chunk[msgHeaderSize:msgHeaderSize+s.n])
+		t.copyOut(p.slot, p.id(), p.seq, chunk[msgHeaderSize:msgHeaderSize+n])
 	}
-	clearBitIn(p.pool, r, s.chunk, pubBit)
+	clearBitIn(p.pool, r, chunk, pubBit)
 	at("publish.unpub")
 	atomicx.StoreRelease64(u64(p.e, pePubRef), 0)
 	add64(u64(p.e, peMsgs), 1)
-	add64(u64(p.e, peBytes), uint64(s.n))
+	add64(u64(p.e, peBytes), uint64(n))
 	if p.seq%activityEvery == 1 {
 		atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
 		ch.maybeScan()
@@ -470,16 +487,40 @@ func (p *Publisher) countDrop(k int) {
 	}
 }
 
-// Send copies msg into a loaned sample and publishes it, waiting for a
-// chunk as LoanContext does.
+// Send copies msg into a chunk of the pool and publishes it, waiting for a
+// chunk as LoanContext does; msg is not retained. It is Loan, copy and
+// Publish in one call that enters the channel and takes the publisher's
+// lock once instead of twice.
 func (p *Publisher) Send(ctx context.Context, msg []byte) error {
-	s, err := p.LoanContext(ctx, len(msg))
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	n := len(msg)
+	if n > p.ch.cfg.MaxMessage {
+		return fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
+	}
+	if err := p.ch.enterAt(p.slot); err != nil {
+		return err
+	}
+	defer p.ch.exitAt(p.slot)
+	r, chunk, err := p.take(ctx, n)
 	if err != nil {
 		return err
 	}
-	copy(s.Bytes(), msg)
-	return p.Publish(ctx, s)
+	copy(chunk[msgHeaderSize:msgHeaderSize+n], msg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		_ = p.pool.free(r) // as in loan
+		return ErrClosed
+	}
+	return p.publish(ctx, r, chunk, n)
 }
+
+// ID returns the identity every message of p carries (Sample.Publisher):
+// its participant slot and the slot's generation, slot | generation<<8.
+// It does not change while p is open.
+func (p *Publisher) ID() int { return p.id() }
 
 // id is the publisher identity samples carry: slot | generation<<8.
 func (p *Publisher) id() int { return p.slot | psGen(p.w)<<8 }
