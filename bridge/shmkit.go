@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/shmkit/shmkit"
 )
@@ -79,54 +78,52 @@ func (a ShmkitSource) TryReceive() (Message, error) {
 }
 
 // ShmkitSink is the in side's view of a shmkit publisher. It publishes
-// through a zero-copy loan: the payload is copied once, from the NATS
-// message into the loaned chunk in shared memory.
+// into the channel's pool: the payload is copied once, from the NATS
+// message into a chunk in shared memory (Send, or Loan and Publish).
 type ShmkitSink struct {
 	p      *shmkit.Publisher
 	max    int
 	policy shmkit.Policy
-	id     atomic.Int64 // the publisher's id, -1 until a loan told it
+	id     int // the publisher's id (Publisher.ID)
 }
 
 // NewShmkitSink wraps p, a publisher of ch.
 func NewShmkitSink(ch *shmkit.Channel, p *shmkit.Publisher) *ShmkitSink {
 	cfg := ch.Config()
-	s := &ShmkitSink{p: p, max: cfg.MaxMessage, policy: cfg.Policy}
-	s.id.Store(-1)
-	if smp, err := p.Loan(0); err == nil { // learn the id now if a chunk is free
-		s.id.Store(int64(smp.Publisher()))
-		_ = smp.Discard()
-	}
-	return s
+	return &ShmkitSink{p: p, max: cfg.MaxMessage, policy: cfg.Policy, id: p.ID()}
 }
 
-// Publish loans len(b) bytes, copies b in and publishes. With policy Block
-// a full pool or ring waits (until ctx ends); with a drop policy a full
-// pool is ErrDropped, and a subscriber's full ring is counted by the
-// channel for that subscriber (Publish still succeeds for the others).
+// Publish copies b into the channel and publishes it. With policy Block a
+// full pool or ring waits (until ctx ends; Send); with a drop policy a
+// full pool is ErrDropped (Loan, which does not wait), and a subscriber's
+// full ring is counted by the channel for that subscriber (Publish still
+// succeeds for the others).
 func (s *ShmkitSink) Publish(ctx context.Context, b []byte) error {
 	if len(b) > s.max {
 		return fmt.Errorf("%w: %d bytes, the channel's MaxMessage is %d", ErrTooLarge, len(b), s.max)
 	}
-	var smp *shmkit.Sample
-	var err error
 	if s.policy == shmkit.Block {
-		smp, err = s.p.LoanContext(ctx, len(b))
-	} else {
-		smp, err = s.p.Loan(len(b))
+		return sinkErr(s.p.Send(ctx, b))
 	}
+	smp, err := s.p.Loan(len(b))
 	if err != nil {
-		switch {
-		case errors.Is(err, shmkit.ErrNoMemory):
-			return fmt.Errorf("%w: %w", ErrDropped, err)
-		case errors.Is(err, shmkit.ErrTooLarge):
-			return fmt.Errorf("%w: %w", ErrTooLarge, err)
-		}
-		return err
+		return sinkErr(err)
 	}
-	s.id.Store(int64(smp.Publisher()))
 	copy(smp.Bytes(), b)
 	return s.p.Publish(ctx, smp)
+}
+
+// sinkErr maps the channel's pool errors onto the Sink's.
+func sinkErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, shmkit.ErrNoMemory):
+		return fmt.Errorf("%w: %w", ErrDropped, err)
+	case errors.Is(err, shmkit.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	return err
 }
 
 // WriteStats writes the in side's figures into the publisher's relay
@@ -136,12 +133,9 @@ func (s *ShmkitSink) WriteStats(st Stats) error { return storeRelay(s.p.Relay(),
 // MaxMessage is the channel's MaxMessage.
 func (s *ShmkitSink) MaxMessage() int { return s.max }
 
-// PublisherID is the id the channel gives this sink's messages, known
-// after the first loan.
-func (s *ShmkitSink) PublisherID() (int, bool) {
-	v := s.id.Load()
-	return int(v), v >= 0
-}
+// PublisherID is the id the channel gives this sink's messages
+// (Publisher.ID); always known.
+func (s *ShmkitSink) PublisherID() (int, bool) { return s.id, true }
 
 // JoinShmkit joins ch for a bridge in direction d: a subscriber for Out, a
 // publisher for In (both for Both). The returned close leaves the channel
