@@ -290,6 +290,29 @@ func BenchmarkChannelPipelineSend(b *testing.B) {
 	}
 }
 
+// BenchmarkChannelPipelineCopy is BenchmarkChannelPipeline with the
+// copying calls: Send and ReceiveInto of a 64-byte message.
+func BenchmarkChannelPipelineCopy(b *testing.B) {
+	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
+	sub, err := ch.Subscriber()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := pub.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sub.ReceiveInto(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // runPipeline times b.N rounds of loan, publish, receive and release of a
 // 64-byte message in the calling goroutine.
 func runPipeline(b *testing.B, pub *shmkit.Publisher, sub *shmkit.Subscriber) {

@@ -110,6 +110,11 @@ func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
 		return nil, err
 	}
 	defer s.ch.exitAt(s.slot)
+	return s.receive(ctx)
+}
+
+// receive is Receive for a caller that has entered the channel.
+func (s *Subscriber) receive(ctx context.Context) (*Sample, error) {
 	var since time.Time
 	defer func() {
 		if !since.IsZero() {
@@ -252,6 +257,12 @@ func (smp *Sample) Release() error {
 		return nil // released with the channel
 	}
 	defer s.ch.exitAt(s.slot)
+	return smp.release()
+}
+
+// release is Release for a caller that has entered the channel.
+func (smp *Sample) release() error {
+	s := smp.sub
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	smp.state = sampleDone
@@ -268,15 +279,19 @@ func (smp *Sample) Release() error {
 
 // ReceiveInto receives the next message, copies it into buf and releases
 // it. A message longer than buf is truncated to len(buf); the returned
-// length is the message's.
+// length is the message's. It enters the channel once for the three steps.
 func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (int, error) {
-	smp, err := s.Receive(ctx)
+	if err := s.ch.enterAt(s.slot); err != nil {
+		return 0, err
+	}
+	defer s.ch.exitAt(s.slot)
+	smp, err := s.receive(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := smp.Len()
 	copy(buf, smp.Bytes())
-	return n, smp.Release()
+	return n, smp.release()
 }
 
 // Close leaves the channel: the subscriber's unreleased samples are
