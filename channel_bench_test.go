@@ -255,27 +255,17 @@ func BenchmarkChannelPingPong(b *testing.B) {
 // 64-byte message in one goroutine (no hand-off, no waiting): the CPU cost
 // of the channel's own bookkeeping per message, for profiling.
 func BenchmarkChannelPipeline(b *testing.B) {
-	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
-	sub, err := ch.Subscriber()
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub, sub := pipelinePair(b)
 	runPipeline(b, pub, sub)
 }
 
 // BenchmarkChannelPipelineSend is BenchmarkChannelPipeline with Send (a
 // copy of a 64-byte message) in place of loan and publish.
 func BenchmarkChannelPipelineSend(b *testing.B) {
-	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
-	sub, err := ch.Subscriber()
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub, sub := pipelinePair(b)
 	ctx := context.Background()
 	msg := make([]byte, 64)
-	b.SetBytes(64)
-	b.ReportAllocs()
-	b.ResetTimer()
+	startPipeline(b)
 	for range b.N {
 		if err := pub.Send(ctx, msg); err != nil {
 			b.Fatal(err)
@@ -293,16 +283,10 @@ func BenchmarkChannelPipelineSend(b *testing.B) {
 // BenchmarkChannelPipelineCopy is BenchmarkChannelPipeline with the
 // copying calls: Send and ReceiveInto of a 64-byte message.
 func BenchmarkChannelPipelineCopy(b *testing.B) {
-	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
-	sub, err := ch.Subscriber()
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub, sub := pipelinePair(b)
 	ctx := context.Background()
 	msg, buf := make([]byte, 64), make([]byte, 64)
-	b.SetBytes(64)
-	b.ReportAllocs()
-	b.ResetTimer()
+	startPipeline(b)
 	for range b.N {
 		if err := pub.Send(ctx, msg); err != nil {
 			b.Fatal(err)
@@ -313,13 +297,29 @@ func BenchmarkChannelPipelineCopy(b *testing.B) {
 	}
 }
 
+// pipelinePair is a publisher and a subscriber of a fresh channel of
+// 64-byte messages for the pipeline benchmarks.
+func pipelinePair(b *testing.B) (*shmkit.Publisher, *shmkit.Subscriber) {
+	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024})
+	sub, err := ch.Subscriber()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pub, sub
+}
+
+// startPipeline starts the timer of a pipeline benchmark (64 bytes a round).
+func startPipeline(b *testing.B) {
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+}
+
 // runPipeline times b.N rounds of loan, publish, receive and release of a
 // 64-byte message in the calling goroutine.
 func runPipeline(b *testing.B, pub *shmkit.Publisher, sub *shmkit.Subscriber) {
 	ctx := context.Background()
-	b.SetBytes(64)
-	b.ReportAllocs()
-	b.ResetTimer()
+	startPipeline(b)
 	for range b.N {
 		s, err := pub.LoanContext(ctx, 64)
 		if err != nil {

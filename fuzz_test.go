@@ -17,6 +17,18 @@ func alignedBuf(n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), n)
 }
 
+// testTapRing lays out a tap region of slots slots of snap bytes in
+// ordinary memory and returns its ring, memory and geometry.
+func testTapRing(tb testing.TB, slots, snap int) (*tapRing, []byte, tapGeom) {
+	mem := alignedBuf(tapRegionSize(slots, snap))
+	initTapRegion(mem, slots, snap)
+	g, err := decodeTapRegion(mem, len(mem))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return newTapRing(mem, g), mem, g
+}
+
 func FuzzDecodeHeader(f *testing.F) {
 	c := Config{}.withDefaults()
 	ps, _ := poolSize(c)
@@ -206,10 +218,7 @@ func TestStaleRemovingFlag(t *testing.T) {
 // and the tap entries. Nothing may panic or read out of range; whatever is
 // accepted stays within the snap length.
 func FuzzTapSlot(f *testing.F) {
-	mem := alignedBuf(tapRegionSize(2, 16))
-	initTapRegion(mem, 2, 16)
-	g, _ := decodeTapRegion(mem, len(mem))
-	t := newTapRing(mem, g)
+	t, mem, _ := testTapRing(f, 2, 16)
 	t.copyOut(9, 9|3<<8, 7, []byte("hello, tap"))
 	t.copyOut(9, 9|3<<8, 8, []byte("a message longer than the snap"))
 	u64(mem, tpEntries+teState).Store(psWord(1, 1, 0, psActive))

@@ -238,8 +238,8 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 }
 
 func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
-	if n < 0 || n > p.ch.cfg.MaxMessage {
-		return nil, fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
+	if err := p.checkLen(n); err != nil {
+		return nil, err
 	}
 	if err := p.ch.enterAt(p.slot); err != nil {
 		return nil, err
@@ -249,17 +249,33 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	if p.done {
-		// Closed meanwhile: Close's reclaim may have run before the alloc.
-		p.mu.Unlock()
-		_ = p.pool.free(r)
-		return nil, ErrClosed
+	if err := p.lockOpen(r); err != nil {
+		return nil, err
 	}
 	s := p.smp.next()
 	p.mu.Unlock()
 	*s = Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}
 	return s, nil
+}
+
+func (p *Publisher) checkLen(n int) error {
+	if n < 0 || n > p.ch.cfg.MaxMessage {
+		return fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
+	}
+	return nil
+}
+
+// lockOpen locks p.mu for a caller holding chunk r from take. If p was
+// closed meanwhile (Close's reclaim may have run before the alloc) it
+// frees r, leaves p.mu unlocked and returns ErrClosed.
+func (p *Publisher) lockOpen(r ref) error {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		_ = p.pool.free(r)
+		return ErrClosed
+	}
+	return nil
 }
 
 // take allocates a chunk for n payload bytes (waiting for one until ctx
@@ -496,8 +512,8 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 		ctx = context.Background()
 	}
 	n := len(msg)
-	if n > p.ch.cfg.MaxMessage {
-		return fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
+	if err := p.checkLen(n); err != nil {
+		return err
 	}
 	if err := p.ch.enterAt(p.slot); err != nil {
 		return err
@@ -508,12 +524,10 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 		return err
 	}
 	copy(chunk[msgHeaderSize:msgHeaderSize+n], msg)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done {
-		_ = p.pool.free(r) // as in loan
-		return ErrClosed
+	if err := p.lockOpen(r); err != nil {
+		return err
 	}
+	defer p.mu.Unlock()
 	return p.publish(ctx, r, chunk, n)
 }
 

@@ -12,13 +12,7 @@ import (
 func BenchmarkTapCopyOut(b *testing.B) {
 	for _, size := range []int{64, 1024} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			mem := alignedBuf(tapRegionSize(DefaultTapSlots, DefaultTapSnap))
-			initTapRegion(mem, DefaultTapSlots, DefaultTapSnap)
-			g, err := decodeTapRegion(mem, len(mem))
-			if err != nil {
-				b.Fatal(err)
-			}
-			t := newTapRing(mem, g)
+			t, _, _ := testTapRing(b, DefaultTapSlots, DefaultTapSnap)
 			msg := alignedBuf(size)
 			b.ReportAllocs()
 			for i := range b.N {
@@ -35,13 +29,7 @@ func BenchmarkTapCopyOut(b *testing.B) {
 func BenchmarkTapReceive(b *testing.B) {
 	for _, size := range []int{64, 1024} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			mem := alignedBuf(tapRegionSize(DefaultTapSlots, DefaultTapSnap))
-			initTapRegion(mem, DefaultTapSlots, DefaultTapSnap)
-			g, err := decodeTapRegion(mem, len(mem))
-			if err != nil {
-				b.Fatal(err)
-			}
-			t := newTapRing(mem, g)
+			t, mem, g := testTapRing(b, DefaultTapSlots, DefaultTapSnap)
 			cfg := Config{MaxMessage: size}.withDefaults()
 			lo, _ := slotRange(rolePublisher, cfg)
 			tp := &Tap{t: t, cfg: cfg, e: mem[tpEntries : tpEntries+teSize], buf: make([]uint64, g.snap/8)}

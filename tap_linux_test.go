@@ -181,16 +181,7 @@ func TestTapKilled(t *testing.T) {
 func TestTapPublisherKilledInCopy(t *testing.T) {
 	name := chanName(t)
 	const slots = 16
-	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 300, TapSlots: slots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	tap, err := shmkit.OpenTap(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tap.Close()
+	ch, tap := tappedChannel(t, name, shmkit.Config{MaxMessage: 300, TapSlots: slots})
 	cmd := proctest.Command(t, "publisher", "CH="+name, "COUNT=100", "KILL_AT=tap.copy", "KILL_N=5")
 	proctest.Start(t, cmd)
 	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {

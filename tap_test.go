@@ -31,6 +31,23 @@ func checkRecord(t *testing.T, r shmkit.TapRecord, max, snap int) {
 	}
 }
 
+// tappedChannel creates channel name with cfg and attaches a tap to it;
+// both are closed when the test ends (the tap first).
+func tappedChannel(t *testing.T, name string, cfg shmkit.Config) (*shmkit.Channel, *shmkit.Tap) {
+	t.Helper()
+	ch, err := shmkit.Create(name, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	tap, err := shmkit.OpenTap(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tap.Close() })
+	return ch, tap
+}
+
 // TestTapSeesEveryMessage: a tap read between batches of at most TapSlots
 // messages sees every message whole, in order, with the publisher's id and
 // sequence numbers; the subscriber still receives everything; a tap left
@@ -152,16 +169,7 @@ func TestTapSeesEveryMessage(t *testing.T) {
 
 func TestTapWorkQueue(t *testing.T) {
 	name := chanName(t)
-	ch, err := shmkit.Create(name, shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	tap, err := shmkit.OpenTap(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tap.Close()
+	ch, tap := tappedChannel(t, name, shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 64})
 	p, err := ch.Producer()
 	if err != nil {
 		t.Fatal(err)

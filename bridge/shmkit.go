@@ -9,11 +9,10 @@ import (
 )
 
 // This file is the only one that knows the shmkit channel API. It relies
-// on: Channel.Publisher/Subscriber/Config; Publisher.Loan, LoanContext,
-// Publish, Close, Relay; Subscriber.Receive, Close, Relay; Relay.SetKind,
-// Store; Sample.Bytes, Publisher, Seq, Missed, Release (a loaned Sample's
-// Publisher is its publisher's id); the errors ErrPeerGone, ErrTooLarge,
-// ErrNoMemory.
+// on: Channel.Publisher/Subscriber/Config; Publisher.Send, Loan, Publish,
+// ID, Close, Relay; Subscriber.Receive, TryReceive, Close, Relay;
+// Relay.SetKind, Store; Sample.Bytes, Publisher, Seq, Missed, Release; the
+// errors ErrPeerGone, ErrTooLarge, ErrNoMemory.
 
 // Relay kinds the bridge's participants carry in the channel (shmctl stat
 // and metrics show them).
