@@ -15,6 +15,8 @@ var (
 	// state a killed participant can leave behind is never reported as
 	// ErrCorrupt; see docs/ring.md.
 	ErrCorrupt = errors.New("ring: corrupt")
+	// ErrFull is returned by Log.Join when every reader slot is taken.
+	ErrFull = errors.New("ring: no free slot")
 	// ErrTooLarge is returned for a message longer than the ring's slot
 	// size (or, for the byte ring, than MaxRecord).
 	ErrTooLarge = errors.New("ring: message too large")

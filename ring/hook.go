@@ -11,6 +11,7 @@ const (
 	stepProducerNotified                  // consumer woken, call not yet returned
 	stepConsumerCopied                    // message read, its room not yet handed back
 	stepConsumerReleased                  // room handed back, producer not yet woken
+	stepProducerClaimed                   // log: claim published (tail stored), nothing written
 	stepLast                              // number of steps + 1
 )
 

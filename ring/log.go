@@ -1,0 +1,960 @@
+package ring
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
+)
+
+// KindLog is the region kind of a log: the bytes "LOGS".
+const KindLog uint32 = 'L' | 'O'<<8 | 'G'<<16 | 'S'<<24
+
+// MinLog and MaxLog bound a log's capacity in bytes; MaxLogReaders bounds
+// its reader slots.
+const (
+	MinLog        = 1024
+	MaxLog        = 1 << 30
+	MaxLogReaders = 1 << 16
+)
+
+// LogPolicy says what a log's writer does when the slowest reader is a
+// whole log behind it.
+type LogPolicy uint8
+
+const (
+	// LogBlock: Claim waits (TryClaim reports no room) until the slowest
+	// reader moves on. No reader ever misses a record.
+	LogBlock LogPolicy = 1
+	// LogDropNewest: as LogBlock for the ring; the caller is expected to
+	// drop the message it could not claim room for (TryClaim).
+	LogDropNewest LogPolicy = 2
+	// LogDropOldest: the writer never waits; a reader it laps skips to the
+	// oldest intact lap and counts exactly what it missed.
+	LogDropOldest LogPolicy = 3
+)
+
+func (p LogPolicy) String() string {
+	switch p {
+	case LogBlock:
+		return "block"
+	case LogDropNewest:
+		return "drop-newest"
+	case LogDropOldest:
+		return "drop-oldest"
+	}
+	return fmt.Sprintf("LogPolicy(%d)", uint8(p))
+}
+
+// Log is a single-writer, multi-reader log of variable-length records in a
+// shared region, after Aeron's log buffers: the writer appends records
+// (claim, write in place, commit with one release store of the record's
+// position word); every reader reads every record in place, keeps its
+// cursor private and publishes its position (everything below is
+// consumed) in a cache line only it writes, once per batch. The writer
+// reads the readers' positions only when its cached limit says the log is
+// full. docs/ring.md ("Log") has the layout and the argument.
+//
+// The region holds the control block, the reader slots and the data.
+// A Log value and its handles are valid while the region stays mapped.
+type Log struct {
+	c          *control
+	data       []byte
+	base       unsafe.Pointer // &data[0]
+	slots      []logSlot
+	capacity   uint64
+	mask       uint64
+	maxPayload uint64
+	policy     LogPolicy
+	opts       options
+	w          *LogWriter
+}
+
+// logSlot is one reader's line.
+type logSlot struct {
+	tag atomic.Uint64 // owner<<32 | generation<<8 | state
+	pos atomic.Uint64 // every record below it is consumed by this reader
+	_   [cacheLine - 16]byte
+}
+
+// Reader slot states (low byte of tag).
+const (
+	logSlotFree    = 0
+	logSlotJoining = 1
+	logSlotActive  = 2
+)
+
+// logSeqOff is the offset, in the control block, of the writer's claimed
+// message count (on the tail's line; see docs/ring.md).
+const logSeqWordOff = offTail + 8
+
+func logParams(capacity, readers int, policy LogPolicy) (params, error) {
+	if capacity < MinLog || capacity > MaxLog || !isPow2(uint64(capacity)) {
+		return params{}, fmt.Errorf("%w: log capacity %d is not a power of two in [%d, %d]", ErrConfig, capacity, MinLog, MaxLog)
+	}
+	if readers < 1 || readers > MaxLogReaders {
+		return params{}, fmt.Errorf("%w: log readers %d not in [1, %d]", ErrConfig, readers, MaxLogReaders)
+	}
+	if policy < LogBlock || policy > LogDropOldest {
+		return params{}, fmt.Errorf("%w: log policy %d", ErrConfig, policy)
+	}
+	return params{
+		kind:     KindLog,
+		slotSize: uint32(readers) | uint32(policy)<<24,
+		capacity: uint64(capacity),
+		size:     dataOffset + uint64(readers)*cacheLine + uint64(capacity),
+	}, nil
+}
+
+// LogSize returns the bytes a log of capacityBytes of records (a power of
+// two in [MinLog, MaxLog]) with the given reader slots occupies.
+func LogSize(capacityBytes, readers int) (int, error) {
+	p, err := logParams(capacityBytes, readers, LogBlock)
+	if err != nil {
+		return 0, err
+	}
+	return int(p.size), nil
+}
+
+// NewLog initialises an empty log at the start of mem, which must be
+// 64-byte aligned and at least LogSize(capacityBytes, readers) long.
+func NewLog(mem []byte, capacityBytes, readers int, policy LogPolicy, opts ...Option) (*Log, error) {
+	p, err := logParams(capacityBytes, readers, policy)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegion(mem, p.size); err != nil {
+		return nil, err
+	}
+	clear(mem[dataOffset:p.size])
+	return newLog(mem, initControl(mem, p), p, opts), nil
+}
+
+// AttachLog returns the log initialised at the start of mem, after
+// validating its header.
+func AttachLog(mem []byte, opts ...Option) (*Log, error) {
+	c, p, err := attachControl(mem, KindLog)
+	if err != nil {
+		return nil, err
+	}
+	readers := int(p.slotSize & 0xffffff)
+	policy := LogPolicy(p.slotSize >> 24)
+	want, err := logParams(int(min(p.capacity, MaxLog+1)), readers, policy)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %w", ErrCorrupt, err)
+	}
+	if want.size != p.size {
+		return nil, fmt.Errorf("%w: log header size %d, geometry needs %d", ErrCorrupt, p.size, want.size)
+	}
+	return newLog(mem, c, p, opts), nil
+}
+
+func newLog(mem []byte, c *control, p params, opts []Option) *Log {
+	readers := int(p.slotSize & 0xffffff)
+	slotsEnd := dataOffset + uint64(readers)*cacheLine
+	data := mem[slotsEnd:p.size:p.size]
+	return &Log{
+		c:          c,
+		data:       data,
+		base:       unsafe.Pointer(unsafe.SliceData(data)),
+		slots:      unsafe.Slice((*logSlot)(unsafe.Pointer(&mem[dataOffset])), readers),
+		capacity:   p.capacity,
+		mask:       p.capacity - 1,
+		maxPayload: p.capacity/2 - logHeader,
+		policy:     LogPolicy(p.slotSize >> 24),
+		opts:       applyOptions(opts),
+	}
+}
+
+// Cap returns the capacity in bytes (headers and padding included).
+func (l *Log) Cap() int { return int(l.capacity) }
+
+// MaxRecord returns the largest payload one record may carry: half the
+// capacity less a header, so a record always fits once the readers have
+// caught up, wherever the write position is.
+func (l *Log) MaxRecord() int { return int(l.maxPayload) }
+
+// Policy returns the policy the log was created with.
+func (l *Log) Policy() LogPolicy { return l.policy }
+
+// Readers returns the number of reader slots.
+func (l *Log) Readers() int { return len(l.slots) }
+
+// Closed reports whether the writer (or a cleaner) closed the log.
+func (l *Log) Closed() bool { return l.c.isClosed() }
+
+// Tail returns the writer's claim position: every record below it is
+// claimed (committed, or being written).
+func (l *Log) Tail() uint64 { return l.c.tail.Load() }
+
+// posWord returns the pos word of the record at buffer offset off (a
+// multiple of 32 below the capacity).
+func (l *Log) posWord(off uint64) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(l.base, off))
+}
+
+func (l *Log) seqWord() *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(l.c), logSeqWordOff))
+}
+
+// Close marks the log closed (readers drain it, then get ErrClosed) and
+// wakes every waiter. A writer normally calls LogWriter.Close; a cleaner
+// calls this after Recover for a writer that died.
+func (l *Log) Close() { l.c.close() }
+
+// ReaderState describes one reader slot (for cleaners and tools).
+type ReaderState struct {
+	Owner    uint32
+	Active   bool // joined (or joining)
+	Position uint64
+}
+
+// Reader returns the state of reader slot i, or ErrCorrupt for a state
+// byte no reader writes.
+func (l *Log) Reader(i int) (ReaderState, error) {
+	if i < 0 || i >= len(l.slots) {
+		return ReaderState{}, fmt.Errorf("%w: reader slot %d of %d", ErrConfig, i, len(l.slots))
+	}
+	s := &l.slots[i]
+	tag := s.tag.Load()
+	switch tag & 0xff {
+	case logSlotFree:
+		return ReaderState{}, nil
+	case logSlotJoining, logSlotActive:
+		return ReaderState{Owner: uint32(tag >> 32), Active: true, Position: s.pos.Load()}, nil
+	}
+	return ReaderState{}, fmt.Errorf("%w: log reader slot %d has state %#x", ErrCorrupt, i, tag&0xff)
+}
+
+// RemoveReaders frees every reader slot held by owner (joined or joining):
+// the cleaner's call for a reader process that died. It returns how many it
+// freed and wakes a writer waiting for room. Only call it for an owner that
+// will not use its slots again.
+func (l *Log) RemoveReaders(owner uint32) int {
+	n := 0
+	for i := range l.slots {
+		s := &l.slots[i]
+		for {
+			tag := s.tag.Load()
+			st := tag & 0xff
+			if (st != logSlotJoining && st != logSlotActive) || uint32(tag>>32) != owner {
+				break
+			}
+			if s.tag.CompareAndSwap(tag, tag&^0xff|logSlotFree) {
+				n++
+				break
+			}
+		}
+	}
+	if n > 0 {
+		l.c.notFull.Notify()
+	}
+	return n
+}
+
+// Recover closes off a claim that a writer which died left uncommitted: it
+// walks the records of the lap the writer's tail is in, from the lap's
+// start, and if the first uncommitted record starts below the tail it
+// writes a padding record over the rest of the claim and commits it, so
+// readers move past it and never see a partial record. It also stores the
+// writer's message count, so a later Writer (in any process) resumes with
+// the right sequence numbers. Call it only when the writer is dead (or
+// this process's writer is not in a call); it reports whether it wrote
+// padding.
+func (l *Log) Recover() (bool, error) {
+	t := l.c.tail.Load()
+	if t == 0 {
+		return false, nil
+	}
+	p := (t - 1) &^ l.mask // start of the lap holding the last claimed byte
+	var next uint64
+	known := false
+	for p < t {
+		off := p & l.mask
+		if l.posWord(off).Load() != p+1 {
+			break
+		}
+		h, err := decodeLogRecord(l.data, off, p, l.maxPayload)
+		if err != nil {
+			return false, err
+		}
+		next = h.seq
+		if h.typ == logData {
+			next++
+		}
+		known = true
+		p += h.size
+	}
+	if p > t {
+		return false, fmt.Errorf("%w: log record ends at %d past the tail %d", ErrCorrupt, p, t)
+	}
+	if !known {
+		if c := l.seqWord().Load(); c > 0 {
+			next = c - 1 // the stuck claim was message c-1
+		}
+	}
+	l.seqWord().Store(next)
+	if p == t {
+		return false, nil
+	}
+	off := p & l.mask
+	putLogHeader(l.data, off, logRec{seq: next, size: t - p, typ: logPad})
+	l.posWord(off).Store(p + 1)
+	l.c.notEmpty.Notify()
+	return true, nil
+}
+
+// --- writer ---
+
+// LogWriter is the log's only writer. It is not safe for concurrent use.
+type LogWriter struct {
+	l         *Log
+	tail      uint64 // next position to claim
+	seq       uint64 // next message number
+	limit     uint64 // may claim up to here without reading the readers
+	claimPos  uint64 // position of the pending record
+	claimSize uint64
+	claimN    uint64
+	pending   bool
+	closed    bool
+	want      uint64 // end a blocked claim needs (read by canPut)
+	canPut    func() bool
+	_         [cacheLine]byte
+}
+
+// Writer returns this process's writer handle, the same one on every call.
+// It resumes at the shared tail with the shared message count: after a
+// writer died, call Recover first.
+func (l *Log) Writer() *LogWriter {
+	if l.w == nil {
+		w := &LogWriter{l: l, tail: l.c.tail.Load(), seq: l.seqWord().Load(), closed: l.c.isClosed()}
+		if l.policy == LogDropOldest {
+			w.limit = math.MaxUint64
+		}
+		w.canPut = func() bool {
+			ok, err := w.refresh(w.want)
+			return ok || err != nil || l.c.isClosed()
+		}
+		l.w = w
+	}
+	return l.w
+}
+
+// refresh recomputes the limit from the readers' positions and reports
+// whether end fits under it.
+func (w *LogWriter) refresh(end uint64) (bool, error) {
+	l := w.l
+	if l.policy == LogDropOldest {
+		return true, nil
+	}
+	// Sequentially consistent: a reader joining now either is seen below,
+	// or sees this tail after it announced itself (Join), so it never
+	// starts below what this limit lets the writer overwrite.
+	l.c.tail.Store(w.tail)
+	low := uint64(0)
+	if w.tail > l.capacity {
+		low = w.tail - l.capacity
+	}
+	least := w.tail
+	for i := range l.slots {
+		s := &l.slots[i]
+		tag := s.tag.Load()
+		switch tag & 0xff {
+		case logSlotFree, logSlotJoining:
+			continue
+		case logSlotActive:
+		default:
+			return false, fmt.Errorf("%w: log reader slot %d has state %#x", ErrCorrupt, i, tag&0xff)
+		}
+		p := s.pos.Load()
+		if p > w.tail {
+			return false, fmt.Errorf("%w: log reader %d at position %d past the tail %d", ErrCorrupt, i, p, w.tail)
+		}
+		least = min(least, max(p, low))
+	}
+	w.limit = least + l.capacity
+	return end <= w.limit, nil
+}
+
+// publishClaim stores the claim's end into the shared tail before any
+// byte of the claim is written: under LogDropOldest a reader that read
+// bytes of this claim then loads a tail that shows it (the seqlock
+// argument in docs/ring.md). On amd64 (x86-TSO) a plain store is enough;
+// elsewhere Swap's acquire half keeps the later stores after it.
+func (w *LogWriter) publishClaim(end uint64) {
+	if fastPublish && !raceEnabled {
+		atomicx.StoreRelease64(&w.l.c.tail, end)
+		return
+	}
+	w.l.c.tail.Swap(end)
+}
+
+// TryClaim claims room for a record of n payload bytes and returns them,
+// to be written in place and committed with Commit (or given up with
+// Abort). It reports false (no error) when the slowest reader is a whole
+// log behind (never under LogDropOldest), ErrTooLarge past MaxRecord,
+// ErrClosed after Close and ErrOrder while a claim is pending. The slice
+// is valid until Commit or Abort.
+func (w *LogWriter) TryClaim(n int) ([]byte, bool, error) {
+	l := w.l
+	if w.pending {
+		return nil, false, fmt.Errorf("%w: claim with a claim pending", ErrOrder)
+	}
+	if n < 0 || uint64(n) > l.maxPayload {
+		return nil, false, fmt.Errorf("%w: record of %d bytes, log limit %d", ErrTooLarge, n, l.maxPayload)
+	}
+	if w.closed {
+		return nil, false, ErrClosed
+	}
+	size := align32(logHeader + uint64(n))
+	t := w.tail
+	off := t & l.mask
+	var pad uint64
+	if l.capacity-off < size {
+		pad = l.capacity - off
+	}
+	end := t + pad + size
+	if end > w.limit {
+		ok, err := w.refresh(end)
+		if !ok || err != nil {
+			return nil, false, err
+		}
+	}
+	*(*uint64)(unsafe.Add(unsafe.Pointer(l.c), logSeqWordOff)) = w.seq + 1
+	w.publishClaim(end)
+	hook(stepProducerClaimed)
+	if pad != 0 {
+		putLogHeader(l.data, off, logRec{seq: w.seq, size: pad, typ: logPad})
+		publish64(l.posWord(off), t+1)
+		t += pad
+		off = 0
+	}
+	w.tail = end
+	w.claimPos, w.claimSize, w.claimN, w.pending = t, size, uint64(n), true
+	p := off + logHeader
+	return l.data[p : p+uint64(n) : p+uint64(n)], true, nil
+}
+
+// Claim is TryClaim that waits while the log is full, until ctx ends.
+func (w *LogWriter) Claim(ctx context.Context, n int) ([]byte, error) {
+	for {
+		b, ok, err := w.TryClaim(n)
+		if ok || err != nil {
+			return b, err
+		}
+		if err := w.waitRoom(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *LogWriter) waitRoom(ctx context.Context, n int) error {
+	l := w.l
+	size := align32(logHeader + uint64(n))
+	off := w.tail & l.mask
+	w.want = w.tail + size
+	if l.capacity-off < size {
+		w.want += l.capacity - off
+	}
+	return l.opts.wait(ctx, &l.c.notFull, w.canPut)
+}
+
+// Commit publishes the pending claim as a record of n payload bytes (at
+// most the claimed n), with the caller's flags and meta word: one release
+// store of the record's position word, then a wake-up of parked readers.
+func (w *LogWriter) Commit(n int, flags uint16, meta uint32) error {
+	if err := w.commit(n, flags, meta); err != nil {
+		return err
+	}
+	w.notify()
+	return nil
+}
+
+func (w *LogWriter) commit(n int, flags uint16, meta uint32) error {
+	if !w.pending {
+		return fmt.Errorf("%w: commit without a claim", ErrOrder)
+	}
+	if n < 0 || uint64(n) > w.claimN {
+		return fmt.Errorf("%w: commit of %d bytes, claimed %d", ErrTooLarge, n, w.claimN)
+	}
+	l := w.l
+	off := w.claimPos & l.mask
+	putLogHeader(l.data, off, logRec{seq: w.seq, n: uint64(n), size: w.claimSize, typ: logData, flags: flags, meta: meta})
+	hook(stepProducerWritten)
+	publish64(l.posWord(off), w.claimPos+1)
+	hook(stepProducerPublished)
+	w.seq++
+	w.pending = false
+	return nil
+}
+
+// Abort gives up the pending claim: the room becomes a padding record that
+// readers skip.
+func (w *LogWriter) Abort() error {
+	if !w.pending {
+		return fmt.Errorf("%w: abort without a claim", ErrOrder)
+	}
+	l := w.l
+	off := w.claimPos & l.mask
+	putLogHeader(l.data, off, logRec{seq: w.seq, size: w.claimSize, typ: logPad})
+	publish64(l.posWord(off), w.claimPos+1)
+	w.pending = false
+	return nil
+}
+
+func (w *LogWriter) notify() {
+	if e := &w.l.c.notEmpty; e.Sleepers() != 0 {
+		e.Notify()
+	}
+	hook(stepProducerNotified)
+}
+
+// TryWrite copies msg into a new record (flags and meta 0). It reports
+// false when the log is full (as TryClaim).
+func (w *LogWriter) TryWrite(msg []byte) (bool, error) {
+	b, ok, err := w.TryClaim(len(msg))
+	if !ok || err != nil {
+		return false, err
+	}
+	copy(b, msg)
+	return true, w.Commit(len(msg), 0, 0)
+}
+
+// Write is TryWrite that waits for room until ctx ends.
+func (w *LogWriter) Write(ctx context.Context, msg []byte) error {
+	b, err := w.Claim(ctx, len(msg))
+	if err != nil {
+		return err
+	}
+	copy(b, msg)
+	return w.Commit(len(msg), 0, 0)
+}
+
+// TryWriteBatch copies as many of msgs as there is room for into records
+// and wakes parked readers once. It returns how many it wrote.
+func (w *LogWriter) TryWriteBatch(msgs [][]byte) (int, error) {
+	done := 0
+	var err error
+	for _, m := range msgs {
+		var b []byte
+		var ok bool
+		b, ok, err = w.TryClaim(len(m))
+		if !ok || err != nil {
+			break
+		}
+		copy(b, m)
+		if err = w.commit(len(m), 0, 0); err != nil {
+			break
+		}
+		done++
+	}
+	if done > 0 {
+		w.notify()
+	}
+	return done, err
+}
+
+// WriteBatch writes every message of msgs, waiting for room as Write does.
+func (w *LogWriter) WriteBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	done := 0
+	for done < len(msgs) {
+		n, err := w.TryWriteBatch(msgs[done:])
+		done += n
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			if err := w.waitRoom(ctx, len(msgs[done])); err != nil {
+				return done, err
+			}
+		}
+	}
+	return done, nil
+}
+
+// Close gives up a pending claim, stores the message count and closes the
+// log: readers drain it, then get ErrClosed. Idempotent.
+func (w *LogWriter) Close() error {
+	if w.pending {
+		_ = w.Abort()
+	}
+	w.closed = true
+	w.l.c.tail.Store(w.tail)
+	w.l.seqWord().Store(w.seq)
+	w.l.c.close()
+	return nil
+}
+
+// --- readers ---
+
+// LogReader reads every record of a log from the position it joined at. It
+// is not safe for concurrent use.
+type LogReader struct {
+	l         *Log
+	slot      *logSlot
+	tag       uint64
+	next      uint64 // cursor: position of the next record to read
+	last      uint64 // position of the last record whose header was trusted
+	seq       uint64 // next message number expected
+	synced    bool   // seq is known
+	resynced  bool   // lapped: the next data record reports what was missed
+	published uint64 // the position last stored in the slot
+	missed    uint64
+	left      bool
+	canGet    func() bool
+	_         [cacheLine]byte
+}
+
+// LogRecord is one record handed out in place. Data is valid until the
+// reader's position passes End (Release) under LogBlock and LogDropNewest;
+// under LogDropOldest the writer may overwrite it at any time: check
+// Intact after using it.
+type LogRecord struct {
+	Data   []byte
+	Pos    uint64 // position of the record
+	End    uint64 // position after it (and after any padding it skipped)
+	Seq    uint64 // the writer's message number
+	Missed uint64 // messages this reader lost just before this one (lapped)
+	Flags  uint16
+	Meta   uint32
+}
+
+// Join takes a free reader slot for owner (an id the caller's cleaner can
+// pass to RemoveReaders) and returns a reader that receives every record
+// committed after it joined. It returns ErrFull when every slot is taken.
+func (l *Log) Join(owner uint32) (*LogReader, error) {
+	for i := range l.slots {
+		s := &l.slots[i]
+		tag := s.tag.Load()
+		if tag&0xff != logSlotFree {
+			continue
+		}
+		gen := (tag>>8 + 1) & 0xffffff
+		joining := uint64(owner)<<32 | gen<<8 | logSlotJoining
+		if !s.tag.CompareAndSwap(tag, joining) {
+			continue
+		}
+		s.pos.Store(l.c.tail.Load())
+		active := joining&^0xff | logSlotActive
+		// Sequentially consistent, then the tail: the writer stores its
+		// tail (sequentially consistent) before it scans the slots, so
+		// either its scan sees this slot active, or this load sees its
+		// tail and starts at or after it (refresh).
+		s.tag.Store(active)
+		t := l.c.tail.Load()
+		s.pos.Store(t)
+		r := &LogReader{l: l, slot: s, tag: active, next: t, last: t, published: t}
+		r.canGet = func() bool { return r.ready() }
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: all %d log reader slots taken", ErrFull, len(l.slots))
+}
+
+// ready is the wait condition: a record (or padding) at the cursor, the
+// log closed, or (LogDropOldest) the reader lapped.
+func (r *LogReader) ready() bool {
+	l := r.l
+	p := r.next
+	if l.posWord(p&l.mask).Load() == p+1 || l.c.isClosed() {
+		return true
+	}
+	return l.policy == LogDropOldest && l.c.tail.Load() > r.last+l.capacity
+}
+
+// Position returns the position the reader last published (Release).
+func (r *LogReader) Position() uint64 { return r.published }
+
+// Cursor returns the position of the next record the reader will read.
+func (r *LogReader) Cursor() uint64 { return r.next }
+
+// Missed returns how many messages this reader lost to being lapped
+// (LogDropOldest) since it joined.
+func (r *LogReader) Missed() uint64 { return r.missed }
+
+// resync moves a lapped reader to the start of the oldest lap the writer
+// has not begun to overwrite; the next data record reports the messages
+// in between as missed.
+func (r *LogReader) resync(t uint64) {
+	q := (t - 1) &^ r.l.mask
+	r.next, r.last, r.resynced = q, q, true
+}
+
+// overrun reports whether the writer may have begun to overwrite the bytes
+// of a record at position p: it has claimed past p + capacity. Its load of
+// the tail follows the caller's reads of the record (loads are ordered on
+// amd64; elsewhere sync/atomic's load is an acquire, see docs/ring.md).
+func (r *LogReader) overrun(p uint64) (uint64, bool) {
+	t := r.l.c.tail.Load()
+	return t, t > p+r.l.capacity
+}
+
+// TryNext returns the next record in place and moves the cursor past it
+// (the published position stays where Release left it). It reports false
+// (no error) when nothing is committed at the cursor, ErrClosed once the
+// log is closed and drained, ErrCorrupt for a record no writer writes.
+func (r *LogReader) TryNext() (LogRecord, bool, error) {
+	l := r.l
+	if r.left {
+		return LogRecord{}, false, ErrClosed
+	}
+	for {
+		p := r.next
+		off := p & l.mask
+		if l.posWord(off).Load() != p+1 {
+			again, err := r.notReady(p)
+			if again && err == nil {
+				continue
+			}
+			return LogRecord{}, false, err
+		}
+		h, err := decodeLogRecord(l.data, off, p, l.maxPayload)
+		if err == nil && r.synced && !r.resynced && h.seq != r.seq {
+			err = fmt.Errorf("%w: log record at position %d has message number %d, want %d", ErrCorrupt, p, h.seq, r.seq)
+		}
+		if l.policy == LogDropOldest || err != nil {
+			// The header is trusted only if the writer had not claimed
+			// over it when it was read (or it is not corrupt but lapped).
+			if t, over := r.overrun(p); over {
+				r.resync(t)
+				continue
+			}
+			if err != nil {
+				return LogRecord{}, false, err
+			}
+		}
+		r.last = p
+		r.next = p + h.size
+		if h.typ == logPad {
+			continue
+		}
+		var missed uint64
+		if r.resynced && r.synced && h.seq > r.seq {
+			missed = h.seq - r.seq
+		}
+		r.missed += missed
+		r.synced, r.resynced = true, false
+		r.seq = h.seq + 1
+		d := off + logHeader
+		return LogRecord{
+			Data: l.data[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq,
+			Missed: missed, Flags: h.flags, Meta: h.meta,
+		}, true, nil
+	}
+}
+
+// notReady handles a cursor whose record is not committed: lapped
+// (resync, try again), closed and drained (ErrClosed), or not yet written.
+func (r *LogReader) notReady(p uint64) (bool, error) {
+	l := r.l
+	closed := l.c.isClosed()
+	if !closed && l.policy != LogDropOldest {
+		return false, nil
+	}
+	t := l.c.tail.Load()
+	if t > r.last+l.capacity {
+		r.resync(t)
+		return true, nil
+	}
+	if t < p {
+		return false, fmt.Errorf("%w: log reader at %d past the tail %d", ErrCorrupt, p, t)
+	}
+	if closed && t == p && l.posWord(p&l.mask).Load() != p+1 {
+		return false, ErrClosed
+	}
+	return false, nil
+}
+
+// Intact reports whether rec's bytes were certainly not overwritten by the
+// time of the call: always under LogBlock and LogDropNewest (the writer
+// never passes a reader's position); under LogDropOldest, after reading a
+// record in place, call it and discard what was read when it is false.
+func (r *LogReader) Intact(rec LogRecord) bool {
+	if r.l.policy != LogDropOldest {
+		return true
+	}
+	_, over := r.overrun(rec.Pos)
+	return !over
+}
+
+// Next is TryNext that waits for a record until ctx ends.
+func (r *LogReader) Next(ctx context.Context) (LogRecord, error) {
+	for {
+		rec, ok, err := r.TryNext()
+		if ok || err != nil {
+			return rec, err
+		}
+		if err := r.Wait(ctx); err != nil {
+			return LogRecord{}, err
+		}
+	}
+}
+
+// Wait returns when a record (or padding) is committed at the cursor, the
+// log is closed, or the reader was lapped; or with ctx.Err().
+func (r *LogReader) Wait(ctx context.Context) error {
+	return r.l.opts.wait(ctx, &r.l.c.notEmpty, r.canGet)
+}
+
+// Release publishes pos as the reader's position: it has consumed every
+// record below pos, and the writer may overwrite them. pos must lie
+// between the last published position and the cursor (ErrOrder). One
+// store to the reader's own line, then a wake-up of a writer parked for
+// room (one load while none is).
+func (r *LogReader) Release(pos uint64) error {
+	if pos < r.published || pos > r.next {
+		return fmt.Errorf("%w: release to %d, published %d, cursor %d", ErrOrder, pos, r.published, r.next)
+	}
+	hook(stepConsumerCopied)
+	r.published = pos
+	publish64(&r.slot.pos, pos)
+	hook(stepConsumerReleased)
+	if e := &r.l.c.notFull; e.Sleepers() != 0 {
+		e.Notify()
+	}
+	return nil
+}
+
+// TryRead copies the next message into buf and publishes the position past
+// it. It returns the record (Data is buf's prefix), false when nothing is
+// there, ErrShortBuffer (the cursor stays) when buf is too small. Under
+// LogDropOldest a message overwritten while it was copied is not returned:
+// it counts as missed and the next one is tried.
+func (r *LogReader) TryRead(buf []byte) (LogRecord, bool, error) {
+	for {
+		st := r.save()
+		rec, ok, err := r.TryNext()
+		if !ok || err != nil {
+			return rec, false, err
+		}
+		if len(rec.Data) > len(buf) {
+			r.restore(st, rec)
+			return LogRecord{}, false, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, len(rec.Data), len(buf))
+		}
+		rec.Data = buf[:copy(buf, rec.Data)]
+		if r.l.policy == LogDropOldest {
+			if t, over := r.overrun(rec.Pos); over {
+				r.seq = rec.Seq
+				r.resync(t)
+				continue
+			}
+		}
+		_ = r.Release(rec.End)
+		return rec, true, nil
+	}
+}
+
+// readerState is what TryNext changes, kept to undo a read.
+type readerState struct {
+	next, last, seq  uint64
+	synced, resynced bool
+}
+
+func (r *LogReader) save() readerState {
+	return readerState{r.next, r.last, r.seq, r.synced, r.resynced}
+}
+
+func (r *LogReader) restore(s readerState, rec LogRecord) {
+	r.next, r.last, r.seq, r.synced, r.resynced = s.next, s.last, s.seq, s.synced, s.resynced
+	r.missed -= rec.Missed
+}
+
+// TryReadBatch copies up to len(bufs) messages into bufs (message i into
+// bufs[i]), fills recs[i] (if recs is long enough) with each record whose
+// Data is the copy, and publishes the position once for the batch. Under
+// LogDropOldest it checks once, after all the copies, that none was
+// overwritten meanwhile; the ones that were are counted missed and not
+// returned. It stops early at a message longer than its buffer: with
+// nothing copied before it, that is ErrShortBuffer and the cursor stays.
+func (r *LogReader) TryReadBatch(bufs [][]byte, recs []LogRecord) (int, error) {
+	n := 0
+	var err error
+	var first, lastEnd uint64
+	// Under LogDropOldest a batch is at most 64 records, kept here for a
+	// partial overrun.
+	var seqs, poss, ends [64]uint64
+	for n < len(bufs) {
+		st := r.save()
+		var rec LogRecord
+		var ok bool
+		rec, ok, err = r.TryNext()
+		if !ok || err != nil {
+			break
+		}
+		if len(rec.Data) > len(bufs[n]) {
+			r.restore(st, rec)
+			if n == 0 {
+				err = fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, len(rec.Data), len(bufs[n]))
+			}
+			break
+		}
+		rec.Data = bufs[n][:copy(bufs[n], rec.Data)]
+		if n == 0 {
+			first = rec.Pos
+		}
+		if n < len(seqs) {
+			seqs[n], poss[n], ends[n] = rec.Seq, rec.Pos, rec.End
+		}
+		if n < len(recs) {
+			recs[n] = rec
+		}
+		lastEnd = rec.End
+		n++
+		if r.l.policy == LogDropOldest && n == len(seqs) {
+			break // bound the work a late overrun can void
+		}
+	}
+	if n == 0 {
+		return 0, err
+	}
+	if r.l.policy == LogDropOldest {
+		if t, over := r.overrun(first); over {
+			// Keep the prefix that was intact; the rest counts as missed
+			// through the resync.
+			k := 0
+			for k < n && t <= poss[k]+r.l.capacity {
+				k++
+			}
+			if k < n {
+				r.seq = seqs[k]
+				r.resync(t)
+				n = k
+				if k > 0 {
+					lastEnd = ends[k-1]
+				} else {
+					return 0, err
+				}
+			}
+		}
+	}
+	_ = r.Release(lastEnd)
+	return n, err
+}
+
+// Read is TryRead that waits for a message until ctx ends.
+func (r *LogReader) Read(ctx context.Context, buf []byte) (LogRecord, error) {
+	for {
+		rec, ok, err := r.TryRead(buf)
+		if ok || err != nil {
+			return rec, err
+		}
+		if err := r.Wait(ctx); err != nil {
+			return LogRecord{}, err
+		}
+	}
+}
+
+// Close gives the reader's slot back (the writer stops counting its
+// position) and wakes a writer waiting for room. Idempotent.
+func (r *LogReader) Close() error {
+	if r.left {
+		return nil
+	}
+	r.left = true
+	if r.slot.tag.CompareAndSwap(r.tag, r.tag&^0xff|logSlotFree) {
+		r.l.c.notFull.Notify()
+	}
+	return nil
+}
