@@ -38,6 +38,7 @@ func eventWords(t *testing.T) (seq, sleepers int) {
 func codeLayouts(t *testing.T) map[string][]layoutdoc.Field {
 	var c control
 	var s spscSlot
+	var ls logSlot
 	evSeq, evSleepers := eventWords(t)
 	f := func(name string, off uintptr, size int) layoutdoc.Field {
 		return layoutdoc.Field{Name: name, Offset: int(off), Size: size}
@@ -65,6 +66,30 @@ func codeLayouts(t *testing.T) map[string][]layoutdoc.Field {
 			f("len", unsafe.Offsetof(s.len), 4),
 			f("reserved", unsafe.Offsetof(s.reserved), 4),
 			f("payload", unsafe.Sizeof(s), -1),
+		},
+		"log_control": {
+			f("tail", offTail, 8),
+			f("claimed", logSeqWordOff, 8),
+			f("not_empty.seq", offNotEmpty+uintptr(evSeq), 4),
+			f("not_empty.sleepers", offNotEmpty+uintptr(evSleepers), 4),
+			f("not_full.seq", offNotFull+uintptr(evSeq), 4),
+			f("not_full.sleepers", offNotFull+uintptr(evSleepers), 4),
+			f("readers", dataOffset, -1),
+		},
+		"log_reader": {
+			f("tag", unsafe.Offsetof(ls.tag), 8),
+			f("position", unsafe.Offsetof(ls.pos), 8),
+			f("reserved", unsafe.Offsetof(ls.pos)+8, 48),
+		},
+		"log_record": {
+			f("pos", logPosOff, 8),
+			f("seq", logSeqOff, 8),
+			f("len", logLenOff, 4),
+			f("size", logSizeOff, 4),
+			f("type", logTypeOff, 2),
+			f("flags", logFlagsOff, 2),
+			f("meta", logMetaOff, 4),
+			f("payload", logHeader, -1),
 		},
 		"byte_record": {
 			f("len", 0, 4),
@@ -99,7 +124,10 @@ func TestLayout(t *testing.T) {
 	if s := futex.EventSize; s != 8 {
 		t.Errorf("futex.EventSize %d", s)
 	}
-	for name, want := range map[string]uint32{"SPSC": KindSPSC, "BYTE": KindByte, "MPMC": KindMPMC, "RING": magic} {
+	if unsafe.Sizeof(logSlot{}) != cacheLine {
+		t.Errorf("logSlot is %d bytes", unsafe.Sizeof(logSlot{}))
+	}
+	for name, want := range map[string]uint32{"LOGS": KindLog, "SPSC": KindSPSC, "BYTE": KindByte, "MPMC": KindMPMC, "RING": magic} {
 		if got := kindName(want); got != name {
 			t.Errorf("FourCC %q encodes as %q", name, got)
 		}

@@ -385,7 +385,18 @@ func (w *LogWriter) refresh(end uint64) (bool, error) {
 // argument in docs/ring.md). On amd64 (x86-TSO) a plain store is enough;
 // elsewhere Swap's acquire half keeps the later stores after it.
 func (w *LogWriter) publishClaim(end uint64) {
-	if fastPublish && !raceEnabled {
+	if raceEnabled {
+		w.l.c.tail.Store(end)
+		return
+	}
+	if w.l.policy != LogDropOldest {
+		// No reader reads bytes the writer may be writing: nothing is
+		// ordered by this store but the cleaner's and joiners' reads,
+		// which the sequentially consistent store of refresh orders.
+		*(*uint64)(unsafe.Pointer(&w.l.c.tail)) = end
+		return
+	}
+	if fastPublish {
 		atomicx.StoreRelease64(&w.l.c.tail, end)
 		return
 	}
@@ -399,6 +410,33 @@ func (w *LogWriter) publishClaim(end uint64) {
 // ErrClosed after Close and ErrOrder while a claim is pending. The slice
 // is valid until Commit or Abort.
 func (w *LogWriter) TryClaim(n int) ([]byte, bool, error) {
+	l := w.l
+	size := align32(logHeader + uint64(n))
+	t := w.tail
+	off := t & l.mask
+	if w.pending || uint64(n) > l.maxPayload || w.closed || l.capacity-off < size || t+size > w.limit {
+		return w.claimSlow(n)
+	}
+	w.claim(t, size, size, n)
+	p := off + logHeader
+	return l.data[p : p+uint64(n) : p+uint64(n)], true, nil
+}
+
+// claim publishes the claim of [t, t+total) for a record of size bytes at
+// its end (total is size plus any padding in front).
+func (w *LogWriter) claim(t, total, size uint64, n int) {
+	l := w.l
+	end := t + total
+	*(*uint64)(unsafe.Add(unsafe.Pointer(l.c), logSeqWordOff)) = w.seq + 1
+	w.publishClaim(end)
+	hook(stepProducerClaimed)
+	w.tail = end
+	w.claimPos, w.claimSize, w.claimN, w.pending = end-size, size, uint64(n), true
+}
+
+// claimSlow is TryClaim's path for everything but a record that fits
+// under the cached limit before the end of the buffer.
+func (w *LogWriter) claimSlow(n int) ([]byte, bool, error) {
 	l := w.l
 	if w.pending {
 		return nil, false, fmt.Errorf("%w: claim with a claim pending", ErrOrder)
@@ -423,17 +461,12 @@ func (w *LogWriter) TryClaim(n int) ([]byte, bool, error) {
 			return nil, false, err
 		}
 	}
-	*(*uint64)(unsafe.Add(unsafe.Pointer(l.c), logSeqWordOff)) = w.seq + 1
-	w.publishClaim(end)
-	hook(stepProducerClaimed)
+	w.claim(t, pad+size, size, n)
 	if pad != 0 {
 		putLogHeader(l.data, off, logRec{seq: w.seq, size: pad, typ: logPad})
 		publish64(l.posWord(off), t+1)
-		t += pad
 		off = 0
 	}
-	w.tail = end
-	w.claimPos, w.claimSize, w.claimN, w.pending = t, size, uint64(n), true
 	p := off + logHeader
 	return l.data[p : p+uint64(n) : p+uint64(n)], true, nil
 }
@@ -482,7 +515,12 @@ func (w *LogWriter) commit(n int, flags uint16, meta uint32) error {
 	}
 	l := w.l
 	off := w.claimPos & l.mask
-	putLogHeader(l.data, off, logRec{seq: w.seq, n: uint64(n), size: w.claimSize, typ: logData, flags: flags, meta: meta})
+	// The header's words after pos, as putLogHeader writes them
+	// (little-endian, as every platform this builds for).
+	h := (*[4]uint64)(unsafe.Add(l.base, off))
+	h[1] = w.seq
+	h[2] = uint64(n) | w.claimSize<<32
+	h[3] = logData | uint64(flags)<<16 | uint64(meta)<<32
 	hook(stepProducerWritten)
 	publish64(l.posWord(off), w.claimPos+1)
 	hook(stepProducerPublished)
@@ -691,6 +729,29 @@ func (r *LogReader) overrun(p uint64) (uint64, bool) {
 	return t, t > p+r.l.capacity
 }
 
+// fast returns the header of the record at the cursor when it is the
+// common case: committed, a data record with the expected message number
+// and sane sizes, under a policy whose records cannot be overwritten while
+// read. Anything else goes to TryNext's full path.
+func (r *LogReader) fast() (uint64, logRec, bool) {
+	l := r.l
+	p := r.next
+	off := p & l.mask
+	if l.policy == LogDropOldest || !r.synced || r.resynced || r.left || l.posWord(off).Load() != p+1 {
+		return 0, logRec{}, false
+	}
+	// One load of each header word: the record may be overwritten once
+	// the position passes it, so nothing is read from it twice.
+	hp := (*[4]uint64)(unsafe.Add(l.base, off))
+	w1, w2, w3 := hp[1], hp[2], hp[3]
+	h := logRec{seq: w1, n: w2 & 0xffffffff, size: w2 >> 32, typ: uint16(w3), flags: uint16(w3 >> 16), meta: uint32(w3 >> 32)}
+	if h.seq != r.seq || h.typ != logData || h.size%logAlign != 0 || h.size > l.capacity-off ||
+		h.n > l.maxPayload || h.n+logHeader > h.size {
+		return 0, logRec{}, false
+	}
+	return off, h, true
+}
+
 // TryNext returns the next record in place and moves the cursor past it
 // (the published position stays where Release left it). It reports false
 // (no error) when nothing is committed at the cursor, ErrClosed once the
@@ -823,6 +884,14 @@ func (r *LogReader) Release(pos uint64) error {
 // LogDropOldest a message overwritten while it was copied is not returned:
 // it counts as missed and the next one is tried.
 func (r *LogReader) TryRead(buf []byte) (LogRecord, bool, error) {
+	if off, h, ok := r.fast(); ok && h.n <= uint64(len(buf)) {
+		d := off + logHeader
+		m := copy(buf, r.l.data[d:d+h.n:d+h.n])
+		p := r.next
+		r.last, r.next, r.seq = p, p+h.size, h.seq+1
+		_ = r.Release(r.next)
+		return LogRecord{Data: buf[:m], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}, true, nil
+	}
 	for {
 		st := r.save()
 		rec, ok, err := r.TryNext()
@@ -836,7 +905,10 @@ func (r *LogReader) TryRead(buf []byte) (LogRecord, bool, error) {
 		rec.Data = buf[:copy(buf, rec.Data)]
 		if r.l.policy == LogDropOldest {
 			if t, over := r.overrun(rec.Pos); over {
-				r.seq = rec.Seq
+				// Overwritten while copied: it and what it reported
+				// missed are reported with the next message.
+				r.seq = rec.Seq - rec.Missed
+				r.missed -= rec.Missed
 				r.resync(t)
 				continue
 			}
@@ -874,8 +946,21 @@ func (r *LogReader) TryReadBatch(bufs [][]byte, recs []LogRecord) (int, error) {
 	var first, lastEnd uint64
 	// Under LogDropOldest a batch is at most 64 records, kept here for a
 	// partial overrun.
-	var seqs, poss, ends [64]uint64
+	var seqs, poss, ends, misses [64]uint64
 	for n < len(bufs) {
+		if off, h, ok := r.fast(); ok && h.n <= uint64(len(bufs[n])) {
+			// The common case, as in TryRead (not under LogDropOldest).
+			d := off + logHeader
+			m := copy(bufs[n], r.l.data[d:d+h.n:d+h.n])
+			p := r.next
+			r.last, r.next, r.seq = p, p+h.size, h.seq+1
+			if n < len(recs) {
+				recs[n] = LogRecord{Data: bufs[n][:m], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}
+			}
+			lastEnd = r.next
+			n++
+			continue
+		}
 		st := r.save()
 		var rec LogRecord
 		var ok bool
@@ -895,7 +980,7 @@ func (r *LogReader) TryReadBatch(bufs [][]byte, recs []LogRecord) (int, error) {
 			first = rec.Pos
 		}
 		if n < len(seqs) {
-			seqs[n], poss[n], ends[n] = rec.Seq, rec.Pos, rec.End
+			seqs[n], poss[n], ends[n], misses[n] = rec.Seq, rec.Pos, rec.End, rec.Missed
 		}
 		if n < len(recs) {
 			recs[n] = rec
@@ -918,7 +1003,12 @@ func (r *LogReader) TryReadBatch(bufs [][]byte, recs []LogRecord) (int, error) {
 				k++
 			}
 			if k < n {
-				r.seq = seqs[k]
+				// The dropped ones, and what they reported missed, are
+				// reported with the next message.
+				r.seq = seqs[k] - misses[k]
+				for j := k; j < n; j++ {
+					r.missed -= misses[j]
+				}
 				r.resync(t)
 				n = k
 				if k > 0 {
