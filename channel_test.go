@@ -17,7 +17,7 @@ import (
 func chanName(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("shmkit-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	t.Cleanup(func() { _ = shmkit.Remove(name) })
+	t.Cleanup(func() { _ = shmkit.Remove(name, shmkit.WithForce()) })
 	return name
 }
 
