@@ -153,7 +153,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func count(t *testing.T, ch *shmkit.Channel, role string) int {
+func count(t *testing.T, ch *shmkit.Channel, role shmkit.Role) int {
 	st, err := ch.Stats()
 	if err != nil {
 		t.Fatal(err)

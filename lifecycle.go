@@ -322,33 +322,48 @@ func Remove(name string, opts ...Option) error {
 	return nil
 }
 
-// holdersByName returns the live holders of channel name, read through a
-// read-only mapping; nil for a segment that is no channel or not yet one.
+// holdersByName returns the live holders of channel name: nil for a
+// segment that is no channel (or a channel whose creator died before it
+// finished), its creator for one being created. A channel that cannot be
+// judged (corrupt, unreadable) is an error: WithForce removes it.
 func holdersByName(b Backend, name string) ([]int, error) {
-	seg, err := segment.Open(b, name, &segment.Options{ReadOnly: true})
+	unjudged := func(err error) error {
+		return fmt.Errorf("remove channel %q: cannot tell who holds it (WithForce removes it anyway): %w", name, err)
+	}
+	seg, err := segment.Open(b, name, nil)
 	switch {
 	case errors.Is(err, segment.ErrNotExist):
 		return nil, fmt.Errorf("%w: remove channel %q: %w", ErrNotExist, name, err)
+	case errors.Is(err, segment.ErrBadMagic):
+		return nil, nil // no shmkit segment: nothing registered in it
 	case err != nil:
-		return nil, nil // not a readable segment: nothing registered in it
+		return nil, unjudged(err)
 	}
 	defer seg.Close()
 	hdr, err := seg.RegionBytes(regionHeader)
-	if err != nil || len(hdr) < hdrSize || u32(hdr, hdrMagic).Load() == 0 {
-		if err == nil && beingCreated(seg) {
+	switch {
+	case errors.Is(err, segment.ErrNoRegion) || err == nil && u32(hdr, hdrMagic).Load() == 0:
+		if beingCreated(seg) {
 			return []int{seg.Info().CreatorPID}, nil
 		}
 		return nil, nil
+	case err != nil:
+		return nil, unjudged(err)
+	case len(hdr) < hdrSize:
+		return nil, unjudged(fmt.Errorf("%w: channel header of %d bytes", ErrCorrupt, len(hdr)))
 	}
 	snap := make([]byte, hdrImmutable+4)
 	copy(snap, hdr)
 	h, err := decodeHeader(snap)
 	if err != nil {
-		return nil, nil
+		return nil, unjudged(err)
 	}
 	parts, err := seg.RegionBytes(regionParts)
-	if err != nil || len(parts) < h.cfg.participants()*entrySize {
-		return nil, nil
+	if err == nil && len(parts) < h.cfg.participants()*entrySize {
+		err = fmt.Errorf("%w: participant table of %d bytes", ErrCorrupt, len(parts))
+	}
+	if err != nil {
+		return nil, unjudged(err)
 	}
 	var tapMem []byte
 	if t, err := attachTapRegion(seg); err == nil && t != nil {
