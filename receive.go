@@ -56,19 +56,13 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 			}
 		}()
 	}
-	deadline := time.Now().Add(ch.cfg.LivenessInterval)
-	expired := false
-	polls := 0
-	err := w.Wait(context.Background(), ev, func() bool {
-		if cond() || ch.closing.Load() || ended.Load() {
-			return true
-		}
-		if polls++; polls%64 != 0 && polls > 1 {
-			return false // the clock every 64 polls (and once parked, every re-check)
-		}
-		expired = time.Now().After(deadline)
-		return expired
-	})
+	// The waiter reads the clock for the interval itself: every 64 polls
+	// while it spins, at every wake-up once parked. (A clock read inside
+	// cond, every 64th call, came once per 32 re-checks when parked: the
+	// dead were noticed 32 intervals late.)
+	expired, err := w.WaitUntil(context.Background(), ev, func() bool {
+		return cond() || ch.closing.Load() || ended.Load()
+	}, time.Now().Add(ch.cfg.LivenessInterval))
 	switch {
 	case err != nil:
 		return err
@@ -249,6 +243,9 @@ func (s *Subscriber) sample(v ref, h int) (*Sample, error) {
 // subscriber releases it. Its bytes must not be used afterwards.
 func (smp *Sample) Release() error {
 	if smp == nil || smp.state != sampleReceived {
+		if smp != nil && smp.state == sampleLoaned {
+			return fmt.Errorf("%w: Release of a loaned sample: give it back with Discard, or send it with Publish", ErrSampleState)
+		}
 		return ErrSampleState
 	}
 	s := smp.sub
