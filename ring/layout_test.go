@@ -70,6 +70,7 @@ func codeLayouts(t *testing.T) map[string][]layoutdoc.Field {
 		"log_control": {
 			f("tail", offTail, 8),
 			f("claimed", logSeqWordOff, 8),
+			f("version", logVerWordOff, 8),
 			f("not_empty.seq", offNotEmpty+uintptr(evSeq), 4),
 			f("not_empty.sleepers", offNotEmpty+uintptr(evSleepers), 4),
 			f("not_full.seq", offNotFull+uintptr(evSeq), 4),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -89,7 +90,15 @@ const (
 
 // logSeqOff is the offset, in the control block, of the writer's claimed
 // message count (on the tail's line; see docs/ring.md).
-const logSeqWordOff = offTail + 8
+const (
+	logSeqWordOff = offTail + 8
+	logVerWordOff = offTail + 16 // seqlock over tail and claimed, for joiners
+)
+
+// logFlagAbort marks a padding record that takes the place of a message
+// number: an aborted claim, or a claim closed off by Recover. Readers move
+// their expected number to the padding's seq without counting a miss.
+const logFlagAbort = 1
 
 func logParams(capacity, readers int, policy LogPolicy) (params, error) {
 	if capacity < MinLog || capacity > MaxLog || !isPow2(uint64(capacity)) {
@@ -196,6 +205,38 @@ func (l *Log) posWord(off uint64) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(l.base, off))
 }
 
+// storeOwn stores v into a word of the writer's line that readers only
+// read under the seqlock (join) or after the writer is gone (Recover): a
+// plain store on amd64, in program order (the compiler keeps stores in
+// order, x86 keeps them so), else sync/atomic's.
+func storeOwn(p *atomic.Uint64, v uint64) {
+	if fastStores && !raceEnabled {
+		*(*uint64)(unsafe.Pointer(p)) = v
+		return
+	}
+	p.Store(v)
+}
+
+// fastStores: plain stores keep their order (amd64's TSO).
+const fastStores = runtime.GOARCH == "amd64"
+
+func (l *Log) verWord() *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(l.c), logVerWordOff))
+}
+
+// setClaimed stores the number the next claim will carry, under the
+// seqlock a joining reader reads it with (with the tail, if end != 0).
+func (w *LogWriter) setClaimed(c, end uint64) {
+	v := w.l.verWord()
+	w.ver++
+	storeOwn(v, 2*w.ver-1)
+	storeOwn(w.l.seqWord(), c)
+	if end != 0 {
+		w.publishClaim(end)
+	}
+	storeOwn(v, 2*w.ver)
+}
+
 func (l *Log) seqWord() *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(l.c), logSeqWordOff))
 }
@@ -296,12 +337,17 @@ func (l *Log) Recover() (bool, error) {
 			next = c - 1 // the stuck claim was message c-1
 		}
 	}
-	l.seqWord().Store(next)
+	// A writer killed inside its seqlock left the version odd: even it.
+	l.verWord().Store((l.verWord().Load() + 2) &^ 1)
 	if p == t {
+		l.seqWord().Store(next)
 		return false, nil
 	}
+	// The stuck claim's number is used up, as by Abort.
+	next++
+	l.seqWord().Store(next)
 	off := p & l.mask
-	putLogHeader(l.data, off, logRec{seq: next, size: t - p, typ: logPad})
+	putLogHeader(l.data, off, logRec{seq: next, size: t - p, typ: logPad, flags: logFlagAbort})
 	l.posWord(off).Store(p + 1)
 	l.c.notEmpty.Notify()
 	return true, nil
@@ -321,6 +367,7 @@ type LogWriter struct {
 	pending   bool
 	closed    bool
 	want      uint64 // end a blocked claim needs (read by canPut)
+	ver       uint64 // seqlock generation (the word holds 2*ver, odd while writing)
 	canPut    func() bool
 	_         [cacheLine]byte
 }
@@ -330,7 +377,7 @@ type LogWriter struct {
 // writer died, call Recover first.
 func (l *Log) Writer() *LogWriter {
 	if l.w == nil {
-		w := &LogWriter{l: l, tail: l.c.tail.Load(), seq: l.seqWord().Load(), closed: l.c.isClosed()}
+		w := &LogWriter{l: l, tail: l.c.tail.Load(), seq: l.seqWord().Load(), closed: l.c.isClosed(), ver: l.verWord().Load() / 2}
 		if l.policy == LogDropOldest {
 			w.limit = math.MaxUint64
 		}
@@ -425,10 +472,8 @@ func (w *LogWriter) TryClaim(n int) ([]byte, bool, error) {
 // claim publishes the claim of [t, t+total) for a record of size bytes at
 // its end (total is size plus any padding in front).
 func (w *LogWriter) claim(t, total, size uint64, n int) {
-	l := w.l
 	end := t + total
-	*(*uint64)(unsafe.Add(unsafe.Pointer(l.c), logSeqWordOff)) = w.seq + 1
-	w.publishClaim(end)
+	w.setClaimed(w.seq+1, end)
 	hook(stepProducerClaimed)
 	w.tail = end
 	w.claimPos, w.claimSize, w.claimN, w.pending = end-size, size, uint64(n), true
@@ -529,6 +574,17 @@ func (w *LogWriter) commit(n int, flags uint16, meta uint32) error {
 	return nil
 }
 
+// Drop counts a message the caller gave up without writing it (LogDropNewest
+// when TryClaim found no room): the next record's number skips it, and
+// every reader reports it in that record's Missed.
+func (w *LogWriter) Drop() {
+	w.seq++
+	w.setClaimed(w.seq, 0)
+}
+
+// Seq returns the number the next message will carry.
+func (w *LogWriter) Seq() uint64 { return w.seq }
+
 // Abort gives up the pending claim: the room becomes a padding record that
 // readers skip.
 func (w *LogWriter) Abort() error {
@@ -537,7 +593,10 @@ func (w *LogWriter) Abort() error {
 	}
 	l := w.l
 	off := w.claimPos & l.mask
-	putLogHeader(l.data, off, logRec{seq: w.seq, size: w.claimSize, typ: logPad})
+	// The claim's number is used up (a joiner may already count on the
+	// next one); the padding says so, and readers skip it uncounted.
+	w.seq++
+	putLogHeader(l.data, off, logRec{seq: w.seq, size: w.claimSize, typ: logPad, flags: logFlagAbort})
 	publish64(l.posWord(off), w.claimPos+1)
 	w.pending = false
 	return nil
@@ -640,6 +699,7 @@ type LogReader struct {
 	synced    bool   // seq is known
 	resynced  bool   // lapped: the next data record reports what was missed
 	published uint64 // the position last stored in the slot
+	pending   uint64 // missed, to report with the next message
 	missed    uint64
 	left      bool
 	canGet    func() bool
@@ -665,15 +725,37 @@ type LogRecord struct {
 // committed after it joined. It returns ErrFull when every slot is taken.
 func (l *Log) Join(owner uint32) (*LogReader, error) {
 	for i := range l.slots {
+		if r := l.join(i, owner); r != nil {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: all %d log reader slots taken", ErrFull, len(l.slots))
+}
+
+// JoinAt is Join at reader slot i: ErrFull when it is taken. A caller that
+// gives its readers fixed slots (a channel: subscriber k reads every log
+// through slot k) uses it instead of Join.
+func (l *Log) JoinAt(i int, owner uint32) (*LogReader, error) {
+	if i < 0 || i >= len(l.slots) {
+		return nil, fmt.Errorf("%w: reader slot %d of %d", ErrConfig, i, len(l.slots))
+	}
+	if r := l.join(i, owner); r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: log reader slot %d is taken", ErrFull, i)
+}
+
+func (l *Log) join(i int, owner uint32) *LogReader {
+	{
 		s := &l.slots[i]
 		tag := s.tag.Load()
 		if tag&0xff != logSlotFree {
-			continue
+			return nil
 		}
 		gen := (tag>>8 + 1) & 0xffffff
 		joining := uint64(owner)<<32 | gen<<8 | logSlotJoining
 		if !s.tag.CompareAndSwap(tag, joining) {
-			continue
+			return nil
 		}
 		s.pos.Store(l.c.tail.Load())
 		active := joining&^0xff | logSlotActive
@@ -682,13 +764,32 @@ func (l *Log) Join(owner uint32) (*LogReader, error) {
 		// either its scan sees this slot active, or this load sees its
 		// tail and starts at or after it (refresh).
 		s.tag.Store(active)
-		t := l.c.tail.Load()
+		t, c, ok := l.tailAndClaimed()
 		s.pos.Store(t)
-		r := &LogReader{l: l, slot: s, tag: active, next: t, last: t, published: t}
+		r := &LogReader{l: l, slot: s, tag: active, next: t, last: t, published: t, seq: c, synced: ok}
 		r.canGet = func() bool { return r.ready() }
-		return r, nil
+		return r
 	}
-	return nil, fmt.Errorf("%w: all %d log reader slots taken", ErrFull, len(l.slots))
+}
+
+// tailAndClaimed reads the writer's tail and the number its next claim
+// will carry, consistently (seqlock on the writer's line; the writer's
+// stores are ordered, and these loads are acquires).
+// ok is false when it found no consistent pair in a bounded number of
+// tries (a writer killed inside its seqlock, until Recover): the caller
+// then learns the number from the first record it reads.
+func (l *Log) tailAndClaimed() (t, c uint64, ok bool) {
+	v := l.verWord()
+	for range 1000 {
+		v1 := v.Load()
+		t = l.c.tail.Load()
+		c = l.seqWord().Load()
+		if v1&1 == 0 && v.Load() == v1 {
+			return t, c, true
+		}
+		runtime.Gosched()
+	}
+	return l.c.tail.Load(), 0, false
 }
 
 // ready is the wait condition: a record (or padding) at the cursor, the
@@ -772,7 +873,7 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 			return LogRecord{}, false, err
 		}
 		h, err := decodeLogRecord(l.data, off, p, l.maxPayload)
-		if err == nil && r.synced && !r.resynced && h.seq != r.seq {
+		if err == nil && r.synced && !r.resynced && h.seq < r.seq {
 			err = fmt.Errorf("%w: log record at position %d has message number %d, want %d", ErrCorrupt, p, h.seq, r.seq)
 		}
 		if l.policy == LogDropOldest || err != nil {
@@ -789,11 +890,23 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 		r.last = p
 		r.next = p + h.size
 		if h.typ == logPad {
+			if h.flags&logFlagAbort != 0 && h.seq > 0 {
+				// An aborted (or closed-off) claim used up number
+				// h.seq-1: messages dropped before it count, it not.
+				if r.synced && h.seq-1 > r.seq {
+					r.pending += h.seq - 1 - r.seq
+				}
+				if !r.synced || h.seq > r.seq {
+					r.seq = h.seq
+				}
+			}
 			continue
 		}
-		var missed uint64
-		if r.resynced && r.synced && h.seq > r.seq {
-			missed = h.seq - r.seq
+		missed := r.pending
+		r.pending = 0
+		if r.synced && h.seq > r.seq {
+			// Lapped (resynced), or messages the writer dropped (Drop).
+			missed += h.seq - r.seq
 		}
 		r.missed += missed
 		r.synced, r.resynced = true, false
