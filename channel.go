@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/segment"
 )
 
@@ -27,7 +28,8 @@ type Channel struct {
 	cfg     Config
 	hdr     []byte
 	parts   []byte
-	rings   []*dring
+	rings   []*dring    // work queue: the delivery ring
+	logs    []*ring.Log // pub/sub: the publishers' logs (publog.go)
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled
 	waiter  futex.Waiter
@@ -140,7 +142,7 @@ func segmentSize(c Config) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := int64(hdrSize) + int64(c.participants()*entrySize) + int64(c.rings()*ringSize(c.RingDepth)) + int64(ps) +
+	n := int64(hdrSize) + int64(c.participants()*entrySize) + int64(ringsRegionSize(c)) + int64(ps) +
 		int64(tapRegionSize(c.tapSlots(), c.TapSnap))
 	return n + 6*4096 + 64<<10, nil
 }
@@ -200,7 +202,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	}{
 		{regionHeader, kindChan, hdrSize, 64},
 		{regionParts, kindParts, cfg.participants() * entrySize, 64},
-		{regionRings, kindRings, cfg.rings() * ringSize(cfg.RingDepth), 4096},
+		{regionRings, ringsRegionKind(cfg), ringsRegionSize(cfg), 4096},
 		{regionPool, kindPool, ps, 4096},
 		{regionTap, kindTap, tapRegionSize(cfg.tapSlots(), cfg.TapSnap), 64},
 	}
@@ -228,12 +230,8 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 			ch.tap = newTapRing(mems[4], tapGeom{slots: cfg.tapSlots(), snap: cfg.TapSnap, slotSize: tapSlotSize(cfg.TapSnap)})
 		}
 	}
-	for k := range cfg.rings() {
-		r := newDring(mems[2][k*ringSize(cfg.RingDepth):], cfg.RingDepth)
-		if cfg.Pattern == PubSub {
-			r.tail.Store(closedBit) // no subscriber yet
-		}
-		ch.rings = append(ch.rings, r)
+	if err := ch.setupRings(mems[2], true); err != nil {
+		return fail(err)
 	}
 	// The header last, the magic last of all: an Open that sees the magic
 	// sees everything.
@@ -332,8 +330,7 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	if ch.parts, err = region(regionParts, h.cfg.participants()*entrySize); err != nil {
 		return fail(err)
 	}
-	rs := ringSize(h.cfg.RingDepth)
-	rmem, err := region(regionRings, h.cfg.rings()*rs)
+	rmem, err := region(regionRings, ringsRegionSize(h.cfg))
 	if err != nil {
 		return fail(err)
 	}
@@ -360,8 +357,8 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 			ch.tap = t
 		}
 	}
-	for k := range h.cfg.rings() {
-		ch.rings = append(ch.rings, attachDring(rmem[k*rs:], h.cfg.RingDepth))
+	if err := ch.setupRings(rmem, false); err != nil {
+		return fail(err)
 	}
 	if err := ch.join(); err != nil {
 		return fail(err)
@@ -485,7 +482,7 @@ func (ch *Channel) retire(e []byte, w uint64, slot, role int) {
 	st := u64(e, peState)
 	nw := w&^0xff | psCleaning
 	if st.CompareAndSwap(w, nw) {
-		ch.clean(slot, role)
+		ch.clean(slot, role, w)
 		st.CompareAndSwap(nw, nw&^0xff|psFree)
 	}
 	ch.wakeAll()

@@ -59,6 +59,10 @@ var (
 	// ErrPeerGone reports that every publisher (producer) has left or died
 	// and everything they published has been received.
 	ErrPeerGone = errors.New("shmkit: every publisher is gone")
+	// ErrOverrun reports, from Release of a sample received in place under
+	// DropOldest, that the publisher may have overwritten the sample's
+	// bytes while it was held: what was read from it may be torn.
+	ErrOverrun = errors.New("shmkit: sample overwritten while held (DropOldest)")
 	// ErrTooManyHeld reports a Receive while MaxHeld samples of this
 	// subscriber are still unreleased.
 	ErrTooManyHeld = errors.New("shmkit: too many unreleased samples")

@@ -21,7 +21,17 @@ func (ch *Channel) ScanForTest() int { return ch.scan(true) }
 
 // SleepersForTest returns how many waiters are parked on ring k's
 // not-empty event.
-func (ch *Channel) SleepersForTest(k int) uint32 { return ch.rings[k].notEmpty.Sleepers() }
+// On a pub/sub channel: parked on any publisher log's not-empty event.
+func (ch *Channel) SleepersForTest(k int) uint32 {
+	if ch.logs != nil {
+		var n uint32
+		for _, l := range ch.logs {
+			n += l.NotEmpty().Sleepers()
+		}
+		return n
+	}
+	return ch.rings[k].notEmpty.Sleepers()
+}
 
 // TapActiveForTest returns the channel's tap active word (0: no tap
 // attached, or no tap ring).

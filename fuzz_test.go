@@ -2,6 +2,7 @@ package shmkit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -97,17 +98,18 @@ func FuzzDecodeEntry(f *testing.F) {
 // ErrCorrupt and neither panic nor hang.
 func TestCorruptSharedState(t *testing.T) {
 	name := fmt.Sprintf("shmkit-corrupt-%d", os.Getpid())
-	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4})
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4, Pattern: WorkQueue})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer Remove(name)
 	defer ch.Close()
-	sub, _ := ch.Subscriber()
-	pub, _ := ch.Publisher()
+	cons, _ := ch.Consumer()
+	prod, _ := ch.Producer()
+	sub, pub := cons.Subscriber, prod.Publisher
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r := ch.rings[sub.slot]
+	r := ch.rings[0]
 	cases := []struct {
 		name    string
 		corrupt func()
@@ -151,6 +153,86 @@ func TestCorruptSharedState(t *testing.T) {
 		t.Errorf("entry with a publisher in a subscriber slot: %v, want ErrCorrupt", err)
 	}
 	u64(ch.entry(sub.slot), peState).Store(sub.w)
+}
+
+// TestCorruptLog writes impossible values into a publisher's log (a
+// record's type, size and length words, a reader line's state byte) and
+// checks that the subscriber and publisher get ErrCorrupt, never a panic
+// or a hang.
+func TestCorruptLog(t *testing.T) {
+	name := fmt.Sprintf("shmkit-corruptlog-%d", os.Getpid())
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name, WithForce())
+	defer ch.Close()
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mem, err := ch.seg.RegionBytes(regionRings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := ch.cfg.pubIndex(pub.slot)
+	lm := mem[j*logSize(ch.cfg):]
+	data := lm[320+64*ch.cfg.MaxSubscribers:]
+	cases := []struct {
+		name        string
+		off         int // offset in the record header
+		size, value uint64
+	}{
+		{"record type", 24, 2, 9},
+		{"record size", 20, 4, 40},
+		{"record length past its size", 16, 4, 1 << 20},
+	}
+	for _, c := range cases {
+		pos := ch.logs[j].Tail()
+		if err := pub.Send(ctx, []byte("hello")); err != nil {
+			t.Fatalf("%s: send: %v", c.name, err)
+		}
+		rec := data[int(pos)%ch.logs[j].Cap():]
+		switch c.size {
+		case 2:
+			binary.LittleEndian.PutUint16(rec[c.off:], uint16(c.value))
+		case 4:
+			binary.LittleEndian.PutUint32(rec[c.off:], uint32(c.value))
+		}
+		if _, err := sub.TryReceive(); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", c.name, err)
+		}
+		var buf [64]byte
+		if _, err := sub.ReceiveInto(ctx, buf[:]); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: ReceiveInto: %v, want ErrCorrupt", c.name, err)
+		}
+		// Skip the broken record for the next case.
+		sub.readers[j] = nil
+		sub.readers[j], _ = ch.logs[j].JoinAt(sub.slot+1, 99)
+		sub.readers[j].Close()
+		ch.logs[j].RemoveReaders(logOwner(sub.slot, sub.w))
+		sub.readers[j], err = ch.logs[j].JoinAt(sub.slot, logOwner(sub.slot, sub.w))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A reader line whose state byte no reader writes stops the publisher
+	// (when it next reads the lines) with ErrCorrupt, not a hang.
+	binary.LittleEndian.PutUint64(lm[320+64*(ch.cfg.MaxSubscribers-1):], 0x77)
+	for i := 0; ; i++ {
+		err := pub.Send(ctx, make([]byte, 64))
+		if errors.Is(err, ErrCorrupt) {
+			break
+		}
+		if err != nil || i > 1000 {
+			t.Fatalf("bad reader line: %v after %d sends", err, i)
+		}
+		if i%2 == 0 {
+			var buf [64]byte
+			sub.ReceiveInto(ctx, buf[:])
+		}
+	}
+	binary.LittleEndian.PutUint64(lm[320+64*(ch.cfg.MaxSubscribers-1):], 0)
 }
 
 // FuzzRing runs every delivery-ring operation on a ring whose indices and

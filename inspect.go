@@ -71,8 +71,10 @@ func Inspect(name string, opts ...Option) (Config, Stats, error) {
 	}
 	var firstErr error
 	rs := ringSize(cfg.RingDepth)
-	if rmem, err := read(regionRings, cfg.rings()*rs); err != nil {
+	if rmem, err := read(regionRings, ringsRegionSize(cfg)); err != nil {
 		firstErr = err
+	} else if cfg.Pattern == PubSub {
+		st.Rings, firstErr = inspectLogs(rmem, cfg)
 	} else {
 		for k := range cfg.rings() {
 			if (k+1)*rs > len(rmem) {

@@ -8,9 +8,10 @@ import (
 	"github.com/shmkit/shmkit/segment"
 )
 
-// TestInspectRings: Inspect reports each ring's occupancy (messages sent
-// and not yet received), which ring is closed, the pool's size classes and
-// each participant's start time.
+// TestInspectRings: Inspect reports each subscriber's occupancy (messages
+// sent and not yet released: unread or held, since a held sample pins its
+// position), which subscriber slot is unused (closed), the pool's size
+// classes and each participant's start time.
 func TestInspectRings(t *testing.T) {
 	name := chanName(t)
 	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 8, MaxSubscribers: 2})
@@ -47,8 +48,8 @@ func TestInspectRings(t *testing.T) {
 		switch {
 		case r.Depth != 8:
 			t.Errorf("ring %+v: depth", r)
-		case r.Ring == slot && (r.Len != 4 || r.Closed):
-			t.Errorf("subscriber's ring %+v: want 4 waiting, open", r)
+		case r.Ring == slot && (r.Len != 5 || r.Closed):
+			t.Errorf("subscriber's ring %+v: want 5 unreleased, open", r)
 		case r.Ring != slot && (r.Len != 0 || !r.Closed):
 			t.Errorf("unused ring %+v: want empty, closed", r)
 		}

@@ -33,7 +33,7 @@ var (
 )
 
 // layoutVersion is the channel layout version this code writes and reads.
-const layoutVersion = 1
+const layoutVersion = 2
 
 // Channel header (region "chan"). The immutable part [0, hdrImmutable) is
 // written once by Create and covered by the CRC-32C at hdrCRC; the mutable
@@ -54,6 +54,7 @@ const (
 	hdrEntrySize   = 56 // uint32 participant entry size
 	hdrRingSize    = 60 // uint32 bytes per ring
 	hdrFlags       = 64 // uint32 bit 0: Keep
+	hdrMaxHeld     = 68 // uint32 samples a subscriber may hold
 	hdrCRC         = 124
 	hdrImmutable   = 124 // bytes covered by the CRC
 	hdrRemoving    = 128 // uint32: pid of the last participant while it removes the name, else 0
@@ -178,7 +179,8 @@ func encodeHeader(c Config, poolSize uint64) []byte {
 	le.PutUint64(b[hdrPoolSize:], poolSize)
 	le.PutUint64(b[hdrLiveness:], uint64(c.LivenessInterval))
 	le.PutUint32(b[hdrEntrySize:], entrySize)
-	le.PutUint32(b[hdrRingSize:], uint32(ringSize(c.RingDepth)))
+	le.PutUint32(b[hdrRingSize:], uint32(ringUnit(c)))
+	le.PutUint32(b[hdrMaxHeld:], uint32(c.MaxHeld))
 	if c.Keep {
 		le.PutUint32(b[hdrFlags:], 1)
 	}
@@ -215,6 +217,7 @@ func decodeHeader(b []byte) (header, error) {
 		MaxSubscribers: u(hdrMaxSubs),
 		MaxProcesses:   u(hdrMaxProcs),
 		ChunksPerClass: u(hdrChunks),
+		MaxHeld:        u(hdrMaxHeld),
 	}
 	switch le.Uint32(b[hdrFlags:]) {
 	case 0:
@@ -234,9 +237,9 @@ func decodeHeader(b []byte) (header, error) {
 	h.poolSize = le.Uint64(b[hdrPoolSize:])
 	h.entrySize = le.Uint32(b[hdrEntrySize:])
 	h.ringSize = le.Uint32(b[hdrRingSize:])
-	if h.entrySize != entrySize || int(h.ringSize) != ringSize(h.cfg.RingDepth) {
+	if h.entrySize != entrySize || int(h.ringSize) != ringUnit(h.cfg) {
 		return header{}, fmt.Errorf("%w: entry size %d, ring size %d, layout says %d and %d",
-			ErrCorrupt, h.entrySize, h.ringSize, entrySize, ringSize(h.cfg.RingDepth))
+			ErrCorrupt, h.entrySize, h.ringSize, entrySize, ringUnit(h.cfg))
 	}
 	want, err := poolSize(h.cfg)
 	if err != nil || uint64(want) != h.poolSize {
@@ -248,10 +251,19 @@ func decodeHeader(b []byte) (header, error) {
 // participants returns the number of entries of the participant table.
 func (c Config) participants() int { return c.MaxSubscribers + c.MaxPublishers + c.MaxProcesses }
 
+// ringUnit is the header's ring_size: bytes per publisher log (pub/sub)
+// or of the delivery ring (work queue).
+func ringUnit(c Config) int {
+	if c.Pattern == PubSub {
+		return logSize(c)
+	}
+	return ringSize(c.RingDepth)
+}
+
 // rings returns the number of delivery rings.
 func (c Config) rings() int {
 	if c.Pattern == WorkQueue {
 		return 1
 	}
-	return c.MaxSubscribers
+	return 0 // pub/sub: publisher logs (publog.go)
 }

@@ -56,7 +56,7 @@ func childRestarter() int {
 				return fail("restarter send %d: %v", seq, err)
 			}
 		}
-		if _, err := p.Loan(64); err != nil { // held when the kill comes
+		if _, err := p.LoanContext(ctx, 64); err != nil { // held when the kill comes (waits for room in the log)
 			return fail("restarter loan: %v", err)
 		}
 	case "subscriber":
@@ -102,10 +102,10 @@ func childHolder() int {
 	if err != nil {
 		return fail("holder: %v", err)
 	}
-	if _, err := p.Loan(10); err != nil {
+	if err := p.Send(childCtx(), []byte("held")); err != nil {
 		return fail("holder: %v", err)
 	}
-	if err := p.Send(childCtx(), []byte("held")); err != nil {
+	if _, err := p.Loan(10); err != nil { // a publisher has one loan at a time: after the Send
 		return fail("holder: %v", err)
 	}
 	if _, err := s.Receive(childCtx()); err != nil {

@@ -112,7 +112,7 @@ func (ch *Channel) scan(force bool) int {
 		if !st.CompareAndSwap(w, nw) {
 			continue
 		}
-		ch.clean(i, psRole(w))
+		ch.clean(i, psRole(w), w)
 		st.CompareAndSwap(nw, nw&^0xff|psFree)
 		n++
 	}
@@ -131,6 +131,10 @@ func (ch *Channel) wakeAll() {
 	for _, r := range ch.rings {
 		r.notEmpty.Notify()
 		r.notFull.Notify()
+	}
+	for _, l := range ch.logs {
+		l.NotEmpty().Notify()
+		l.NotFull().Notify()
 	}
 	ch.joinedEv().Notify()
 }
@@ -188,9 +192,26 @@ func maskTag(r ref) uint64 { return uint64(uint32(r)&(1<<30-1) | 1<<30) }
 
 // clean releases everything participant i (role) held. The caller owns its
 // state word (CLEANING). Every step is idempotent.
-func (ch *Channel) clean(i, role int) {
+func (ch *Channel) clean(i, role int, w uint64) {
 	p := ch.pool.owner(ch.self)
 	e := ch.entry(i)
+	if ch.cfg.Pattern == PubSub {
+		// The data path is the publishers' logs: a dead subscriber's
+		// lines are freed (what it held goes with them), a dead
+		// publisher's claim is closed off; its log stays readable.
+		switch role {
+		case roleSubscriber:
+			ch.cleanSubscriberLogs(i, w)
+		case rolePublisher:
+			ch.cleanPublisherLog(i)
+			if ch.tap != nil {
+				ch.tap.abandon(ch.cfg.pubIndex(i))
+			}
+		}
+		_, _ = p.reclaim(i)
+		ch.wakeAll()
+		return
+	}
 	switch role {
 	case roleSubscriber:
 		k, r := 0, ch.rings[0]
@@ -225,7 +246,7 @@ func (ch *Channel) clean(i, role int) {
 			u64(e, pePubRef).Store(0)
 		}
 		if ch.tap != nil {
-			ch.tap.abandon(i)
+			ch.tap.abandon(ch.cfg.pubIndex(i))
 		}
 	}
 	_, _ = p.reclaim(i)

@@ -105,10 +105,17 @@ func childPublisher() int {
 	max := ch.Config().MaxMessage
 	ctx := childCtx()
 	count := envInt("COUNT", 1000)
-	for seq := uint64(1); seq <= uint64(count); seq++ {
-		s, err := p.LoanContext(ctx, msgSize(seq, max))
+	for i := uint64(1); i <= uint64(count); i++ {
+		// The message's number is the log's (a publisher that takes a
+		// slot over continues its numbering): loan the most, then size it
+		// by the number it will carry.
+		s, err := p.LoanContext(ctx, max)
 		if err != nil {
-			return fail("publisher loan %d: %v", seq, err)
+			return fail("publisher loan %d: %v", i, err)
+		}
+		seq := s.Seq()
+		if err := s.SetLen(msgSize(seq, max)); err != nil {
+			return fail("publisher: %v", err)
 		}
 		payload(s.Bytes(), s.Publisher(), seq)
 		if err := p.Publish(ctx, s); err != nil {
@@ -154,6 +161,9 @@ func childSubscriber() int {
 		if err := verify(smp.Bytes(), from, seq, max); err != nil {
 			return fail("subscriber: %v", err)
 		}
+		// Numbers are per publisher slot (from&0xff), continued by a
+		// publisher that takes the slot over.
+		from &= 0xff
 		prev, seen := last[from]
 		want := prev + 1
 		if !seen && late {
@@ -362,8 +372,16 @@ func TestProcJoinLeaveMidStream(t *testing.T) {
 		}
 		return false
 	})
+	// A publisher held open until the joiner is in: one that joins after
+	// every publisher left waits for the next (it never saw one leave).
+	hold, err := ch.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
 	joiner, jo := start(t, "subscriber", "CH="+name, "LATE=1")
 	waitOK(t, leaver, lo)
+	waitFor(t, "the joiner", func() bool { return count(t, ch, "subscriber") == 2 })
+	hold.Close()
 	waitOK(t, pub, po)
 	waitOK(t, stay, so)
 	waitOK(t, joiner, jo)

@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/atomicx"
+	"github.com/shmkit/shmkit/ring"
 )
 
 // Publisher publishes into a channel: every subscriber attached when a
@@ -17,39 +19,62 @@ import (
 // Publisher is safe for concurrent use; its messages are delivered in the
 // order its Publish calls return.
 type Publisher struct {
-	ch    *Channel
-	slot  int
-	w     uint64
-	pool  *pool
-	e     []byte
-	mu    sync.Mutex // serialises Publish: per-publisher order
-	seq   uint64
-	done  bool
-	shut  atomic.Bool // done, readable without mu (Loan's early check)
-	smp   sampleSlab  // under mu
-	relay Relay
+	ch *Channel
+	// Pub/sub: the publisher's log, its writer, its one loan sample.
+	log     *ring.Log
+	lw      *ring.LogWriter
+	loanSmp Sample
+	loaned  bool
+	nsent   uint64
+	// DropNewest: a loan that found no room is written into scratch and
+	// dropped at Publish.
+	dropLoan bool
+	scratch  []byte
+	slot     int
+	w        uint64
+	pool     *pool
+	e        []byte
+	mu       sync.Mutex // serialises Publish: per-publisher order
+	seq      uint64
+	done     bool
+	shut     atomic.Bool // done, readable without mu (Loan's early check)
+	smp      sampleSlab  // under mu
+	relay    Relay
 }
 
 // Subscriber receives from a channel (a consumer on a work queue). Methods
 // are safe for concurrent use.
 type Subscriber struct {
-	ch        *Channel
-	slot      int
-	w         uint64
-	ring      *dring
-	bit       uint64
-	pool      *pool
-	e         []byte
-	mu        sync.Mutex
-	held      [heldSlots]bool
-	nheld     int
-	missed    uint64 // the shared missed counter when last reported
-	joinPubs  uint64
-	pubAtJoin bool
-	done      bool
-	nrecv     uint64
-	smp       sampleSlab // under mu
-	relay     Relay
+	ch *Channel
+	// Pub/sub: a reader of every publisher's log, the samples it can hold
+	// (reused), the free ones, and how many it holds per log.
+	readers    []*ring.LogReader
+	events     []*futex.Event
+	samples    []Sample
+	free       []int
+	heldIn     []int
+	rr         int
+	lastMissed uint64
+	lastSeq    uint64
+	lastFrom   int
+	lost       uint64 // messages overwritten while copied (DropOldest)
+	shut       atomic.Bool
+	slot       int
+	w          uint64
+	ring       *dring
+	bit        uint64
+	pool       *pool
+	e          []byte
+	mu         sync.Mutex
+	held       [heldSlots]bool
+	nheld      int
+	missed     uint64 // the shared missed counter when last reported
+	joinPubs   uint64
+	pubAtJoin  bool
+	done       bool
+	nrecv      uint64
+	smp        sampleSlab // under mu
+	relay      Relay
 }
 
 // sampleSlab hands out Samples from a batch allocated at once, so a
@@ -74,6 +99,10 @@ func (b *sampleSlab) next() *Sample {
 // until Publish or Discard) or received by a subscriber (read-only by
 // contract until Release). Its bytes are never copied.
 type Sample struct {
+	data   []byte // the payload's bytes: cap is what may be used
+	log    int    // pub/sub: the log it came from
+	pos    uint64 // pub/sub: its position there
+	end    uint64
 	pub    *Publisher
 	sub    *Subscriber
 	r      ref
@@ -99,7 +128,7 @@ func (s *Sample) Bytes() []byte {
 	if s == nil || s.state == sampleDone {
 		return nil
 	}
-	return s.chunk[msgHeaderSize : msgHeaderSize+s.n : msgHeaderSize+s.n]
+	return s.data[:s.n:s.n]
 }
 
 // Len returns the payload length.
@@ -113,13 +142,17 @@ func (s *Sample) Len() int { return s.n }
 // the count arrives ahead of the gap.
 func (s *Sample) Missed() uint64 { return s.missed }
 
-// Seq returns the publisher's sequence number of the message (1, 2, ... per
-// publisher).
+// Seq returns the message's number in its publisher slot's log: 1, 2, ...
+// from the channel's creation, continued by a publisher that takes a slot
+// over from one that left or died (a gap in the numbers is a message
+// missed: Missed counts it). A loaned sample's Seq is the number it will
+// carry when published.
 func (s *Sample) Seq() uint64 { return s.seq }
 
-// Publisher identifies the sample's publisher: its participant slot and
-// the slot's generation (slot | generation<<8), so a publisher that takes
-// over the slot of one that left has another identity.
+// Publisher identifies the sample's publisher: its index among the
+// channel's publisher slots and the slot's generation (index |
+// generation<<8), so a publisher that takes over the slot of one that left
+// has another identity.
 func (s *Sample) Publisher() int { return s.from }
 
 // SetLen shrinks or grows a loaned sample's payload within what was loaned
@@ -128,7 +161,7 @@ func (s *Sample) SetLen(n int) error {
 	if s.state != sampleLoaned {
 		return ErrSampleState
 	}
-	if n < 0 || n > len(s.chunk)-msgHeaderSize || n > s.pub.ch.cfg.MaxMessage {
+	if n < 0 || n > cap(s.data) || n > s.pub.ch.cfg.MaxMessage {
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
 	}
 	s.n = n
@@ -155,10 +188,17 @@ func (ch *Channel) publisher() (*Publisher, error) {
 	}
 	p := &Publisher{ch: ch, slot: i, pool: ch.pool.owner(i), e: ch.entry(i)}
 	p.relay.init(ch, p.e, i)
+	if ch.cfg.Pattern == PubSub {
+		if err := p.joinLog(); err != nil {
+			u64(p.e, peState).Store(w&^0xff | psFree)
+			return nil, err
+		}
+	}
 	u64(ch.hdr, hdrPubJoins).Add(1)
 	if p.w, err = ch.activate(i, w); err != nil {
 		return nil, err
 	}
+	p.tagLog()
 	if err := ch.register(p); err != nil {
 		p.leave()
 		return nil, err
@@ -193,14 +233,11 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
 	s.pubAtJoin = ch.publishersPresent()
 	if ch.cfg.Pattern == PubSub {
-		s.ring, s.bit = ch.rings[i], bit(i)
-		// The ring of a slot is closed while nobody holds the slot; what a
-		// late writer left in it (holes) goes before it opens.
-		if err := s.ring.drain(i, ch.alive, func(v ref) { ch.clearBit(s.pool, v, s.bit) }); err != nil {
+		s.heldIn = make([]int, len(ch.logs))
+		if err := s.joinLogs(w); err != nil {
 			u64(s.e, peState).Store(w&^0xff | psFree)
 			return nil, err
 		}
-		s.ring.reopen()
 	} else {
 		s.ring, s.bit = ch.rings[0], bit(0)
 	}
@@ -245,6 +282,14 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 		return nil, err
 	}
 	defer p.ch.exitAt(p.slot)
+	if p.lw != nil {
+		if ctx != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		return p.logLoan(ctx, n)
+	}
 	r, chunk, err := p.take(ctx, n)
 	if err != nil {
 		return nil, err
@@ -254,7 +299,7 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 	}
 	s := p.smp.next()
 	p.mu.Unlock()
-	*s = Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}
+	*s = Sample{pub: p, r: r, chunk: chunk, data: chunk[msgHeaderSize:], n: n, state: sampleLoaned, from: p.id()}
 	return s, nil
 }
 
@@ -338,6 +383,14 @@ func (s *Sample) Discard() error {
 	}
 	defer s.pub.ch.exitAt(s.pub.slot)
 	s.state = sampleDone
+	if p := s.pub; p.lw != nil {
+		p.loaned = false
+		if p.dropLoan {
+			p.dropLoan = false
+			return nil
+		}
+		return p.logErr(p.lw.Abort())
+	}
 	return s.pub.pool.free(s.r)
 }
 
@@ -355,6 +408,15 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 		return err
 	}
 	defer p.ch.exitAt(p.slot)
+	if p.lw != nil {
+		// The room was claimed by the loan: publishing never waits.
+		if p.shut.Load() {
+			return ErrClosed
+		}
+		s.state = sampleDone
+		p.loaned = false
+		return p.logCommit(s.n, s.data)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
@@ -376,7 +438,7 @@ func (p *Publisher) publish(ctx context.Context, r ref, chunk []byte, n int) err
 	at("publish.pubref")
 	// Targets: the subscribers active now, each with its state word so a
 	// slot reused meanwhile is recognised.
-	var targets [MaxSubscribers]uint64
+	var targets [MaxConsumers]uint64
 	mask := uint64(0)
 	if ch.cfg.Pattern == PubSub {
 		for k := range ch.cfg.MaxSubscribers {
@@ -417,7 +479,7 @@ func (p *Publisher) publish(ctx context.Context, r ref, chunk []byte, n int) err
 	// copy comes after delivery (subscribers are not kept waiting for it)
 	// and before the publisher's bit goes (the chunk is still ours to read).
 	if t := ch.tap; t != nil && t.active.Load() != 0 {
-		t.copyOut(p.slot, p.id(), p.seq, chunk[msgHeaderSize:msgHeaderSize+n])
+		t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), p.seq, chunk[msgHeaderSize:msgHeaderSize+n])
 	}
 	clearBitIn(p.pool, r, chunk, pubBit)
 	at("publish.unpub")
@@ -519,6 +581,12 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 		return err
 	}
 	defer p.ch.exitAt(p.slot)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.lw != nil {
+		return p.logSend(ctx, msg)
+	}
 	r, chunk, err := p.take(ctx, n)
 	if err != nil {
 		return err
@@ -532,12 +600,13 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 }
 
 // ID returns the identity every message of p carries (Sample.Publisher):
-// its participant slot and the slot's generation, slot | generation<<8.
+// its index among the channel's publisher slots and the slot's
+// generation, index | generation<<8.
 // It does not change while p is open.
 func (p *Publisher) ID() int { return p.id() }
 
-// id is the publisher identity samples carry: slot | generation<<8.
-func (p *Publisher) id() int { return p.slot | psGen(p.w)<<8 }
+// id is the publisher identity samples carry: index | generation<<8.
+func (p *Publisher) id() int { return p.ch.cfg.pubIndex(p.slot) | psGen(p.w)<<8 }
 
 func (p *Publisher) isDone() bool {
 	p.mu.Lock()
@@ -565,6 +634,14 @@ func (p *Publisher) closeInternal() error {
 	p.done = true
 	p.shut.Store(true)
 	p.mu.Unlock()
+	if p.lw != nil && p.loaned {
+		p.loaned = false
+		if !p.dropLoan {
+			_ = p.lw.Abort()
+		}
+		p.dropLoan = false
+		p.loanSmp.state = sampleDone
+	}
 	p.relay.retire()
 	p.leave()
 	p.ch.unregister(p)

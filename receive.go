@@ -26,6 +26,12 @@ import (
 // spin false parks at once: a caller that already waited a whole interval
 // does not spin again.
 func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, spin bool) error {
+	return ch.waitEvents(ctx, []*futex.Event{ev}, cond, spin)
+}
+
+// waitEvents is wait on several events (futex.Waiter.WaitAnyUntil): any
+// of them notified makes it re-check cond.
+func (ch *Channel) waitEvents(ctx context.Context, evs []*futex.Event, cond func() bool, spin bool) error {
 	if cond() {
 		return nil
 	}
@@ -48,7 +54,9 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 		stop := context.AfterFunc(ctx, func() {
 			defer ch.inflight[0].n.Add(-1)
 			ended.Store(true)
-			ev.Notify()
+			for _, ev := range evs {
+				ev.Notify()
+			}
 		})
 		defer func() {
 			if stop() {
@@ -60,9 +68,15 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 	// while it spins, at every wake-up once parked. (A clock read inside
 	// cond, every 64th call, came once per 32 re-checks when parked: the
 	// dead were noticed 32 intervals late.)
-	expired, err := w.WaitUntil(context.Background(), ev, func() bool {
-		return cond() || ch.closing.Load() || ended.Load()
-	}, time.Now().Add(ch.cfg.LivenessInterval))
+	full := func() bool { return cond() || ch.closing.Load() || ended.Load() }
+	until := time.Now().Add(ch.cfg.LivenessInterval)
+	var expired bool
+	var err error
+	if len(evs) == 1 {
+		expired, err = w.WaitUntil(context.Background(), evs[0], full, until)
+	} else {
+		expired, err = w.WaitAnyUntil(context.Background(), evs, full, until)
+	}
 	switch {
 	case err != nil:
 		return err
@@ -84,7 +98,16 @@ func (s *Subscriber) TryReceive() (*Sample, error) {
 		return nil, err
 	}
 	defer s.ch.exitAt(s.slot)
-	smp, err := s.tryReceive()
+	var smp *Sample
+	var err error
+	if s.readers != nil {
+		if s.shut.Load() {
+			return nil, ErrClosed
+		}
+		smp, err = s.logTry()
+	} else {
+		smp, err = s.tryReceive()
+	}
 	if err == nil && smp == nil {
 		s.ch.maybeScan()
 		if s.peerGone() {
@@ -104,11 +127,33 @@ func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
 		return nil, err
 	}
 	defer s.ch.exitAt(s.slot)
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	return s.receive(ctx)
 }
 
 // receive is Receive for a caller that has entered the channel.
 func (s *Subscriber) receive(ctx context.Context) (*Sample, error) {
+	if s.readers != nil {
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		for {
+			if s.shut.Load() {
+				return nil, ErrClosed
+			}
+			smp, err := s.logTry()
+			if smp != nil || err != nil {
+				return smp, err
+			}
+			if err := s.waitData(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var since time.Time
 	defer func() {
 		if !since.IsZero() {
@@ -166,6 +211,9 @@ func (s *Subscriber) peerGone() bool {
 	}
 	if !s.pubAtJoin && u64(s.ch.hdr, hdrPubJoins).Load() == s.joinPubs {
 		return false
+	}
+	if s.readers != nil {
+		return s.logDrained()
 	}
 	return s.ring.empty()
 }
@@ -234,7 +282,7 @@ func (s *Subscriber) sample(v ref, h int) (*Sample, error) {
 		return nil, fmt.Errorf("%w: message %#x: length %d in a chunk of %d", ErrCorrupt, v, n, len(chunk))
 	}
 	smp := s.smp.next() // the caller holds s.mu
-	*smp = Sample{sub: s, r: v, chunk: chunk, n: n, held: h, state: sampleReceived,
+	*smp = Sample{sub: s, r: v, chunk: chunk, data: chunk[msgHeaderSize:], n: n, held: h, state: sampleReceived,
 		seq: u64(chunk, mhSeq).Load(), from: int(u32(chunk, mhPublisher).Load())}
 	return smp, nil
 }
@@ -260,6 +308,13 @@ func (smp *Sample) Release() error {
 // release is Release for a caller that has entered the channel.
 func (smp *Sample) release() error {
 	s := smp.sub
+	if s.readers != nil {
+		if s.shut.Load() {
+			smp.state = sampleDone
+			return nil // released with the subscriber
+		}
+		return s.logRelease(smp)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	smp.state = sampleDone
@@ -282,6 +337,31 @@ func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (int, error) {
 		return 0, err
 	}
 	defer s.ch.exitAt(s.slot)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.receiveInto(ctx, buf)
+}
+
+// receiveInto is ReceiveInto for a caller that has entered the channel.
+func (s *Subscriber) receiveInto(ctx context.Context, buf []byte) (int, error) {
+	if s.readers != nil {
+		for {
+			if s.shut.Load() {
+				return 0, ErrClosed
+			}
+			n, ok, err := s.logInto(buf)
+			if ok || err != nil {
+				return n, err
+			}
+			if err := s.waitData(ctx); err != nil {
+				return 0, err
+			}
+		}
+	}
 	smp, err := s.receive(ctx)
 	if err != nil {
 		return 0, err
@@ -309,7 +389,11 @@ func (s *Subscriber) closeInternal() error {
 		return nil
 	}
 	s.done = true
+	s.shut.Store(true)
 	s.mu.Unlock()
+	for _, r := range s.readers {
+		_ = r.Close()
+	}
 	s.relay.retire()
 	s.leave()
 	s.ch.unregister(s)

@@ -543,9 +543,8 @@ func (tp *Tap) addMiss(n uint64) {
 
 // check validates a whole copy against the channel's configuration.
 func (tp *Tap) check(r TapRecord) error {
-	slot := r.Publisher & 0xff
-	lo, hi := slotRange(rolePublisher, tp.cfg)
-	if r.Len > tp.cfg.MaxMessage || slot < lo || slot >= hi || r.Publisher>>24 != 0 {
+	slot := r.Publisher & 0xff // the publisher's index (Sample.Publisher)
+	if r.Len > tp.cfg.MaxMessage || slot >= tp.cfg.MaxPublishers || r.Publisher>>24 != 0 {
 		return fmt.Errorf("%w: tap copy of %d bytes from publisher %#x", ErrCorrupt, r.Len, r.Publisher)
 	}
 	return nil

@@ -102,9 +102,11 @@ func TestTapCrossProcess(t *testing.T) {
 		t.Fatal("publisher:", err)
 	}
 	r, err := tap.Receive(ctx)
-	if err != nil || r.Missed != more-slots || r.Seq != more-slots+1 || r.Publisher == from {
+	// The second publisher takes the first one's slot and continues its
+	// numbering.
+	if err != nil || r.Missed != more-slots || r.Seq != count+more-slots+1 || r.Publisher == from {
 		t.Fatalf("after a pause: message %d of publisher %#x, missed %d, %v; want message %d missed %d",
-			r.Seq, r.Publisher, r.Missed, err, more-slots+1, more-slots)
+			r.Seq, r.Publisher, r.Missed, err, count+more-slots+1, more-slots)
 	}
 	checkRecord(t, r, max, snap)
 	for range slots - 1 {
@@ -206,13 +208,18 @@ func TestTapPublisherKilledInCopy(t *testing.T) {
 	}
 	// Two laps, read a half lap at a time: every slot is written again,
 	// the abandoned one included.
-	seq := uint64(0)
+	// The new publisher continues the slot's numbering (Sample.Seq) after
+	// the dead one's last message, 5.
+	seq := uint64(5)
 	for lap := range 4 {
 		for range slots / 2 {
 			seq++
 			s, err := pub.LoanContext(ctx, msgSize(seq, 300))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if s.Seq() != seq {
+				t.Fatalf("loan will carry number %d, want %d", s.Seq(), seq)
 			}
 			payload(s.Bytes(), s.Publisher(), seq)
 			if err := pub.Publish(ctx, s); err != nil {

@@ -133,5 +133,5 @@ func ReceiveAs[T any](ctx context.Context, s *Subscriber) (*Sample, *T, error) {
 		_ = smp.Release()
 		return nil, nil, fmt.Errorf("%w: message of %d bytes, type of %d", ErrTypeMismatch, n, ti.size)
 	}
-	return smp, (*T)(unsafe.Pointer(unsafe.SliceData(smp.chunk[msgHeaderSize:]))), nil
+	return smp, (*T)(unsafe.Pointer(unsafe.SliceData(smp.data))), nil
 }

@@ -30,7 +30,21 @@ func NewWaitSet(subs ...*Subscriber) *WaitSet {
 // Add adds a subscription.
 func (w *WaitSet) Add(s *Subscriber) { w.subs = append(w.subs, s) }
 
-func (s *Subscriber) ready() bool { return s.ring.canTake() || s.peerGone() }
+func (s *Subscriber) ready() bool {
+	if s.readers != nil {
+		return s.logReady() || s.peerGone()
+	}
+	return s.ring.canTake() || s.peerGone()
+}
+
+// waitEvents are the events a subscriber's messages are announced on: its
+// publishers' logs (pub/sub) or the work queue's ring.
+func (s *Subscriber) waitEvents() []*futex.Event {
+	if s.readers != nil {
+		return s.events
+	}
+	return []*futex.Event{s.ring.notEmpty}
+}
 
 // Wait returns a subscription that has a message to receive, or whose
 // every publisher is gone (its TryReceive then says ErrPeerGone), or whose
@@ -57,10 +71,10 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 			s.ch.exit()
 		}
 	}()
-	evs := make([]*futex.Event, len(w.subs))
+	var evs []*futex.Event
 	interval := w.subs[0].ch.cfg.LivenessInterval
-	for i, s := range w.subs {
-		evs[i] = s.ring.notEmpty
+	for _, s := range w.subs {
+		evs = append(evs, s.waitEvents()...)
 		interval = min(interval, s.ch.cfg.LivenessInterval)
 	}
 	waiter := w.subs[0].ch.waiter

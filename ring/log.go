@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
@@ -343,11 +344,13 @@ func (l *Log) Recover() (bool, error) {
 		l.seqWord().Store(next)
 		return false, nil
 	}
-	// The stuck claim's number is used up, as by Abort.
+	// The stuck claim's number is used up (a joiner may count on the
+	// next one): the message is lost, and readers count it missed (plain
+	// padding; the next record's number shows the gap).
 	next++
 	l.seqWord().Store(next)
 	off := p & l.mask
-	putLogHeader(l.data, off, logRec{seq: next, size: t - p, typ: logPad, flags: logFlagAbort})
+	putLogHeader(l.data, off, logRec{seq: next, size: t - p, typ: logPad})
 	l.posWord(off).Store(p + 1)
 	l.c.notEmpty.Notify()
 	return true, nil
@@ -368,6 +371,8 @@ type LogWriter struct {
 	closed    bool
 	want      uint64 // end a blocked claim needs (read by canPut)
 	ver       uint64 // seqlock generation (the word holds 2*ver, odd while writing)
+	flags     uint16 // what TryWrite and the batches commit with (SetTag)
+	meta      uint32
 	canPut    func() bool
 	_         [cacheLine]byte
 }
@@ -388,6 +393,45 @@ func (l *Log) Writer() *LogWriter {
 		l.w = w
 	}
 	return l.w
+}
+
+// TakeOver returns a new writer handle resumed from the shared state (the
+// tail, the next message number), replacing the one Writer returns: for a
+// process that takes a log over from a writer that left or died (after
+// Recover) — possibly an earlier writer of this same process, whose
+// handle's state may be stale.
+func (l *Log) TakeOver() *LogWriter {
+	l.w = nil
+	return l.Writer()
+}
+
+// NotEmpty is the event readers park on (the writer notifies it after each
+// commit or batch, when someone sleeps); NotFull the one a writer waiting
+// for room parks on (readers notify it after Release). A caller that parks
+// on them itself (on several logs at once) must call SleeperFence before
+// each re-check of its condition while counted as a sleeper, as this
+// package's waits do (wait.go).
+func (l *Log) NotEmpty() *futex.Event { return &l.c.notEmpty }
+
+// NotFull: see NotEmpty.
+func (l *Log) NotFull() *futex.Event { return &l.c.notFull }
+
+// Room reports whether a claim of n bytes would find room now (reading the
+// readers' positions if the cached limit says no): the condition of a
+// writer waiting for room.
+func (w *LogWriter) Room(n int) bool {
+	l := w.l
+	size := align32(logHeader + uint64(max(n, 0)))
+	off := w.tail & l.mask
+	end := w.tail + size
+	if l.capacity-off < size {
+		end += l.capacity - off
+	}
+	if end <= w.limit {
+		return true
+	}
+	ok, err := w.refresh(end)
+	return ok || err != nil || l.c.isClosed()
 }
 
 // refresh recomputes the limit from the readers' positions and reports
@@ -574,6 +618,10 @@ func (w *LogWriter) commit(n int, flags uint16, meta uint32) error {
 	return nil
 }
 
+// SetTag sets the flags and meta word that the copying calls (TryWrite,
+// Write, TryWriteBatch, WriteBatch) commit records with (0, 0 at first).
+func (w *LogWriter) SetTag(flags uint16, meta uint32) { w.flags, w.meta = flags, meta }
+
 // Drop counts a message the caller gave up without writing it (LogDropNewest
 // when TryClaim found no room): the next record's number skips it, and
 // every reader reports it in that record's Missed.
@@ -617,7 +665,7 @@ func (w *LogWriter) TryWrite(msg []byte) (bool, error) {
 		return false, err
 	}
 	copy(b, msg)
-	return true, w.Commit(len(msg), 0, 0)
+	return true, w.Commit(len(msg), w.flags, w.meta)
 }
 
 // Write is TryWrite that waits for room until ctx ends.
@@ -627,7 +675,7 @@ func (w *LogWriter) Write(ctx context.Context, msg []byte) error {
 		return err
 	}
 	copy(b, msg)
-	return w.Commit(len(msg), 0, 0)
+	return w.Commit(len(msg), w.flags, w.meta)
 }
 
 // TryWriteBatch copies as many of msgs as there is room for into records
@@ -643,7 +691,7 @@ func (w *LogWriter) TryWriteBatch(msgs [][]byte) (int, error) {
 			break
 		}
 		copy(b, m)
-		if err = w.commit(len(m), 0, 0); err != nil {
+		if err = w.commit(len(m), w.flags, w.meta); err != nil {
 			break
 		}
 		done++
@@ -803,6 +851,13 @@ func (r *LogReader) ready() bool {
 	return l.policy == LogDropOldest && l.c.tail.Load() > r.last+l.capacity
 }
 
+// Ready reports, without reading anything but the record's position word
+// (and the closed flag; under LogDropOldest the writer's tail), whether
+// TryNext would find something to do: a committed record or padding at the
+// cursor, the log closed, or the reader lapped. It is the condition a
+// caller parking on NotEmpty polls.
+func (r *LogReader) Ready() bool { return r.ready() }
+
 // Position returns the position the reader last published (Release).
 func (r *LogReader) Position() uint64 { return r.published }
 
@@ -838,7 +893,7 @@ func (r *LogReader) fast() (uint64, logRec, bool) {
 	l := r.l
 	p := r.next
 	off := p & l.mask
-	if l.policy == LogDropOldest || !r.synced || r.resynced || r.left || l.posWord(off).Load() != p+1 {
+	if l.policy == LogDropOldest || !r.synced || r.resynced || r.pending != 0 || r.left || l.posWord(off).Load() != p+1 {
 		return 0, logRec{}, false
 	}
 	// One load of each header word: the record may be overwritten once
@@ -859,6 +914,12 @@ func (r *LogReader) fast() (uint64, logRec, bool) {
 // log is closed and drained, ErrCorrupt for a record no writer writes.
 func (r *LogReader) TryNext() (LogRecord, bool, error) {
 	l := r.l
+	if off, h, ok := r.fast(); ok {
+		p := r.next
+		d := off + logHeader
+		r.last, r.next, r.seq = p, p+h.size, h.seq+1
+		return LogRecord{Data: l.data[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}, true, nil
+	}
 	if r.left {
 		return LogRecord{}, false, ErrClosed
 	}

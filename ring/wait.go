@@ -63,6 +63,12 @@ func publish64(p *atomic.Uint64, v uint64) {
 	p.Store(v)
 }
 
+// SleeperFence is the waiter's half of the asymmetric fence above, for a
+// caller that parks on a ring's events itself (Log.NotEmpty, Log.NotFull):
+// call it before every re-check of the condition made while counted as a
+// sleeper (futex.Event.Sleepers() != 0 is a cheap test).
+func SleeperFence() { sleeperFence() }
+
 // spinPollsPerCheck is how many polls run between reads of the clock and
 // of ctx while spinning.
 const spinPollsPerCheck = 64

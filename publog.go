@@ -1,0 +1,817 @@
+package shmkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/ring"
+)
+
+// The pub/sub data path: one ring.Log per publisher slot in the channel's
+// "rings" region (kind LOGS). Publisher slot j appends to log j alone;
+// subscriber slot k reads every log through reader slot k of each, in
+// place, and publishes its position in each log once per batch in a cache
+// line only it writes (docs/channels.md, "Data path").
+
+var kindLogs = ring.KindLog
+
+// logBytes is the record capacity of each publisher's log: room for
+// RingDepth records of up to 224 payload bytes (256-byte records), and for
+// two records of MaxMessage (a record takes at most half a log), rounded
+// up to a power of two.
+func logBytes(c Config) int {
+	n := max(ring.MinLog, c.RingDepth*256, 2*(align32(c.MaxMessage)+64))
+	if n > ring.MaxLog {
+		return 2 * ring.MaxLog // refused by validate
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+func align32(n int) int { return (n + 31) &^ 31 }
+
+// logSize is the size of one publisher's log region.
+func logSize(c Config) int {
+	n, _ := ring.LogSize(logBytes(c), c.MaxSubscribers)
+	return n
+}
+
+// ringsRegionSize is the size of the "rings" region: the publishers' logs
+// (pub/sub) or the one delivery ring (work queue).
+func ringsRegionSize(c Config) int {
+	if c.Pattern == PubSub {
+		return c.MaxPublishers * logSize(c)
+	}
+	return c.rings() * ringSize(c.RingDepth)
+}
+
+func ringsRegionKind(c Config) uint32 {
+	if c.Pattern == PubSub {
+		return kindLogs
+	}
+	return kindRings
+}
+
+func logPolicy(p Policy) ring.LogPolicy {
+	switch p {
+	case DropNewest:
+		return ring.LogDropNewest
+	case DropOldest:
+		return ring.LogDropOldest
+	}
+	return ring.LogBlock
+}
+
+// setupRings makes (create) or attaches the rings region's structures.
+func (ch *Channel) setupRings(mem []byte, create bool) error {
+	c := ch.cfg
+	if c.Pattern != PubSub {
+		rs := ringSize(c.RingDepth)
+		for k := range c.rings() {
+			if create {
+				ch.rings = append(ch.rings, newDring(mem[k*rs:], c.RingDepth))
+			} else {
+				ch.rings = append(ch.rings, attachDring(mem[k*rs:], c.RingDepth))
+			}
+		}
+		return nil
+	}
+	ls, capacity := logSize(c), logBytes(c)
+	for j := range c.MaxPublishers {
+		m := mem[j*ls : (j+1)*ls : (j+1)*ls]
+		var l *ring.Log
+		var err error
+		if create {
+			l, err = ring.NewLog(m, capacity, c.MaxSubscribers, logPolicy(c.Policy))
+		} else {
+			l, err = ring.AttachLog(m)
+			if err == nil && (l.Cap() != capacity || l.Readers() != c.MaxSubscribers || l.Policy() != logPolicy(c.Policy)) {
+				err = fmt.Errorf("%w: log %d of %d bytes, %d readers, policy %v; the header says %d, %d, %v",
+					ErrCorrupt, j, l.Cap(), l.Readers(), l.Policy(), capacity, c.MaxSubscribers, logPolicy(c.Policy))
+			}
+		}
+		if err != nil {
+			if errors.Is(err, ring.ErrCorrupt) || errors.Is(err, ring.ErrBadMagic) || errors.Is(err, ring.ErrVersion) {
+				err = fmt.Errorf("%w: publisher log %d: %w", ErrCorrupt, j, err)
+			}
+			return err
+		}
+		ch.logs = append(ch.logs, l)
+	}
+	return nil
+}
+
+// owner is the reader identity a subscriber's slots carry in every log:
+// its participant slot and the slot's generation, so the cleaner of a dead
+// subscriber frees exactly its incarnation's slots.
+func logOwner(slot int, w uint64) uint32 { return uint32(slot) | uint32(psGen(w))<<16 }
+
+// --- publisher ---
+
+// pubIndex is the index of publisher participant slot i among the
+// publishers: the log it writes.
+func (c Config) pubIndex(i int) int { return i - c.MaxSubscribers }
+
+// joinLog starts p on its slot's log: a fresh writer handle resumed from
+// the shared tail (a predecessor's stuck claim was closed off by the
+// cleaner before the slot was freed).
+func (p *Publisher) joinLog() error {
+	l := p.ch.logs[p.ch.cfg.pubIndex(p.slot)]
+	if _, err := l.Recover(); err != nil { // a no-op after a clean leave
+		return fmt.Errorf("%w: publisher log: %w", ErrCorrupt, err)
+	}
+	p.log, p.lw = l, l.TakeOver()
+	return nil
+}
+
+// tagLog makes every record p writes carry its slot's generation (the
+// record's meta word), once p knows it: Sample.Publisher of each message
+// names the publisher that wrote it, even after its slot changed hands.
+func (p *Publisher) tagLog() {
+	if p.lw != nil {
+		p.lw.SetTag(0, uint32(psGen(p.w)))
+	}
+}
+
+// logLoan claims room for n bytes in p's log; with ctx non-nil it waits for
+// room (every policy but DropOldest can be full), else it reports
+// ErrNoMemory at once. The sample is p's one loan sample: one loan at a
+// time (ErrSampleState while one is pending).
+func (p *Publisher) logLoan(ctx context.Context, n int) (*Sample, error) {
+	if err := p.checkLen(n); err != nil {
+		return nil, err
+	}
+	if p.loaned {
+		return nil, fmt.Errorf("%w: a loan is pending: Publish or Discard it first (a publisher has one loan at a time)", ErrSampleState)
+	}
+	if p.shut.Load() {
+		return nil, ErrClosed
+	}
+	s := &p.loanSmp
+	if p.ch.cfg.Policy == DropNewest {
+		// Never waits: with no room the message is written into a
+		// private buffer and dropped at Publish (counted there).
+		b, ok, err := p.lw.TryClaim(n)
+		if err != nil {
+			return nil, p.logErr(err)
+		}
+		if !ok {
+			if p.scratch == nil {
+				p.scratch = make([]byte, p.ch.cfg.MaxMessage)
+			}
+			*s = Sample{pub: p, data: p.scratch[:n], n: n, state: sampleLoaned, from: p.id(), seq: p.lw.Seq() + 1}
+			p.loaned, p.dropLoan = true, true
+			return s, nil
+		}
+		at("loan.claim")
+		*s = Sample{pub: p, data: b, n: n, state: sampleLoaned, from: p.id(), seq: p.lw.Seq() + 1}
+		p.loaned = true
+		return s, nil
+	}
+	b, err := p.claim(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	at("loan.claim")
+	*s = Sample{pub: p, data: b, n: n, state: sampleLoaned, from: p.id(), seq: p.lw.Seq() + 1}
+	p.loaned = true
+	return s, nil
+}
+
+// claim claims room for n bytes: at once, or waiting while ctx allows
+// (ctx nil: ErrNoMemory when there is none).
+func (p *Publisher) claim(ctx context.Context, n int) ([]byte, error) {
+	for {
+		b, ok, err := p.lw.TryClaim(n)
+		if ok {
+			return b, nil
+		}
+		if err != nil {
+			return nil, p.logErr(err)
+		}
+		if ctx == nil {
+			return nil, fmt.Errorf("%w: the log is full (the slowest subscriber is a log behind)", ErrNoMemory)
+		}
+		if err := p.waitRoom(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (p *Publisher) logErr(err error) error {
+	switch {
+	case errors.Is(err, ring.ErrCorrupt):
+		return fmt.Errorf("%w: publisher log: %w", ErrCorrupt, err)
+	case errors.Is(err, ring.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case errors.Is(err, ring.ErrOrder):
+		return fmt.Errorf("%w: %w", ErrSampleState, err)
+	}
+	return err
+}
+
+// waitRoom waits until a claim of n bytes finds room, ctx ends or the
+// channel closes; it counts the time as blocked.
+func (p *Publisher) waitRoom(ctx context.Context, n int) error {
+	since := time.Now()
+	defer func() { add64(u64(p.e, peBlocked), uint64(time.Since(since))) }()
+	ev := p.log.NotFull()
+	for spin := true; ; spin = time.Since(since) < p.ch.cfg.LivenessInterval {
+		if p.lw.Room(n) {
+			return nil
+		}
+		if p.shut.Load() {
+			return ErrClosed
+		}
+		p.ch.maybeScan()
+		err := p.ch.waitAny(ctx, []*futex.Event{ev}, func() bool { return p.lw.Room(n) || p.shut.Load() }, spin)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// logCommit publishes the pending claim as a message of n bytes: one
+// release store in the log, then the counters and a tap's copy.
+func (p *Publisher) logCommit(n int, data []byte) error {
+	if p.dropLoan {
+		p.dropLoan = false
+		p.drop()
+		return nil
+	}
+	at("publish.commit")
+	if err := p.lw.Commit(n, 0, uint32(psGen(p.w))); err != nil {
+		return p.logErr(err)
+	}
+	at("publish.committed")
+	p.afterPublish(data[:n], 1)
+	return nil
+}
+
+// afterPublish counts k messages (the last of them data) and copies it to
+// a tap when one is attached.
+func (p *Publisher) afterPublish(data []byte, k int) {
+	ch := p.ch
+	p.seq = p.lw.Seq() // the log's numbering (Sample.Seq)
+	if t := ch.tap; t != nil && t.active.Load() != 0 {
+		t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), p.seq, data)
+	}
+	add64(u64(p.e, peMsgs), uint64(k))
+	add64(u64(p.e, peBytes), uint64(len(data)))
+	if p.nsent += uint64(k); p.nsent >= activityEvery {
+		p.nsent = 0
+		u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
+		ch.maybeScan()
+	}
+}
+
+// logSend is Send on a pub/sub channel: claim (by policy), copy, commit.
+func (p *Publisher) logSend(ctx context.Context, msg []byte) error {
+	n := len(msg)
+	if err := p.checkLen(n); err != nil {
+		return err
+	}
+	if p.loaned {
+		return fmt.Errorf("%w: a loan is pending: Publish or Discard it first", ErrSampleState)
+	}
+	if p.shut.Load() {
+		return ErrClosed
+	}
+	b, ok, err := p.lw.TryClaim(n)
+	if !ok {
+		if err != nil {
+			return p.logErr(err)
+		}
+		if p.ch.cfg.Policy == DropNewest {
+			p.drop()
+			return nil
+		}
+		if b, err = p.claim(ctx, n); err != nil {
+			return err
+		}
+	}
+	copy(b, msg)
+	return p.logCommit(n, b)
+}
+
+// drop gives up a message under DropNewest: its number is used up, so
+// every subscriber counts it in the next message's Missed.
+func (p *Publisher) drop() {
+	p.lw.Drop()
+	p.seq = p.lw.Seq()
+	add64(u64(p.e, peDrops), 1)
+}
+
+// SendBatch copies every message of msgs into the channel in order, as
+// Send would one by one, but wakes parked subscribers once for the batch.
+// It returns how many it sent (under DropNewest, dropped ones count as
+// sent). On a work queue it sends them one by one.
+func (p *Publisher) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if p.ch.cfg.Pattern != PubSub {
+		for i, m := range msgs {
+			if err := p.Send(ctx, m); err != nil {
+				return i, err
+			}
+		}
+		return len(msgs), nil
+	}
+	if err := p.ch.enterAt(p.slot); err != nil {
+		return 0, err
+	}
+	defer p.ch.exitAt(p.slot)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	done := 0
+	for done < len(msgs) {
+		if p.loaned {
+			return done, fmt.Errorf("%w: a loan is pending", ErrSampleState)
+		}
+		if p.shut.Load() {
+			return done, ErrClosed
+		}
+		for _, m := range msgs[done:] {
+			if err := p.checkLen(len(m)); err != nil {
+				return done, err
+			}
+		}
+		k, err := p.lw.TryWriteBatch(msgs[done:])
+		if k > 0 {
+			var bytes int
+			for _, m := range msgs[done : done+k] {
+				bytes += len(m)
+			}
+			p.afterPublishBatch(msgs[done:done+k], bytes)
+			done += k
+		}
+		if err != nil {
+			return done, p.logErr(err)
+		}
+		if done == len(msgs) {
+			break
+		}
+		// No room for the next one.
+		if p.ch.cfg.Policy == DropNewest {
+			p.drop()
+			done++
+			continue
+		}
+		if err := p.waitRoom(ctx, len(msgs[done])); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+func (p *Publisher) afterPublishBatch(msgs [][]byte, bytes int) {
+	ch := p.ch
+	if t := ch.tap; t != nil && t.active.Load() != 0 {
+		seq := p.lw.Seq() - uint64(len(msgs))
+		for _, m := range msgs {
+			seq++
+			t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), seq, m)
+		}
+	}
+	p.seq = p.lw.Seq()
+	add64(u64(p.e, peMsgs), uint64(len(msgs)))
+	add64(u64(p.e, peBytes), uint64(bytes))
+	if p.nsent += uint64(len(msgs)); p.nsent >= activityEvery {
+		p.nsent = 0
+		u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
+		ch.maybeScan()
+	}
+}
+
+// --- subscriber ---
+
+// joinLogs joins every publisher log at reader slot s.slot; the reader
+// lines left by a dead predecessor were freed by its cleaner.
+func (s *Subscriber) joinLogs(w uint64) error {
+	owner := logOwner(s.slot, w)
+	s.readers = make([]*ring.LogReader, len(s.ch.logs))
+	for j, l := range s.ch.logs {
+		// A line still held (a predecessor whose cleaner has not run, or
+		// a corrupt word) is freed first: the slot is ours now.
+		if st, err := l.Reader(s.slot); err != nil || st.Active {
+			if err == nil {
+				l.RemoveReaders(st.Owner)
+			}
+		}
+		r, err := l.JoinAt(s.slot, owner)
+		if err != nil {
+			for _, r := range s.readers[:j] {
+				r.Close()
+			}
+			return fmt.Errorf("%w: subscriber line %d of log %d: %w", ErrCorrupt, s.slot, j, err)
+		}
+		s.readers[j] = r
+	}
+	s.events = make([]*futex.Event, len(s.ch.logs))
+	for j, l := range s.ch.logs {
+		s.events[j] = l.NotEmpty()
+	}
+	s.samples = make([]Sample, s.ch.cfg.MaxHeld)
+	s.free = make([]int, 0, len(s.samples))
+	for i := len(s.samples) - 1; i >= 0; i-- {
+		s.free = append(s.free, i)
+	}
+	return nil
+}
+
+// logTry returns the next message of any publisher's log, held (its log
+// position pinned) until Release; nil when there is none.
+func (s *Subscriber) logTry() (*Sample, error) {
+	if len(s.free) == 0 {
+		return nil, fmt.Errorf("%w: %d (Config.MaxHeld)", ErrTooManyHeld, len(s.samples))
+	}
+	n := len(s.readers)
+	for k := 0; k < n; k++ {
+		j := s.rr + k
+		if j >= n {
+			j -= n
+		}
+		r := s.readers[j]
+		rec, ok, err := r.TryNext()
+		if err != nil {
+			return nil, s.readErr(j, err)
+		}
+		if !ok {
+			continue
+		}
+		at("receive.take")
+		s.rr = j
+		if rec.Missed == 0 && k == 0 && n > 1 {
+			// Fair among publishers: the next receive starts at the next
+			// log unless this one had more (checked by the next call).
+			s.rr = j + 1
+			if s.rr == n {
+				s.rr = 0
+			}
+		}
+		h := s.free[len(s.free)-1]
+		s.free = s.free[:len(s.free)-1]
+		smp := &s.samples[h]
+		*smp = Sample{sub: s, data: rec.Data, n: len(rec.Data), held: h, state: sampleReceived,
+			seq: rec.Seq + 1, from: j | int(rec.Meta)<<8, missed: rec.Missed, log: j, pos: rec.Pos, end: rec.End}
+		s.nheld++
+		s.heldIn[j]++
+		if h < heldSlots {
+			add64(u64(s.e, peHeld+8*h), rec.Pos+1) // for Stats (the word was 0)
+		}
+		s.noteMissed(rec.Missed)
+		s.count(1, len(rec.Data))
+		return smp, nil
+	}
+	return nil, nil
+}
+
+func (s *Subscriber) readErr(j int, err error) error {
+	if errors.Is(err, ring.ErrCorrupt) {
+		return fmt.Errorf("%w: publisher log %d: %w", ErrCorrupt, j, err)
+	}
+	if errors.Is(err, ring.ErrClosed) {
+		return nil // a closed log has nothing more; not this subscriber's end
+	}
+	return err
+}
+
+// noteMissed adds messages this subscriber missed to its shared counter
+// (Stats: Missed).
+func (s *Subscriber) noteMissed(n uint64) {
+	if n != 0 {
+		add64(u64(s.e, peMissed), n)
+	}
+}
+
+func (s *Subscriber) count(k, bytes int) {
+	add64(u64(s.e, peMsgs), uint64(k))
+	add64(u64(s.e, peBytes), uint64(bytes))
+	if s.nrecv += uint64(k); s.nrecv >= activityEvery {
+		s.nrecv = 0
+		u64(s.e, peActive).Store(uint64(time.Now().UnixNano()))
+		s.ch.maybeScan()
+	}
+}
+
+// logRelease releases a held sample: its log's position moves to the
+// oldest record still held there (or the cursor). Out of order is fine.
+// Under DropOldest it reports ErrOverrun when the publisher may have
+// overwritten the sample's bytes while it was held.
+func (s *Subscriber) logRelease(smp *Sample) error {
+	j := smp.log
+	r := s.readers[j]
+	var err error
+	if s.ch.cfg.Policy == DropOldest && !r.Intact(ring.LogRecord{Pos: smp.pos}) {
+		err = fmt.Errorf("%w: message %d of publisher %#x", ErrOverrun, smp.seq, smp.from)
+	}
+	smp.state = sampleDone
+	if smp.held < heldSlots {
+		u64(s.e, peHeld+8*smp.held).Store(0)
+	}
+	s.free = append(s.free, smp.held)
+	s.nheld--
+	s.heldIn[j]--
+	at("release.clear")
+	s.advance(j)
+	return err
+}
+
+// advance publishes reader j's position: the oldest record it still holds,
+// else its cursor.
+func (s *Subscriber) advance(j int) {
+	r := s.readers[j]
+	pos := r.Cursor()
+	if s.heldIn[j] > 0 {
+		for i := range s.samples {
+			if smp := &s.samples[i]; smp.state == sampleReceived && smp.log == j && smp.pos < pos {
+				pos = smp.pos
+			}
+		}
+	}
+	if pos > r.Position() {
+		_ = r.Release(pos)
+	}
+}
+
+// logInto receives the next message into buf without holding it (the
+// copy is checked against an overwrite under DropOldest: a message
+// overwritten while copied counts as missed and the next one is taken).
+func (s *Subscriber) logInto(buf []byte) (n int, got bool, err error) {
+	k := len(s.readers)
+	for i := 0; i < k; i++ {
+		j := s.rr + i
+		if j >= k {
+			j -= k
+		}
+		r := s.readers[j]
+		for {
+			rec, ok, err := r.TryNext()
+			if err != nil {
+				return 0, false, s.readErr(j, err)
+			}
+			if !ok {
+				break
+			}
+			m := copy(buf, rec.Data)
+			if s.ch.cfg.Policy == DropOldest && !r.Intact(rec) {
+				s.lost++ // overwritten while copied
+				continue
+			}
+			s.rr = j + 1
+			if s.rr == k {
+				s.rr = 0
+			}
+			s.lastMissed = rec.Missed
+			s.noteMissed(rec.Missed)
+			s.lastSeq, s.lastFrom = rec.Seq+1, j|int(rec.Meta)<<8
+			if s.heldIn[j] == 0 {
+				_ = r.Release(r.Cursor())
+			}
+			s.count(1, m)
+			return len(rec.Data), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// logReady reports whether any log has a record at this subscriber's
+// cursor (or it must look: lapped, closed).
+func (s *Subscriber) logReady() bool {
+	for _, r := range s.readers {
+		if r.Ready() {
+			return true
+		}
+	}
+	return false
+}
+
+// logDrained reports whether every log is read up to its tail.
+func (s *Subscriber) logDrained() bool {
+	for j, r := range s.readers {
+		if r.Cursor() < s.ch.logs[j].Tail() || r.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// ReceiveBatch copies up to len(bufs) messages into bufs (message i into
+// bufs[i], truncated to its length; lens[i] is the message's length),
+// waiting until at least one is there or ctx ends, and publishes its
+// position once per log for the batch. It returns how many it received.
+func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, lens []int) (int, error) {
+	if err := s.ch.enterAt(s.slot); err != nil {
+		return 0, err
+	}
+	defer s.ch.exitAt(s.slot)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if s.ch.cfg.Pattern != PubSub {
+		// A work queue: one at a time.
+		n, err := s.receiveInto(ctx, bufs[0])
+		if err != nil {
+			return 0, err
+		}
+		lens[0] = n
+		return 1, nil
+	}
+	for {
+		if s.shut.Load() {
+			return 0, ErrClosed
+		}
+		n, err := s.logBatch(bufs, lens)
+		if n > 0 || err != nil {
+			return n, err
+		}
+		if err := s.waitData(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// logBatch takes up to len(bufs) messages from the logs, in place of
+// TryNext per message and one position store per log touched.
+func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
+	got := 0
+	k := len(s.readers)
+	var missed uint64
+	for i := 0; i < k && got < len(bufs); i++ {
+		j := s.rr + i
+		if j >= k {
+			j -= k
+		}
+		r := s.readers[j]
+		took := 0
+		bytes := 0
+		for got < len(bufs) {
+			rec, ok, err := r.TryNext()
+			if err != nil {
+				return got, s.readErr(j, err)
+			}
+			if !ok {
+				break
+			}
+			m := copy(bufs[got], rec.Data)
+			if s.ch.cfg.Policy == DropOldest && !r.Intact(rec) {
+				s.lost++
+				continue
+			}
+			missed += rec.Missed
+			lens[got] = len(rec.Data)
+			bytes += m
+			got++
+			took++
+		}
+		if took > 0 {
+			if s.heldIn[j] == 0 {
+				_ = r.Release(r.Cursor())
+			}
+			s.count(took, bytes)
+		}
+	}
+	s.rr++
+	if s.rr >= k {
+		s.rr = 0
+	}
+	s.lastMissed = missed
+	s.noteMissed(missed)
+	return got, nil
+}
+
+// waitData waits until some log has a record for this subscriber, every
+// publisher is gone and the logs are drained (ErrPeerGone), ctx ends, or
+// the channel closes.
+func (s *Subscriber) waitData(ctx context.Context) error {
+	since := time.Now()
+	defer func() { add64(u64(s.e, peBlocked), uint64(time.Since(since))) }()
+	// A burst of polls first: in a stream the next message is often a few
+	// hundred nanoseconds away.
+	for range receivePolls {
+		if s.logReady() {
+			return nil
+		}
+	}
+	for spin := true; ; spin = time.Since(since) < s.ch.cfg.LivenessInterval {
+		if s.logReady() {
+			return nil
+		}
+		if s.peerGone() {
+			return ErrPeerGone
+		}
+		if s.shut.Load() {
+			return ErrClosed
+		}
+		s.ch.maybeScan()
+		if err := s.ch.waitAny(ctx, s.events, func() bool { return s.logReady() || s.shut.Load() }, spin); err != nil {
+			return err
+		}
+	}
+}
+
+// cleanSubscriberLogs frees the reader lines of dead subscriber slot i
+// (state word w) in every log, waking publishers blocked on it.
+func (ch *Channel) cleanSubscriberLogs(i int, w uint64) {
+	owner := logOwner(i, w)
+	for _, l := range ch.logs {
+		l.RemoveReaders(owner)
+	}
+}
+
+// cleanPublisherLog closes off a claim dead publisher slot i left in its
+// log (a padding record over it), so subscribers move past it.
+func (ch *Channel) cleanPublisherLog(i int) {
+	if l := ch.logs[ch.cfg.pubIndex(i)]; l != nil {
+		_, _ = l.Recover()
+		l.NotEmpty().Notify()
+	}
+}
+
+// waitAny is Channel.wait over several events, with the ring's sleeper
+// fence before each re-check made while counted as a sleeper (the logs
+// publish with plain release stores; see ring/wait.go).
+func (ch *Channel) waitAny(ctx context.Context, evs []*futex.Event, cond func() bool, spin bool) error {
+	fenced := func() bool {
+		for _, e := range evs {
+			if e.Sleepers() != 0 {
+				ring.SleeperFence()
+				break
+			}
+		}
+		return cond()
+	}
+	if len(evs) == 1 {
+		return ch.wait(ctx, evs[0], fenced, spin)
+	}
+	return ch.waitEvents(ctx, evs, fenced, spin)
+}
+
+// inspectLogs reports, for each subscriber slot, the messages it has not
+// released yet in all publishers' logs (those between its position and the
+// tail: unread, or held) from a copy of the rings region. Every word is
+// checked as a reader would; the walk is bounded by the log's size.
+func inspectLogs(mem []byte, c Config) ([]RingStats, error) {
+	ls, capacity := logSize(c), uint64(logBytes(c))
+	const ctl, line, hdr = 320, 64, 32
+	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	out := make([]RingStats, c.MaxSubscribers)
+	for k := range out {
+		out[k] = RingStats{Ring: k, Depth: c.RingDepth, Closed: true}
+	}
+	for j := range c.MaxPublishers {
+		if (j+1)*ls > len(mem) {
+			fail(fmt.Errorf("%w: rings region of %d bytes holds no log %d", ErrCorrupt, len(mem), j))
+			break
+		}
+		lm := mem[j*ls : (j+1)*ls]
+		tail := u64(lm, 64).Load()
+		data := lm[ctl+line*c.MaxSubscribers:]
+		for k := range out {
+			tag := u64(lm, ctl+line*k).Load()
+			if tag&0xff == 0 {
+				continue
+			}
+			if tag&0xff > 2 {
+				fail(fmt.Errorf("%w: log %d reader %d state %#x", ErrCorrupt, j, k, tag&0xff))
+				continue
+			}
+			out[k].Closed = false
+			p := u64(lm, ctl+line*k+8).Load()
+			if p > tail || tail-p > capacity {
+				fail(fmt.Errorf("%w: log %d reader %d at %d, tail %d", ErrCorrupt, j, k, p, tail))
+				continue
+			}
+			for steps := uint64(0); p < tail && steps <= capacity/hdr; steps++ {
+				off := p & (capacity - 1)
+				if u64(data, int(off)).Load() != p+1 {
+					break // not committed yet
+				}
+				size := uint64(u32(data, int(off)+20).Load())
+				typ := uint16(u32(data, int(off)+24).Load())
+				if size < hdr || size%hdr != 0 || size > capacity-off {
+					fail(fmt.Errorf("%w: log %d record at %d of size %d", ErrCorrupt, j, p, size))
+					break
+				}
+				if typ == 1 {
+					out[k].Len++
+				}
+				p += size
+			}
+		}
+	}
+	return out, firstErr
+}
