@@ -24,11 +24,11 @@ var kindLogs = ring.KindLog
 // two records of MaxMessage (a record takes at most half a log), rounded
 // up to a power of two.
 func logBytes(c Config) int {
-	n := max(ring.MinLog, c.RingDepth*256, 2*(align32(c.MaxMessage)+64))
+	n := max(uint64(ring.MinLog), uint64(c.RingDepth)*256, 2*(uint64(align32(c.MaxMessage))+64))
 	if n > ring.MaxLog {
-		return 2 * ring.MaxLog // refused by validate
+		return ring.MaxLog + 1 // refused by validate
 	}
-	return 1 << bits.Len(uint(n-1))
+	return 1 << bits.Len64(n-1)
 }
 
 func align32(n int) int { return (n + 31) &^ 31 }

@@ -497,8 +497,8 @@ func TestChannelCorruptOrNewer(t *testing.T) {
 	}
 	hdr := word("chan", 0) // magic (low half) and version (high half)
 	good := *hdr
-	*hdr = good&0xffffffff | 2<<32
-	badLine("layout version 2")
+	*hdr = good&0xffffffff | 9<<32
+	badLine("layout version 9")
 	*hdr = good
 	crc := word("chan", 120) // the CRC-32C in its high half
 	saved := *crc
@@ -506,9 +506,9 @@ func TestChannelCorruptOrNewer(t *testing.T) {
 	badLine("checksum")
 	*crc = saved
 
-	tail := word("rings", 0)
-	*tail = 1 << 40 // far past the read index: more than the ring holds
-	badLine("ring 0")
+	tail := word("rings", 320) // the first reader line of publisher log 0
+	*tail = 0x77               // a state no reader writes
+	badLine("log 0 reader 0")
 	var out struct {
 		Channel *chanSnapshot `json:"channel"`
 	}
