@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/ring"
@@ -132,7 +134,8 @@ func (p *Publisher) joinLog() error {
 // names the publisher that wrote it, even after its slot changed hands.
 func (p *Publisher) tagLog() {
 	if p.lw != nil {
-		p.lw.SetTag(0, uint32(psGen(p.w)))
+		p.meta = uint32(psGen(p.w))
+		p.lw.SetTag(0, p.meta)
 	}
 }
 
@@ -243,7 +246,7 @@ func (p *Publisher) logCommit(n int, data []byte) error {
 		return nil
 	}
 	at("publish.commit")
-	if err := p.lw.Commit(n, 0, uint32(psGen(p.w))); err != nil {
+	if err := p.lw.Commit(n, 0, p.meta); err != nil {
 		return p.logErr(err)
 	}
 	at("publish.committed")
@@ -259,8 +262,8 @@ func (p *Publisher) afterPublish(data []byte, k int) {
 	if t := ch.tap; t != nil && t.active.Load() != 0 {
 		t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), p.seq, data)
 	}
-	add64(u64(p.e, peMsgs), uint64(k))
-	add64(u64(p.e, peBytes), uint64(len(data)))
+	bump(u64(p.e, peMsgs), uint64(k))
+	bump(u64(p.e, peBytes), uint64(len(data)))
 	if p.nsent += uint64(k); p.nsent >= activityEvery {
 		p.nsent = 0
 		u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
@@ -271,8 +274,8 @@ func (p *Publisher) afterPublish(data []byte, k int) {
 // logSend is Send on a pub/sub channel: claim (by policy), copy, commit.
 func (p *Publisher) logSend(ctx context.Context, msg []byte) error {
 	n := len(msg)
-	if err := p.checkLen(n); err != nil {
-		return err
+	if uint(n) > uint(p.ch.cfg.MaxMessage) {
+		return p.checkLen(n)
 	}
 	if p.loaned {
 		return fmt.Errorf("%w: a loan is pending: Publish or Discard it first", ErrSampleState)
@@ -280,18 +283,23 @@ func (p *Publisher) logSend(ctx context.Context, msg []byte) error {
 	if p.shut.Load() {
 		return ErrClosed
 	}
-	b, ok, err := p.lw.TryClaim(n)
-	if !ok {
-		if err != nil {
-			return p.logErr(err)
-		}
-		if p.ch.cfg.Policy == DropNewest {
-			p.drop()
-			return nil
-		}
-		if b, err = p.claim(ctx, n); err != nil {
-			return err
-		}
+	at("publish.commit")
+	ok, err := p.lw.Append(msg, p.meta)
+	if ok {
+		at("publish.committed")
+		p.afterPublish(msg, 1)
+		return nil
+	}
+	if err != nil {
+		return p.logErr(err)
+	}
+	if p.ch.cfg.Policy == DropNewest {
+		p.drop()
+		return nil
+	}
+	b, err := p.claim(ctx, n)
+	if err != nil {
+		return err
 	}
 	copy(b, msg)
 	return p.logCommit(n, b)
@@ -430,11 +438,10 @@ func (s *Subscriber) logTry() (*Sample, error) {
 	if len(s.free) == 0 {
 		return nil, fmt.Errorf("%w: %d (Config.MaxHeld)", ErrTooManyHeld, len(s.samples))
 	}
-	n := len(s.readers)
-	for k := 0; k < n; k++ {
-		j := s.rr + k
-		if j >= n {
-			j -= n
+	for {
+		j := s.pick()
+		if j < 0 {
+			return nil, nil
 		}
 		r := s.readers[j]
 		rec, ok, err := r.TryNext()
@@ -442,18 +449,11 @@ func (s *Subscriber) logTry() (*Sample, error) {
 			return nil, s.readErr(j, err)
 		}
 		if !ok {
+			s.skip(j)
 			continue
 		}
 		at("receive.take")
-		s.rr = j
-		if rec.Missed == 0 && k == 0 && n > 1 {
-			// Fair among publishers: the next receive starts at the next
-			// log unless this one had more (checked by the next call).
-			s.rr = j + 1
-			if s.rr == n {
-				s.rr = 0
-			}
-		}
+		s.took(j)
 		h := s.free[len(s.free)-1]
 		s.free = s.free[:len(s.free)-1]
 		smp := &s.samples[h]
@@ -468,7 +468,51 @@ func (s *Subscriber) logTry() (*Sample, error) {
 		s.count(1, len(rec.Data))
 		return smp, nil
 	}
-	return nil, nil
+}
+
+// burstLimit is how many messages in a row a subscriber takes from one
+// publisher's log before it looks at the next (fairness among publishers;
+// staying costs nothing, moving on costs a poll of each empty log).
+const burstLimit = 64
+
+// pick returns the log to take from: the current one while it has
+// something (up to burstLimit in a row), else the next that has; -1 when
+// none has. A log is polled by one load of its record word (Ready).
+func (s *Subscriber) pick() int {
+	k := len(s.readers)
+	j := s.rr
+	for range k {
+		if s.readers[j].Ready() {
+			if j != s.rr {
+				s.rr, s.burst = j, 0
+			}
+			return j
+		}
+		if j++; j == k {
+			j = 0
+		}
+	}
+	return -1
+}
+
+// took counts a message from log j; after burstLimit the next pick starts
+// at the next log.
+func (s *Subscriber) took(j int) {
+	if s.burst++; s.burst >= burstLimit {
+		s.burst = 0
+		if s.rr = j + 1; s.rr == len(s.readers) {
+			s.rr = 0
+		}
+	}
+}
+
+// skip moves past log j, ready but with nothing for a message (padding,
+// or a record it had to step over).
+func (s *Subscriber) skip(j int) {
+	s.burst = 0
+	if s.rr = j + 1; s.rr == len(s.readers) {
+		s.rr = 0
+	}
 }
 
 func (s *Subscriber) readErr(j int, err error) error {
@@ -481,6 +525,19 @@ func (s *Subscriber) readErr(j int, err error) error {
 	return err
 }
 
+// bump adds d to a counter only its owner writes and others only read
+// (Stats): a plain add where a 64-bit store is atomic, else add64's
+// load and release store.
+func bump(p *atomic.Uint64, d uint64) {
+	if wordIs64 && !raceEnabled {
+		*(*uint64)(unsafe.Pointer(p)) += d
+		return
+	}
+	add64(p, d)
+}
+
+const wordIs64 = bits.UintSize == 64
+
 // noteMissed adds messages this subscriber missed to its shared counter
 // (Stats: Missed).
 func (s *Subscriber) noteMissed(n uint64) {
@@ -490,8 +547,8 @@ func (s *Subscriber) noteMissed(n uint64) {
 }
 
 func (s *Subscriber) count(k, bytes int) {
-	add64(u64(s.e, peMsgs), uint64(k))
-	add64(u64(s.e, peBytes), uint64(bytes))
+	bump(u64(s.e, peMsgs), uint64(k))
+	bump(u64(s.e, peBytes), uint64(bytes))
 	if s.nrecv += uint64(k); s.nrecv >= activityEvery {
 		s.nrecv = 0
 		u64(s.e, peActive).Store(uint64(time.Now().UnixNano()))
@@ -543,39 +600,44 @@ func (s *Subscriber) advance(j int) {
 // copy is checked against an overwrite under DropOldest: a message
 // overwritten while copied counts as missed and the next one is taken).
 func (s *Subscriber) logInto(buf []byte) (n int, got bool, err error) {
-	k := len(s.readers)
-	for i := 0; i < k; i++ {
-		j := s.rr + i
-		if j >= k {
-			j -= k
+	for tries := 0; tries <= len(s.readers); tries++ {
+		j := s.pick()
+		if j < 0 {
+			return 0, false, nil
 		}
 		r := s.readers[j]
-		for {
-			rec, ok, err := r.TryNext()
-			if err != nil {
-				return 0, false, s.readErr(j, err)
+		m, seq, meta, missed, ok, err := r.CopyNext(buf)
+		if err != nil && errors.Is(err, ring.ErrShortBuffer) {
+			// Longer than buf: ReceiveInto truncates (and returns the
+			// message's length).
+			rec, got, err2 := r.TryNext()
+			if err2 != nil || !got {
+				return 0, false, s.readErr(j, err2)
 			}
-			if !ok {
-				break
-			}
-			m := copy(buf, rec.Data)
+			copy(buf, rec.Data)
 			if s.ch.cfg.Policy == DropOldest && !r.Intact(rec) {
-				s.lost++ // overwritten while copied
+				s.lost++
 				continue
 			}
-			s.rr = j + 1
-			if s.rr == k {
-				s.rr = 0
-			}
-			s.lastMissed = rec.Missed
-			s.noteMissed(rec.Missed)
-			s.lastSeq, s.lastFrom = rec.Seq+1, j|int(rec.Meta)<<8
-			if s.heldIn[j] == 0 {
-				_ = r.Release(r.Cursor())
-			}
-			s.count(1, m)
-			return len(rec.Data), true, nil
+			m, seq, meta, missed, ok, err = len(rec.Data), rec.Seq, rec.Meta, rec.Missed, true, nil
 		}
+		if err != nil {
+			return 0, false, s.readErr(j, err)
+		}
+		if !ok {
+			s.skip(j)
+			continue
+		}
+		s.took(j)
+		if missed != 0 {
+			s.noteMissed(missed)
+		}
+		s.lastMissed, s.lastSeq, s.lastFrom = missed, seq+1, j|int(meta)<<8
+		if s.heldIn[j] == 0 {
+			_ = r.Release(r.Cursor())
+		}
+		s.count(1, m)
+		return m, true, nil
 	}
 	return 0, false, nil
 }

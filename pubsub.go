@@ -30,6 +30,7 @@ type Publisher struct {
 	// dropped at Publish.
 	dropLoan bool
 	scratch  []byte
+	meta     uint32 // what its records carry: its slot's generation
 	slot     int
 	w        uint64
 	pool     *pool
@@ -54,6 +55,7 @@ type Subscriber struct {
 	free       []int
 	heldIn     []int
 	rr         int
+	burst      int // messages taken in a row from log rr
 	lastMissed uint64
 	lastSeq    uint64
 	lastFrom   int
@@ -573,6 +575,16 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if p.lw != nil {
+		if err := p.ch.enterAt(p.slot); err != nil {
+			return err
+		}
+		defer p.ch.exitAt(p.slot)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return p.logSend(ctx, msg)
+	}
 	n := len(msg)
 	if err := p.checkLen(n); err != nil {
 		return err
@@ -583,9 +595,6 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 	defer p.ch.exitAt(p.slot)
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	if p.lw != nil {
-		return p.logSend(ctx, msg)
 	}
 	r, chunk, err := p.take(ctx, n)
 	if err != nil {

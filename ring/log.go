@@ -1092,6 +1092,95 @@ func (r *LogReader) TryRead(buf []byte) (LogRecord, bool, error) {
 	}
 }
 
+// Append copies msg into a new record committed with meta (flags 0) and
+// wakes parked readers: TryWrite in one call, the common case (room under
+// the cached limit, before the end of the buffer) without any call but the
+// copy. It reports false (no error) when the log is full.
+func (w *LogWriter) Append(msg []byte, meta uint32) (bool, error) {
+	l := w.l
+	n := uint64(len(msg))
+	size := align32(logHeader + n)
+	t := w.tail
+	off := t & l.mask
+	if w.pending || n > l.maxPayload || w.closed || l.capacity-off < size || t+size > w.limit {
+		b, ok, err := w.TryClaim(len(msg))
+		if !ok || err != nil {
+			return false, err
+		}
+		copy(b, msg)
+		return true, w.Commit(len(msg), 0, meta)
+	}
+	end := t + size
+	w.setClaimed(w.seq+1, end)
+	hook(stepProducerClaimed)
+	d := off + logHeader
+	copy(l.data[d:d+n:d+n], msg)
+	h := (*[4]uint64)(unsafe.Add(l.base, off))
+	h[1] = w.seq
+	h[2] = n | size<<32
+	h[3] = logData | uint64(meta)<<32
+	hook(stepProducerWritten)
+	publish64(l.posWord(off), t+1)
+	hook(stepProducerPublished)
+	w.tail = end
+	w.seq++
+	w.notify()
+	return true, nil
+}
+
+// CopyNext copies the next message into buf and moves the cursor past it
+// (the position is not published: Release does that). It returns the
+// payload length, the record's number, meta word and the messages missed
+// just before it; ok false (no error) when there is none. A message longer
+// than buf is ErrShortBuffer and stays. Under LogDropOldest a message
+// overwritten while copied is not returned (it counts as missed). The
+// common case (the expected data record, a policy that cannot overwrite
+// it) is one function without calls but the copy.
+func (r *LogReader) CopyNext(buf []byte) (n int, seq uint64, meta uint32, missed uint64, ok bool, err error) {
+	l := r.l
+	p := r.next
+	off := p & l.mask
+	if l.policy != LogDropOldest && r.synced && !r.resynced && r.pending == 0 && !r.left && l.posWord(off).Load() == p+1 {
+		hp := (*[4]uint64)(unsafe.Add(l.base, off))
+		w1, w2, w3 := hp[1], hp[2], hp[3]
+		m, size := w2&0xffffffff, w2>>32
+		if w1 == r.seq && uint16(w3) == logData && size%logAlign == 0 && size <= l.capacity-off &&
+			m <= l.maxPayload && m+logHeader <= size && m <= uint64(len(buf)) {
+			d := off + logHeader
+			copy(buf, l.data[d:d+m:d+m])
+			r.last, r.next, r.seq = p, p+size, w1+1
+			return int(m), w1, uint32(w3 >> 32), 0, true, nil
+		}
+	}
+	rec, ok, err := r.TryRead0(buf)
+	return len(rec.Data), rec.Seq, rec.Meta, rec.Missed, ok, err
+}
+
+// TryRead0 is TryRead without publishing the position.
+func (r *LogReader) TryRead0(buf []byte) (LogRecord, bool, error) {
+	for {
+		st := r.save()
+		rec, ok, err := r.TryNext()
+		if !ok || err != nil {
+			return rec, false, err
+		}
+		if len(rec.Data) > len(buf) {
+			r.restore(st, rec)
+			return LogRecord{}, false, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, len(rec.Data), len(buf))
+		}
+		rec.Data = buf[:copy(buf, rec.Data)]
+		if r.l.policy == LogDropOldest {
+			if t, over := r.overrun(rec.Pos); over {
+				r.seq = rec.Seq - rec.Missed
+				r.missed -= rec.Missed
+				r.resync(t)
+				continue
+			}
+		}
+		return rec, true, nil
+	}
+}
+
 // readerState is what TryNext changes, kept to undo a read.
 type readerState struct {
 	next, last, seq  uint64

@@ -1,0 +1,6 @@
+//go:build !race
+
+package shmkit
+
+// raceEnabled is true under the race detector (race.go).
+const raceEnabled = false
