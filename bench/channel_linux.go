@@ -43,7 +43,8 @@ import (
 // chanKind is one channel row.
 type chanKind struct {
 	zeroCopy bool
-	subs     int // subscribers: 1, or fanOut for the fan-out rows
+	subs     int  // subscribers: 1, or fanOut for the fan-out rows
+	batch    bool // SendBatch / ReceiveBatch of up to batchSize (stream only)
 }
 
 // fanOut is the number of subscribers of the fan-out rows.
@@ -51,6 +52,7 @@ const fanOut = fanOutSubscribers
 
 func init() {
 	register(chanKind{subs: 1})
+	register(chanKind{subs: 1, batch: true})
 	register(chanKind{subs: 1, zeroCopy: true})
 	register(chanKind{subs: fanOut})
 	register(chanKind{subs: fanOut, zeroCopy: true})
@@ -65,6 +67,9 @@ func (k chanKind) name() string {
 	if k.zeroCopy {
 		n += "-zc"
 	}
+	if k.batch {
+		n += "-batch"
+	}
 	return n
 }
 
@@ -73,7 +78,84 @@ func (chanKind) waits() bool    { return false }
 
 // streamOnly: the fan-out rows measure a stream; a ping-pong with four
 // echoers would measure the slowest echo.
-func (k chanKind) streamOnly() bool { return k.subs > 1 }
+// A batching row has no ping-pong either (one message is all a ping has).
+func (k chanKind) streamOnly() bool { return k.subs > 1 || k.batch }
+
+// chanBatchOut collects messages in buffers of its own and sends them
+// batchSize at a time (and at flush) with one SendBatch call: one wake-up
+// of the subscriber per batch.
+type chanBatchOut struct {
+	ctx  context.Context
+	pub  *shmkit.Publisher
+	bufs [][]byte
+	k    int
+}
+
+func newChanBatchOut(ctx context.Context, pub *shmkit.Publisher, size int) *chanBatchOut {
+	b := &chanBatchOut{ctx: ctx, pub: pub, bufs: make([][]byte, batchSize)}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, size)
+		fillPayload(b.bufs[i])
+	}
+	return b
+}
+
+func (b *chanBatchOut) buf(n int) ([]byte, error) { return b.bufs[b.k][:n], nil }
+func (b *chanBatchOut) inPlace() bool             { return false }
+
+func (b *chanBatchOut) send(n int) error {
+	b.bufs[b.k] = b.bufs[b.k][:n]
+	if b.k++; b.k == len(b.bufs) {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *chanBatchOut) flush() error {
+	k := b.k
+	b.k = 0
+	if k == 0 {
+		return nil
+	}
+	_, err := b.pub.SendBatch(b.ctx, b.bufs[:k])
+	return err
+}
+
+// chanBatchIn receives up to batchSize messages per ReceiveBatch call (one
+// position store per batch) and hands them out one by one.
+type chanBatchIn struct {
+	ctx  context.Context
+	sub  *shmkit.Subscriber
+	bufs [][]byte
+	lens []int
+	n, i int
+}
+
+func newChanBatchIn(ctx context.Context, sub *shmkit.Subscriber, size int) *chanBatchIn {
+	b := &chanBatchIn{ctx: ctx, sub: sub, bufs: make([][]byte, batchSize), lens: make([]int, batchSize)}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, size)
+	}
+	return b
+}
+
+func (b *chanBatchIn) next() ([]byte, error) {
+	if b.i == b.n {
+		n, err := b.sub.ReceiveBatch(b.ctx, b.bufs, b.lens)
+		if err != nil {
+			return nil, err
+		}
+		b.n, b.i = n, 0
+	}
+	b.i++
+	m := b.bufs[b.i-1]
+	if l := b.lens[b.i-1]; l <= len(m) {
+		m = m[:l]
+	}
+	return m, nil
+}
+
+func (b *chanBatchIn) done() error { return nil }
 
 // chanConfig is the configuration of a channel for messages of size bytes:
 // rings as deep as the SPSC ring rows' (ringSlots), twice as many chunks as
@@ -326,6 +408,9 @@ func (k chanKind) open(c *cell) (*link, error) {
 	}
 	in := &chanIn{ctx: ctx, sub: subs[0], zeroCopy: k.zeroCopy, b: make([]byte, c.Size)}
 	l := &link{ends: ends{in: in}, files: files, abort: cancel, release: release}
+	if k.batch {
+		l.ends.in = newChanBatchIn(ctx, subs[0], c.Size)
+	}
 	if c.pingpong() {
 		pub, err := chans[chanDown].Publisher()
 		if err != nil {
@@ -382,6 +467,9 @@ func (k chanKind) attach(c *cell, files []*os.File) (ends, error) {
 		return ends{}, err
 	}
 	e := ends{out: &chanOut{ctx: ctx, pub: pub, zeroCopy: k.zeroCopy}}
+	if k.batch {
+		e.out = newChanBatchOut(ctx, pub, c.Size)
+	}
 	if !c.pingpong() {
 		return e, nil
 	}
