@@ -190,6 +190,12 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 		s := r.seq(rd)
 		w := s.Load()
 		p := seqPos(w)
+		if seqState(w) > stReading {
+			// No writer produces it: a broken or hostile peer. (It was
+			// taken for "empty" here and "ready" by canTake: a receive
+			// spun for ever.)
+			return 0, 0, false, r.corrupt("read", rd, w)
+		}
 		switch {
 		case p == rd && seqState(w) == stFull:
 			if !s.CompareAndSwap(w, seqWord(rd, stReading, me)) {

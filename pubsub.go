@@ -234,6 +234,9 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return p.loan(ctx, n)
 }
 
@@ -344,12 +347,18 @@ func (s *Sample) Discard() error {
 // Publish delivers a loaned sample to every subscriber attached now (pub/
 // sub) or to the queue (work queue); the sample belongs to the channel
 // afterwards and must not be touched. With policy Block, Publish waits for
-// room in a full ring until ctx ends; the subscribers not yet served when
-// it ends miss the message (counted as drops) and Publish returns
-// ctx.Err(). A subscriber found dead or leaving is skipped.
+// room in each full ring until ctx ends; once it has ended, every
+// subscriber whose ring is still full misses the message (counted as a
+// drop for it), every subscriber with room still gets it, and Publish
+// returns ctx.Err(). A subscriber found dead or leaving is skipped. With a
+// ctx already done on entry Publish delivers nothing and returns ctx.Err();
+// the sample stays loaned (Publish it again or Discard it).
 func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err // the sample stays loaned: Publish it again, or Discard it
 	}
 	if err := p.ch.enterAt(p.slot); err != nil {
 		return err
@@ -510,6 +519,9 @@ func (p *Publisher) countDrop(k int) {
 func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	n := len(msg)
 	if err := p.checkLen(n); err != nil {
