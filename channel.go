@@ -395,6 +395,7 @@ func compare(have, want Config) error {
 		{"MaxPublishers", have.MaxPublishers, want.MaxPublishers},
 		{"MaxSubscribers", have.MaxSubscribers, want.MaxSubscribers},
 		{"MaxProcesses", have.MaxProcesses, want.MaxProcesses},
+		{"MaxLoans", have.MaxLoans, want.MaxLoans},
 	} {
 		if x.want != 0 && x.want != x.have {
 			return fmt.Errorf("%w: %s is %d, expected %d", ErrMismatch, x.name, x.have, x.want)

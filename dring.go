@@ -344,3 +344,13 @@ func (r *dring) drain(me int, alive func(id int) bool, drop func(ref)) error {
 func (r *dring) reopen() {
 	r.tail.Store(r.tail.Load() &^ closedBit)
 }
+
+// len returns how many messages wait in the ring (0 for indices that
+// cannot be: the count is for an error message, not a decision).
+func (r *dring) len() int {
+	t, rd := r.tail.Load()&posMask, r.read.Load()&posMask
+	if t < rd || t-rd > r.depth {
+		return 0
+	}
+	return int(t - rd)
+}

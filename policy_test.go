@@ -3,6 +3,7 @@ package shmkit_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -331,5 +332,120 @@ func TestBlockDeadlineMidFanout(t *testing.T) {
 	}
 	if missed != 1 {
 		t.Fatalf("missed %d, want 1 (the full subscriber's)", missed)
+	}
+}
+
+// TestPoolWorstCase: the default pool covers the worst case the limits
+// allow, so eight subscribers each holding MaxHeld distinct samples with
+// full rings never make a publisher fail or wait (the old default of
+// 2×RingDepth chunks ran dry at 16); one loan past MaxLoans is
+// ErrTooManyLoans; a pool made smaller than the worst case says who holds
+// its chunks, and the drop policies do not wait for one.
+func TestPoolWorstCase(t *testing.T) {
+	cfg := shmkit.Config{MaxMessage: 64, RingDepth: 8, Policy: shmkit.DropOldest}
+	ch, err := shmkit.Create(chanName(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if got, want := ch.Config().ChunksPerClass, cfg.WorstCaseChunks(); got != want || want != 8*8+8*shmkit.MaxHeld+4*17 {
+		t.Fatalf("ChunksPerClass %d, worst case %d", got, want)
+	}
+	ctx := ctxT(t)
+	pub, _ := ch.Publisher()
+	var subs []*shmkit.Subscriber
+	for range 8 {
+		s, err := ch.Subscriber()
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	// Each subscriber in turn holds MaxHeld messages published for it
+	// alone: eight distinct sets (the others' rings drop them meanwhile).
+	for k, s := range subs {
+		for {
+			smp, err := s.TryReceive()
+			if errors.Is(err, shmkit.ErrWouldBlock) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			smp.Release()
+		}
+		for range shmkit.MaxHeld / 8 {
+			for range 8 {
+				if err := pub.Send(ctx, []byte("m")); err != nil {
+					t.Fatalf("send while %d subscribers hold %d each: %v", k, shmkit.MaxHeld, err)
+				}
+			}
+			for range 8 {
+				if _, err := s.TryReceive(); err != nil { // held
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for i := range 100 { // every ring full, every subscriber at MaxHeld
+		if err := pub.Send(ctx, []byte("m")); err != nil {
+			t.Fatalf("send %d with every ring full and every subscriber at MaxHeld: %v", i, err)
+		}
+	}
+	var loans []*shmkit.Sample
+	for range 16 {
+		s, err := pub.Loan(8)
+		if err != nil {
+			t.Fatalf("loan within MaxLoans: %v", err)
+		}
+		loans = append(loans, s)
+	}
+	if _, err := pub.Loan(8); !errors.Is(err, shmkit.ErrTooManyLoans) {
+		t.Fatalf("loan past MaxLoans: %v", err)
+	}
+	if err := loans[0].Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := pub.Loan(8); err != nil {
+		t.Fatalf("loan after a discard: %v", err)
+	} else {
+		loans[0] = s
+	}
+	for _, s := range loans {
+		if err := pub.Publish(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Smaller than the worst case, on purpose.
+	for _, pol := range []shmkit.Policy{shmkit.DropOldest, shmkit.Block} {
+		small, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 8, ChunksPerClass: 4, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer small.Close()
+		s, _ := small.Subscriber()
+		p, _ := small.Publisher()
+		for range 4 {
+			if err := p.Send(ctx, []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.TryReceive(); err != nil { // held
+				t.Fatal(err)
+			}
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err = p.Send(short, []byte("m"))
+		cancel()
+		if !errors.Is(err, shmkit.ErrNoMemory) || !strings.Contains(err.Error(), "subscribers hold 4 unreleased samples") {
+			t.Fatalf("%v: send with a dry pool: %v", pol, err)
+		}
+		if pol == shmkit.Block && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Block: a send that waited for a chunk: %v, want its deadline too", err)
+		}
+		if pol == shmkit.DropOldest && errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("DropOldest waited for a chunk: %v", err)
+		}
+		t.Logf("%v: %v", pol, err)
 	}
 }
