@@ -170,14 +170,33 @@ func (ch *Channel) publisher() (*Publisher, error) {
 // Subscriber joins the channel as a subscriber (a consumer on a work
 // queue: see Consumer). A subscriber receives what is published after it
 // joined. It fails with ErrFull when MaxSubscribers are attached.
-func (ch *Channel) Subscriber() (*Subscriber, error) {
+func (ch *Channel) Subscriber(opts ...SubscriberOption) (*Subscriber, error) {
 	if ch.cfg.Pattern != PubSub {
 		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
 	}
-	return ch.subscriber()
+	var o subOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.depth < 0 || o.depth > ch.cfg.RingDepth {
+		return nil, fmt.Errorf("%w: WithDepth(%d) outside [1, RingDepth %d]", ErrConfig, o.depth, ch.cfg.RingDepth)
+	}
+	return ch.subscriber(o)
 }
 
-func (ch *Channel) subscriber() (*Subscriber, error) {
+// SubscriberOption tunes one Subscriber.
+type SubscriberOption func(*subOptions)
+
+type subOptions struct{ depth int }
+
+// WithDepth gives the subscriber a ring of its own depth n, at most the
+// channel's RingDepth: publishers treat it as full at n messages and apply
+// the channel's policy to it there. A slow logger can keep the whole
+// RingDepth while a fast consumer beside it keeps only a few messages
+// (under DropOldest: only the newest few).
+func WithDepth(n int) SubscriberOption { return func(o *subOptions) { o.depth = n } }
+
+func (ch *Channel) subscriber(o subOptions) (*Subscriber, error) {
 	if err := ch.enter(); err != nil {
 		return nil, err
 	}
@@ -201,6 +220,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 			u64(s.e, peState).Store(w&^0xff | psFree)
 			return nil, err
 		}
+		s.ring.limit.Store(uint64(o.depth)) // before the ring opens to writers
 		s.ring.reopen()
 	} else {
 		s.ring, s.bit = ch.rings[0], bit(0)
