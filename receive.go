@@ -87,8 +87,9 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 }
 
 // TryReceive returns the next message without waiting: ErrWouldBlock when
-// there is none, ErrPeerGone when there is none and every publisher that
-// ever joined has left. The sample's bytes are valid until Release.
+// there is none, ErrPeerGone when there is none and the publishers are
+// gone (see ErrPeerGone for exactly when). The sample's bytes are valid
+// until Release.
 func (s *Subscriber) TryReceive() (*Sample, error) {
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
@@ -106,9 +107,10 @@ func (s *Subscriber) TryReceive() (*Sample, error) {
 }
 
 // Receive returns the next message, waiting until one arrives or ctx ends.
-// When every publisher has left (or died) and everything they published
-// has been received, it returns ErrPeerGone. The sample's bytes are valid
-// until Release.
+// When the publishers are gone and everything they published has been
+// received, it returns ErrPeerGone (see ErrPeerGone for exactly when); a
+// subscriber that joined while no publisher was attached waits for one
+// instead. The sample's bytes are valid until Release.
 func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
