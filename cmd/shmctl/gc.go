@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/shmkit/shmkit/internal/holders"
 	"github.com/shmkit/shmkit/segment"
 	"github.com/spf13/cobra"
 )
@@ -123,8 +124,8 @@ func runGC(w io.Writer, f gcFlags) error {
 		}
 		out.Segments = append(out.Segments, e)
 	}
-	if blind := pt.blindPIDs(); len(blind) > 0 {
-		if pt.blindCounted() {
+	if blind := pt.Blind(); len(blind) > 0 {
+		if pt.BlindCounted() {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("the maps or descriptors of %d process(es) could not be read "+
 				"(not root?): segments they may access are kept; run gc as root to see them", len(blind)))
 		} else {
@@ -132,7 +133,7 @@ func runGC(w io.Writer, f gcFlags) error {
 				"CAP_SYS_PTRACE (non-dumpable, or another user namespace); they are assumed to hold no segment", pidList(blind, 8)))
 		}
 	}
-	if note := pidNamespaceNote(); note != "" {
+	if note := holders.PIDNamespaceNote(); note != "" {
 		out.Warnings = append(out.Warnings, note)
 	}
 
@@ -179,7 +180,7 @@ func removeDead(entries []gcEntry) int {
 		case again.Gone:
 			e.Action, e.Reason = "keep", "removed by someone else meanwhile"
 			continue
-		case again.obj != e.obj:
+		case again.Object != e.Object:
 			e.Action, e.Reason = "keep", "replaced by another object of that name meanwhile; run gc again"
 			continue
 		case !again.Dead:
