@@ -82,6 +82,13 @@ type Object struct {
 // SysV reports whether o is a SysV segment.
 func (o Object) SysV() bool { return o.isSysV }
 
+// Owner returns the uid that owns o (the file's owner; SysV: shm_perm.uid).
+func (o Object) Owner() int { return o.uid }
+
+// File returns the device and inode of o's file (zero for SysV), to check
+// that a directory entry about to be removed is the file judged.
+func (o Object) File() (dev, ino uint64) { return o.dev, o.ino }
+
 // Scan reads /proc once. Processes that exit during the scan are skipped;
 // processes that cannot be read are listed as blind (Blind). The calling
 // process itself is left out: it is never a holder of what it judges

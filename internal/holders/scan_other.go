@@ -21,6 +21,12 @@ type Object struct{}
 // SysV reports whether o is a SysV segment.
 func (Object) SysV() bool { return false }
 
+// Owner returns the uid that owns o: -1 off Linux.
+func (Object) Owner() int { return -1 }
+
+// File returns the device and inode of o's file: zero off Linux.
+func (Object) File() (dev, ino uint64) { return 0, 0 }
+
 // Scan fails off Linux: finding who holds a segment needs /proc.
 func Scan() (*Table, error) {
 	return nil, fmt.Errorf("%w: finding who holds a segment needs Linux /proc (this is %s)", segment.ErrUnsupported, runtime.GOOS)
