@@ -45,7 +45,6 @@ const (
 	maxMsgHdrLen  = 1024
 	msgFlagTap    = 1 << 0 // captured by a tap (no participant slot; may be truncated)
 	msgFlagTrunc  = 1 << 1 // the payload holds fewer bytes than the message's length
-	msgFlagReplay = 1 << 2 // reserved: published by shmctl replay
 )
 
 // errPcapMsg: a packet that is not a well-formed shmctl message.
