@@ -39,12 +39,12 @@ import (
 const linkTypeUser0 = layers.LinkType(147)
 
 const (
-	msgMagic      = "SHMK"
-	msgHeaderLen  = 40
-	msgVersion    = 1
-	maxMsgHdrLen  = 1024
-	msgFlagTap    = 1 << 0 // captured by a tap (no participant slot; may be truncated)
-	msgFlagTrunc  = 1 << 1 // the payload holds fewer bytes than the message's length
+	msgMagic     = "SHMK"
+	msgHeaderLen = 40
+	msgVersion   = 1
+	maxMsgHdrLen = 1024
+	msgFlagTap   = 1 << 0 // captured by a tap (no participant slot; may be truncated)
+	msgFlagTrunc = 1 << 1 // the payload holds fewer bytes than the message's length
 )
 
 // errPcapMsg: a packet that is not a well-formed shmctl message.
