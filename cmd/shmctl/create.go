@@ -87,7 +87,7 @@ joins. It is kept (Config.Keep) when no process uses it, until shmctl rm.`,
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(s.Info())
+				return enc.Encode(segView(s.Info()))
 			}
 			where := s.Path()
 			if b == segment.SysV {

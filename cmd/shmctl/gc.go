@@ -79,7 +79,8 @@ when another user can write a directory above DIR.`,
   shmctl gc                           # remove dead segments on POSIX and SysV
   shmctl gc --dir /var/lib/app/shm    # file segments in that directory too
   shmctl gc --match 'orders.*' --backend posix -o json`,
-		Args: cobra.NoArgs,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: oneLine(func(cmd *cobra.Command, _ []string) error {
 			return runGC(cmd.OutOrStdout(), f)
 		}),
@@ -87,6 +88,7 @@ when another user can write a directory above DIR.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would be removed and why; remove nothing")
 	fl.StringArrayVar(&f.dirs, "dir", nil, "also collect file segments in this directory (repeatable)")
+	_ = cmd.MarkFlagDirname("dir")
 	fl.StringArrayVar(&f.matches, "match", nil, "only segments whose name matches this glob (repeatable)")
 	fl.BoolVar(&f.allUsers, "all-users", false, "collect every user's dead segments (default: only the caller's own)")
 	fl.StringSliceVar(&f.backends, "backend", []string{"posix", "sysv", "file"}, "backends to collect, comma-separated")

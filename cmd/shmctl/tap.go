@@ -60,7 +60,7 @@ the fields in Wireshark). It stops after -n messages, or at Ctrl-C.`,
   shmctl tap orders -n 1000 -o json | jq .len
   shmctl tap orders --pcapng orders.pcapng -n 10000`,
 		Args:              oneArg,
-		ValidArgsFunction: completeSegmentNames,
+		ValidArgsFunction: completeChannelNames,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			return runTap(cmd.OutOrStdout(), args[0], &o)
 		}),
