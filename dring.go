@@ -190,6 +190,12 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 		s := r.seq(rd)
 		w := s.Load()
 		p := seqPos(w)
+		if seqState(w) > stReading {
+			// No writer produces it: a broken or hostile peer. (It was
+			// taken for "empty" here and "ready" by canTake: a receive
+			// spun for ever.)
+			return 0, 0, false, r.corrupt("read", rd, w)
+		}
 		switch {
 		case p == rd && seqState(w) == stFull:
 			if !s.CompareAndSwap(w, seqWord(rd, stReading, me)) {
@@ -337,4 +343,14 @@ func (r *dring) drain(me int, alive func(id int) bool, drop func(ref)) error {
 // reopen opens a drained ring for a new subscriber.
 func (r *dring) reopen() {
 	r.tail.Store(r.tail.Load() &^ closedBit)
+}
+
+// len returns how many messages wait in the ring (0 for indices that
+// cannot be: the count is for an error message, not a decision).
+func (r *dring) len() int {
+	t, rd := r.tail.Load()&posMask, r.read.Load()&posMask
+	if t < rd || t-rd > r.depth {
+		return 0
+	}
+	return int(t - rd)
 }

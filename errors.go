@@ -53,6 +53,9 @@ var (
 	// chunk instead, and when its context ends first its error wraps both
 	// ctx.Err() and this, naming who holds the chunks.
 	ErrNoMemory = errors.New("shmkit: pool has no free chunk of that size")
+	// ErrTooManyLoans reports a Loan while the publisher already holds
+	// Config.MaxLoans loaned samples (publish or discard one first).
+	ErrTooManyLoans = errors.New("shmkit: too many loaned samples")
 	// ErrWouldBlock reports that a Try call could not proceed without
 	// waiting: nothing to receive, or (policy Block) a full subscriber ring.
 	ErrWouldBlock = errors.New("shmkit: would block")
