@@ -107,6 +107,7 @@ type options struct {
 	backend Backend
 	expect  *Config
 	waiter  *futex.Waiter
+	trust   trust // WithOwner, WithGroup (config.go)
 }
 
 // WithBackend says which backend holds the named channel Open joins
@@ -157,7 +158,11 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := segment.Create(cfg.Backend, name, size, nil)
+	so, err := o.trust.segmentOptions(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Create(cfg.Backend, name, size, so)
 	if err != nil {
 		return nil, fmt.Errorf("create channel %q: %w", name, err)
 	}
@@ -235,9 +240,13 @@ func Open(name string, opts ...Option) (*Channel, error) {
 	if o.backend == Memfd {
 		return nil, fmt.Errorf("%w: a memfd channel has no name; use OpenFile", ErrConfig)
 	}
+	so, err := o.trust.segmentOptions(nil)
+	if err != nil {
+		return nil, err
+	}
 	var lastErr error
 	for try := 0; try < 50; try++ {
-		seg, err := segment.Open(o.backend, name, nil)
+		seg, err := segment.Open(o.backend, name, so)
 		if err != nil {
 			return nil, fmt.Errorf("open channel %q: %w", name, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	mmap "github.com/edsrzf/mmap-go"
 )
@@ -27,14 +28,24 @@ func (m *fileMapping) describe(info *Info) {
 }
 
 // createExcl creates the file path exclusively with exactly mode (fchmod
-// after open, so the umask does not apply) and reserves size bytes. On
-// error nothing is left behind.
-func createExcl(path string, size int64, mode os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+// after open, so the umask does not apply) and group gid (fchown; -1 keeps
+// the creator's), and reserves size bytes. The file is opened with mode
+// 0600 and widened only after the chown, so nobody outside the owner can
+// open it with a group it was not meant to have. On error nothing is left
+// behind.
+func createExcl(path string, size int64, mode os.FileMode, gid int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, osErr(err)
 	}
-	err = f.Chmod(mode)
+	if gid >= 0 {
+		if err = f.Chown(-1, gid); err != nil {
+			err = fmt.Errorf("chown %s to group %d: %w", path, gid, osErr(err))
+		}
+	}
+	if err == nil {
+		err = f.Chmod(mode)
+	}
 	if err == nil {
 		err = reserve(f, size)
 	}
@@ -51,7 +62,11 @@ func createFile(path string, size int64, h *header, opts *Options) (*Segment, er
 		}
 	}
 	mode, _ := opts.mode()
-	f, err := createExcl(path, size, mode)
+	gid, err := opts.group()
+	if err != nil {
+		return nil, err
+	}
+	f, err := createExcl(path, size, mode, gid)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +93,7 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	if err := regularFile(path); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, osErr(err)
 	}
@@ -86,6 +101,15 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	size, err := objectSize(f)
 	if err != nil {
 		return nil, err
+	}
+	if !opts.ReadOnly {
+		w, err := fileOwner(f)
+		if err != nil {
+			return nil, err
+		}
+		if err := opts.trust(path, w); err != nil {
+			return nil, err
+		}
 	}
 	mm, err := mmap.MapRegion(f, int(size), prot, 0, 0)
 	if err != nil {

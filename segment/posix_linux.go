@@ -16,8 +16,12 @@ func createPOSIX(name string, size int64, h *header, opts *Options) (*Segment, e
 			ErrHugePages, POSIXDir)
 	}
 	mode, _ := opts.mode()
+	gid, err := opts.group()
+	if err != nil {
+		return nil, err
+	}
 	path := posixPath(name)
-	f, err := createExcl(path, size, mode)
+	f, err := createExcl(path, size, mode, gid)
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +54,15 @@ func openPOSIX(name string, opts *Options) (*Segment, error) {
 	size, err := objectSize(f)
 	if err != nil {
 		return nil, err
+	}
+	if !opts.ReadOnly {
+		w, err := fileOwner(f)
+		if err != nil {
+			return nil, err
+		}
+		if err := opts.trust(path, w); err != nil {
+			return nil, err
+		}
 	}
 	mem, err := mmapFd(int(f.Fd()), size, opts.ReadOnly)
 	if err != nil {

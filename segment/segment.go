@@ -204,11 +204,16 @@ func attach(mem []byte, objSize int64, b Backend, wantName string, readOnly bool
 		return fail(fmt.Errorf("%w: mapped %d bytes of a %d-byte object", ErrCorrupt, len(mem), objSize))
 	}
 	snap := make([]byte, min(len(mem), hdrFixedSize))
-	if len(mem) >= 8 {
-		le.PutUint64(snap, word64(mem, hdrMagic).Load()) // acquire: pairs with newSegment's store
-		copy(snap[8:], mem[8:])
-	} else {
-		copy(snap, mem)
+	if err := Guard(func() error {
+		if len(mem) >= 8 {
+			le.PutUint64(snap, word64(mem, hdrMagic).Load()) // acquire: pairs with newSegment's store
+			copy(snap[8:], mem[8:])
+		} else {
+			copy(snap, mem)
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
 	}
 	h, err := parseHeader(snap, objSize)
 	if err != nil {
