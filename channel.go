@@ -33,6 +33,8 @@ type Channel struct {
 
 	conn io.Closer // private mode: the control connection, closed last
 
+	guard bool // another uid may truncate the segment: calls guard against faults (fault.go)
+
 	self      int    // this handle's participant slot
 	selfState uint64 // its state word
 
@@ -166,7 +168,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create channel %q: %w", name, err)
 	}
-	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg}
+	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
@@ -287,7 +289,7 @@ var noTapRegion atomic.Bool
 var errRetry = errors.New("shmkit: channel not ready or being removed")
 
 func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
-	ch := &Channel{seg: seg, name: name, backend: o.backend}
+	ch := &Channel{seg: seg, name: name, backend: o.backend, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
@@ -450,12 +452,12 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	var errs []error
 	for _, e := range eps {
-		errs = append(errs, e.closeInternal())
+		errs = append(errs, ch.faultSafe(e.closeInternal))
 	}
 	ch.mu.Lock()
 	ch.closed = true
 	ch.mu.Unlock()
-	errs = append(errs, ch.leave())
+	errs = append(errs, ch.faultSafe(ch.leave))
 	errs = append(errs, ch.seg.Close())
 	ch.pids.close()
 	if ch.conn != nil {
@@ -528,7 +530,9 @@ func (ch *Channel) maybeRemove() error {
 		rm.Store(0)
 		return nil
 	}
-	if err := segment.Remove(ch.backend, ch.name, nil); err != nil && !errors.Is(err, segment.ErrNotExist) {
+	// Unlink only what this handle mapped: the name may hold a successor
+	// created after a Remove (docs/security.md, defect 3).
+	if err := ch.seg.RemoveName(); err != nil && !errors.Is(err, segment.ErrNotExist) {
 		return fmt.Errorf("remove channel %q: %w", ch.name, err)
 	}
 	return nil

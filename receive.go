@@ -85,7 +85,10 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 // TryReceive returns the next message without waiting: ErrWouldBlock when
 // there is none, ErrPeerGone when there is none and every publisher that
 // ever joined has left. The sample's bytes are valid until Release.
-func (s *Subscriber) TryReceive() (*Sample, error) {
+func (s *Subscriber) TryReceive() (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
 	}
@@ -105,7 +108,10 @@ func (s *Subscriber) TryReceive() (*Sample, error) {
 // When every publisher has left (or died) and everything they published
 // has been received, it returns ErrPeerGone. The sample's bytes are valid
 // until Release.
-func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
+func (s *Subscriber) Receive(ctx context.Context) (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
 	}
@@ -280,7 +286,10 @@ func (smp *Sample) release() error {
 // ReceiveInto receives the next message, copies it into buf and releases
 // it. A message longer than buf is truncated to len(buf); the returned
 // length is the message's. It enters the channel once for the three steps.
-func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (int, error) {
+func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return 0, err
 	}

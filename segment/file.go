@@ -70,7 +70,11 @@ func createFile(path string, size int64, h *header, opts *Options) (*Segment, er
 	if err != nil {
 		return nil, err
 	}
-	mm, err := mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	w, err := fileOwner(f)
+	var mm mmap.MMap
+	if err == nil {
+		mm, err = mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	}
 	err = errors.Join(err, f.Close())
 	if err == nil {
 		if err = setup(mm, opts, true); err != nil {
@@ -81,7 +85,7 @@ func createFile(path string, size int64, h *header, opts *Options) (*Segment, er
 		return nil, errors.Join(fmt.Errorf("map %s: %w", path, err), os.Remove(path))
 	}
 	s := newSegment(mm, h, &fileMapping{mm: mm, path: path})
-	s.path = path
+	s.path, s.dev, s.ino, s.others = path, w.dev, w.ino, w.othersWrite()
 	return s, nil
 }
 
@@ -102,11 +106,11 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, err := fileOwner(f)
+	if err != nil {
+		return nil, err
+	}
 	if !opts.ReadOnly {
-		w, err := fileOwner(f)
-		if err != nil {
-			return nil, err
-		}
 		if err := opts.trust(path, w); err != nil {
 			return nil, err
 		}
@@ -119,7 +123,7 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.path = path
+	s.path, s.dev, s.ino, s.others = path, w.dev, w.ino, w.othersWrite()
 	if err := setup(s.mem, opts, !opts.ReadOnly); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}

@@ -175,6 +175,9 @@ func removeSysV(name string, opts *Options) error {
 	return fmt.Errorf("key %#08x: %w", uint32(key), osErr(err))
 }
 
+// errGone matches the errors of a shmid that no longer exists.
+var errGone = unix.EINVAL
+
 func rmidErr(id int) error {
 	if _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); err != nil {
 		return fmt.Errorf("IPC_RMID shmid %d: %w", id, osErr(err))

@@ -15,6 +15,7 @@ type owner struct {
 	uid, gid uint32
 	cuid     uint32 // SysV: the creator's uid (IPC_SET can give uid away); = uid elsewhere
 	mode     os.FileMode
+	dev, ino uint64 // POSIX, File: the file's identity (RemoveName)
 }
 
 func (w owner) String() string {
@@ -23,6 +24,12 @@ func (w owner) String() string {
 		s += fmt.Sprintf(", created by uid %d%s", w.cuid, userName(w.cuid))
 	}
 	return s
+}
+
+// othersWrite reports whether a uid other than the caller's may write the
+// object: another owner, or write permission for the group or others.
+func (w owner) othersWrite() bool {
+	return w.uid != uint32(os.Geteuid()) || w.mode&0o022 != 0
 }
 
 func userName(uid uint32) string {

@@ -17,5 +17,15 @@ func fileOwner(f *os.File) (owner, error) {
 	if !ok {
 		return owner{mode: fi.Mode().Perm()}, nil
 	}
-	return owner{uid: st.Uid, gid: st.Gid, cuid: st.Uid, mode: fi.Mode().Perm()}, nil
+	return owner{uid: st.Uid, gid: st.Gid, cuid: st.Uid, mode: fi.Mode().Perm(), dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// pathID returns the identity of the file path names now (lstat: a
+// symbolic link is not the file it points to).
+func pathID(path string) (dev, ino uint64, err error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return 0, 0, err
+	}
+	return uint64(st.Dev), uint64(st.Ino), nil
 }
