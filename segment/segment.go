@@ -26,11 +26,11 @@ type Segment struct {
 	toc      []Region       // validated TOC entries (private copies)
 	tocIndex map[string]int // region name -> index in toc
 
-	path     string // POSIX and File: the file's path
-	dev, ino uint64 // POSIX and File: the identity of the file mapped
-	others   bool   // POSIX and File: another uid may write (shrink) the file
-	id   int      // SysV: shmid
-	file *os.File // Memfd: the memfd
+	path     string   // POSIX and File: the file's path
+	dev, ino uint64   // POSIX and File: the identity of the file mapped
+	others   bool     // POSIX and File: another uid may write (shrink) the file
+	id       int      // SysV: shmid
+	file     *os.File // Memfd: the memfd
 }
 
 // mapping is what a backend keeps for a live attachment.
