@@ -1,6 +1,7 @@
 package shmkit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,7 @@ type Channel struct {
 
 	self      int    // this handle's participant slot
 	selfState uint64 // its state word
+	joined    bool   // the handle has held its slot: only then may it remove the name
 
 	mu        sync.Mutex
 	closed    bool
@@ -106,6 +108,7 @@ func (ch *Channel) inflightCount() int64 {
 type Option func(*options)
 
 type options struct {
+	force   bool // Remove: even while live processes hold the channel
 	backend Backend
 	expect  *Config
 	waiter  *futex.Waiter
@@ -145,11 +148,18 @@ func segmentSize(c Config) (int64, error) {
 	return n + 6*4096 + 64<<10, nil
 }
 
-// Create makes channel name with configuration cfg and joins it. For a
-// named backend it fails with an error wrapping segment.ErrExist if the
-// name is taken. The returned Channel is an ordinary participant: the
-// channel lives until the last participant leaves (then the name is
-// removed, unless cfg.Keep), not until its creator does.
+// Create makes channel name with configuration cfg and joins it. The
+// returned Channel is an ordinary participant: the channel lives until the
+// last participant leaves (then the name is removed, unless cfg.Keep), not
+// until its creator does.
+//
+// A name taken by an abandoned channel — not kept, and every participant
+// and tap of it dead (killed, say), judged by pid and process start time —
+// is taken over: the corpse is removed and a new channel made, so a
+// service restarted after kill -9 starts without `shmctl gc`. Otherwise
+// Create fails with ErrExist, naming the live processes that hold the
+// channel or saying what else holds the name. OpenOrCreate joins a live
+// channel instead.
 func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -165,6 +175,15 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		return nil, err
 	}
 	seg, err := segment.Create(cfg.Backend, name, size, so)
+	if errors.Is(err, segment.ErrExist) {
+		if rerr := reclaim(cfg.Backend, name); rerr != nil {
+			return nil, fmt.Errorf("create channel %q: %w", name, rerr)
+		}
+		seg, err = segment.Create(cfg.Backend, name, size, so)
+		if errors.Is(err, segment.ErrExist) { // made again meanwhile, by another restarting process
+			return nil, fmt.Errorf("%w: create channel %q: %w", ErrExist, name, err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create channel %q: %w", name, err)
 	}
@@ -234,35 +253,17 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	return ch, nil
 }
 
-// Open joins the existing channel name. It validates the channel header
-// (ErrBadMagic, ErrVersion, ErrCorrupt) and the regions, and compares the
-// configuration with WithExpect's (ErrMismatch).
+// Open joins the existing channel name. It fails with ErrNotExist when
+// there is none; a channel that another process is creating right now is
+// waited for, up to OpenWait (OpenContext waits longer, and also for a
+// channel that does not exist yet). It validates the channel header
+// (ErrBadMagic: the name holds something that is no channel; ErrVersion,
+// ErrCorrupt) and the regions, and compares the configuration with
+// WithExpect's (ErrMismatch).
 func Open(name string, opts ...Option) (*Channel, error) {
-	o := buildOptions(opts)
-	if o.backend == Memfd {
-		return nil, fmt.Errorf("%w: a memfd channel has no name; use OpenFile", ErrConfig)
-	}
-	so, err := o.trust.segmentOptions(nil)
-	if err != nil {
-		return nil, err
-	}
-	var lastErr error
-	for try := 0; try < 50; try++ {
-		seg, err := segment.Open(o.backend, name, so)
-		if err != nil {
-			return nil, fmt.Errorf("open channel %q: %w", name, err)
-		}
-		ch, err := attach(seg, name, o)
-		if err == nil {
-			return ch, nil
-		}
-		if !errors.Is(err, errRetry) {
-			return nil, fmt.Errorf("open channel %q: %w", name, err)
-		}
-		lastErr = err
-		time.Sleep(time.Millisecond) // the creator is still writing the header, or the last participant is removing the name
-	}
-	return nil, fmt.Errorf("open channel %q: %w", name, lastErr)
+	ctx, cancel := context.WithTimeout(context.Background(), OpenWait)
+	defer cancel()
+	return openWait(ctx, name, false, opts)
 }
 
 // OpenFile joins a memfd channel from its descriptor (Channel.File of the
@@ -298,6 +299,9 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 		b, err := seg.RegionBytes(name)
 		if err != nil {
 			if errors.Is(err, segment.ErrNoRegion) {
+				if beingCreated(seg) {
+					return nil, fmt.Errorf("%w: no %q region yet", errRetry, name)
+				}
 				return nil, fmt.Errorf("%w: no %q region: %w", ErrBadMagic, name, err)
 			}
 			return nil, err
@@ -312,6 +316,9 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 		return fail(err)
 	}
 	if u32(hdr, hdrMagic).Load() == 0 {
+		if !beingCreated(seg) {
+			return fail(fmt.Errorf("%w: its creator died before it published the channel header (Create and OpenOrCreate take the name over)", ErrNotExist))
+		}
 		return fail(fmt.Errorf("%w: header not yet published", errRetry))
 	}
 	snap := make([]byte, hdrImmutable+4)
@@ -410,7 +417,7 @@ func (ch *Channel) join() error {
 	if w, err = ch.activate(i, w); err != nil {
 		return err
 	}
-	ch.self, ch.selfState = i, w
+	ch.self, ch.selfState, ch.joined = i, w, true
 	return nil
 }
 
@@ -518,8 +525,11 @@ func (ch *Channel) unregister(e closer) {
 // left. It announces the removal first (hdrRemoving) and then looks again,
 // while a joiner claims its slot first and then looks at the flag: one of
 // them sees the other (both steps are sequentially consistent atomics).
+// A handle that has not joined yet never removes the channel it is joining
+// (its own claim may be the one the scan that made room for it did not
+// see yet).
 func (ch *Channel) maybeRemove() error {
-	if ch.keep || ch.backend == Memfd || ch.name == "" || !ch.allFree() {
+	if ch.keep || ch.backend == Memfd || ch.name == "" || !ch.joined || !ch.allFree() {
 		return nil
 	}
 	rm := u32(ch.hdr, hdrRemoving)
@@ -545,11 +555,4 @@ func (ch *Channel) allFree() bool {
 		}
 	}
 	return true
-}
-
-// Remove deletes the named channel's segment. Participants still attached
-// keep their mappings; use it to clean up after a crash of everyone.
-func Remove(name string, opts ...Option) error {
-	o := buildOptions(opts)
-	return segment.Remove(o.backend, name, nil)
 }

@@ -1,6 +1,11 @@
 package shmkit
 
-import "errors"
+import (
+	"errors"
+	"os"
+
+	"github.com/shmkit/shmkit/internal/errs"
+)
 
 // Sentinel errors. Every error the package returns that a caller may act on
 // wraps one of these (test with errors.Is); the sentinel comes first in the
@@ -23,15 +28,30 @@ var (
 	// is broken or hostile; nothing is trusted from it.
 	ErrCorrupt = errors.New("shmkit: channel corrupt")
 	// ErrClosed reports a call on a closed handle (Channel, Publisher,
-	// Subscriber, Sample) or a channel that is being removed.
-	ErrClosed = errors.New("shmkit: closed")
+	// Subscriber, Sample) or a channel that is being removed. It matches
+	// os.ErrClosed: errors.Is(err, os.ErrClosed) holds too.
+	ErrClosed = errs.New("shmkit: closed", os.ErrClosed)
+	// ErrNotExist reports that no channel of that name exists (Open,
+	// Remove). It matches os.ErrNotExist; the segment's own error is
+	// wrapped beside it.
+	ErrNotExist = errs.New("shmkit: channel does not exist", os.ErrNotExist)
+	// ErrExist reports that Create found the name taken by a channel with
+	// a live participant, or by something that is no channel. It matches
+	// os.ErrExist. (A name whose every participant is dead is taken over:
+	// see Create.)
+	ErrExist = errs.New("shmkit: channel already exists", os.ErrExist)
+	// ErrInUse reports that Remove refused a channel that live processes
+	// still hold (WithForce removes it anyway); the error names them.
+	ErrInUse = errors.New("shmkit: channel in use")
 	// ErrTooLarge reports a message longer than the channel's MaxMessage.
 	ErrTooLarge = errors.New("shmkit: message too large")
 	// ErrFull reports that every participant slot of the role asked for is
 	// taken (MaxPublishers, MaxSubscribers, MaxProcesses).
 	ErrFull = errors.New("shmkit: no free participant slot")
 	// ErrNoMemory reports that the pool has no free chunk of the size a
-	// Loan needs (TryLoan); Loan waits instead.
+	// Loan needs: Loan and Send report it at once; LoanContext waits for a
+	// chunk instead, and when its context ends first its error wraps both
+	// ctx.Err() and this, naming who holds the chunks.
 	ErrNoMemory = errors.New("shmkit: pool has no free chunk of that size")
 	// ErrWouldBlock reports that a Try call could not proceed without
 	// waiting: nothing to receive, or (policy Block) a full subscriber ring.
@@ -54,7 +74,8 @@ var (
 	// private mode needs Linux: memfd, SO_PEERCRED, SCM_RIGHTS).
 	ErrUnsupported = errors.New("shmkit: not supported on this system")
 	// ErrSampleState reports a Sample used after Publish, Discard or
-	// Release.
+	// Release, or a call that does not fit how it was obtained (Release of
+	// a loaned sample: Discard gives an unpublished loan back).
 	ErrSampleState = errors.New("shmkit: sample already published or released")
 	// ErrNoTap reports a tap on a channel that has no tap ring: created by
 	// a shmkit from before taps (no "tap" region), or with taps disabled

@@ -62,6 +62,7 @@ const (
 	hdrFreed       = 160 // futex.Event: loans waiting for a free chunk sleep here
 	hdrFrees       = 168 // uint32 chunks freed while a loan waits (wraps)
 	hdrLoanWaiters = 172 // uint32 loans waiting for a chunk (frees counts only while non-zero)
+	hdrJoinedEv    = 176 // futex.Event: WaitFor sleeps here; every participant that becomes active notifies
 	hdrSize        = 192
 )
 

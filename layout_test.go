@@ -35,6 +35,8 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "freed.sleepers", Offset: hdrFreed + 4, Size: 4},
 		{Name: "frees", Offset: hdrFrees, Size: 4},
 		{Name: "loan_waiters", Offset: hdrLoanWaiters, Size: 4},
+		{Name: "joined.seq", Offset: hdrJoinedEv, Size: 4},
+		{Name: "joined.sleepers", Offset: hdrJoinedEv + 4, Size: 4},
 	})
 	layoutdoc.Check(t, doc, "participant", []F{
 		{Name: "state", Offset: peState, Size: 8},

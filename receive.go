@@ -255,6 +255,9 @@ func (s *Subscriber) sample(v ref, h int) (*Sample, error) {
 // subscriber releases it. Its bytes must not be used afterwards.
 func (smp *Sample) Release() error {
 	if smp == nil || smp.state != sampleReceived {
+		if smp != nil && smp.state == sampleLoaned {
+			return fmt.Errorf("%w: Release of a loaned sample: give it back with Discard, or send it with Publish", ErrSampleState)
+		}
 		return ErrSampleState
 	}
 	s := smp.sub

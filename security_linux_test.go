@@ -98,8 +98,8 @@ func childSquatChannel() int {
 func TestSquatChannel(t *testing.T) {
 	name := chanName(t)
 	startNobody(t, "squat-channel", "NAME="+name)
-	if _, err := shmkit.Create(name, shmkit.Config{}); !errors.Is(err, segment.ErrExist) {
-		t.Fatalf("Create over the squatter: %v, want ErrExist", err)
+	if _, err := shmkit.Create(name, shmkit.Config{}); !errors.Is(err, shmkit.ErrExist) || !errors.Is(err, shmkit.ErrUntrusted) {
+		t.Fatalf("Create over the squatter: %v, want ErrExist (and ErrUntrusted: not reclaimed)", err)
 	}
 	_, err := shmkit.Open(name)
 	if !errors.Is(err, shmkit.ErrUntrusted) || !strings.Contains(err.Error(), "uid 65534") || !strings.Contains(err.Error(), "mode 0666") {
@@ -126,7 +126,7 @@ func TestSuccessorKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := shmkit.Remove(name, shmkit.WithBackend(b)); err != nil {
+			if err := shmkit.Remove(name, shmkit.WithBackend(b), shmkit.WithForce()); err != nil {
 				t.Fatal(err)
 			}
 			succ, err := shmkit.Create(name, cfg)

@@ -12,7 +12,7 @@ import (
 // Missed, which publishers add to when they drop a message for it.
 type ParticipantStats struct {
 	Slot       int
-	Role       string // "subscriber" (consumer), "publisher" (producer) or "handle"
+	Role       Role   // RoleSubscriber, RolePublisher, RoleHandle; on a work queue RoleConsumer, RoleProducer
 	State      string // "joining", "active" or "cleaning"
 	PID        int
 	Start      uint64        // the process's start time in clock ticks after boot (0 where unknown)
@@ -84,12 +84,13 @@ func (ch *Channel) Stats() (Stats, error) {
 	return st, firstErr
 }
 
-// Count returns how many participants of role (as in ParticipantStats.Role)
-// are active.
-func (s Stats) Count(role string) int {
+// Count returns how many participants of role r are active. A role and its
+// work-queue name count as one: Count(RoleSubscriber) counts a work queue's
+// consumers, Count(RoleProducer) a pub/sub channel's publishers.
+func (s Stats) Count(r Role) int {
 	n := 0
 	for _, p := range s.Participants {
-		if p.Role == role && p.State == "active" {
+		if p.Role.kind() == r.kind() && p.State == "active" {
 			n++
 		}
 	}
@@ -97,10 +98,7 @@ func (s Stats) Count(role string) int {
 }
 
 func participantStats(e entry, c Config) ParticipantStats {
-	role := roleNames[e.Role]
-	if c.Pattern == WorkQueue {
-		role = map[int]string{roleSubscriber: "consumer", rolePublisher: "producer", roleHandle: "handle"}[e.Role]
-	}
+	role := roleOf(e.Role, c.Pattern)
 	ps := ParticipantStats{
 		Slot: e.Slot, Role: role, State: stateNames[e.State], PID: e.PID, Start: e.Start,
 		Messages: e.Msgs, Bytes: e.Bytes, Drops: e.Drops, Missed: e.Missed,

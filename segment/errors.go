@@ -1,6 +1,11 @@
 package segment
 
-import "errors"
+import (
+	"errors"
+	"os"
+
+	"github.com/shmkit/shmkit/internal/errs"
+)
 
 // Sentinel errors. Every error returned by this package that a caller may act
 // on wraps one of these (test with errors.Is); where an operating-system error
@@ -32,8 +37,9 @@ var (
 	// ErrCorrupt: the header or table of contents fails validation
 	// (checksum, sizes, entries out of range, unaligned or overlapping).
 	ErrCorrupt = errors.New("segment: corrupt")
-	// ErrClosed: the segment was closed; its memory is unmapped.
-	ErrClosed = errors.New("segment: closed")
+	// ErrClosed: the segment was closed; its memory is unmapped. It
+	// matches os.ErrClosed.
+	ErrClosed = errs.New("segment: closed", os.ErrClosed)
 	// ErrReadOnly: a write access (or a writable slice or atomic pointer) was
 	// asked of a read-only attachment.
 	ErrReadOnly = errors.New("segment: attached read-only")

@@ -48,11 +48,11 @@ func (o *Options) trust(what string, w owner) error {
 	ok := func(uid uint32) bool { return uid == me || slices.Contains(o.Owners, int(uid)) }
 	switch {
 	case !ok(w.uid) || !ok(w.cuid):
-		return fmt.Errorf("%w: %s: %v; the caller is uid %d (name other owners with Owners)", ErrUntrusted, what, w, me)
+		return fmt.Errorf("%w: %s: %v; the caller is uid %d (trust other owners by naming them)", ErrUntrusted, what, w, me)
 	case w.mode&0o002 != 0:
 		return fmt.Errorf("%w: %s: %v: anyone may write it", ErrUntrusted, what, w)
 	case w.mode&0o020 != 0 && !slices.Contains(o.Groups, int(w.gid)):
-		return fmt.Errorf("%w: %s: %v: group %d may write it (name the group with Groups to allow it)", ErrUntrusted, what, w, w.gid)
+		return fmt.Errorf("%w: %s: %v: group %d may write it (trust the group by naming it)", ErrUntrusted, what, w, w.gid)
 	}
 	return nil
 }

@@ -104,8 +104,8 @@ func collectChannel(ch chan<- prometheus.Metric, s chanSnapshot) {
 	g(mErrors, bad, n, b)
 	roles := map[string]int{}
 	for _, p := range s.Participants {
-		roles[p.Role]++
-		l := []string{n, b, strconv.Itoa(p.Slot), p.Role, strconv.Itoa(p.PID)}
+		roles[string(p.Role)]++
+		l := []string{n, b, strconv.Itoa(p.Slot), string(p.Role), strconv.Itoa(p.PID)}
 		ctr(mMsgs, float64(p.Messages), l...)
 		ctr(mBytes, float64(p.Bytes), l...)
 		ctr(mDrops, float64(p.Drops), l...)
