@@ -154,7 +154,7 @@ func (r *MPMC) publish(pos uint64) {
 	if mpmcHook != nil {
 		mpmcHook(stepPutWritten)
 	}
-	publish64(r.turn(pos), r.getTurn(pos))
+	publish64(r.c, r.turn(pos), r.getTurn(pos))
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
@@ -171,7 +171,7 @@ func (p *MPMCProducer) Enqueue(ctx context.Context, msg []byte) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, p.r.c, &p.r.c.notFull, p.r.canPut); err != nil {
 			return err
 		}
 	}
@@ -207,7 +207,7 @@ func (p *MPMCProducer) EnqueueU64(ctx context.Context, v uint64) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, p.r.c, &p.r.c.notFull, p.r.canPut); err != nil {
 			return err
 		}
 	}
@@ -243,7 +243,7 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 		if mpmcHook != nil {
 			mpmcHook(stepPutWritten)
 		}
-		publish64(r.turn(q), r.getTurn(q))
+		publish64(r.c, r.turn(q), r.getTurn(q))
 	}
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
@@ -257,7 +257,7 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 // it). The messages of one batch keep their order but may interleave with
 // other producers' messages.
 func (p *MPMCProducer) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, &p.r.opts, &p.r.c.notFull, p.r.canPut, p.TryEnqueueBatch, msgs)
+	return enqueueAll(ctx, &p.r.opts, p.r.c, &p.r.c.notFull, p.r.canPut, p.TryEnqueueBatch, msgs)
 }
 
 // TryDequeue copies the next message into buf and returns its length; it
@@ -307,7 +307,7 @@ func (r *MPMC) copyOut(s unsafe.Pointer, buf []byte) (int, error) {
 // lap (a release store: the copy out of the slot is complete before a
 // producer can see the slot free) and wakes sleeping producers.
 func (r *MPMC) free(pos uint64) {
-	publish64(r.turn(pos), r.putTurn(pos)+4)
+	publish64(r.c, r.turn(pos), r.putTurn(pos)+4)
 	if mpmcHook != nil {
 		mpmcHook(stepGetFreed)
 	}
@@ -325,7 +325,7 @@ func (c *MPMCConsumer) Dequeue(ctx context.Context, buf []byte) (int, error) {
 		if ok || err != nil {
 			return n, err
 		}
-		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}
@@ -372,7 +372,7 @@ func (c *MPMCConsumer) DequeueU64(ctx context.Context) (uint64, error) {
 		if ok || err != nil {
 			return v, err
 		}
-		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}
@@ -418,7 +418,7 @@ func (c *MPMCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 		}
 		for i := range n {
 			q := pos + uint64(i)
-			publish64(r.turn(q), r.putTurn(q)+4)
+			publish64(r.c, r.turn(q), r.putTurn(q)+4)
 		}
 		if mpmcHook != nil {
 			mpmcHook(stepGetFreed)
@@ -439,7 +439,7 @@ func (c *MPMCConsumer) DequeueBatch(ctx context.Context, bufs [][]byte) (int, er
 		if n > 0 || err != nil || len(bufs) == 0 {
 			return n, err
 		}
-		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}
