@@ -207,10 +207,10 @@ func (p *ByteProducer) place(t, pad uint64) uint64 {
 func (p *ByteProducer) publish(t uint64) {
 	hook(stepProducerWritten)
 	p.tail = t
-	publish64(p.r.c, &p.r.c.tail, t)
+	publish64(&p.r.c.tail, t)
 	hook(stepProducerPublished)
-	if e := &p.r.c.notEmpty; e.Sleepers() != 0 {
-		e.Notify()
+	if e := &p.r.c.notEmpty; p.r.c.mayWake(e) {
+		p.r.c.wake(e)
 	}
 	hook(stepProducerNotified)
 }
@@ -479,10 +479,10 @@ func (c *ByteConsumer) TryPeek() ([]byte, bool, error) {
 func (c *ByteConsumer) release(h uint64) {
 	hook(stepConsumerCopied)
 	c.head = h
-	publish64(c.r.c, &c.r.c.head, h)
+	publish64(&c.r.c.head, h)
 	hook(stepConsumerReleased)
-	if e := &c.r.c.notFull; e.Sleepers() != 0 {
-		e.Notify()
+	if e := &c.r.c.notFull; c.r.c.mayWake(e) {
+		c.r.c.wake(e)
 	}
 }
 

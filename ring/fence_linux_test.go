@@ -36,7 +36,6 @@ func TestAsymmetricFence(t *testing.T) {
 		go1, go2 atomic.Uint64
 	}
 	sawSleepers := make([]uint64, rounds+1)
-	var c control // fence mode fast
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // publisher
@@ -45,7 +44,7 @@ func TestAsymmetricFence(t *testing.T) {
 			sh.go1.Store(i)
 			for sh.go2.Load() < i {
 			}
-			publish64(&c, &sh.word, i)
+			publish64(&sh.word, i)
 			sawSleepers[i] = sh.sleepers.Load()
 		}
 	}()

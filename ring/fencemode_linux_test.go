@@ -236,20 +236,28 @@ func TestFenceMode386Child(t *testing.T) {
 
 // storeBufferRounds runs the store-buffer litmus test of
 // TestAsymmetricFence with the waiter making no fence (a participant that
-// cannot call membarrier) against a publisher using publish64 on a ring in
-// fence mode mode, and returns how many rounds lost the wake-up.
-func storeBufferRounds(mode uint32, rounds int) int {
+// cannot call membarrier) against a publisher that publishes with
+// publish64 and decides with mayWake and mustNotify, on a ring in fence mode mode, and
+// returns how many rounds lost the wake-up.
+func storeBufferRounds(t *testing.T, mode uint32, rounds int) int {
 	type pad [cacheLine]byte
 	var sh struct {
-		word     atomic.Uint64
-		_        pad
-		sleepers atomic.Uint64
-		_        pad
-		go1, go2 atomic.Uint64
+		word  atomic.Uint64
+		_     pad
+		event [cacheLine]byte // a futex.Event at its start
+		_     pad
+		go1   atomic.Uint64
+		go2   atomic.Uint64
 	}
+	_, sleepersOff := eventWords(t)
+	e, err := futex.EventAt(sh.event[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleepers := (*atomic.Uint32)(unsafe.Pointer(&sh.event[sleepersOff]))
 	var c control
 	c.hdr.fence.Store(mode)
-	saw := make([]uint64, rounds+1)
+	saw := make([]bool, rounds+1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -258,8 +266,8 @@ func storeBufferRounds(mode uint32, rounds int) int {
 			sh.go1.Store(i)
 			for sh.go2.Load() < i {
 			}
-			publish64(&c, &sh.word, i)
-			saw[i] = sh.sleepers.Load()
+			publish64(&sh.word, i)
+			saw[i] = c.mayWake(e) && c.mustNotify(e)
 		}
 	}()
 	lost := 0
@@ -267,16 +275,17 @@ func storeBufferRounds(mode uint32, rounds int) int {
 		sh.go2.Store(i)
 		for sh.go1.Load() < i {
 		}
-		sh.sleepers.Add(1) // no sleeperFence: this waiter cannot make one
+		sleepers.Add(1) // no sleeperFence: this waiter cannot make one
 		w := sh.word.Load()
 		for sh.go1.Load() < i+1 && i < uint64(rounds) {
 		}
 		if i == uint64(rounds) {
 			wg.Wait()
 		}
-		if w < i && saw[i] < i {
+		if w < i && !saw[i] {
 			lost++
 		}
+		sleepers.Add(^uint32(0))
 	}
 	wg.Wait()
 	return lost
@@ -298,8 +307,8 @@ func TestStrictModeOrders(t *testing.T) {
 	if testing.Short() {
 		rounds = 500
 	}
-	fast := storeBufferRounds(fenceFast, rounds)
-	strict := storeBufferRounds(fenceStrict, rounds)
+	fast := storeBufferRounds(t, fenceFast, rounds)
+	strict := storeBufferRounds(t, fenceStrict, rounds)
 	t.Logf("rounds that lost the wake-up with a waiter that cannot fence: fast mode %d of %d, strict mode %d of %d", fast, rounds, strict, rounds)
 	if strict != 0 {
 		t.Fatalf("strict mode lost %d wake-ups", strict)
@@ -325,6 +334,7 @@ func TestFenceModeTransitions(t *testing.T) {
 	}
 	var c control
 	var w atomic.Uint64
+	var e futex.Event
 	withoutFence(t)
 	if sleeperFence() {
 		t.Fatal("sleeperFence reported success when membarrier failed")
@@ -336,7 +346,8 @@ func TestFenceModeTransitions(t *testing.T) {
 	if f := c.hdr.fence.Load(); f != fencePending {
 		t.Fatalf("fence word %d after a participant that cannot fence attached, want %d", f, fencePending)
 	}
-	publish64(&c, &w, 1) // cannot hand over: stays pending
+	publish64(&w, 1)
+	c.wake(&e) // cannot hand over: stays pending
 	if f := c.hdr.fence.Load(); f != fencePending {
 		t.Fatalf("fence word %d after a publication by a process that cannot fence, want %d", f, fencePending)
 	}
@@ -345,7 +356,8 @@ func TestFenceModeTransitions(t *testing.T) {
 		return r, e
 	}
 	canFence.Store(true)
-	publish64(&c, &w, 2)
+	publish64(&w, 2)
+	c.wake(&e)
 	if f := c.hdr.fence.Load(); f != fenceStrict && fastPublish {
 		t.Fatalf("fence word %d after a publication by a process that can fence, want %d", f, fenceStrict)
 	}

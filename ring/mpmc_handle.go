@@ -154,12 +154,12 @@ func (r *MPMC) publish(pos uint64) {
 	if mpmcHook != nil {
 		mpmcHook(stepPutWritten)
 	}
-	publish64(r.c, r.turn(pos), r.getTurn(pos))
+	publish64(r.turn(pos), r.getTurn(pos))
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
-	if r.c.notEmpty.Sleepers() != 0 {
-		r.notifyNotEmpty()
+	if r.c.mayWake(&r.c.notEmpty) {
+		r.c.wake(&r.c.notEmpty)
 	}
 }
 
@@ -243,12 +243,14 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 		if mpmcHook != nil {
 			mpmcHook(stepPutWritten)
 		}
-		publish64(r.c, r.turn(q), r.getTurn(q))
+		publish64(r.turn(q), r.getTurn(q))
 	}
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
-	r.notifyNotEmpty()
+	if r.c.mayWake(&r.c.notEmpty) {
+		r.c.wake(&r.c.notEmpty)
+	}
 	return n, nil
 }
 
@@ -307,12 +309,12 @@ func (r *MPMC) copyOut(s unsafe.Pointer, buf []byte) (int, error) {
 // lap (a release store: the copy out of the slot is complete before a
 // producer can see the slot free) and wakes sleeping producers.
 func (r *MPMC) free(pos uint64) {
-	publish64(r.c, r.turn(pos), r.putTurn(pos)+4)
+	publish64(r.turn(pos), r.putTurn(pos)+4)
 	if mpmcHook != nil {
 		mpmcHook(stepGetFreed)
 	}
-	if r.c.notFull.Sleepers() != 0 {
-		r.notifyNotFull()
+	if r.c.mayWake(&r.c.notFull) {
+		r.c.wake(&r.c.notFull)
 	}
 }
 
@@ -418,12 +420,14 @@ func (c *MPMCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 		}
 		for i := range n {
 			q := pos + uint64(i)
-			publish64(r.c, r.turn(q), r.putTurn(q)+4)
+			publish64(r.turn(q), r.putTurn(q)+4)
 		}
 		if mpmcHook != nil {
 			mpmcHook(stepGetFreed)
 		}
-		r.notifyNotFull()
+		if r.c.mayWake(&r.c.notFull) {
+			r.c.wake(&r.c.notFull)
+		}
 		if got > 0 || err != nil {
 			return got, err
 		}

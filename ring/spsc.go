@@ -320,7 +320,7 @@ func (p *SPSCProducer) room(want uint64) (uint64, error) {
 		if used > r.capacity {
 			return 0, fmt.Errorf("%w: spsc tail %d, head %d, capacity %d", ErrCorrupt, p.tail, p.cachedHead, r.capacity)
 		}
-		publish64(r.c, &r.c.tail, p.tail)
+		publish64(&r.c.tail, p.tail)
 	}
 	return r.capacity - used, nil
 }
@@ -345,8 +345,8 @@ func (p *SPSCProducer) publish(i uint64) {
 // here, inline, so that the common case (nobody asleep: one load of a line
 // the consumer does not write while it runs) makes no call.
 func (p *SPSCProducer) notify() {
-	if e := &p.r.c.notEmpty; e.Sleepers() != 0 {
-		e.Notify()
+	if e := &p.r.c.notEmpty; p.r.c.mayWake(e) {
+		p.r.c.wake(e)
 	}
 	hook(stepProducerNotified)
 }
@@ -376,7 +376,7 @@ func (p *SPSCProducer) TryEnqueue(msg []byte) (bool, error) {
 	p.publish(t)
 	p.tail = t + 1
 	if t%hintEvery == 0 {
-		publish64(r.c, &r.c.tail, t+1)
+		publish64(&r.c.tail, t+1)
 	}
 	p.notify()
 	return true, nil
@@ -446,7 +446,7 @@ func (p *SPSCProducer) publishRun(n uint64) {
 	}
 	hook(stepProducerWritten)
 	p.tail += n
-	publish64(p.r.c, &p.r.c.tail, p.tail)
+	publish64(&p.r.c.tail, p.tail)
 	hook(stepProducerPublished)
 	p.notify()
 }

@@ -56,15 +56,20 @@ import (
 //   - fenceFast (0): publishers may use plain stores; every waiter calls
 //     sleeperFence before its re-check as a sleeper.
 //   - fencePending (1): a participant that cannot fence has attached (or
-//     its fence failed). Every publisher that sees it follows its store
-//     with a full barrier; a publication made just before, with a plain
+//     its fence failed). Every publisher that sees it puts a full barrier
+//     between its store and its loads of the sleeper count and the futex
+//     word (mayWake, wake); a publication made just before, with a plain
 //     store whose publisher read fenceFast, may still sit in a store
 //     buffer, so until the hand-over below is done the waiters that cannot
 //     fence sleep at most handOverRecheck at a time.
-//   - fenceStrict (2): the hand-over is done: every publication is
-//     followed by a full barrier (or is an XCHG), so a waiter's own locked
-//     increment of the sleeper count is all Dekker's pattern needs, and no
-//     waiter needs membarrier.
+//   - fenceStrict (2): the hand-over is done: every publisher puts a full
+//     barrier between its store and those loads, so a waiter's own locked
+//     increment of the sleeper count (and arming of the futex word) is all
+//     Dekker's pattern needs, and no waiter needs membarrier. The barrier
+//     comes whatever the sleeper count: a waiter that has counted itself
+//     but not armed the futex word yet makes Notify load that word, and
+//     that load must not pass the store either (a test caught exactly
+//     this, once in 277 000 round trips).
 //
 // The hand-over: any participant that can fence and sees fencePending
 // (a fast publisher after its store, a waiter on its way into a park)
@@ -73,9 +78,9 @@ import (
 // plain store it made before is visible from then on, and its later loads
 // of the word see fencePending or fenceStrict, so its later publications
 // barrier. Whoever then loads fenceStrict and re-checks sees every
-// publication made in fast mode. A publisher checks the word after its
-// store, not before, so there is no window between its check and its
-// store. Where nobody can fence, the word stays pending and the waiters'
+// publication made in fast mode. A publisher loads the word after its
+// store (mayWake), not before, so there is no window between its check and
+// its store. Where nobody can fence, the word stays pending and the waiters'
 // bounded re-check is what covers the publications made in fast mode
 // (which is why the re-check is never disabled while a ring is pending).
 
@@ -121,37 +126,58 @@ func (c *control) handOver() {
 	}
 }
 
-// publish64 stores v into *p for the other process to see, as the ring's
-// fence mode allows: a release store, followed by a full barrier unless
-// the mode is fenceFast, where fastPublish (the waiters fence, see above);
-// else a sequentially consistent store. Every store before it is visible
-// to a reader that loads v with an acquire load (atomic Load).
+// publish64 stores v into *p for the other process to see: a release store
+// when fastPublish (the waiters fence, see above), else a sequentially
+// consistent store. Every store before it is visible to a reader that loads
+// v with an acquire load (atomic Load). The publisher then decides whether
+// to wake the other side with mayWake and wake, which order the store before its
+// load of the sleeper count when the ring is not in fast mode.
 //
 // Under the race detector it is always sync/atomic's store: the detector
 // models that as a release and cannot see what an assembly store orders, so
 // it would report every message a ring in Go memory carries as a race.
-func publish64(c *control, p *atomic.Uint64, v uint64) {
+func publish64(p *atomic.Uint64, v uint64) {
 	if fastPublish && !raceEnabled {
 		atomicx.StoreRelease64(p, v)
-		if f := c.hdr.fence.Load(); f != fenceFast {
-			c.strictAfterStore(f)
-		}
 		return
 	}
 	p.Store(v)
 }
 
-// strictAfterStore is the rest of publish64 on a ring that is not in fast
-// mode: a full barrier between the caller's store and its load of the
-// sleeper count, and the hand-over if it is pending.
-//
-//go:noinline
-func (c *control) strictAfterStore(f uint32) {
-	var b atomic.Uint32
-	b.Add(1) // LOCK XADD: a full barrier
-	if f != fenceStrict {
-		c.handOver()
+// mayWake reports whether a publisher that has just published (with
+// publish64 or a sequentially consistent store) must call wake(e): when e
+// has sleepers, or when the ring is not in fast mode (a count of zero must
+// then be loaded again after a full barrier). One more load than the plain
+// sleeper check, of a header line nobody writes while the ring runs. The
+// fence word is loaded after the store, so a publisher that finds fast
+// mode made its store before any hand-over's membarrier (see above).
+func (c *control) mayWake(e *futex.Event) bool {
+	return e.Sleepers()|c.hdr.fence.Load() != 0
+}
+
+// wake wakes e's sleepers after a publication. Unless the ring is in fast
+// mode, the sleeper count it decides on (and the futex word Notify loads)
+// is loaded after a full barrier that follows the caller's store, and a
+// pending hand-over is completed.
+func (c *control) wake(e *futex.Event) {
+	if c.mustNotify(e) {
+		e.Notify()
 	}
+}
+
+// mustNotify is wake's decision: whether e has sleepers, loaded as wake
+// says. Outside fast mode the barrier comes first whatever the count: a
+// waiter that has counted itself but not yet armed the futex word makes
+// Notify load that word too, and that load must not pass the store either.
+func (c *control) mustNotify(e *futex.Event) bool {
+	if c.hdr.fence.Load() != fenceFast {
+		var b atomic.Uint32
+		b.Add(1) // LOCK XADD: a full barrier between the caller's store and the loads below and in Notify
+		if c.hdr.fence.Load() != fenceStrict {
+			c.handOver()
+		}
+	}
+	return e.Sleepers() != 0
 }
 
 // spinPollsPerCheck is how many polls run between reads of the clock and
