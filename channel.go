@@ -243,13 +243,16 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		ch.rings = append(ch.rings, r)
 	}
 	// The header last, the magic last of all: an Open that sees the magic
-	// sees everything.
+	// sees everything. The creator joins before it publishes the magic, so
+	// a published channel always has a live participant until its creator
+	// leaves or dies: a restarting process that judges the name abandoned
+	// (reclaim) never removes a channel its creator has just finished.
 	hb := encodeHeader(cfg, uint64(ps))
 	copy(ch.hdr[4:], hb[4:])
-	u32(ch.hdr, hdrMagic).Store(chanMagic)
 	if err := ch.join(); err != nil {
 		return fail(err)
 	}
+	u32(ch.hdr, hdrMagic).Store(chanMagic)
 	return ch, nil
 }
 
@@ -399,6 +402,7 @@ func compare(have, want Config) error {
 		{"MaxPublishers", have.MaxPublishers, want.MaxPublishers},
 		{"MaxSubscribers", have.MaxSubscribers, want.MaxSubscribers},
 		{"MaxProcesses", have.MaxProcesses, want.MaxProcesses},
+		{"MaxLoans", have.MaxLoans, want.MaxLoans},
 	} {
 		if x.want != 0 && x.want != x.have {
 			return fmt.Errorf("%w: %s is %d, expected %d", ErrMismatch, x.name, x.have, x.want)
