@@ -321,3 +321,34 @@ func TestSocketModeFromAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessSupplementaryGroups: Access.GIDs admits a peer whose
+// supplementary groups (SO_PEERGROUPS) hold the gid, not only its primary
+// gid. The peer runs as nobody with primary group nogroup and supplementary
+// group 4242.
+func TestAccessSupplementaryGroups(t *testing.T) {
+	addr := fmt.Sprintf("@shmkit-test-groups-%d", os.Getpid())
+	srv, err := shmkit.Listen(addr, shmkit.Config{MaxMessage: 64, RingDepth: 8}, shmkit.Access{GIDs: []int{4242}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cmd := proctest.Command(t, "dialer", "ADDR="+addr)
+	out := &strings.Builder{}
+	cmd.Stdout = out
+	asNobody(t, cmd)
+	cmd.SysProcAttr.Credential.Groups = []uint32{4242}
+	proctest.Start(t, cmd)
+	waitFor(t, "the peer's subscriber", func() bool { return count(t, srv.Channel, "subscriber") == 1 })
+	pub, err := srv.Channel.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Send(ctxT(t), []byte("to a supplementary group")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil || out.String() != "got to a supplementary group" {
+		t.Fatalf("peer in supplementary group 4242: %v, output %q", err, out.String())
+	}
+}
