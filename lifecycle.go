@@ -79,7 +79,11 @@ func openWait(ctx context.Context, name string, waitExist bool, opts []Option) (
 // openOnce makes one attempt to join name. It returns an error wrapping
 // errRetry when the channel is being created or removed right now.
 func openOnce(name string, o options) (*Channel, error) {
-	seg, err := segment.Open(o.backend, name, nil)
+	so, err := o.trust.segmentOptions(nil) // WithOwner, WithGroup (config.go)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Open(o.backend, name, so)
 	switch {
 	case errors.Is(err, segment.ErrNotExist):
 		return nil, fmt.Errorf("%w: open channel %q: %w", ErrNotExist, name, err)
@@ -318,7 +322,7 @@ func removeCorpse(seg *segment.Segment, b Backend, name string, hdr []byte, chec
 			return err
 		}
 	}
-	if err := segment.Remove(b, name, nil); err != nil && !errors.Is(err, segment.ErrNotExist) {
+	if err := seg.RemoveName(); err != nil && !errors.Is(err, segment.ErrNotExist) { // only what seg maps (docs/security.md, defect 3)
 		rm.Store(0)
 		return fmt.Errorf("%w: remove abandoned channel %q: %w", ErrExist, name, err)
 	}

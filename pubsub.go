@@ -273,7 +273,10 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 	return p.loan(ctx, n)
 }
 
-func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
+func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := p.checkLen(n); err != nil {
 		return nil, err
 	}
@@ -410,7 +413,10 @@ func (s *Sample) Discard() error {
 // returns ctx.Err(). A subscriber found dead or leaving is skipped. With a
 // ctx already done on entry Publish delivers nothing and returns ctx.Err();
 // the sample stays loaned (Publish it again or Discard it).
-func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
+func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
 	}
@@ -574,7 +580,10 @@ func (p *Publisher) countDrop(k int) {
 // chunk as LoanContext does; msg is not retained. It is Loan, copy and
 // Publish in one call that enters the channel and takes the publisher's
 // lock once instead of twice.
-func (p *Publisher) Send(ctx context.Context, msg []byte) error {
+func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
