@@ -32,9 +32,12 @@ type Channel struct {
 	logs    []*ring.Log // pub/sub: the publishers' logs (publog.go)
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled
+	tname   []byte   // the type-name region (typed.go); nil in a channel from before it
 	waiter  futex.Waiter
 
 	conn io.Closer // private mode: the control connection, closed last
+
+	guard bool // another uid may truncate the segment: calls guard against faults (fault.go)
 
 	self      int    // this handle's participant slot
 	selfState uint64 // its state word
@@ -112,6 +115,7 @@ type options struct {
 	backend Backend
 	expect  *Config
 	waiter  *futex.Waiter
+	trust   trust // WithOwner, WithGroup (config.go)
 }
 
 // WithBackend says which backend holds the named channel Open joins
@@ -169,12 +173,16 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := segment.Create(cfg.Backend, name, size, nil)
+	so, err := o.trust.segmentOptions(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Create(cfg.Backend, name, size, so)
 	if errors.Is(err, segment.ErrExist) {
 		if rerr := reclaim(cfg.Backend, name); rerr != nil {
 			return nil, fmt.Errorf("create channel %q: %w", name, rerr)
 		}
-		seg, err = segment.Create(cfg.Backend, name, size, nil)
+		seg, err = segment.Create(cfg.Backend, name, size, so)
 		if errors.Is(err, segment.ErrExist) { // made again meanwhile, by another restarting process
 			return nil, fmt.Errorf("%w: create channel %q: %w", ErrExist, name, err)
 		}
@@ -182,7 +190,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create channel %q: %w", name, err)
 	}
-	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg}
+	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
@@ -205,6 +213,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		{regionRings, ringsRegionKind(cfg), ringsRegionSize(cfg), 4096},
 		{regionPool, kindPool, ps, 4096},
 		{regionTap, kindTap, tapRegionSize(cfg.tapSlots(), cfg.TapSnap), 64},
+		{regionTypeName, kindTypeName, typeNameSize, 64},
 	}
 	if noTapRegion.Load() {
 		regions = regions[:4]
@@ -224,6 +233,9 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		return fail(err)
 	}
 	ch.pool.setWords(ch.hdr)
+	if len(mems) > 5 {
+		ch.tname = mems[5]
+	}
 	if len(mems) > 4 {
 		initTapRegion(mems[4], cfg.tapSlots(), cfg.TapSnap)
 		if cfg.tapSlots() > 0 {
@@ -234,13 +246,16 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		return fail(err)
 	}
 	// The header last, the magic last of all: an Open that sees the magic
-	// sees everything.
+	// sees everything. The creator joins before it publishes the magic, so
+	// a published channel always has a live participant until its creator
+	// leaves or dies: a restarting process that judges the name abandoned
+	// (reclaim) never removes a channel its creator has just finished.
 	hb := encodeHeader(cfg, uint64(ps))
 	copy(ch.hdr[4:], hb[4:])
-	u32(ch.hdr, hdrMagic).Store(chanMagic)
 	if err := ch.join(); err != nil {
 		return fail(err)
 	}
+	u32(ch.hdr, hdrMagic).Store(chanMagic)
 	return ch, nil
 }
 
@@ -281,7 +296,7 @@ var noTapRegion atomic.Bool
 var errRetry = errors.New("shmkit: channel not ready or being removed")
 
 func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
-	ch := &Channel{seg: seg, name: name, backend: o.backend}
+	ch := &Channel{seg: seg, name: name, backend: o.backend, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
@@ -345,6 +360,16 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	// The tap region: absent in a channel of a shmkit from before taps
 	// (the channel works, OpenTap says ErrNoTap); present but impossible is
 	// corruption.
+	// The type-name region: absent in a channel from before it (typed
+	// errors then give fingerprints only); too short is corruption.
+	if b, err := seg.RegionBytes(regionTypeName); err == nil {
+		if len(b) < typeNameSize {
+			return fail(fmt.Errorf("%w: region %q of %d bytes, at least %d expected", ErrCorrupt, regionTypeName, len(b), typeNameSize))
+		}
+		ch.tname = b
+	} else if !errors.Is(err, segment.ErrNoRegion) {
+		return fail(err)
+	}
 	t, err := attachTapRegion(seg)
 	if err != nil {
 		return fail(err)
@@ -389,6 +414,7 @@ func compare(have, want Config) error {
 		{"MaxPublishers", have.MaxPublishers, want.MaxPublishers},
 		{"MaxSubscribers", have.MaxSubscribers, want.MaxSubscribers},
 		{"MaxProcesses", have.MaxProcesses, want.MaxProcesses},
+		{"MaxLoans", have.MaxLoans, want.MaxLoans},
 	} {
 		if x.want != 0 && x.want != x.have {
 			return fmt.Errorf("%w: %s is %d, expected %d", ErrMismatch, x.name, x.have, x.want)
@@ -449,12 +475,12 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	var errs []error
 	for _, e := range eps {
-		errs = append(errs, e.closeInternal())
+		errs = append(errs, ch.faultSafe(e.closeInternal))
 	}
 	ch.mu.Lock()
 	ch.closed = true
 	ch.mu.Unlock()
-	errs = append(errs, ch.leave())
+	errs = append(errs, ch.faultSafe(ch.leave))
 	errs = append(errs, ch.seg.Close())
 	ch.pids.close()
 	if ch.conn != nil {
@@ -530,7 +556,9 @@ func (ch *Channel) maybeRemove() error {
 		rm.Store(0)
 		return nil
 	}
-	if err := segment.Remove(ch.backend, ch.name, nil); err != nil && !errors.Is(err, segment.ErrNotExist) {
+	// Unlink only what this handle mapped: the name may hold a successor
+	// created after a Remove (docs/security.md, defect 3).
+	if err := ch.seg.RemoveName(); err != nil && !errors.Is(err, segment.ErrNotExist) {
 		return fmt.Errorf("remove channel %q: %w", ch.name, err)
 	}
 	return nil

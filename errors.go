@@ -53,11 +53,18 @@ var (
 	// chunk instead, and when its context ends first its error wraps both
 	// ctx.Err() and this, naming who holds the chunks.
 	ErrNoMemory = errors.New("shmkit: pool has no free chunk of that size")
+	// ErrTooManyLoans reports a Loan while the publisher already holds
+	// Config.MaxLoans loaned samples (publish or discard one first).
+	ErrTooManyLoans = errors.New("shmkit: too many loaned samples")
 	// ErrWouldBlock reports that a Try call could not proceed without
 	// waiting: nothing to receive, or (policy Block) a full subscriber ring.
 	ErrWouldBlock = errors.New("shmkit: would block")
-	// ErrPeerGone reports that every publisher (producer) has left or died
-	// and everything they published has been received.
+	// ErrPeerGone reports that no publisher (producer) is attached, at
+	// least one was attached when the subscriber joined or has joined
+	// since, and everything published has been received. A subscriber that
+	// joins while no publisher is attached gets no ErrPeerGone: it waits
+	// for a publisher. It is not final: once a new publisher joins,
+	// Receive delivers its messages again.
 	ErrPeerGone = errors.New("shmkit: every publisher is gone")
 	// ErrOverrun reports, from Release of a sample received in place under
 	// DropOldest, that the publisher may have overwritten the sample's

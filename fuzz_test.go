@@ -345,3 +345,86 @@ func FuzzTapSlot(f *testing.F) {
 		}
 	})
 }
+
+// TestCorruptStateByte: a delivery-ring slot (a work queue's) whose state
+// byte holds none of the four states is ErrCorrupt for TryReceive and for
+// a Receive that waits (which spun at 100 % CPU past its context before),
+// and Close of the channel returns (it waited for that Receive for ever).
+// TestCorruptLogWaiting is the same for a publisher log's record.
+func TestCorruptStateByte(t *testing.T) {
+	name := fmt.Sprintf("shmkit-corrupt-state-%d", os.Getpid())
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4, Pattern: WorkQueue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name, WithForce())
+	cons, _ := ch.Consumer()
+	sub := cons.Subscriber
+	r := ch.rings[0]
+	rd := r.read.Load()
+	r.seq(rd).Store(seqWord(rd, 7, 0))
+	if _, err := sub.TryReceive(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("TryReceive: %v, want ErrCorrupt", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { _, err := sub.Receive(ctx); got <- err }()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Receive: %v, want ErrCorrupt", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive did not return")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- ch.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}
+
+func TestCorruptLogWaiting(t *testing.T) {
+	name := fmt.Sprintf("shmkit-corrupt-logw-%d", os.Getpid())
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name, WithForce())
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	mem, err := ch.seg.RegionBytes(regionRings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := ch.cfg.pubIndex(pub.slot)
+	data := mem[j*logSize(ch.cfg)+320+64*ch.cfg.MaxSubscribers:]
+	got := make(chan error, 1)
+	go func() { _, err := sub.Receive(ctx); got <- err }() // waits: nothing yet
+	time.Sleep(10 * time.Millisecond)                      // not a synchronisation: let it park (either way the test holds)
+	// A record whose type no writer writes, published as the writer would.
+	binary.LittleEndian.PutUint32(data[20:], 64)   // size
+	binary.LittleEndian.PutUint16(data[24:], 0x77) // type
+	u64(data, 0).Store(1)                          // pos+1 of position 0
+	ch.logs[j].NotEmpty().Notify()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Receive: %v, want ErrCorrupt", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive did not return")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- ch.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}

@@ -3,6 +3,7 @@ package shmkit_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,8 +12,8 @@ import (
 
 // TestDropPolicies publishes 100 messages past a subscriber that receives
 // nothing and another that keeps up, with a publisher log that holds far
-// fewer: the publisher never waits (its context is already cancelled, so
-// any wait would fail the Publish), and every subscriber's count is exact
+// fewer: the publisher never waits (Loan and Publish, no context to wait on;
+// a wait would not return at once: it is never needed), and every subscriber's count is exact
 // (received + missed = published, in order). Under DropOldest the live
 // subscriber gets everything and the stalled one the newest with the rest
 // counted missed; under DropNewest the stalled one pins the log, so the
@@ -39,8 +40,7 @@ func TestDropPolicies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			done, cancel := context.WithCancel(context.Background())
-			cancel()
+			done := ctxT(t)
 			var liveGot, liveMissed, last uint64
 			for seq := uint64(1); seq <= n; seq++ {
 				s, err := pub.Loan(40)
@@ -266,5 +266,235 @@ func TestInspect(t *testing.T) {
 	m.Release()
 	if _, _, err := shmkit.Inspect(name + "-none"); err == nil {
 		t.Error("inspect of a missing channel succeeded")
+	}
+}
+
+// TestDoneContext: every call that takes a context returns ctx.Err() at
+// once when it is done on entry, whatever is queued: a consumer that
+// cancels on SIGTERM stops, a producer's Send delivers nothing, a
+// Publish leaves its sample loaned.
+func TestDoneContext(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	sub, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	ctx := ctxT(t)
+	for i := range 3 {
+		if err := pub.Send(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := sub.Receive(done); !errors.Is(err, context.Canceled) {
+		t.Errorf("Receive: %v", err)
+	}
+	if _, err := sub.ReceiveInto(done, make([]byte, 8)); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReceiveInto: %v", err)
+	}
+	if err := pub.Send(done, []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Send: %v", err)
+	}
+	if _, err := pub.LoanContext(done, 8); !errors.Is(err, context.Canceled) {
+		t.Errorf("LoanContext: %v", err)
+	}
+	s, err := pub.Loan(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(done, s); !errors.Is(err, context.Canceled) {
+		t.Errorf("Publish: %v", err)
+	}
+	if err := s.Discard(); err != nil {
+		t.Errorf("the sample a done Publish left is not loaned: %v", err)
+	}
+	if _, err := shmkit.NewWaitSet(sub).Wait(done); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitSet.Wait: %v", err)
+	}
+	if err := ch.WaitFor(done, shmkit.RoleSubscriber, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitFor: %v", err)
+	}
+	// Nothing was consumed or added: the three queued messages are there.
+	for i := range 3 {
+		n, err := sub.ReceiveInto(ctx, make([]byte, 8))
+		if err != nil || n != 1 {
+			t.Fatalf("message %d: %d bytes, %v", i, n, err)
+		}
+	}
+	if _, err := sub.TryReceive(); !errors.Is(err, shmkit.ErrWouldBlock) {
+		t.Fatalf("a fourth message: %v", err)
+	}
+}
+
+// TestBlockDeadlineMidFanout (issue 16, bug 6): under Block, a Send whose
+// context ends while it waits for room (one subscriber pins the log)
+// returns ctx.Err() and the message is published to nobody: the log is
+// one stream for every subscriber, so no subscriber gets it later and
+// none counts it missed (it was never published), as Publisher.Send says.
+func TestBlockDeadlineMidFanout(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	full, _ := ch.Subscriber()
+	room, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	ctx := ctxT(t)
+	n := fill(t, pub) // ends with a Send past its deadline
+	buf := make([]byte, 8)
+	for _, s := range []*shmkit.Subscriber{room, full} {
+		for i := range n {
+			if k, err := s.ReceiveInto(ctx, buf); err != nil || k != 1 {
+				t.Fatalf("message %d of %d: %d bytes, %v", i, n, k, err)
+			}
+		}
+		if _, err := s.TryReceive(); !errors.Is(err, shmkit.ErrWouldBlock) {
+			t.Fatalf("a subscriber got the message whose Send failed: %v", err)
+		}
+	}
+	if err := pub.Send(ctx, []byte{9}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*shmkit.Subscriber{room, full} {
+		if k, err := s.ReceiveInto(ctx, buf); err != nil || k != 1 || buf[0] != 9 {
+			t.Fatalf("the next message: %v, %v", buf[:k], err)
+		}
+	}
+	st, _ := ch.Stats()
+	for _, p := range st.Participants {
+		if p.Role == shmkit.RoleSubscriber && p.Missed != 0 {
+			t.Fatalf("subscriber %d missed %d, want 0", p.Slot, p.Missed)
+		}
+	}
+}
+
+// TestPoolWorstCase: the default pool covers the worst case the limits
+// allow, so eight subscribers each holding MaxHeld distinct samples with
+// full rings never make a publisher fail or wait (the old default of
+// 2×RingDepth chunks ran dry at 16); one loan past MaxLoans is
+// ErrTooManyLoans; a pool made smaller than the worst case says who holds
+// its chunks, and the drop policies do not wait for one.
+func TestPoolWorstCase(t *testing.T) {
+	cfg := shmkit.Config{MaxMessage: 64, RingDepth: 8, Policy: shmkit.DropOldest}
+	ch, err := shmkit.Create(chanName(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	// Pub/sub messages live in the publishers' logs, not the pool.
+	if got, want := ch.Config().ChunksPerClass, cfg.WorstCaseChunks(); got != want || want != 1 {
+		t.Fatalf("ChunksPerClass %d, worst case %d", got, want)
+	}
+	ctx := ctxT(t)
+	pub, _ := ch.Publisher()
+	var subs []*shmkit.Subscriber
+	for range 8 {
+		s, err := ch.Subscriber()
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	// Each subscriber in turn holds MaxHeld messages published for it
+	// alone: eight distinct sets (the others' rings drop them meanwhile).
+	for k, s := range subs {
+		for {
+			smp, err := s.TryReceive()
+			if errors.Is(err, shmkit.ErrWouldBlock) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			smp.Release()
+		}
+		for range shmkit.MaxHeld / 8 {
+			for range 8 {
+				if err := pub.Send(ctx, []byte("m")); err != nil {
+					t.Fatalf("send while %d subscribers hold %d each: %v", k, shmkit.MaxHeld, err)
+				}
+			}
+			for range 8 {
+				if _, err := s.TryReceive(); err != nil { // held
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for i := range 100 { // every ring full, every subscriber at MaxHeld
+		if err := pub.Send(ctx, []byte("m")); err != nil {
+			t.Fatalf("send %d with every ring full and every subscriber at MaxHeld: %v", i, err)
+		}
+	}
+	// A pub/sub publisher has one loan at a time (its log's records are
+	// committed in order).
+	first, err := pub.Loan(8)
+	if err != nil {
+		t.Fatalf("loan: %v", err)
+	}
+	if _, err := pub.Loan(8); !errors.Is(err, shmkit.ErrTooManyLoans) {
+		t.Fatalf("a second loan: %v", err)
+	}
+	if err := first.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := pub.Loan(8); err != nil {
+		t.Fatalf("loan after a discard: %v", err)
+	} else if err := pub.Publish(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+
+	// A work queue's pool smaller than the worst case, on purpose.
+	for _, pol := range []shmkit.Policy{shmkit.DropNewest, shmkit.Block} {
+		small, err := shmkit.Create(chanName(t), shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 8, ChunksPerClass: 4, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer small.Close()
+		c, _ := small.Consumer()
+		pr, _ := small.Producer()
+		s, p := c.Subscriber, pr.Publisher
+		for range 4 {
+			if err := p.Send(ctx, []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.TryReceive(); err != nil { // held
+				t.Fatal(err)
+			}
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err = p.Send(short, []byte("m"))
+		cancel()
+		if !errors.Is(err, shmkit.ErrNoMemory) || !strings.Contains(err.Error(), "hold 4 unreleased samples") {
+			t.Fatalf("%v: send with a dry pool: %v", pol, err)
+		}
+		if pol == shmkit.Block && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Block: a send that waited for a chunk: %v, want its deadline too", err)
+		}
+		if pol == shmkit.DropNewest && errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("DropNewest waited for a chunk: %v", err)
+		}
+		t.Logf("%v: %v", pol, err)
+	}
+}
+
+// TestWithDepth: a subscriber depth of its own is not in the log data
+// path (every subscriber shares each publisher's log): pub/sub refuses it
+// with errors.ErrUnsupported; a depth past RingDepth stays ErrConfig.
+func TestWithDepth(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 16, Policy: shmkit.DropOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if _, err := ch.Subscriber(shmkit.WithDepth(17)); !errors.Is(err, shmkit.ErrConfig) {
+		t.Fatalf("WithDepth past RingDepth: %v", err)
+	}
+	if _, err := ch.Subscriber(shmkit.WithDepth(2)); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("WithDepth on pub/sub: %v", err)
 	}
 }

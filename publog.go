@@ -148,7 +148,7 @@ func (p *Publisher) logLoan(ctx context.Context, n int) (*Sample, error) {
 		return nil, err
 	}
 	if p.loaned {
-		return nil, fmt.Errorf("%w: a loan is pending: Publish or Discard it first (a publisher has one loan at a time)", ErrSampleState)
+		return nil, fmt.Errorf("%w: a pub/sub publisher has one loan at a time (its log's records are committed in order): Publish or Discard it first", ErrTooManyLoans)
 	}
 	if p.shut.Load() {
 		return nil, ErrClosed
@@ -230,7 +230,7 @@ func (p *Publisher) waitRoom(ctx context.Context, n int) error {
 			return ErrClosed
 		}
 		p.ch.maybeScan()
-		err := p.ch.waitAny(ctx, []*futex.Event{ev}, func() bool { return p.lw.Room(n) || p.shut.Load() }, spin)
+		err := p.ch.waitAny(ctx, []*ring.Log{p.log}, []*futex.Event{ev}, func() bool { return p.lw.Room(n) || p.shut.Load() }, spin)
 		if err != nil {
 			return err
 		}
@@ -774,7 +774,7 @@ func (s *Subscriber) waitData(ctx context.Context) error {
 			return ErrClosed
 		}
 		s.ch.maybeScan()
-		if err := s.ch.waitAny(ctx, s.events, func() bool { return s.logReady() || s.shut.Load() }, spin); err != nil {
+		if err := s.ch.waitAny(ctx, s.ch.logs, s.events, func() bool { return s.logReady() || s.shut.Load() }, spin); err != nil {
 			return err
 		}
 	}
@@ -798,23 +798,26 @@ func (ch *Channel) cleanPublisherLog(i int) {
 	}
 }
 
-// waitAny is Channel.wait over several events, with the ring's sleeper
-// fence before each re-check made while counted as a sleeper (the logs
-// publish with plain release stores; see ring/wait.go).
-func (ch *Channel) waitAny(ctx context.Context, evs []*futex.Event, cond func() bool, spin bool) error {
+// waitAny is Channel.wait over several logs' events, with the ring's
+// fence rules (ring.Log.FenceRecheck before each re-check made while
+// counted as a sleeper; sleeps bounded by ParkBound while a log's fence
+// mode is pending): the logs publish with plain release stores.
+func (ch *Channel) waitAny(ctx context.Context, logs []*ring.Log, evs []*futex.Event, cond func() bool, spin bool) error {
+	var bound time.Duration
+	for _, l := range logs {
+		if b := l.ParkBound(); b > 0 && (bound == 0 || b < bound) {
+			bound = b
+		}
+	}
 	fenced := func() bool {
-		for _, e := range evs {
-			if e.Sleepers() != 0 {
-				ring.SleeperFence()
-				break
+		for i, e := range evs {
+			if !logs[i].FenceRecheck(e) {
+				return true
 			}
 		}
 		return cond()
 	}
-	if len(evs) == 1 {
-		return ch.wait(ctx, evs[0], fenced, spin)
-	}
-	return ch.waitEvents(ctx, evs, fenced, spin)
+	return ch.waitBounded(ctx, evs, fenced, spin, bound)
 }
 
 // inspectLogs reports, for each subscriber slot, the messages it has not

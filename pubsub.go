@@ -41,6 +41,7 @@ type Publisher struct {
 	shut     atomic.Bool // done, readable without mu (Loan's early check)
 	smp      sampleSlab  // under mu
 	relay    Relay
+	loans    atomic.Int64 // work queue: samples loaned and not yet published or discarded (mirrored in peLoans)
 }
 
 // Subscriber receives from a channel (a consumer on a work queue). Methods
@@ -211,14 +212,37 @@ func (ch *Channel) publisher() (*Publisher, error) {
 // Subscriber joins the channel as a subscriber (a consumer on a work
 // queue: see Consumer). A subscriber receives what is published after it
 // joined. It fails with ErrFull when MaxSubscribers are attached.
-func (ch *Channel) Subscriber() (*Subscriber, error) {
+func (ch *Channel) Subscriber(opts ...SubscriberOption) (*Subscriber, error) {
 	if ch.cfg.Pattern != PubSub {
 		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
 	}
-	return ch.subscriber()
+	var o subOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.depth < 0 || o.depth > ch.cfg.RingDepth {
+		return nil, fmt.Errorf("%w: WithDepth(%d) outside [1, RingDepth %d]", ErrConfig, o.depth, ch.cfg.RingDepth)
+	}
+	if o.depth != 0 {
+		// The publishers' logs are shared by every subscriber: a lag limit
+		// of one's own is not in the log data path yet.
+		return nil, fmt.Errorf("%w: WithDepth on a pub/sub channel (the subscribers share each publisher's log; a per-subscriber lag limit is not implemented)", errors.ErrUnsupported)
+	}
+	return ch.subscriber(o)
 }
 
-func (ch *Channel) subscriber() (*Subscriber, error) {
+// SubscriberOption tunes one Subscriber.
+type SubscriberOption func(*subOptions)
+
+type subOptions struct{ depth int }
+
+// WithDepth asked for a subscriber ring of its own depth n. Since the
+// data path became the publishers' logs (docs/channels.md, "Data path"),
+// which every subscriber shares, Subscriber refuses it with
+// errors.ErrUnsupported (n outside [1, RingDepth]: ErrConfig).
+func WithDepth(n int) SubscriberOption { return func(o *subOptions) { o.depth = n } }
+
+func (ch *Channel) subscriber(o subOptions) (*Subscriber, error) {
 	if err := ch.enter(); err != nil {
 		return nil, err
 	}
@@ -233,7 +257,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 		u64(s.e, peHeld+8*h).Store(0)
 	}
 	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
-	s.pubAtJoin = ch.publishersPresent()
+	s.pubAtJoin = ch.livePublisher() // a dead predecessor's entry does not count
 	if ch.cfg.Pattern == PubSub {
 		s.heldIn = make([]int, len(ch.logs))
 		if err := s.joinLogs(w); err != nil {
@@ -251,6 +275,18 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// livePublisher reports whether a publisher entry is held by a live
+// process (joining, active, or being cleaned by a live cleaner).
+func (ch *Channel) livePublisher() bool {
+	lo, hi := slotRange(rolePublisher, ch.cfg)
+	for i := lo; i < hi; i++ {
+		if psState(ch.state(i)) != psFree && ch.alive(i) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ch *Channel) publishersPresent() bool {
@@ -273,10 +309,16 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return p.loan(ctx, n)
 }
 
-func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
+func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := p.checkLen(n); err != nil {
 		return nil, err
 	}
@@ -292,17 +334,34 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 		}
 		return p.logLoan(ctx, n)
 	}
+	if l := p.loans.Add(1); l > int64(p.ch.cfg.MaxLoans) {
+		p.loans.Add(-1)
+		return nil, fmt.Errorf("%w: this publisher holds %d (MaxLoans %d): publish or discard one", ErrTooManyLoans, l-1, p.ch.cfg.MaxLoans)
+	}
 	r, chunk, err := p.take(ctx, n)
 	if err != nil {
+		p.loans.Add(-1)
 		return nil, err
 	}
+	p.storeLoans()
 	if err := p.lockOpen(r); err != nil {
+		p.unloan()
 		return nil, err
 	}
 	s := p.smp.next()
 	p.mu.Unlock()
 	*s = Sample{pub: p, r: r, chunk: chunk, data: chunk[msgHeaderSize:], n: n, state: sampleLoaned, from: p.id()}
 	return s, nil
+}
+
+// storeLoans mirrors the loan count in the participant entry (for the
+// error that names who holds a dry pool's chunks).
+func (p *Publisher) storeLoans() { atomicx.StoreRelease64(u64(p.e, peLoans), uint64(p.loans.Load())) }
+
+// unloan counts a loan given back (published or discarded).
+func (p *Publisher) unloan() {
+	p.loans.Add(-1)
+	p.storeLoans()
 }
 
 func (p *Publisher) checkLen(n int) error {
@@ -334,10 +393,13 @@ func (p *Publisher) take(ctx context.Context, n int) (ref, []byte, error) {
 		return 0, nil, ErrClosed
 	}
 	r, err := p.pool.alloc(n)
-	if err != nil && ctx != nil && errors.Is(err, ErrNoMemory) {
-		r, err = p.waitAlloc(ctx, n)
+	if err != nil && ctx != nil && p.ch.cfg.Policy == Block && errors.Is(err, ErrNoMemory) {
+		r, err = p.waitAlloc(ctx, n) // the drop policies never wait
 	}
 	if err != nil {
+		if errors.Is(err, ErrNoMemory) {
+			err = fmt.Errorf("%w; %s", err, p.ch.chunkHolders())
+		}
 		return 0, nil, err
 	}
 	at("loan.alloc")
@@ -370,7 +432,10 @@ func (p *Publisher) waitAlloc(ctx context.Context, n int) (ref, error) {
 			return r, err
 		}
 		if werr := p.ch.wait(ctx, p.pool.freed, func() bool { return p.pool.frees.Load() != seen }, true); werr != nil {
-			return 0, werr
+			if errors.Is(werr, ErrClosed) {
+				return 0, werr
+			}
+			return 0, fmt.Errorf("%w: waiting for a chunk for %d bytes: %w", werr, n, err)
 		}
 	}
 }
@@ -393,18 +458,28 @@ func (s *Sample) Discard() error {
 		}
 		return p.logErr(p.lw.Abort())
 	}
+	s.pub.unloan()
 	return s.pub.pool.free(s.r)
 }
 
 // Publish delivers a loaned sample to every subscriber attached now (pub/
 // sub) or to the queue (work queue); the sample belongs to the channel
 // afterwards and must not be touched. With policy Block, Publish waits for
-// room in a full ring until ctx ends; the subscribers not yet served when
-// it ends miss the message (counted as drops) and Publish returns
-// ctx.Err(). A subscriber found dead or leaving is skipped.
-func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
+// room in each full ring until ctx ends; once it has ended, every
+// subscriber whose ring is still full misses the message (counted as a
+// drop for it), every subscriber with room still gets it, and Publish
+// returns ctx.Err(). A subscriber found dead or leaving is skipped. With a
+// ctx already done on entry Publish delivers nothing and returns ctx.Err();
+// the sample stays loaned (Publish it again or Discard it).
+func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err // the sample stays loaned: Publish it again, or Discard it
 	}
 	if err := p.ch.enterAt(p.slot); err != nil {
 		return err
@@ -425,6 +500,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 		return ErrClosed
 	}
 	s.state = sampleDone
+	p.unloan()
 	return p.publish(ctx, s.r, s.chunk, s.n)
 }
 
@@ -571,7 +647,10 @@ func (p *Publisher) countDrop(k int) {
 // chunk as LoanContext does; msg is not retained. It is Loan, copy and
 // Publish in one call that enters the channel and takes the publisher's
 // lock once instead of twice.
-func (p *Publisher) Send(ctx context.Context, msg []byte) error {
+func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -584,6 +663,9 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) error {
 			return err
 		}
 		return p.logSend(ctx, msg)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	n := len(msg)
 	if err := p.checkLen(n); err != nil {

@@ -10,6 +10,16 @@ import (
 	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
+// ctxErr is ctx.Err() for a possibly nil ctx: every call that takes a
+// context returns it at once when the context is already done on entry
+// (a consumer that cancels on SIGTERM stops, queued messages or not).
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
+}
+
 // wait parks until cond holds, ctx ends, the Channel closes, or one
 // liveness interval passes (then it scans for dead participants, since a
 // wait that long may be stuck on one, and returns nil so the caller
@@ -32,14 +42,20 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 // waitEvents is wait on several events (futex.Waiter.WaitAnyUntil): any
 // of them notified makes it re-check cond.
 func (ch *Channel) waitEvents(ctx context.Context, evs []*futex.Event, cond func() bool, spin bool) error {
-	if cond() {
-		return nil
-	}
+	return ch.waitBounded(ctx, evs, cond, spin, 0)
+}
+
+// waitBounded is waitEvents with each futex sleep bounded by bound (0: by
+// the liveness interval only).
+func (ch *Channel) waitBounded(ctx context.Context, evs []*futex.Event, cond func() bool, spin bool, bound time.Duration) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // checked on every pass, before the condition
+	}
+	if cond() {
+		return nil
 	}
 	w := ch.waiter
 	if !spin {
@@ -47,6 +63,9 @@ func (ch *Channel) waitEvents(ctx context.Context, evs []*futex.Event, cond func
 	}
 	if w.Recheck <= 0 || w.Recheck > ch.cfg.LivenessInterval {
 		w.Recheck = ch.cfg.LivenessInterval
+	}
+	if bound > 0 && w.Recheck > bound {
+		w.Recheck = bound
 	}
 	var ended atomic.Bool
 	if ctx.Done() != nil {
@@ -91,15 +110,18 @@ func (ch *Channel) waitEvents(ctx context.Context, evs []*futex.Event, cond func
 }
 
 // TryReceive returns the next message without waiting: ErrWouldBlock when
-// there is none, ErrPeerGone when there is none and every publisher that
-// ever joined has left. The sample's bytes are valid until Release.
-func (s *Subscriber) TryReceive() (*Sample, error) {
+// there is none, ErrPeerGone when there is none and the publishers are
+// gone (see ErrPeerGone for exactly when). The sample's bytes are valid
+// until Release.
+func (s *Subscriber) TryReceive() (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
 	}
 	defer s.ch.exitAt(s.slot)
 	var smp *Sample
-	var err error
 	if s.readers != nil {
 		if s.shut.Load() {
 			return nil, ErrClosed
@@ -119,10 +141,17 @@ func (s *Subscriber) TryReceive() (*Sample, error) {
 }
 
 // Receive returns the next message, waiting until one arrives or ctx ends.
-// When every publisher has left (or died) and everything they published
-// has been received, it returns ErrPeerGone. The sample's bytes are valid
-// until Release.
-func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
+// When the publishers are gone and everything they published has been
+// received, it returns ErrPeerGone (see ErrPeerGone for exactly when); a
+// subscriber that joined while no publisher was attached waits for one
+// instead. The sample's bytes are valid until Release.
+func (s *Subscriber) Receive(ctx context.Context) (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
 	}
@@ -332,7 +361,13 @@ func (smp *Sample) release() error {
 // ReceiveInto receives the next message, copies it into buf and releases
 // it. A message longer than buf is truncated to len(buf); the returned
 // length is the message's. It enters the channel once for the three steps.
-func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (int, error) {
+func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
+	if err := ctxErr(ctx); err != nil {
+		return 0, err
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return 0, err
 	}

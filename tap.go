@@ -449,6 +449,9 @@ func (tp *Tap) Receive(ctx context.Context) (TapRecord, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := ctx.Err(); err != nil {
+		return TapRecord{}, err
+	}
 	sleep := time.Duration(0)
 	for spins := 0; ; spins++ {
 		r, err := tp.TryReceive()

@@ -58,6 +58,9 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for i, s := range w.subs {
 		if err := s.ch.enter(); err != nil {
 			for _, t := range w.subs[:i] {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
@@ -408,10 +409,40 @@ func (l *Log) TakeOver() *LogWriter {
 // NotEmpty is the event readers park on (the writer notifies it after each
 // commit or batch, when someone sleeps); NotFull the one a writer waiting
 // for room parks on (readers notify it after Release). A caller that parks
-// on them itself (on several logs at once) must call SleeperFence before
-// each re-check of its condition while counted as a sleeper, as this
-// package's waits do (wait.go).
+// on them itself (on several logs at once) does what this package's waits
+// do (wait.go): it bounds each sleep by ParkBound, and before each re-check
+// of its condition made while counted as a sleeper on e it calls
+// FenceRecheck(e) (false: treat the condition as true).
 func (l *Log) NotEmpty() *futex.Event { return &l.c.notEmpty }
+
+// ParkBound completes a pending fence hand-over if this process can, and
+// returns the longest one futex sleep on the log's events may last (0: no
+// bound of the log's own): a log whose fence mode is still pending must be
+// re-checked every millisecond.
+func (l *Log) ParkBound() time.Duration {
+	c := l.c
+	if f := c.hdr.fence.Load(); f != fenceFast && f != fenceStrict {
+		c.handOver()
+	}
+	if f := c.hdr.fence.Load(); f != fenceFast && f != fenceStrict {
+		return handOverRecheck
+	}
+	return 0
+}
+
+// FenceRecheck is the waiter's half of the asymmetric fence, before a
+// re-check of the condition made while counted as a sleeper on e (one of
+// the log's events): in fast mode it calls membarrier. It returns false
+// when that failed (the log is raised to pending): the caller then treats
+// its condition as true, a spurious wake-up.
+func (l *Log) FenceRecheck(e *futex.Event) bool {
+	c := l.c
+	if e.Sleepers() != 0 && c.hdr.fence.Load() == fenceFast && !sleeperFence() {
+		c.hdr.fence.CompareAndSwap(fenceFast, fencePending)
+		return false
+	}
+	return true
+}
 
 // NotFull: see NotEmpty.
 func (l *Log) NotFull() *futex.Event { return &l.c.notFull }
@@ -581,7 +612,7 @@ func (w *LogWriter) waitRoom(ctx context.Context, n int) error {
 	if l.capacity-off < size {
 		w.want += l.capacity - off
 	}
-	return l.opts.wait(ctx, &l.c.notFull, w.canPut)
+	return l.opts.wait(ctx, l.c, &l.c.notFull, w.canPut)
 }
 
 // Commit publishes the pending claim as a record of n payload bytes (at
@@ -651,8 +682,8 @@ func (w *LogWriter) Abort() error {
 }
 
 func (w *LogWriter) notify() {
-	if e := &w.l.c.notEmpty; e.Sleepers() != 0 {
-		e.Notify()
+	if c, e := w.l.c, &w.l.c.notEmpty; c.mayWake(e) {
+		c.wake(e)
 	}
 	hook(stepProducerNotified)
 }
@@ -1030,7 +1061,7 @@ func (r *LogReader) Next(ctx context.Context) (LogRecord, error) {
 // Wait returns when a record (or padding) is committed at the cursor, the
 // log is closed, or the reader was lapped; or with ctx.Err().
 func (r *LogReader) Wait(ctx context.Context) error {
-	return r.l.opts.wait(ctx, &r.l.c.notEmpty, r.canGet)
+	return r.l.opts.wait(ctx, r.l.c, &r.l.c.notEmpty, r.canGet)
 }
 
 // Release publishes pos as the reader's position: it has consumed every
@@ -1046,8 +1077,8 @@ func (r *LogReader) Release(pos uint64) error {
 	r.published = pos
 	publish64(&r.slot.pos, pos)
 	hook(stepConsumerReleased)
-	if e := &r.l.c.notFull; e.Sleepers() != 0 {
-		e.Notify()
+	if c, e := r.l.c, &r.l.c.notFull; c.mayWake(e) {
+		c.wake(e)
 	}
 	return nil
 }

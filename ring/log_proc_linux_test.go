@@ -330,7 +330,6 @@ func TestLogCrashReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	plans := crashPlans(5, []step{stepConsumerCopied, stepConsumerReleased}, crashRandom())
-	const n = 1 << 62
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	stop := make(chan struct{})
@@ -391,5 +390,4 @@ func TestLogCrashReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d messages written through %d reader processes", <-wrote, len(plans))
-	_ = n
 }

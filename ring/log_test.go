@@ -53,7 +53,7 @@ func TestLogSizeAndParams(t *testing.T) {
 	if err != nil || got != dataOffset+4*64+1024 {
 		t.Fatalf("LogSize(1024, 4) = %d, %v", got, err)
 	}
-	for _, tc := range []struct{ c, r int }{{1000, 1}, {512, 1}, {2 * MaxLog, 1}, {1024, 0}, {1024, MaxLogReaders + 1}} {
+	for _, tc := range []struct{ c, r int }{{1000, 1}, {512, 1}, {MaxLog + 1, 1}, {1024, 0}, {1024, MaxLogReaders + 1}} {
 		if _, err := LogSize(tc.c, tc.r); !errors.Is(err, ErrConfig) {
 			t.Errorf("LogSize(%d, %d): %v, want ErrConfig", tc.c, tc.r, err)
 		}
