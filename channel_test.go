@@ -209,3 +209,65 @@ func TestSend(t *testing.T) {
 	}
 	poolWhole(t, ch)
 }
+
+// Test256Subscribers: 256 subscribers on one channel (the log data path
+// has no per-subscriber mask bit), each gets every message of two
+// publishers, whole and in order; one Send costs the publishers what one
+// subscriber costs (the record is written once).
+func Test256Subscribers(t *testing.T) {
+	const subs, n = 256, 50
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, MaxSubscribers: subs, MaxPublishers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	var ss []*shmkit.Subscriber
+	for range subs {
+		s, err := ch.Subscriber()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, s)
+	}
+	if _, err := ch.Subscriber(); !errors.Is(err, shmkit.ErrFull) {
+		t.Fatalf("subscriber %d: %v, want ErrFull", subs+1, err)
+	}
+	ctx := ctxT(t)
+	var pubs []*shmkit.Publisher
+	for range 2 {
+		p, err := ch.Publisher()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, p)
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		for _, p := range pubs {
+			b := make([]byte, msgSize(seq, 64))
+			payload(b, p.ID(), seq)
+			if err := p.Send(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	buf := make([]byte, 64)
+	for k, s := range ss {
+		last := map[int]uint64{}
+		for range 2 * n {
+			smp, err := s.TryReceive()
+			if err != nil {
+				t.Fatalf("subscriber %d: %v", k, err)
+			}
+			from, seq := smp.Publisher(), smp.Seq()
+			if err := verify(smp.Bytes(), from, seq, 64); err != nil || seq != last[from]+1 {
+				t.Fatalf("subscriber %d: message %d of %d after %d: %v", k, seq, from, last[from], err)
+			}
+			last[from] = seq
+			copy(buf, smp.Bytes())
+			smp.Release()
+		}
+		if _, err := s.TryReceive(); !errors.Is(err, shmkit.ErrWouldBlock) {
+			t.Fatalf("subscriber %d: one more: %v", k, err)
+		}
+	}
+}

@@ -43,7 +43,10 @@ func collect(ctx context.Context, s *shmkit.Subscriber, max int) (map[int]uint64
 }
 
 // TestKillPublisherAtEachStep kills a publisher process at each step of
-// loan and publish. Each subscriber gets every message published before the
+// loan and publish (loan.claim: its claim is published in the log and
+// nothing written; publish.commit: written, not committed;
+// publish.committed: committed, the call not returned) while two
+// subscribers wait in Receive. Each subscriber gets every message published before the
 // one being published at the kill, that one or not, nothing twice; it
 // learns that the publisher is gone; the pool is whole afterwards.
 func TestKillPublisherAtEachStep(t *testing.T) {
@@ -96,7 +99,14 @@ func TestKillPublisherAtEachStep(t *testing.T) {
 				if got != k-1 && got != k {
 					t.Errorf("subscriber %d: last message %d, want %d or %d", i, got, k-1, k)
 				}
-				t.Logf("subscriber %d: %d messages, ErrPeerGone %v after the publisher died", i, got, ends[i].Sub(died).Round(time.Millisecond))
+				// Parked in Receive, they move on within the liveness bound:
+				// one interval and a scan (20 ms here), asserted with the
+				// slack a loaded 2-vCPU machine needs (25 intervals).
+				after := ends[i].Sub(died)
+				t.Logf("subscriber %d: %d messages, ErrPeerGone %v after the publisher died", i, got, after.Round(time.Millisecond))
+				if after > 25*20*time.Millisecond {
+					t.Errorf("subscriber %d: ErrPeerGone %v after the death, over 25 liveness intervals", i, after)
+				}
 				subs[i].Close()
 			}
 			poolWhole(t, ch)
@@ -483,4 +493,62 @@ func TestParkedWaitsNoticeDeath(t *testing.T) {
 			t.Errorf("%s noticed the death %v after it, bound %v", what, d, deathBound)
 		}
 	}
+}
+
+// TestDropOldestSlowSubscriber: a publisher process sends a million
+// messages (100 000 with -short) under DropOldest to a subscriber in this
+// process that reads slowly, in place: every message it gets is whole
+// (every byte checked), in order, never twice, and what it got plus what
+// Missed reported is exactly what was sent.
+func TestDropOldestSlowSubscriber(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	const max = 200
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: max, RingDepth: 64, Policy: shmkit.DropOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	sub, err := ch.Subscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := start(t, "publisher", "CH="+name, fmt.Sprintf("COUNT=%d", n))
+	ctx := ctxT(t)
+	var got, missed, last, overrun uint64
+	for {
+		smp, err := sub.Receive(ctx)
+		if errors.Is(err, shmkit.ErrPeerGone) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := smp.Seq()
+		verr := verify(smp.Bytes(), smp.Publisher(), seq, max)
+		if seq != last+1+smp.Missed() {
+			t.Fatalf("message %d after %d, missed %d", seq, last, smp.Missed())
+		}
+		if rerr := smp.Release(); errors.Is(rerr, shmkit.ErrOverrun) {
+			// Overwritten while held: what was read may be torn, and
+			// Release says so; the next message reports nothing for it
+			// (it was received), so it counts as received here.
+			overrun++
+		} else if rerr != nil {
+			t.Fatal(rerr)
+		} else if verr != nil {
+			t.Fatalf("an intact message failed its check: %v", verr)
+		}
+		last = seq
+		got++
+		missed += smp.Missed()
+	}
+	waitOK(t, cmd, out)
+	if got+missed != uint64(n) || last != uint64(n) || missed == 0 {
+		t.Fatalf("received %d + missed %d != sent %d (last %d)", got, missed, n, last)
+	}
+	t.Logf("%d sent: %d received (%d of them overwritten while held, reported by Release), %d missed (exactly counted)", n, got, overrun, missed)
 }
