@@ -28,6 +28,7 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "ring_size", Offset: hdrRingSize, Size: 4},
 		{Name: "flags", Offset: hdrFlags, Size: 4},
 		{Name: "max_loans", Offset: hdrMaxLoans, Size: 4},
+		{Name: "max_held", Offset: hdrMaxHeld, Size: 4},
 		{Name: "crc", Offset: hdrCRC, Size: 4},
 		{Name: "removing", Offset: hdrRemoving, Size: 4},
 		{Name: "type_fingerprint", Offset: hdrTypeFP, Size: 8},

@@ -126,6 +126,7 @@ func (p *Publisher) joinLog() error {
 		return fmt.Errorf("%w: publisher log: %w", ErrCorrupt, err)
 	}
 	p.log, p.lw = l, l.TakeOver()
+	p.cMsgs, p.cBytes = u64(p.e, peMsgs), u64(p.e, peBytes)
 	return nil
 }
 
@@ -262,8 +263,8 @@ func (p *Publisher) afterPublish(data []byte, k int) {
 	if t := ch.tap; t != nil && t.active.Load() != 0 {
 		t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), p.seq, data)
 	}
-	bump(u64(p.e, peMsgs), uint64(k))
-	bump(u64(p.e, peBytes), uint64(len(data)))
+	bump(p.cMsgs, uint64(k))
+	bump(p.cBytes, uint64(len(data)))
 	if p.nsent += uint64(k); p.nsent >= activityEvery {
 		p.nsent = 0
 		u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
@@ -424,6 +425,7 @@ func (s *Subscriber) joinLogs(w uint64) error {
 	for j, l := range s.ch.logs {
 		s.events[j] = l.NotEmpty()
 	}
+	s.cMsgs, s.cBytes = u64(s.e, peMsgs), u64(s.e, peBytes)
 	s.samples = make([]Sample, s.ch.cfg.MaxHeld)
 	s.free = make([]int, 0, len(s.samples))
 	for i := len(s.samples) - 1; i >= 0; i-- {
@@ -547,8 +549,8 @@ func (s *Subscriber) noteMissed(n uint64) {
 }
 
 func (s *Subscriber) count(k, bytes int) {
-	bump(u64(s.e, peMsgs), uint64(k))
-	bump(u64(s.e, peBytes), uint64(bytes))
+	bump(s.cMsgs, uint64(k))
+	bump(s.cBytes, uint64(bytes))
 	if s.nrecv += uint64(k); s.nrecv >= activityEvery {
 		s.nrecv = 0
 		u64(s.e, peActive).Store(uint64(time.Now().UnixNano()))

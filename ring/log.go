@@ -1142,7 +1142,18 @@ func (w *LogWriter) Append(msg []byte, meta uint32) (bool, error) {
 		return true, w.Commit(len(msg), 0, meta)
 	}
 	end := t + size
-	w.setClaimed(w.seq+1, end)
+	if fastStores && fastPublish && !raceEnabled && l.policy != LogDropOldest {
+		// setClaimed inline: the seqlock and the two words, plain stores
+		// in program order on the writer's own line.
+		c := unsafe.Pointer(l.c)
+		w.ver++
+		*(*uint64)(unsafe.Add(c, logVerWordOff)) = 2*w.ver - 1
+		*(*uint64)(unsafe.Add(c, logSeqWordOff)) = w.seq + 1
+		*(*uint64)(unsafe.Add(c, offTail)) = end
+		*(*uint64)(unsafe.Add(c, logVerWordOff)) = 2 * w.ver
+	} else {
+		w.setClaimed(w.seq+1, end)
+	}
 	hook(stepProducerClaimed)
 	d := off + logHeader
 	copy(l.data[d:d+n:d+n], msg)
