@@ -73,6 +73,14 @@ func (ch *Channel) waitBounded(ctx context.Context, evs []*futex.Event, cond fun
 		stop := context.AfterFunc(ctx, func() {
 			defer ch.inflight[0].n.Add(-1)
 			ended.Store(true)
+			if ch.guard {
+				// The events lie in the mapping, which a hostile peer may
+				// truncate: a fault here is not this goroutine's caller's
+				// to catch, so it is caught here (the waiter re-checks
+				// within its re-check interval anyway).
+				var err error
+				defer catchFault(&err, guardFaults())
+			}
 			for _, ev := range evs {
 				ev.Notify()
 			}
