@@ -53,3 +53,6 @@ func CreateWithoutTapForTest(name string, cfg Config) (*Channel, error) {
 // JoinedSleepersForTest returns how many waiters (WaitFor) are parked on
 // the channel's joined event.
 func (ch *Channel) JoinedSleepersForTest() uint32 { return ch.joinedEv().Sleepers() }
+
+// RaceEnabled reports a -race build.
+const RaceEnabled = raceEnabled

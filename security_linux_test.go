@@ -222,6 +222,13 @@ func TestInspectTruncated(t *testing.T) {
 // member, truncates it in a loop while root sends and receives. Each call
 // that faults returns ErrFault; the process lives and closes the channel.
 func TestSendTruncated(t *testing.T) {
+	if shmkit.RaceEnabled {
+		// Under the race detector every atomic operation on shared memory
+		// runs in the race runtime on the system stack, where a SIGBUS is
+		// fatal instead of a recoverable panic: the log data path's first
+		// access to a truncated page is often such an atomic store.
+		t.Skip("a fault inside the race runtime's atomics cannot be recovered (-race)")
+	}
 	name := chanName(t)
 	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 8, Mode: 0o660, Group: "nogroup"})
 	if err != nil {
