@@ -73,7 +73,10 @@ func TestBridgeDefaultsLoseNothing(t *testing.T) {
 	defer sub.Close()
 
 	subject := "shmkit.clidefaults"
-	in := startShmctl(t, "bridge", b, "--direction", "in", "--subject", subject, "--server", srv.ClientURL(), "--stats-every", "0")
+	// SHMKIT_BRIDGE_CLI_FLAGS adds flags to both bridges, to measure what
+	// the defaults do (docs/bridge.md); the test runs the defaults.
+	extra := strings.Fields(os.Getenv("SHMKIT_BRIDGE_CLI_FLAGS"))
+	in := startShmctl(t, append([]string{"bridge", b, "--direction", "in", "--subject", subject, "--server", srv.ClientURL(), "--stats-every", "0"}, extra...)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for srv.GlobalAccount().Interest(subject) == 0 { // core NATS drops what nobody subscribed to yet
 		if time.Now().After(deadline) {
@@ -81,7 +84,7 @@ func TestBridgeDefaultsLoseNothing(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	out := startShmctl(t, "bridge", a, "--direction", "out", "--subject", subject, "--server", srv.ClientURL(), "--stats-every", "0")
+	out := startShmctl(t, append([]string{"bridge", a, "--direction", "out", "--subject", subject, "--server", srv.ClientURL(), "--stats-every", "0"}, extra...)...)
 	start := time.Now()
 	pub := startShmctl(t, "pub", a, "--count", strconv.Itoa(n), "--size", "64", "--wait-subscribers", "1", "--timeout", "100s")
 
