@@ -30,9 +30,12 @@ type Channel struct {
 	rings   []*dring
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled
+	tname   []byte   // the type-name region (typed.go); nil in a channel from before it
 	waiter  futex.Waiter
 
 	conn io.Closer // private mode: the control connection, closed last
+
+	guard bool // another uid may truncate the segment: calls guard against faults (fault.go)
 
 	self      int    // this handle's participant slot
 	selfState uint64 // its state word
@@ -110,6 +113,7 @@ type options struct {
 	backend Backend
 	expect  *Config
 	waiter  *futex.Waiter
+	trust   trust // WithOwner, WithGroup (config.go)
 }
 
 // WithBackend says which backend holds the named channel Open joins
@@ -167,12 +171,16 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := segment.Create(cfg.Backend, name, size, nil)
+	so, err := o.trust.segmentOptions(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Create(cfg.Backend, name, size, so)
 	if errors.Is(err, segment.ErrExist) {
 		if rerr := reclaim(cfg.Backend, name); rerr != nil {
 			return nil, fmt.Errorf("create channel %q: %w", name, rerr)
 		}
-		seg, err = segment.Create(cfg.Backend, name, size, nil)
+		seg, err = segment.Create(cfg.Backend, name, size, so)
 		if errors.Is(err, segment.ErrExist) { // made again meanwhile, by another restarting process
 			return nil, fmt.Errorf("%w: create channel %q: %w", ErrExist, name, err)
 		}
@@ -180,7 +188,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create channel %q: %w", name, err)
 	}
-	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg}
+	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
@@ -203,6 +211,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		{regionRings, kindRings, cfg.rings() * ringSize(cfg.RingDepth), 4096},
 		{regionPool, kindPool, ps, 4096},
 		{regionTap, kindTap, tapRegionSize(cfg.tapSlots(), cfg.TapSnap), 64},
+		{regionTypeName, kindTypeName, typeNameSize, 64},
 	}
 	if noTapRegion.Load() {
 		regions = regions[:4]
@@ -222,6 +231,9 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		return fail(err)
 	}
 	ch.pool.setWords(ch.hdr)
+	if len(mems) > 5 {
+		ch.tname = mems[5]
+	}
 	if len(mems) > 4 {
 		initTapRegion(mems[4], cfg.tapSlots(), cfg.TapSnap)
 		if cfg.tapSlots() > 0 {
@@ -286,7 +298,7 @@ var noTapRegion atomic.Bool
 var errRetry = errors.New("shmkit: channel not ready or being removed")
 
 func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
-	ch := &Channel{seg: seg, name: name, backend: o.backend}
+	ch := &Channel{seg: seg, name: name, backend: o.backend, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
@@ -351,6 +363,16 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	// The tap region: absent in a channel of a shmkit from before taps
 	// (the channel works, OpenTap says ErrNoTap); present but impossible is
 	// corruption.
+	// The type-name region: absent in a channel from before it (typed
+	// errors then give fingerprints only); too short is corruption.
+	if b, err := seg.RegionBytes(regionTypeName); err == nil {
+		if len(b) < typeNameSize {
+			return fail(fmt.Errorf("%w: region %q of %d bytes, at least %d expected", ErrCorrupt, regionTypeName, len(b), typeNameSize))
+		}
+		ch.tname = b
+	} else if !errors.Is(err, segment.ErrNoRegion) {
+		return fail(err)
+	}
 	t, err := attachTapRegion(seg)
 	if err != nil {
 		return fail(err)
@@ -456,12 +478,12 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	var errs []error
 	for _, e := range eps {
-		errs = append(errs, e.closeInternal())
+		errs = append(errs, ch.faultSafe(e.closeInternal))
 	}
 	ch.mu.Lock()
 	ch.closed = true
 	ch.mu.Unlock()
-	errs = append(errs, ch.leave())
+	errs = append(errs, ch.faultSafe(ch.leave))
 	errs = append(errs, ch.seg.Close())
 	ch.pids.close()
 	if ch.conn != nil {
@@ -537,7 +559,9 @@ func (ch *Channel) maybeRemove() error {
 		rm.Store(0)
 		return nil
 	}
-	if err := segment.Remove(ch.backend, ch.name, nil); err != nil && !errors.Is(err, segment.ErrNotExist) {
+	// Unlink only what this handle mapped: the name may hold a successor
+	// created after a Remove (docs/security.md, defect 3).
+	if err := ch.seg.RemoveName(); err != nil && !errors.Is(err, segment.ErrNotExist) {
 		return fmt.Errorf("remove channel %q: %w", ch.name, err)
 	}
 	return nil

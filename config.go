@@ -1,7 +1,9 @@
 package shmkit
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/shmkit/shmkit/segment"
@@ -136,6 +138,68 @@ type Config struct {
 	// TapSnap is how many bytes of each message a publisher copies for
 	// taps, a multiple of 8 up to MaxTapSnap (default DefaultTapSnap, 256).
 	TapSnap int
+
+	// Mode is the permission bits of a named channel's segment (default
+	// 0600), set exactly whatever the umask. Write permission for others
+	// (o+w) is refused (ErrConfig): anyone could truncate the segment. A
+	// group-writable channel is joined by members of Group who name it
+	// with WithGroup (docs/security.md).
+	Mode os.FileMode
+	// Group is the group of a named channel's segment: a name or a
+	// decimal gid (default: the creator's). The creator must belong to it
+	// unless it is root.
+	Group string
+}
+
+// trust is what Open, OpenTap and Dial accept from others (WithOwner,
+// WithGroup; docs/security.md).
+type trust struct {
+	owners []int // uids besides the caller's
+	groups []int // gids whose write permission is tolerated
+	err    error // a name that did not resolve, reported by Open
+}
+
+// WithOwner makes Open accept a channel whose segment is owned by user (a
+// name or a decimal uid) besides the caller's own uid, and Dial accept a
+// server running as user. Without it Open refuses a segment owned by
+// anyone else with an error wrapping ErrUntrusted, and Dial refuses such
+// a server with ErrRefused. Repeat it to name several.
+func WithOwner(user string) Option {
+	return func(o *options) {
+		uid, err := segment.LookupUser(user)
+		if err != nil {
+			o.trust.err = errors.Join(o.trust.err, err)
+			return
+		}
+		o.trust.owners = append(o.trust.owners, uid)
+	}
+}
+
+// WithGroup makes Open accept a channel that members of group (a name or
+// a decimal gid) may write, as Config.Group and Config.Mode make it. By
+// default a segment writable by any group or by others is refused with an
+// error wrapping ErrUntrusted.
+func WithGroup(group string) Option {
+	return func(o *options) {
+		gid, err := segment.LookupGroup(group)
+		if err != nil {
+			o.trust.err = errors.Join(o.trust.err, err)
+			return
+		}
+		o.trust.groups = append(o.trust.groups, gid)
+	}
+}
+
+// segmentOptions is what Open and Create pass to segment for t and cfg.
+func (t trust) segmentOptions(cfg *Config) (*segment.Options, error) {
+	if t.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, t.err)
+	}
+	so := &segment.Options{Owners: t.owners, Groups: t.groups}
+	if cfg != nil {
+		so.Mode, so.Group = cfg.Mode, cfg.Group
+	}
+	return so, nil
 }
 
 // Defaults.
@@ -235,6 +299,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: ChunksPerClass %d outside [1, %d]", ErrConfig, c.ChunksPerClass, 1<<24)
 	case c.LivenessInterval < time.Millisecond:
 		return fmt.Errorf("%w: LivenessInterval %v under 1ms", ErrConfig, c.LivenessInterval)
+	case c.Mode&^os.ModePerm != 0 || c.Mode&0o002 != 0:
+		return fmt.Errorf("%w: Mode %#o: only permission bits, and never write for others", ErrConfig, uint32(c.Mode))
 	}
 	return c.validateTap()
 }

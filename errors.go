@@ -59,8 +59,12 @@ var (
 	// ErrWouldBlock reports that a Try call could not proceed without
 	// waiting: nothing to receive, or (policy Block) a full subscriber ring.
 	ErrWouldBlock = errors.New("shmkit: would block")
-	// ErrPeerGone reports that every publisher (producer) has left or died
-	// and everything they published has been received.
+	// ErrPeerGone reports that no publisher (producer) is attached, at
+	// least one was attached when the subscriber joined or has joined
+	// since, and everything published has been received. A subscriber that
+	// joins while no publisher is attached gets no ErrPeerGone: it waits
+	// for a publisher. It is not final: once a new publisher joins,
+	// Receive delivers its messages again.
 	ErrPeerGone = errors.New("shmkit: every publisher is gone")
 	// ErrTooManyHeld reports a Receive while MaxHeld samples of this
 	// subscriber are still unreleased.

@@ -449,3 +449,66 @@ func TestPoolWorstCase(t *testing.T) {
 		t.Logf("%v: %v", pol, err)
 	}
 }
+
+// TestWithDepth: a subscriber with its own shallow depth beside one with
+// the channel's: under DropOldest the shallow one keeps only the newest
+// messages (its Missed exact), the deep one all; under Block a publisher
+// waits on the shallow one at its depth; a depth past RingDepth is
+// ErrConfig.
+func TestWithDepth(t *testing.T) {
+	ctx := ctxT(t)
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 16, Policy: shmkit.DropOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if _, err := ch.Subscriber(shmkit.WithDepth(17)); !errors.Is(err, shmkit.ErrConfig) {
+		t.Fatalf("WithDepth past RingDepth: %v", err)
+	}
+	fast, _ := ch.Subscriber(shmkit.WithDepth(2))
+	deep, _ := ch.Subscriber()
+	pub, _ := ch.Publisher()
+	for i := range 10 {
+		if err := pub.Send(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []uint64{9, 10} {
+		smp, err := fast.TryReceive()
+		if err != nil || smp.Seq() != want || (i == 0 && smp.Missed() != 8) {
+			t.Fatalf("shallow subscriber: %v (seq %d missed %d), want seq %d", err, smp.Seq(), smp.Missed(), want)
+		}
+		smp.Release()
+	}
+	for want := uint64(1); want <= 10; want++ {
+		smp, err := deep.TryReceive()
+		if err != nil || smp.Seq() != want || smp.Missed() != 0 {
+			t.Fatalf("deep subscriber: %v, want seq %d", err, want)
+		}
+		smp.Release()
+	}
+
+	blk, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blk.Close()
+	slow, _ := blk.Subscriber(shmkit.WithDepth(2))
+	p, _ := blk.Publisher()
+	for range 2 {
+		if err := p.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	if err := p.Send(short, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Block past the subscriber's own depth: %v", err)
+	}
+	if _, err := slow.TryReceive(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(ctx, []byte("x")); err != nil {
+		t.Fatalf("Block once the subscriber made room: %v", err)
+	}
+}

@@ -170,14 +170,33 @@ func (ch *Channel) publisher() (*Publisher, error) {
 // Subscriber joins the channel as a subscriber (a consumer on a work
 // queue: see Consumer). A subscriber receives what is published after it
 // joined. It fails with ErrFull when MaxSubscribers are attached.
-func (ch *Channel) Subscriber() (*Subscriber, error) {
+func (ch *Channel) Subscriber(opts ...SubscriberOption) (*Subscriber, error) {
 	if ch.cfg.Pattern != PubSub {
 		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
 	}
-	return ch.subscriber()
+	var o subOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.depth < 0 || o.depth > ch.cfg.RingDepth {
+		return nil, fmt.Errorf("%w: WithDepth(%d) outside [1, RingDepth %d]", ErrConfig, o.depth, ch.cfg.RingDepth)
+	}
+	return ch.subscriber(o)
 }
 
-func (ch *Channel) subscriber() (*Subscriber, error) {
+// SubscriberOption tunes one Subscriber.
+type SubscriberOption func(*subOptions)
+
+type subOptions struct{ depth int }
+
+// WithDepth gives the subscriber a ring of its own depth n, at most the
+// channel's RingDepth: publishers treat it as full at n messages and apply
+// the channel's policy to it there. A slow logger can keep the whole
+// RingDepth while a fast consumer beside it keeps only a few messages
+// (under DropOldest: only the newest few).
+func WithDepth(n int) SubscriberOption { return func(o *subOptions) { o.depth = n } }
+
+func (ch *Channel) subscriber(o subOptions) (*Subscriber, error) {
 	if err := ch.enter(); err != nil {
 		return nil, err
 	}
@@ -192,7 +211,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 		u64(s.e, peHeld+8*h).Store(0)
 	}
 	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
-	s.pubAtJoin = ch.publishersPresent()
+	s.pubAtJoin = ch.livePublisher() // a dead predecessor's entry does not count
 	if ch.cfg.Pattern == PubSub {
 		s.ring, s.bit = ch.rings[i], bit(i)
 		// The ring of a slot is closed while nobody holds the slot; what a
@@ -201,6 +220,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 			u64(s.e, peState).Store(w&^0xff | psFree)
 			return nil, err
 		}
+		s.ring.limit.Store(uint64(o.depth)) // before the ring opens to writers
 		s.ring.reopen()
 	} else {
 		s.ring, s.bit = ch.rings[0], bit(0)
@@ -213,6 +233,18 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// livePublisher reports whether a publisher entry is held by a live
+// process (joining, active, or being cleaned by a live cleaner).
+func (ch *Channel) livePublisher() bool {
+	lo, hi := slotRange(rolePublisher, ch.cfg)
+	for i := lo; i < hi; i++ {
+		if psState(ch.state(i)) != psFree && ch.alive(i) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ch *Channel) publishersPresent() bool {
@@ -241,7 +273,10 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 	return p.loan(ctx, n)
 }
 
-func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
+func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := p.checkLen(n); err != nil {
 		return nil, err
 	}
@@ -378,7 +413,10 @@ func (s *Sample) Discard() error {
 // returns ctx.Err(). A subscriber found dead or leaving is skipped. With a
 // ctx already done on entry Publish delivers nothing and returns ctx.Err();
 // the sample stays loaned (Publish it again or Discard it).
-func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
+func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
 	}
@@ -542,7 +580,10 @@ func (p *Publisher) countDrop(k int) {
 // chunk as LoanContext does; msg is not retained. It is Loan, copy and
 // Publish in one call that enters the channel and takes the publisher's
 // lock once instead of twice.
-func (p *Publisher) Send(ctx context.Context, msg []byte) error {
+func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -87,9 +87,13 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 }
 
 // TryReceive returns the next message without waiting: ErrWouldBlock when
-// there is none, ErrPeerGone when there is none and every publisher that
-// ever joined has left. The sample's bytes are valid until Release.
-func (s *Subscriber) TryReceive() (*Sample, error) {
+// there is none, ErrPeerGone when there is none and the publishers are
+// gone (see ErrPeerGone for exactly when). The sample's bytes are valid
+// until Release.
+func (s *Subscriber) TryReceive() (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
 	}
@@ -106,10 +110,14 @@ func (s *Subscriber) TryReceive() (*Sample, error) {
 }
 
 // Receive returns the next message, waiting until one arrives or ctx ends.
-// When every publisher has left (or died) and everything they published
-// has been received, it returns ErrPeerGone. The sample's bytes are valid
-// until Release.
-func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
+// When the publishers are gone and everything they published has been
+// received, it returns ErrPeerGone (see ErrPeerGone for exactly when); a
+// subscriber that joined while no publisher was attached waits for one
+// instead. The sample's bytes are valid until Release.
+func (s *Subscriber) Receive(ctx context.Context) (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
@@ -290,7 +298,10 @@ func (smp *Sample) release() error {
 // ReceiveInto receives the next message, copies it into buf and releases
 // it. A message longer than buf is truncated to len(buf); the returned
 // length is the message's. It enters the channel once for the three steps.
-func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (int, error) {
+func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := ctxErr(ctx); err != nil {
 		return 0, err
 	}

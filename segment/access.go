@@ -105,7 +105,8 @@ func (s *Segment) word(off, size int64, write bool) (int, error) {
 
 // ReadAt copies bytes at offset off (anywhere in the segment, header
 // included) into p, as io.ReaderAt. It works on read-only attachments. The
-// copy is not atomic with respect to concurrent writers.
+// copy is not atomic with respect to concurrent writers. A fault (the
+// object truncated under the mapping) is an error wrapping ErrFault.
 func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,7 +119,10 @@ func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
 	if off >= s.hdr.totalSize {
 		return 0, io.EOF
 	}
-	n := copy(p, s.mem[off:])
+	var n int
+	if err := Guard(func() error { n = copy(p, s.mem[off:]); return nil }); err != nil {
+		return 0, err
+	}
 	if n < len(p) {
 		return n, io.EOF
 	}

@@ -64,3 +64,17 @@ var (
 	// operating system (or for this backend).
 	ErrUnsupported = errors.New("segment: not supported")
 )
+
+// Sentinels of the sharing model (docs/security.md).
+var (
+	// ErrUntrusted: Open found a segment it must not join read-write: owned
+	// (or, SysV, created) by a uid other than the caller's and those named
+	// in Options.Owners, or with write permission for a group not named in
+	// Options.Groups or for others. A squatter could read what the caller
+	// publishes and truncate the segment under it. The error names the
+	// owner and the mode.
+	ErrUntrusted = errors.New("segment: owned or writable by someone not trusted")
+	// ErrFault: a read of the mapping faulted (SIGBUS/SIGSEGV turned into an
+	// error): someone with write access truncated the object under it.
+	ErrFault = errors.New("segment: memory fault reading the mapping (object truncated?)")
+)
