@@ -65,7 +65,7 @@ func (b *bg) wait(t *testing.T) string {
 func TestCreateChannelOpen(t *testing.T) {
 	name := chanName(t, "create")
 	out := mustShmctl(t, "create", "--channel", name, "--pattern", "workqueue", "--policy", "drop-newest",
-		"--max-message", "1KiB", "--ring-depth", "64", "--publishers", "2", "--subscribers", "3", "-o", "json")
+		"--max-message", "1KiB", "--ring-depth", "64", "--publishers", "2", "--subscribers", "3", "--mode", "0640", "-o", "json")
 	var got chanCreateOut
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -79,8 +79,11 @@ func TestCreateChannelOpen(t *testing.T) {
 		c.MaxPublishers != 2 || c.MaxSubscribers != 3 || !c.Keep {
 		t.Fatalf("Open sees %+v", c)
 	}
-	if got.Pattern != "workqueue" || got.Limits.MaxMessage != 1024 || !got.Keep {
+	if got.Pattern != "workqueue" || got.Limits.MaxMessage != 1024 || !got.Keep || got.Mode != "0640" {
 		t.Fatalf("create -o json: %+v", got)
+	}
+	if fi, err := os.Stat(filepath.Join(segment.POSIXDir, segment.Prefix+name)); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("--mode 0640: the segment file is %v (%v)", fi.Mode(), err)
 	}
 	ch.Close()
 	if !exists(segment.POSIX, name) {
