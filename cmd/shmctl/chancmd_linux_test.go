@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -284,7 +285,18 @@ func TestChannelMisuse(t *testing.T) {
 	missing := fmt.Sprintf("cc.%d.mis.none", os.Getpid())
 	before := shmkitSegments(tag)
 
-	probe := startShmctl(t, "sub", small, "--timeout", "2s", "-o", "json") // sees anything that gets published
+	probe := startShmctl(t, "sub", small, "-o", "json") // sees anything that gets published, until interrupted
+	if ch, err := shmkit.Open(small); err != nil {
+		t.Fatal(err)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := ch.WaitFor(ctx, shmkit.RoleSubscriber, 1)
+		cancel()
+		ch.Close()
+		if err != nil {
+			t.Fatalf("the probe subscriber never joined: %v", err)
+		}
+	}
 	for _, c := range []struct {
 		why  string
 		args []string
@@ -323,6 +335,7 @@ func TestChannelMisuse(t *testing.T) {
 	if after := shmkitSegments(tag); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Errorf("segments before %v, after %v", before, after)
 	}
+	probe.cmd.Process.Signal(os.Interrupt)
 	if err := probe.cmd.Wait(); err != nil || probe.stdout.Len() != 0 {
 		t.Errorf("the misuses published into %s: %q (%v)", small, probe.stdout.String(), err)
 	}
