@@ -352,3 +352,26 @@ func TestAccessSupplementaryGroups(t *testing.T) {
 		t.Fatalf("peer in supplementary group 4242: %v, output %q", err, out.String())
 	}
 }
+
+// BenchmarkChannelPipelineCopyGuarded is BenchmarkChannelPipelineCopy on a
+// channel members of a group may write (Mode 0660), so every Send and
+// ReceiveInto runs under the fault guard (fault.go): the difference is
+// the guard's cost per round trip (two guarded calls).
+func BenchmarkChannelPipelineCopyGuarded(b *testing.B) {
+	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024, Mode: 0o660})
+	sub, err := ch.Subscriber()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	startPipeline(b)
+	for range b.N {
+		if err := pub.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sub.ReceiveInto(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
