@@ -165,7 +165,7 @@ func pingPong(t *testing.T, rounds int, start func(env ...string) *exec.Cmd, a *
 	// odd by the waiter, back to even by the waker).
 	seqOff, _ := eventWords(t)
 	wakes := func(r *MPMC) uint32 {
-		return (*atomic.Uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(&r.c.notEmpty)) + uintptr(seqOff))).Load() / 2
+		return (*atomic.Uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(&r.c.notEmpty))+uintptr(seqOff))).Load() / 2
 	}
 	t.Logf("%d round trips in %v (%.1f µs each, slowest %v), none lost; the child was woken from the futex %d times, this process %d; fence mode of the ring %d, this process canFence=%v fastPublish=%v",
 		rounds, el.Round(time.Millisecond), float64(el.Microseconds())/float64(rounds), slowest.Round(time.Microsecond),
