@@ -391,3 +391,30 @@ func TestPendingBoundsRecheck(t *testing.T) {
 		t.Fatalf("wait took %v", el)
 	}
 }
+
+// BenchmarkWakeCheck is the cost the fence word adds to a publication in
+// fast mode: publish64 and the wake-up decision, with the sleeper check
+// alone (as before the fence word) and with mayWake (sleeper count | fence
+// word). Nobody sleeps, so neither calls Notify.
+func BenchmarkWakeCheck(b *testing.B) {
+	registerFence()
+	var c control
+	var w atomic.Uint64
+	e := &c.notEmpty
+	b.Run("sleepers", func(b *testing.B) {
+		for i := range b.N {
+			publish64(&w, uint64(i))
+			if e.Sleepers() != 0 {
+				e.Notify()
+			}
+		}
+	})
+	b.Run("mayWake", func(b *testing.B) {
+		for i := range b.N {
+			publish64(&w, uint64(i))
+			if c.mayWake(e) {
+				c.wake(e)
+			}
+		}
+	})
+}
