@@ -30,6 +30,7 @@ type Channel struct {
 	rings   []*dring
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled
+	tname   []byte   // the type-name region (typed.go); nil in a channel from before it
 	waiter  futex.Waiter
 
 	conn io.Closer // private mode: the control connection, closed last
@@ -210,6 +211,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		{regionRings, kindRings, cfg.rings() * ringSize(cfg.RingDepth), 4096},
 		{regionPool, kindPool, ps, 4096},
 		{regionTap, kindTap, tapRegionSize(cfg.tapSlots(), cfg.TapSnap), 64},
+		{regionTypeName, kindTypeName, typeNameSize, 64},
 	}
 	if noTapRegion.Load() {
 		regions = regions[:4]
@@ -229,6 +231,9 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		return fail(err)
 	}
 	ch.pool.setWords(ch.hdr)
+	if len(mems) > 5 {
+		ch.tname = mems[5]
+	}
 	if len(mems) > 4 {
 		initTapRegion(mems[4], cfg.tapSlots(), cfg.TapSnap)
 		if cfg.tapSlots() > 0 {
@@ -358,6 +363,16 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	// The tap region: absent in a channel of a shmkit from before taps
 	// (the channel works, OpenTap says ErrNoTap); present but impossible is
 	// corruption.
+	// The type-name region: absent in a channel from before it (typed
+	// errors then give fingerprints only); too short is corruption.
+	if b, err := seg.RegionBytes(regionTypeName); err == nil {
+		if len(b) < typeNameSize {
+			return fail(fmt.Errorf("%w: region %q of %d bytes, at least %d expected", ErrCorrupt, regionTypeName, len(b), typeNameSize))
+		}
+		ch.tname = b
+	} else if !errors.Is(err, segment.ErrNoRegion) {
+		return fail(err)
+	}
 	t, err := attachTapRegion(seg)
 	if err != nil {
 		return fail(err)

@@ -39,6 +39,10 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "joined.seq", Offset: hdrJoinedEv, Size: 4},
 		{Name: "joined.sleepers", Offset: hdrJoinedEv + 4, Size: 4},
 	})
+	layoutdoc.Check(t, doc, "type_name", []F{
+		{Name: "fingerprint", Offset: tnFP, Size: 8},
+		{Name: "name", Offset: tnName, Size: typeNameSize - tnName},
+	})
 	layoutdoc.Check(t, doc, "participant", []F{
 		{Name: "state", Offset: peState, Size: 8},
 		{Name: "pid", Offset: pePID, Size: 4},

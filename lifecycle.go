@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/holders"
 	"github.com/shmkit/shmkit/segment"
 )
 
@@ -230,6 +231,9 @@ func reclaim(b Backend, name string) error {
 			return taken("is being created by pid %d", seg.Info().CreatorPID)
 		}
 		// Its creator died before it published the header: a corpse.
+		if err := othersHold(seg, name); err != nil {
+			return err
+		}
 		return removeCorpse(seg, b, name, hdr, nil)
 	}
 	snap := make([]byte, hdrImmutable+4)
@@ -262,7 +266,36 @@ func reclaim(b Backend, name string) error {
 	if err := check(); err != nil {
 		return err
 	}
+	if err := othersHold(seg, name); err != nil {
+		return err
+	}
 	return removeCorpse(seg, b, name, hdr, check)
+}
+
+// othersHold applies the rest of the rules `shmctl gc` uses to the channel
+// seg maps, whose registered participants are all dead: a live creator, a
+// process that maps the segment or has it open (a tool, a process that
+// mapped it outside the channel API), a SysV attachment nobody here can
+// see, or a process whose /proc this user cannot read that could access
+// it, keep it. This process's own mapping (reclaim's) does not count. Off
+// Linux, where /proc cannot be scanned, nothing more is known and the
+// participants decide.
+func othersHold(seg *segment.Segment, name string) error {
+	j, err := holders.Judge(seg.Info(), nil)
+	if errors.Is(err, segment.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %q: cannot tell who holds it: %w", ErrExist, name, err)
+	}
+	others := slices.DeleteFunc(j.Holders, func(h holders.Holder) bool { return h.PID == os.Getpid() })
+	switch {
+	case len(others) > 0:
+		return fmt.Errorf("%w: channel %q: every participant is dead, but it is held by %s", ErrExist, name, holders.Text(others))
+	case j.Unseen > 0 || j.Unreadable > 0:
+		return fmt.Errorf("%w: channel %q: every participant is dead, but %d attachment(s) are not visible here and %d process(es) that could map it cannot be read", ErrExist, name, j.Unseen, j.Unreadable)
+	}
+	return nil
 }
 
 // removeCorpse takes the removing word of the abandoned channel mapped by

@@ -211,7 +211,7 @@ func (ch *Channel) subscriber(o subOptions) (*Subscriber, error) {
 		u64(s.e, peHeld+8*h).Store(0)
 	}
 	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
-	s.pubAtJoin = ch.publishersPresent()
+	s.pubAtJoin = ch.livePublisher() // a dead predecessor's entry does not count
 	if ch.cfg.Pattern == PubSub {
 		s.ring, s.bit = ch.rings[i], bit(i)
 		// The ring of a slot is closed while nobody holds the slot; what a
@@ -233,6 +233,18 @@ func (ch *Channel) subscriber(o subOptions) (*Subscriber, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// livePublisher reports whether a publisher entry is held by a live
+// process (joining, active, or being cleaned by a live cleaner).
+func (ch *Channel) livePublisher() bool {
+	lo, hi := slotRange(rolePublisher, ch.cfg)
+	for i := lo; i < hi; i++ {
+		if psState(ch.state(i)) != psFree && ch.alive(i) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ch *Channel) publishersPresent() bool {

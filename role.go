@@ -52,12 +52,15 @@ func roleOf(k int, p Pattern) Role {
 	return Role(fmt.Sprintf("role(%d)", k))
 }
 
-// active counts the active participants of table role k.
+// active counts the active participants of table role k whose process
+// runs (a dead one's entry stays active until a scan cleans it: a
+// restarted service that joins its predecessor's channel must not count
+// the dead subscriber it replaces).
 func (ch *Channel) active(k int) int {
 	lo, hi := slotRange(k, ch.cfg)
 	n := 0
 	for i := lo; i < hi; i++ {
-		if psState(ch.state(i)) == psActive {
+		if psState(ch.state(i)) == psActive && ch.alive(i) {
 			n++
 		}
 	}
