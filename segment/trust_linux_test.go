@@ -304,6 +304,9 @@ func TestTruncatedUnderReader(t *testing.T) {
 		if _, err := Stat(POSIX, name, nil); err != nil {
 			statErrs++
 		}
+		if _, err := s.LoadUint64(s.DataOffset()); err != nil && !errors.Is(err, ErrFault) {
+			t.Fatalf("LoadUint64: %v, want nil or ErrFault", err)
+		}
 		if i%100 == 0 {
 			List()
 		}
