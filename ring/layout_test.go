@@ -85,7 +85,7 @@ func TestLayout(t *testing.T) {
 		"offCapacity": unsafe.Offsetof(c.hdr.capacity) - offCapacity, "offSize": unsafe.Offsetof(c.hdr.size) - offSize,
 		"offClosed": unsafe.Offsetof(c.hdr.closed) - offClosed, "offCheck": unsafe.Offsetof(c.hdr.check) - offCheck,
 		"offFence": unsafe.Offsetof(c.hdr.fence) - offFence,
-		"offTail": unsafe.Offsetof(c.tail) - offTail, "offHead": unsafe.Offsetof(c.head) - offHead,
+		"offTail":  unsafe.Offsetof(c.tail) - offTail, "offHead": unsafe.Offsetof(c.head) - offHead,
 		"offNotEmpty": unsafe.Offsetof(c.notEmpty) - offNotEmpty, "offNotFull": unsafe.Offsetof(c.notFull) - offNotFull,
 		"dataOffset": unsafe.Sizeof(c) - dataOffset, "header": unsafe.Sizeof(c.hdr) - cacheLine,
 	} {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 )
 
 // List finds shmkit segments: every POSIX object under /dev/shm with the
@@ -64,7 +65,9 @@ func listDir(dir string) ([]Info, error) {
 }
 
 func hasMagic(path string) bool {
-	f, err := os.Open(path)
+	// Non-blocking and not through a link: the entry may have been swapped
+	// for a FIFO or a symbolic link since the directory was read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
 	}
