@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 )
 
 // List finds shmkit segments: every POSIX object under /dev/shm with the
@@ -67,7 +66,7 @@ func listDir(dir string) ([]Info, error) {
 func hasMagic(path string) bool {
 	// Non-blocking and not through a link: the entry may have been swapped
 	// for a FIFO or a symbolic link since the directory was read.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow, 0)
 	if err != nil {
 		return false
 	}
