@@ -179,7 +179,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	}
 	seg, err := segment.Create(cfg.Backend, name, size, so)
 	if errors.Is(err, segment.ErrExist) {
-		if rerr := reclaim(cfg.Backend, name); rerr != nil {
+		if rerr := reclaim(cfg.Backend, name, so); rerr != nil {
 			return nil, fmt.Errorf("create channel %q: %w", name, rerr)
 		}
 		seg, err = segment.Create(cfg.Backend, name, size, so)
@@ -195,11 +195,11 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		ch.waiter = *o.waiter
 	}
 	fail := func(err error) (*Channel, error) {
-		err = errors.Join(fmt.Errorf("create channel %q: %w", name, err), seg.Close())
+		err = fmt.Errorf("create channel %q: %w", name, err)
 		if cfg.Backend != Memfd {
-			err = errors.Join(err, segment.Remove(cfg.Backend, name, nil))
+			err = errors.Join(err, seg.RemoveName()) // only what this call made
 		}
-		return nil, err
+		return nil, errors.Join(err, seg.Close())
 	}
 	ps, _ := poolSize(cfg)
 	regions := []struct {

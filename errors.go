@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/shmkit/shmkit/internal/errs"
+	"github.com/shmkit/shmkit/segment"
 )
 
 // Sentinel errors. Every error the package returns that a caller may act on
@@ -88,6 +89,16 @@ var (
 	// Release, or a call that does not fit how it was obtained (Release of
 	// a loaned sample: Discard gives an unpublished loan back).
 	ErrSampleState = errors.New("shmkit: sample already published or released")
+	// ErrUntrusted reports a named channel that Open refuses to join (and
+	// a server Dial refuses): its segment is owned by a uid other than the
+	// caller's (and those named with WithOwner), or writable by a group not
+	// named with WithGroup, or by others. The error names the owner and
+	// the mode (docs/security.md). It is segment.ErrUntrusted.
+	ErrUntrusted = segment.ErrUntrusted
+	// ErrFault reports a memory fault on a channel's mapping turned into an
+	// error: a process with write access truncated the segment. It is
+	// segment.ErrFault.
+	ErrFault = segment.ErrFault
 	// ErrNoTap reports a tap on a channel that has no tap ring: created by
 	// a shmkit from before taps (no "tap" region), or with taps disabled
 	// (Config.TapSlots < 0). The channel itself works.

@@ -133,7 +133,9 @@ func OpenOrCreate(name string, cfg Config, opts ...Option) (*Channel, error) {
 		// A corpse is removed first: a channel made with cfg serves the
 		// caller better than the dead one's configuration. A live or kept
 		// channel stays and is joined.
-		_ = reclaim(o.backend, name)
+		if so, err := o.trust.segmentOptions(nil); err == nil {
+			_ = reclaim(o.backend, name, so)
+		}
 		ch, err := openWait(ctx, name, false, openOpts)
 		if err == nil || !errors.Is(err, ErrNotExist) {
 			return ch, err
@@ -205,8 +207,8 @@ func pidsText(pids []int) string {
 // and a joiner that claimed a slot meanwhile is seen by the remover's
 // second look (the same hand-shake as the last participant's removal in
 // maybeRemove).
-func reclaim(b Backend, name string) error {
-	seg, err := segment.Open(b, name, nil)
+func reclaim(b Backend, name string, so *segment.Options) error {
+	seg, err := segment.Open(b, name, so)
 	switch {
 	case errors.Is(err, segment.ErrNotExist):
 		return nil
@@ -344,7 +346,11 @@ func Remove(name string, opts ...Option) error {
 		return fmt.Errorf("%w: a memfd channel has no name", ErrConfig)
 	}
 	if !o.force {
-		if pids, err := holdersByName(o.backend, name); err != nil {
+		so, err := o.trust.segmentOptions(nil)
+		if err != nil {
+			return err
+		}
+		if pids, err := holdersByName(o.backend, name, so); err != nil {
 			return err
 		} else if len(pids) > 0 {
 			return fmt.Errorf("%w: channel %q is held by live process(es) %s (WithForce removes it anyway)", ErrInUse, name, pidsText(pids))
@@ -363,11 +369,11 @@ func Remove(name string, opts ...Option) error {
 // segment that is no channel (or a channel whose creator died before it
 // finished), its creator for one being created. A channel that cannot be
 // judged (corrupt, unreadable) is an error: WithForce removes it.
-func holdersByName(b Backend, name string) ([]int, error) {
+func holdersByName(b Backend, name string, so *segment.Options) ([]int, error) {
 	unjudged := func(err error) error {
 		return fmt.Errorf("remove channel %q: cannot tell who holds it (WithForce removes it anyway): %w", name, err)
 	}
-	seg, err := segment.Open(b, name, nil)
+	seg, err := segment.Open(b, name, so)
 	switch {
 	case errors.Is(err, segment.ErrNotExist):
 		return nil, fmt.Errorf("%w: remove channel %q: %w", ErrNotExist, name, err)

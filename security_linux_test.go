@@ -25,6 +25,7 @@ func init() {
 	extraChildren["squat-channel"] = childSquatChannel
 	extraChildren["truncate-channel"] = childTruncateChannel
 	extraChildren["foreign-server"] = childForeignServer
+	extraChildren["group-member"] = childGroupMember
 }
 
 // asNobody makes cmd run as nobody from a copy of the test binary nobody
@@ -234,6 +235,13 @@ func TestSendTruncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered before the truncator's, so it runs after the truncator
+	// has stopped and restored the file.
+	t.Cleanup(func() {
+		if err := ch.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	pub, err := ch.Publisher()
 	if err != nil {
 		t.Fatal(err)
@@ -264,8 +272,6 @@ func TestSendTruncated(t *testing.T) {
 	if faults == 0 {
 		t.Log("no call faulted (the loop never hit one): not proven this run")
 	}
-	// The child restores the file when it stops; Close then runs on whole
-	// memory (a Close on a truncated one is guarded too).
 }
 
 // childForeignServer (nobody) listens on ADDR admitting everyone.
@@ -357,5 +363,82 @@ func TestAccessSupplementaryGroups(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil || out.String() != "got to a supplementary group" {
 		t.Fatalf("peer in supplementary group 4242: %v, output %q", err, out.String())
+	}
+}
+
+// BenchmarkChannelPipelineCopyGuarded is BenchmarkChannelPipelineCopy on a
+// channel members of a group may write (Mode 0660), so every Send and
+// ReceiveInto runs under the fault guard (fault.go): the difference is
+// the guard's cost per round trip (two guarded calls).
+func BenchmarkChannelPipelineCopyGuarded(b *testing.B) {
+	ch, pub := benchChannel(b, shmkit.Config{MaxMessage: 64, RingDepth: 1024, Mode: 0o660})
+	sub, err := ch.Subscriber()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	startPipeline(b)
+	for range b.N {
+		if err := pub.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sub.ReceiveInto(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// childGroupMember (nobody, group nogroup) joins root's channel NAME: it
+// must be refused without naming root and the group, and then receive one
+// message, which it prints.
+func childGroupMember() int {
+	if _, err := shmkit.Open(env("NAME")); !errors.Is(err, shmkit.ErrUntrusted) {
+		return fail("group member: Open without WithOwner/WithGroup: %v, want ErrUntrusted", err)
+	}
+	ch, err := shmkit.Open(env("NAME"), shmkit.WithOwner("root"), shmkit.WithGroup("nogroup"))
+	if err != nil {
+		return fail("group member: %v", err)
+	}
+	defer ch.Close()
+	s, err := ch.Subscriber()
+	if err != nil {
+		return fail("group member: %v", err)
+	}
+	smp, err := s.Receive(childCtx())
+	if err != nil {
+		return fail("group member: %v", err)
+	}
+	fmt.Printf("got %s", smp.Bytes())
+	smp.Release()
+	return 0
+}
+
+// TestGroupChannel is sharing on purpose: root creates a channel for group
+// nogroup (Config.Mode 0660, Config.Group) and nobody, a member, joins it
+// by naming root and the group, and receives.
+func TestGroupChannel(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 8, Mode: 0o660, Group: "nogroup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	cmd := proctest.Command(t, "group-member", "NAME="+name)
+	out := &strings.Builder{}
+	cmd.Stdout = out
+	asNobody(t, cmd)
+	proctest.Start(t, cmd)
+	waitFor(t, "the member's subscriber", func() bool { return count(t, ch, "subscriber") == 1 })
+	pub, err := ch.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Send(ctxT(t), []byte("to the group")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil || out.String() != "got to the group" {
+		t.Fatalf("group member: %v, output %q", err, out.String())
 	}
 }

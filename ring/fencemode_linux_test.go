@@ -165,7 +165,7 @@ func pingPong(t *testing.T, rounds int, start func(env ...string) *exec.Cmd, a *
 	// odd by the waiter, back to even by the waker).
 	seqOff, _ := eventWords(t)
 	wakes := func(r *MPMC) uint32 {
-		return (*atomic.Uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(&r.c.notEmpty)) + uintptr(seqOff))).Load() / 2
+		return (*atomic.Uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(&r.c.notEmpty))+uintptr(seqOff))).Load() / 2
 	}
 	t.Logf("%d round trips in %v (%.1f µs each, slowest %v), none lost; the child was woken from the futex %d times, this process %d; fence mode of the ring %d, this process canFence=%v fastPublish=%v",
 		rounds, el.Round(time.Millisecond), float64(el.Microseconds())/float64(rounds), slowest.Round(time.Microsecond),
@@ -390,4 +390,31 @@ func TestPendingBoundsRecheck(t *testing.T) {
 	if el := time.Since(start); el > 10*time.Second {
 		t.Fatalf("wait took %v", el)
 	}
+}
+
+// BenchmarkWakeCheck is the cost the fence word adds to a publication in
+// fast mode: publish64 and the wake-up decision, with the sleeper check
+// alone (as before the fence word) and with mayWake (sleeper count | fence
+// word). Nobody sleeps, so neither calls Notify.
+func BenchmarkWakeCheck(b *testing.B) {
+	registerFence()
+	var c control
+	var w atomic.Uint64
+	e := &c.notEmpty
+	b.Run("sleepers", func(b *testing.B) {
+		for i := range b.N {
+			publish64(&w, uint64(i))
+			if e.Sleepers() != 0 {
+				e.Notify()
+			}
+		}
+	})
+	b.Run("mayWake", func(b *testing.B) {
+		for i := range b.N {
+			publish64(&w, uint64(i))
+			if c.mayWake(e) {
+				c.wake(e)
+			}
+		}
+	})
 }

@@ -69,25 +69,35 @@ func (s *Segment) Uint64(off int64) (*atomic.Uint64, error) {
 }
 
 // LoadUint32 atomically loads the 32-bit word at off; it works on read-only
-// attachments too.
-func (s *Segment) LoadUint32(off int64) (uint32, error) {
+// attachments too. Where another uid may truncate the object
+// (OthersMayTruncate), a fault is an error wrapping ErrFault.
+func (s *Segment) LoadUint32(off int64) (v uint32, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.word(off, 4, false)
 	if err != nil {
 		return 0, err
 	}
+	if s.others {
+		err = Guard(func() error { v = word32(s.mem, o).Load(); return nil })
+		return v, err
+	}
 	return word32(s.mem, o).Load(), nil
 }
 
 // LoadUint64 atomically loads the 64-bit word at off; it works on read-only
-// attachments too.
-func (s *Segment) LoadUint64(off int64) (uint64, error) {
+// attachments too. Where another uid may truncate the object
+// (OthersMayTruncate), a fault is an error wrapping ErrFault.
+func (s *Segment) LoadUint64(off int64) (v uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.word(off, 8, false)
 	if err != nil {
 		return 0, err
+	}
+	if s.others {
+		err = Guard(func() error { v = word64(s.mem, o).Load(); return nil })
+		return v, err
 	}
 	return word64(s.mem, o).Load(), nil
 }

@@ -290,7 +290,9 @@ func TestTruncatedUnderReader(t *testing.T) {
 	defer s.Close()
 	buf := make([]byte, s.Size())
 	var faults, ok, statErrs int
-	deadline := time.Now().Add(3 * time.Second)
+	// 2000 rounds, and then on until a read has faulted (a hang detector's
+	// bound, not a timing check: it takes a fraction of a second).
+	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; time.Now().Before(deadline) && (i < 2000 || faults == 0); i++ {
 		if _, err := s.ReadAt(buf, 0); errors.Is(err, ErrFault) {
 			faults++
@@ -302,12 +304,15 @@ func TestTruncatedUnderReader(t *testing.T) {
 		if _, err := Stat(POSIX, name, nil); err != nil {
 			statErrs++
 		}
+		if _, err := s.LoadUint64(s.DataOffset()); err != nil && !errors.Is(err, ErrFault) {
+			t.Fatalf("LoadUint64: %v, want nil or ErrFault", err)
+		}
 		if i%100 == 0 {
 			List()
 		}
 	}
 	t.Logf("ReadAt: %d faults turned into errors, %d whole reads; Stat: %d errors (truncated, not ready, fault)", faults, ok, statErrs)
 	if faults == 0 {
-		t.Errorf("no read faulted in 3 s: the truncation loop did not hit a read (not proven)")
+		t.Errorf("no read faulted in 30 s: the truncation loop did not hit a read (not proven)")
 	}
 }

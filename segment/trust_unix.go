@@ -29,3 +29,7 @@ func pathID(path string) (dev, ino uint64, err error) {
 	}
 	return uint64(st.Dev), uint64(st.Ino), nil
 }
+
+// openNoFollow opens without blocking on a FIFO and without following a
+// symbolic link in the last component.
+const openNoFollow = syscall.O_NONBLOCK | syscall.O_NOFOLLOW

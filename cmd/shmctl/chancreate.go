@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ type chanCreateFlags struct {
 	chunks, tapSlots, tapSnap   int
 	liveness                    time.Duration
 	keep                        bool
+	mode                        os.FileMode // from create's --mode
+	group                       string
 }
 
 func (f *chanCreateFlags) add(cmd *cobra.Command) {
@@ -34,6 +37,7 @@ func (f *chanCreateFlags) add(cmd *cobra.Command) {
 	fl.IntVar(&f.tapSlots, "tap-slots", 0, "channel: slots of the tap ring (default 256; -1: no tap)")
 	fl.IntVar(&f.tapSnap, "tap-snap", 0, "channel: bytes a tap captures per message (default 256)")
 	fl.DurationVar(&f.liveness, "liveness", 0, "channel: how often participants look for dead peers (default 100ms)")
+	fl.StringVar(&f.group, "group", "", "channel: the segment's group, a name or gid (with --mode 0660, its members join with --group)")
 	fl.BoolVar(&f.keep, "keep", true, "channel: keep it when no process uses it, until shmctl rm (a channel shmctl creates must be kept)")
 	completeFixed(cmd, "pattern", "pubsub", "workqueue")
 	completeFixed(cmd, "policy", "block", "drop-newest", "drop-oldest")
@@ -43,7 +47,7 @@ func (f *chanCreateFlags) add(cmd *cobra.Command) {
 func (f *chanCreateFlags) config(b shmkit.Backend) (shmkit.Config, error) {
 	c := shmkit.Config{Backend: b, RingDepth: f.ringDepth, MaxPublishers: f.publishers, MaxSubscribers: f.subscribers,
 		MaxProcesses: f.processes, ChunksPerClass: f.chunks, TapSlots: f.tapSlots, TapSnap: f.tapSnap,
-		LivenessInterval: f.liveness, Keep: true}
+		LivenessInterval: f.liveness, Keep: true, Mode: f.mode, Group: f.group}
 	var err error
 	if c.Pattern, err = parsePattern(f.pattern); err != nil {
 		return c, err
@@ -111,6 +115,8 @@ type chanCreateOut struct {
 		Snap  int `json:"snap"`
 	} `json:"tap"`
 	LivenessInterval string `json:"liveness_interval"`
+	Mode             string `json:"mode"`
+	Group            string `json:"group,omitempty"`
 }
 
 // createChannel makes channel name, kept until shmctl rm, and reports it.
@@ -130,7 +136,11 @@ func createChannel(w io.Writer, name string, b shmkit.Backend, f *chanCreateFlag
 	out := chanCreateOut{Name: name, Backend: c.Backend.String(), Pattern: c.Pattern.String(), Policy: c.Policy.String(), Keep: c.Keep,
 		Limits: chanLimits{MaxMessage: c.MaxMessage, RingDepth: c.RingDepth, MaxPublishers: c.MaxPublishers,
 			MaxSubscribers: c.MaxSubscribers, MaxProcesses: c.MaxProcesses, ChunksPerClass: c.ChunksPerClass},
-		LivenessInterval: c.LivenessInterval.String()}
+		LivenessInterval: c.LivenessInterval.String(), Group: c.Group}
+	out.Mode = "0600"
+	if c.Mode != 0 {
+		out.Mode = fmt.Sprintf("%04o", uint32(c.Mode.Perm()))
+	}
 	out.Tap.Slots, out.Tap.Snap = c.TapSlots, c.TapSnap
 	if output == "json" {
 		enc := json.NewEncoder(w)

@@ -47,7 +47,7 @@ joins. It is kept (Config.Keep) when no process uses it, until shmctl rm.`,
 				return err
 			}
 			if channel != "" {
-				for _, fl := range []string{"size", "mode", "toc", "sysv-key"} {
+				for _, fl := range []string{"size", "toc", "sysv-key"} {
 					if f := cmd.Flags().Lookup(fl); f != nil && f.Changed {
 						return fmt.Errorf("--%s is for raw segments; a channel is sized by its configuration", fl)
 					}
@@ -56,10 +56,17 @@ joins. It is kept (Config.Keep) when no process uses it, until shmctl rm.`,
 				if err != nil {
 					return err
 				}
+				if cmd.Flags().Lookup("mode").Changed {
+					m, err := parseMode(mode)
+					if err != nil {
+						return err
+					}
+					cf.mode = m
+				}
 				return createChannel(cmd.OutOrStdout(), channel, b, &cf, output)
 			}
 			for _, fl := range []string{"pattern", "policy", "max-message", "ring-depth", "publishers", "subscribers",
-				"processes", "chunks-per-class", "tap-slots", "tap-snap", "liveness", "keep"} {
+				"processes", "chunks-per-class", "tap-slots", "tap-snap", "liveness", "keep", "group"} {
 				if cmd.Flags().Lookup(fl).Changed {
 					return fmt.Errorf("--%s is a channel flag: use create --channel NAME", fl)
 				}
@@ -99,7 +106,7 @@ joins. It is kept (Config.Keep) when no process uses it, until shmctl rm.`,
 	}
 	bf.add(cmd)
 	cmd.Flags().StringVar(&size, "size", "", "total size, header included (e.g. 64KiB, 1MiB)")
-	cmd.Flags().StringVar(&mode, "mode", "0600", "permission bits, octal")
+	cmd.Flags().StringVar(&mode, "mode", "0600", "permission bits, octal (a channel: set exactly, whatever the umask; o+w is refused)")
 	cmd.Flags().IntVar(&regions, "toc", segment.DefaultTOCCapacity, "table-of-contents capacity, in regions")
 	cmd.Flags().StringVar(&channel, "channel", "", "create a channel of this name (with the channel flags) instead of a raw segment")
 	cf.add(cmd)

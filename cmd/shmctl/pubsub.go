@@ -20,14 +20,37 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// trustFlags name the owners and groups a joiner accepts besides its own
+// (shmkit.WithOwner, shmkit.WithGroup; docs/security.md).
+type trustFlags struct {
+	owners []string
+	group  string
+}
+
+func (t *trustFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&t.owners, "owner", nil, "accept a channel owned by this user (name or uid) besides this one's own (repeatable)")
+	cmd.Flags().StringVar(&t.group, "group", "", "accept a channel that members of this group may write (name or gid)")
+}
+
+func (t *trustFlags) options() []shmkit.Option {
+	var o []shmkit.Option
+	for _, u := range t.owners {
+		o = append(o, shmkit.WithOwner(u))
+	}
+	if t.group != "" {
+		o = append(o, shmkit.WithGroup(t.group))
+	}
+	return o
+}
+
 // joinChannel opens channel name for pub, sub, record and replay, with one
 // clear error for an unknown name or a segment that is no channel.
-func joinChannel(bf *backendFlags, name string) (*shmkit.Channel, error) {
+func joinChannel(bf *backendFlags, tf *trustFlags, name string) (*shmkit.Channel, error) {
 	b, err := channelBackend(bf)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := shmkit.Open(name, shmkit.WithBackend(b))
+	ch, err := shmkit.Open(name, append(tf.options(), shmkit.WithBackend(b))...)
 	switch {
 	case errors.Is(err, shmkit.ErrNotExist):
 		return nil, fmt.Errorf("channel %s does not exist (shmctl create --channel %s makes one): %w", name, name, err)
@@ -69,6 +92,7 @@ func interruptible() (context.Context, context.CancelFunc) {
 // pubFlags are the flags of `shmctl pub`.
 type pubFlags struct {
 	bf      backendFlags
+	tf      trustFlags
 	file    string
 	count   int
 	size    string
@@ -111,6 +135,7 @@ subscribers (consumers) have joined, so nothing is published to nobody.`,
 		}),
 	}
 	f.bf.add(cmd)
+	f.tf.add(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.file, "file", "", "publish this file as one message")
 	fl.IntVar(&f.count, "count", 0, "generate this many messages (with --size)")
@@ -157,7 +182,7 @@ func runPub(stdin io.Reader, w io.Writer, name string, msgs []string, f *pubFlag
 			return fmt.Errorf("--file: %w", err)
 		}
 	}
-	ch, err := joinChannel(&f.bf, name)
+	ch, err := joinChannel(&f.bf, &f.tf, name)
 	if err != nil {
 		return err
 	}
@@ -266,6 +291,7 @@ func runPub(stdin io.Reader, w io.Writer, name string, msgs []string, f *pubFlag
 // subFlags are the flags of `shmctl sub`.
 type subFlags struct {
 	bf      backendFlags
+	tf      trustFlags
 	output  string
 	hex     bool
 	count   int
@@ -306,6 +332,7 @@ not reached), or at Ctrl-C; a publisher leaving does not end it.`,
 		}),
 	}
 	f.bf.add(cmd)
+	f.tf.add(cmd)
 	addOutputFlag(cmd, &f.output)
 	cmd.Flags().BoolVar(&f.hex, "hex", false, "print payloads as hex digits (json: encode them as hex instead of base64)")
 	cmd.Flags().IntVarP(&f.count, "count", "n", 0, "stop after this many messages (0: until interrupted)")
@@ -323,7 +350,7 @@ func runSub(w io.Writer, name string, f *subFlags) error {
 	if f.timeout < 0 {
 		return fmt.Errorf("invalid --timeout %v", f.timeout)
 	}
-	ch, err := joinChannel(&f.bf, name)
+	ch, err := joinChannel(&f.bf, &f.tf, name)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 // recordFlags are the flags of `shmctl record`.
 type recordFlags struct {
 	bf       backendFlags
+	tf       trustFlags
 	file     string
 	tap      bool
 	count    int
@@ -45,6 +46,7 @@ exist (it is created with mode 0600).`,
 		}),
 	}
 	f.bf.add(cmd)
+	f.tf.add(cmd)
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "output", "o", "", "the pcapng file to write (required; created, an existing file is refused)")
 	fl.BoolVar(&f.tap, "tap", false, "record through the channel's tap: no slot, no back-pressure, first TapSnap bytes only")
@@ -79,7 +81,7 @@ func runRecord(w io.Writer, name string, f *recordFlags) error {
 		if err != nil {
 			return err
 		}
-		tp, err := shmkit.OpenTap(name, shmkit.WithBackend(b))
+		tp, err := shmkit.OpenTap(name, append(f.tf.options(), shmkit.WithBackend(b))...)
 		switch {
 		case errors.Is(err, shmkit.ErrNotExist):
 			return fmt.Errorf("channel %s does not exist: %w", name, err)
@@ -97,7 +99,7 @@ func runRecord(w io.Writer, name string, f *recordFlags) error {
 				Missed: r.Missed, Data: r.Data}, func() error { return nil }, nil
 		}
 	} else {
-		ch, err := joinChannel(&f.bf, name)
+		ch, err := joinChannel(&f.bf, &f.tf, name)
 		if err != nil {
 			return err
 		}
@@ -167,6 +169,7 @@ func runRecord(w io.Writer, name string, f *recordFlags) error {
 // replayFlags are the flags of `shmctl replay`.
 type replayFlags struct {
 	bf      backendFlags
+	tf      trustFlags
 	speed   float64
 	max     bool
 	waitFor int
@@ -205,6 +208,7 @@ message, none truncated, none longer than the channel's MaxMessage.`,
 		}),
 	}
 	f.bf.add(cmd)
+	f.tf.add(cmd)
 	cmd.Flags().Float64Var(&f.speed, "speed", 1, "play this many times faster than recorded")
 	cmd.Flags().BoolVar(&f.max, "max", false, "publish as fast as the channel takes the messages, ignoring the timing")
 	cmd.Flags().IntVar(&f.waitFor, "wait-subscribers", 0, "first wait until this many subscribers (consumers) have joined")
@@ -222,7 +226,7 @@ func runReplay(w io.Writer, file, name string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
-	ch, err := joinChannel(&f.bf, name)
+	ch, err := joinChannel(&f.bf, &f.tf, name)
 	if err != nil {
 		return err
 	}
