@@ -15,9 +15,15 @@ import (
 
 // Publisher publishes into a channel: every subscriber attached when a
 // message is published receives it (pub/sub), or exactly one consumer
-// does (work queue, where the same type is handed out by Producer). A
-// Publisher is safe for concurrent use; its messages are delivered in the
-// order its Publish calls return.
+// does (work queue, where the same type is handed out by Producer). Its
+// messages are delivered in the order its calls return.
+//
+// On a pub/sub channel a Publisher appends to a log of its own in the
+// channel (docs/channels.md, "Data path") and, as a bufio.Writer, is used
+// by one goroutine at a time: its calls take no lock. Close (its own or
+// the Channel's) from another goroutine is safe: a call in flight
+// finishes, later ones return ErrClosed. A work queue's Producer is safe
+// for concurrent use.
 type Publisher struct {
 	ch *Channel
 	// Pub/sub: the publisher's log, its writer, its one loan sample.
@@ -46,8 +52,11 @@ type Publisher struct {
 	loans    atomic.Int64 // work queue: samples loaned and not yet published or discarded (mirrored in peLoans)
 }
 
-// Subscriber receives from a channel (a consumer on a work queue). Methods
-// are safe for concurrent use.
+// Subscriber receives from a channel (a consumer on a work queue). On a
+// pub/sub channel it reads every publisher's log in place and, as a
+// bufio.Reader, is used by one goroutine at a time (Close from another is
+// safe); the Samples it returns are reused, so a Sample must not be used
+// after its Release. A work queue's Consumer is safe for concurrent use.
 type Subscriber struct {
 	ch *Channel
 	// Pub/sub: a reader of every publisher's log, the samples it can hold
@@ -303,12 +312,16 @@ func (ch *Channel) publishersPresent() bool {
 	return false
 }
 
-// Loan takes a chunk for a message of n bytes from the pool without
-// waiting (ErrNoMemory when the size class that fits n is empty) and
-// returns it as a writable sample. Publish it or Discard it.
+// Loan returns a writable sample of n bytes in shared memory without
+// waiting. Pub/sub: room claimed in the publisher's log (ErrNoMemory while
+// the slowest subscriber is a whole log behind under Block; under
+// DropNewest a private buffer whose Publish drops the message), one loan at
+// a time (ErrTooManyLoans). Work queue: a chunk of the pool (ErrNoMemory
+// when the size class is empty). Publish it or Discard it.
 func (p *Publisher) Loan(n int) (*Sample, error) { return p.loan(nil, n) }
 
-// LoanContext is Loan that waits for a free chunk until ctx ends.
+// LoanContext is Loan that waits for room (pub/sub) or a free chunk (work
+// queue) until ctx ends.
 func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -468,11 +481,10 @@ func (s *Sample) Discard() error {
 
 // Publish delivers a loaned sample to every subscriber attached now (pub/
 // sub) or to the queue (work queue); the sample belongs to the channel
-// afterwards and must not be touched. With policy Block, Publish waits for
-// room in each full ring until ctx ends; once it has ended, every
-// subscriber whose ring is still full misses the message (counted as a
-// drop for it), every subscriber with room still gets it, and Publish
-// returns ctx.Err(). A subscriber found dead or leaving is skipped. With a
+// afterwards and must not be touched. Pub/sub: one release store in the
+// publisher's log (the room was claimed by the loan, so Publish never
+// waits). Work queue: with policy Block, Publish waits for room in the
+// ring until ctx ends and then returns ctx.Err(). With a
 // ctx already done on entry Publish delivers nothing and returns ctx.Err();
 // the sample stays loaned (Publish it again or Discard it).
 func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
@@ -647,10 +659,13 @@ func (p *Publisher) countDrop(k int) {
 	}
 }
 
-// Send copies msg into a chunk of the pool and publishes it, waiting for a
-// chunk as LoanContext does; msg is not retained. It is Loan, copy and
-// Publish in one call that enters the channel and takes the publisher's
-// lock once instead of twice.
+// Send copies msg into the channel and publishes it; msg is not retained.
+// Pub/sub: claim, copy and commit in the publisher's log. Under Block it
+// waits for room until ctx ends, and a Send that returns ctx.Err()
+// published the message to nobody; under DropNewest a message with no
+// room is dropped for every subscriber (counted; they see it in Missed);
+// under DropOldest it never waits. Work queue: a chunk of the pool and the
+// delivery ring, waiting as LoanContext and Publish do.
 func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 	if p.lw != nil && !p.ch.guard {
 		// The pub/sub fast path: no defer (a conditional one makes every

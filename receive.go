@@ -324,8 +324,12 @@ func (s *Subscriber) sample(v ref, h int) (*Sample, error) {
 	return smp, nil
 }
 
-// Release gives a received sample back: the chunk is freed when the last
-// subscriber releases it. Its bytes must not be used afterwards.
+// Release gives a received sample back; its bytes must not be used
+// afterwards, nor the Sample (pub/sub reuses it). Pub/sub: the
+// subscriber's position in that publisher's log moves to the oldest sample
+// it still holds there; under DropOldest Release returns ErrOverrun when
+// the publisher may have overwritten the sample while it was held (what
+// was read from it may be torn). Work queue: the chunk is freed.
 func (smp *Sample) Release() error {
 	if smp == nil || smp.state != sampleReceived {
 		if smp != nil && smp.state == sampleLoaned {
