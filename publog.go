@@ -81,6 +81,9 @@ func (ch *Channel) setupRings(mem []byte, create bool) error {
 		}
 		return nil
 	}
+	if fastMarks() {
+		marksFast.Store(true)
+	}
 	ls, capacity := logSize(c), logBytes(c)
 	for j := range c.MaxPublishers {
 		m := mem[j*ls : (j+1)*ls : (j+1)*ls]

@@ -39,6 +39,7 @@ type Publisher struct {
 	meta     uint32         // what its records carry: its slot's generation
 	cMsgs    *atomic.Uint64 // its entry's counters (owner only)
 	cBytes   *atomic.Uint64
+	busy     busyMark // a fast-path call is inside the mapping (busy.go)
 	slot     int
 	w        uint64
 	pool     *pool
@@ -70,6 +71,7 @@ type Subscriber struct {
 	burst      int            // messages taken in a row from log rr
 	cMsgs      *atomic.Uint64 // its entry's counters (owner only)
 	cBytes     *atomic.Uint64
+	busy       busyMark // a fast-path call is inside the mapping (busy.go)
 	lastMissed uint64
 	lastSeq    uint64
 	lastFrom   int
@@ -673,14 +675,16 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		if err := p.ch.enterAt(p.slot); err != nil {
-			return err
+		p.busy.enter()
+		if p.shut.Load() {
+			p.busy.exit()
+			return ErrClosed
 		}
 		err = ctx.Err()
 		if err == nil {
 			err = p.logSend(ctx, msg)
 		}
-		p.ch.exitAt(p.slot)
+		p.busy.exit()
 		return err
 	}
 	if p.ch.guard {
@@ -760,6 +764,12 @@ func (p *Publisher) closeInternal() error {
 	p.done = true
 	p.shut.Store(true)
 	p.mu.Unlock()
+	if p.log != nil {
+		// A fast-path call in another goroutine finishes before the slot
+		// (and the log) can pass to another publisher.
+		p.log.NotFull().Notify()
+		p.busy.quiesce()
+	}
 	if p.lw != nil && p.loaned {
 		p.loaned = false
 		if !p.dropLoan {

@@ -382,17 +382,16 @@ func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err er
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if err := s.ch.enterAt(s.slot); err != nil {
-			return 0, err
+		s.busy.enter()
+		if s.shut.Load() {
+			s.busy.exit()
+			return 0, ErrClosed
 		}
-		n, ok, err := 0, false, ErrClosed
-		if !s.shut.Load() {
-			n, ok, err = s.logInto(buf)
-		}
+		n, ok, err := s.logInto(buf)
 		if !ok && err == nil {
 			n, err = s.receiveInto(ctx, buf)
 		}
-		s.ch.exitAt(s.slot)
+		s.busy.exit()
 		return n, err
 	}
 	if s.ch.guard {
@@ -459,6 +458,12 @@ func (s *Subscriber) closeInternal() error {
 	s.done = true
 	s.shut.Store(true)
 	s.mu.Unlock()
+	if s.readers != nil {
+		for _, e := range s.events {
+			e.Notify()
+		}
+		s.busy.quiesce()
+	}
 	for _, r := range s.readers {
 		_ = r.Close()
 	}
