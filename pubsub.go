@@ -335,6 +335,18 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 }
 
 func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
+	if p.lw != nil && !p.ch.guard {
+		// Pub/sub fast path: the handle's busy mark (busy.go), no defer.
+		if ctx != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		p.busy.enter()
+		smp, err := p.logLoan(ctx, n) // checks shut
+		p.busy.exit()
+		return smp, err
+	}
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -490,6 +502,22 @@ func (s *Sample) Discard() error {
 // ctx already done on entry Publish delivers nothing and returns ctx.Err();
 // the sample stays loaned (Publish it again or Discard it).
 func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
+	if p.lw != nil && !p.ch.guard && s != nil && s.pub == p && s.state == sampleLoaned {
+		// Pub/sub fast path (busy.go): the room was claimed by the loan.
+		if err := ctxErr(ctx); err != nil {
+			return err // the sample stays loaned: Publish it again, or Discard it
+		}
+		p.busy.enter()
+		if p.shut.Load() {
+			p.busy.exit()
+			return ErrClosed
+		}
+		s.state = sampleDone
+		p.loaned = false
+		err = p.logCommit(s.n, s.data)
+		p.busy.exit()
+		return err
+	}
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}

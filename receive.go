@@ -122,6 +122,24 @@ func (ch *Channel) waitBounded(ctx context.Context, evs []*futex.Event, cond fun
 // gone (see ErrPeerGone for exactly when). The sample's bytes are valid
 // until Release.
 func (s *Subscriber) TryReceive() (_ *Sample, err error) {
+	if s.readers != nil && !s.ch.guard {
+		// Pub/sub fast path (busy.go), no defer.
+		s.busy.enter()
+		if s.shut.Load() {
+			s.busy.exit()
+			return nil, ErrClosed
+		}
+		smp, err := s.logTry()
+		if err == nil && smp == nil {
+			s.ch.maybeScan()
+			err = ErrWouldBlock
+			if s.peerGone() {
+				err = ErrPeerGone
+			}
+		}
+		s.busy.exit()
+		return smp, err
+	}
 	if s.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -154,6 +172,21 @@ func (s *Subscriber) TryReceive() (_ *Sample, err error) {
 // subscriber that joined while no publisher was attached waits for one
 // instead. The sample's bytes are valid until Release.
 func (s *Subscriber) Receive(ctx context.Context) (_ *Sample, err error) {
+	if s.readers != nil && !s.ch.guard {
+		// Pub/sub fast path (busy.go), no defer.
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
+		}
+		s.busy.enter()
+		var smp *Sample
+		if s.shut.Load() {
+			err = ErrClosed
+		} else if smp, err = s.logTry(); smp == nil && err == nil {
+			smp, err = s.receive(ctx)
+		}
+		s.busy.exit()
+		return smp, err
+	}
 	if s.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -338,6 +371,13 @@ func (smp *Sample) Release() error {
 		return ErrSampleState
 	}
 	s := smp.sub
+	if s.readers != nil && !s.ch.guard {
+		// Pub/sub fast path (busy.go).
+		s.busy.enter()
+		err := smp.release() // checks shut
+		s.busy.exit()
+		return err
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		smp.state = sampleDone
 		return nil // released with the channel
