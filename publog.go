@@ -718,24 +718,37 @@ func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
 			j -= k
 		}
 		r := s.readers[j]
+		if !r.Ready() {
+			continue // one load for an empty log
+		}
 		took := 0
 		bytes := 0
 		for got < len(bufs) {
-			rec, ok, err := r.TryNext()
+			m, _, _, miss, ok, err := r.CopyNext(bufs[got])
+			if err != nil && errors.Is(err, ring.ErrShortBuffer) {
+				// Longer than its buffer: truncated, as ReceiveInto does.
+				rec, ok2, err2 := r.TryNext()
+				if err2 != nil || !ok2 {
+					return got, s.readErr(j, err2)
+				}
+				m = copy(bufs[got], rec.Data)
+				if s.ch.cfg.Policy == DropOldest && !r.Intact(rec) {
+					s.lost++
+					continue
+				}
+				miss, ok, err = rec.Missed, true, nil
+				lens[got] = len(rec.Data)
+			} else {
+				lens[got] = m
+			}
 			if err != nil {
 				return got, s.readErr(j, err)
 			}
 			if !ok {
 				break
 			}
-			m := copy(bufs[got], rec.Data)
-			if s.ch.cfg.Policy == DropOldest && !r.Intact(rec) {
-				s.lost++
-				continue
-			}
-			missed += rec.Missed
-			lens[got] = len(rec.Data)
-			bytes += m
+			missed += miss
+			bytes += min(m, len(bufs[got]))
 			got++
 			took++
 		}
