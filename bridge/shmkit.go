@@ -89,25 +89,28 @@ type ShmkitSink struct {
 	p      *shmkit.Publisher
 	max    int
 	policy shmkit.Policy
-	id     int // the publisher's id (Publisher.ID)
+	id     int  // the publisher's id (Publisher.ID)
+	pubsub bool // a pub/sub channel (the publisher writes its own log)
 }
 
 // NewShmkitSink wraps p, a publisher of ch.
 func NewShmkitSink(ch *shmkit.Channel, p *shmkit.Publisher) *ShmkitSink {
 	cfg := ch.Config()
-	return &ShmkitSink{p: p, max: cfg.MaxMessage, policy: cfg.Policy, id: p.ID()}
+	return &ShmkitSink{p: p, max: cfg.MaxMessage, policy: cfg.Policy, id: p.ID(), pubsub: cfg.Pattern == shmkit.PubSub}
 }
 
-// Publish copies b into the channel and publishes it. With policy Block a
-// full pool or ring waits (until ctx ends; Send); with a drop policy a
-// full pool is ErrDropped (Loan, which does not wait), and a subscriber's
-// full ring is counted by the channel for that subscriber (Publish still
-// succeeds for the others).
+// Publish copies b into the channel and publishes it. A pub/sub channel:
+// Send, one copy into the publisher's log, under every policy (Block waits
+// for room until ctx ends; DropNewest drops a message the log has no room
+// for and the channel counts it, for the publisher and for every
+// subscriber's Missed; DropOldest never waits). A work queue: with Block a
+// full pool or ring waits (Send); with DropNewest a full pool is
+// ErrDropped (Loan, which does not wait).
 func (s *ShmkitSink) Publish(ctx context.Context, b []byte) error {
 	if len(b) > s.max {
 		return fmt.Errorf("%w: %d bytes, the channel's MaxMessage is %d", ErrTooLarge, len(b), s.max)
 	}
-	if s.policy == shmkit.Block {
+	if s.policy == shmkit.Block || s.pubsub {
 		return sinkErr(s.p.Send(ctx, b))
 	}
 	smp, err := s.p.Loan(len(b))
