@@ -364,6 +364,7 @@ class Publisher:
         self._closed = False
         self._loan = _lib.LoanT()
         self._send = _L.shmkit_send
+        self._live = weakref.WeakSet()  # loans not yet published or discarded
 
     def __enter__(self):
         return self
@@ -416,7 +417,9 @@ class Publisher:
         h = self._handle()
         lt = self._loan
         _check(_L.shmkit_loan(h, n, _timeout_ns(timeout), ctypes.byref(lt)))
-        return Loan(self, lt.data, lt.len, lt.token)
+        loan = Loan(self, lt.data, lt.len, lt.token)
+        self._live.add(loan)
+        return loan
 
     def close(self):
         """Leave the channel; loans not yet published return to the pool.
@@ -424,10 +427,17 @@ class Publisher:
         and then PeerGone. Idempotent."""
         if self._closed:
             return
+        for loan in list(self._live):
+            loan.discard()  # deferred while views of it are alive
         self._closed = True
-        rc = _L.shmkit_publisher_close(self._h)
-        if rc not in (0, _lib.INVALID_HANDLE):
-            raise _error(rc)
+        h = self._h
+
+        def really_close():
+            rc = _L.shmkit_publisher_close(h)
+            if rc not in (0, _lib.INVALID_HANDLE):
+                raise _error(rc)
+
+        self._ch._deferred.when_idle(really_close)
 
 
 def _view(addr, n, readonly):
@@ -467,6 +477,12 @@ class Loan:
 
     def __len__(self):
         return self.data.nbytes if not self._done else 0
+
+    def __del__(self):
+        try:
+            self.discard()
+        except Exception:
+            pass
 
     def __enter__(self):
         return self.data
@@ -536,7 +552,8 @@ class Message:
     until ``release()``; ``publisher``, ``seq`` and ``missed`` describe it.
     A context manager: the block's end releases it."""
 
-    __slots__ = ("_sub", "_tok", "_addr", "_n", "_view", "_arr", "seq", "missed", "publisher", "_held")
+    __slots__ = ("_sub", "_tok", "_addr", "_n", "_view", "_arr", "seq", "missed", "publisher", "_held",
+                 "__weakref__")
 
     def __init__(self, sub, m):
         self._sub = sub
@@ -594,6 +611,21 @@ class Message:
             return
         sub._defer(tok, arr)
 
+    def __del__(self):
+        # Dropped unreleased: released now, or (when its view is still
+        # referenced) when the last view of it is gone.
+        if not self._held:
+            return
+        self._held = False
+        try:
+            arr, self._view, self._arr = self._arr, None, None
+            if arr is None:
+                self._sub._release(self._tok)
+            else:
+                self._sub._defer(self._tok, arr)
+        except Exception:
+            pass
+
 
 class Subscriber:
     """Receives from a channel (a consumer on a work queue). Iterating
@@ -609,6 +641,7 @@ class Subscriber:
         self._recv = _L.shmkit_receive
         self._n = ctypes.c_size_t()
         self._np = ctypes.pointer(self._n)
+        self._live = weakref.WeakSet()  # messages not yet released
 
     def __enter__(self):
         return self
@@ -646,7 +679,9 @@ class Subscriber:
                 wait = min(int(left * 1e9), _RECHECK_NS)
         if rc:
             raise _error(rc)
-        return Message(self, self._m)
+        m = Message(self, self._m)
+        self._live.add(m)
+        return m
 
     def try_receive(self):
         """The next message if there is one now, else None. Raises PeerGone
@@ -656,7 +691,9 @@ class Subscriber:
             return None
         if rc:
             raise _error(rc)
-        return Message(self, self._m)
+        m = Message(self, self._m)
+        self._live.add(m)
+        return m
 
     def receive_into(self, buf, timeout=None):
         """Receive the next message, copy it into the writable buffer
@@ -727,6 +764,8 @@ class Subscriber:
         (and its messages held) until they are gone."""
         if self._closed:
             return
+        for m in list(self._live):
+            m.release()  # deferred while views of it are alive
         self._closed = True
         h = self._h
 
