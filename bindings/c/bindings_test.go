@@ -486,3 +486,26 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
+
+// TestBindingsBench runs bindings/python/bench.py (frames and 64-byte
+// messages against multiprocessing, the cost of a ctypes call, the C
+// subscriber against the Go one) with the programs it needs. It takes
+// minutes, so it runs only with SHMKIT_BINDINGS_BENCH=1:
+//
+//	SHMKIT_BINDINGS_BENCH=1 go test -run TestBindingsBench -v -timeout 30m ./bindings/c
+//
+// SHMKIT_BENCH_ARGS adds arguments (e.g. "--rounds 3 --only frames").
+func TestBindingsBench(t *testing.T) {
+	if os.Getenv("SHMKIT_BINDINGS_BENCH") != "1" {
+		t.Skip("skip: set SHMKIT_BINDINGS_BENCH=1 to run the bindings' benchmarks (minutes)")
+	}
+	cBuilt(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 28*time.Minute)
+	defer cancel()
+	args := append([]string{"bindings/python/bench.py", "--bin", tmp}, strings.Fields(os.Getenv("SHMKIT_BENCH_ARGS"))...)
+	cmd := pyCmd(ctx, t, true, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+}

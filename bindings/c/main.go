@@ -203,8 +203,23 @@ func shmkit_open(name *C.char, expect *C.shmkit_config, out *C.uint64_t) C.int {
 	if expect != nil {
 		opts = append(opts, shmkit.WithExpect(goConfig(expect)))
 	}
-	ch, err := shmkit.Open(n, opts...)
+	ch, err := open(n, opts...)
 	return newChannel(ch, err, out)
+}
+
+// open is shmkit.Open that waits (a second at most) for a creator that
+// has made the segment but not yet written its header (segment.ErrNotReady):
+// to a caller that opens a channel another process is creating, it is
+// there or not, never half there.
+func open(name string, opts ...shmkit.Option) (*shmkit.Channel, error) {
+	end := time.Now().Add(time.Second)
+	for {
+		ch, err := shmkit.Open(name, opts...)
+		if err == nil || !errors.Is(err, segment.ErrNotReady) || time.Now().After(end) {
+			return ch, err
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 //export shmkit_open_or_create
@@ -221,7 +236,7 @@ func shmkit_open_or_create(name *C.char, cfg *C.shmkit_config, out *C.uint64_t) 
 // creator that loses the race to another opens what the other made.
 func openOrCreate(name string, cfg shmkit.Config) (*shmkit.Channel, error) {
 	for try := 0; ; try++ {
-		ch, err := shmkit.Open(name, shmkit.WithExpect(cfg))
+		ch, err := open(name, shmkit.WithExpect(cfg))
 		if err == nil || !isNotExist(err) || try == 10 {
 			return ch, err
 		}
@@ -638,20 +653,47 @@ func shmkit_release(h C.uint64_t, tok C.uint64_t) C.int {
 	if err != nil {
 		return fail(err)
 	}
+	if err := s.release(tok); err != nil {
+		return fail(err)
+	}
+	return C.SHMKIT_OK
+}
+
+//export shmkit_receive_next
+func shmkit_receive_next(h C.uint64_t, tok C.uint64_t, timeout C.int64_t, out *C.shmkit_message) C.int {
+	s, err := get[*subscriber](h)
+	if err != nil {
+		return fail(err)
+	}
+	if out == nil {
+		return argError("shmkit_receive_next: out is NULL")
+	}
+	if tok != 0 {
+		if err := s.release(tok); err != nil {
+			return fail(err)
+		}
+	}
+	smp, err := s.receive(timeout)
+	if err != nil {
+		return fail(err)
+	}
+	s.hold(smp, out)
+	return C.SHMKIT_OK
+}
+
+// release releases the message of token tok.
+func (s *subscriber) release(tok C.uint64_t) error {
 	i, gen := int(uint32(tok))-1, uint32(tok>>32)
 	s.mu.Lock()
 	if i < 0 || i >= len(s.held) || s.held[i].smp == nil || s.held[i].gen != gen {
 		s.mu.Unlock()
-		return fail(fmt.Errorf("%w: no message %#x (released, or never received here)", shmkit.ErrSampleState, uint64(tok)))
+		return fmt.Errorf("%w: no message %#x (released, or never received here)", shmkit.ErrSampleState, uint64(tok))
 	}
 	smp := s.held[i].smp
 	s.held[i] = heldSample{gen: gen + 1}
 	s.free = append(s.free, i)
 	s.mu.Unlock()
-	if err := smp.Release(); err != nil {
-		return fail(err)
-	}
-	return C.SHMKIT_OK
+	return smp.Release()
 }
 
 //export shmkit_receive_into

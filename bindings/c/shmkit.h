@@ -177,6 +177,12 @@ int shmkit_subscriber_close(shmkit_subscriber s);
 int shmkit_receive(shmkit_subscriber s, int64_t timeout_ns, shmkit_message *out);
 int shmkit_try_receive(shmkit_subscriber s, shmkit_message *out);
 int shmkit_release(shmkit_subscriber s, uint64_t token);
+/*
+ * Releases token (0: none), then receives as shmkit_receive: a stream's
+ * loop costs one call per message. The release happens even when the
+ * receive then fails.
+ */
+int shmkit_receive_next(shmkit_subscriber s, uint64_t token, int64_t timeout_ns, shmkit_message *out);
 /* Receives, copies up to cap bytes into buf and releases, in one call; *len gets the message's length (more than cap: truncated). */
 int shmkit_receive_into(shmkit_subscriber s, void *buf, size_t cap, size_t *len, int64_t timeout_ns);
 

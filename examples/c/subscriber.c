@@ -45,9 +45,13 @@ int main(int argc, char **argv) {
 	uint64_t n = 0;
 	double start = 0;
 	int ret = 0;
+	uint64_t done = 0; /* the message to release with the next receive */
 	for (;;) {
 		shmkit_message m;
-		rc = shmkit_receive(sub, -1, &m); /* waits for ever; PEER_GONE at the end */
+		/* Releases the previous message and waits (for ever) for the next:
+		 * one call per message. SHMKIT_ERR_PEER_GONE at the end. */
+		rc = shmkit_receive_next(sub, done, -1, &m);
+		done = 0;
 		if (rc == SHMKIT_ERR_PEER_GONE)
 			break;
 		if (rc != SHMKIT_OK) {
@@ -60,7 +64,7 @@ int main(int argc, char **argv) {
 		uint64_t num = 0;
 		if (m.len >= 8)
 			memcpy(&num, m.data, 8); /* m.data points into shared memory */
-		shmkit_release(sub, m.token);    /* m.data is invalid from here on */
+		done = m.token; /* m.data stays valid until the next shmkit_receive_next */
 		if (m.len < 8 || num != n) {
 			fprintf(stderr, "message %llu: %zu bytes, numbered %llu\n",
 			        (unsigned long long)n, m.len, (unsigned long long)num);

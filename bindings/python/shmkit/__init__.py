@@ -301,6 +301,9 @@ class Channel:
         """Every counter of the channel (Go's shmkit.Stats as a dict: "Pool",
         "Participants", ...)."""
         h = self._handle()
+        for c in list(self._children):
+            if isinstance(c, Subscriber) and not c._closed:
+                c._flush()
         n = ctypes.c_size_t()
         size = 4096
         while True:
@@ -578,14 +581,15 @@ class Message:
     def data(self):
         """The payload: a read-only memoryview into shared memory."""
         if self._view is None:
-            if not self._held:
+            if not self._held or self._sub._closed:
                 raise ValueError("shmkit: message released")
             self._view, self._arr = _view(self._addr, self._n, True)
+            self._sub._live.add(self)  # its views must outlive a close
         return self._view
 
     def tobytes(self):
         """A copy of the payload."""
-        if not self._held:
+        if not self._held or self._sub._closed:
             raise ValueError("shmkit: message released")
         return ctypes.string_at(self._addr, self._n) if self._n else b""
 
@@ -607,7 +611,7 @@ class Message:
         self._view = self._arr = None
         if view is None or _drop_view(view, arr):
             del arr
-            sub._release(tok)
+            sub._release_later(tok)
             return
         sub._defer(tok, arr)
 
@@ -620,7 +624,7 @@ class Message:
         try:
             arr, self._view, self._arr = self._arr, None, None
             if arr is None:
-                self._sub._release(self._tok)
+                self._sub._release_later(self._tok)
             else:
                 self._sub._defer(self._tok, arr)
         except Exception:
@@ -638,10 +642,14 @@ class Subscriber:
         self._closed = False
         self._m = _lib.Msg()
         self._mp = ctypes.pointer(self._m)
-        self._recv = _L.shmkit_receive
+        self._recv = _L.shmkit_receive_next
+        # Released messages whose release rides on the next receive (one
+        # call into the library per message in a stream); list operations
+        # are atomic, so each token is taken once.
+        self._pend = []
         self._n = ctypes.c_size_t()
         self._np = ctypes.pointer(self._n)
-        self._live = weakref.WeakSet()  # messages not yet released
+        self._live = weakref.WeakSet()  # messages with a view, not yet released
 
     def __enter__(self):
         return self
@@ -659,47 +667,56 @@ class Subscriber:
         ever). Raises Timeout, PeerGone when every publisher has left and
         everything was received, Closed. The wait releases the GIL and
         returns to Python every RECHECK seconds (Ctrl-C works)."""
-        h = self._handle()
-        recv, mp = self._recv, self._mp
+        if self._closed:
+            raise Closed("subscriber is closed")
+        h, recv, mp = self._h, self._recv, self._mp
+        try:
+            tok = self._pend.pop()
+        except IndexError:
+            tok = 0
         if timeout is None:
             while True:
-                rc = recv(h, _RECHECK_NS, mp)
+                rc = recv(h, tok, _RECHECK_NS, mp)
                 if rc != _lib.TIMEOUT:
                     break
+                tok = 0
         else:
             end = time.monotonic() + timeout
             wait = min(_timeout_ns(timeout), _RECHECK_NS)
             while True:
-                rc = recv(h, wait, mp)
+                rc = recv(h, tok, wait, mp)
                 if rc != _lib.TIMEOUT:
                     break
+                tok = 0
                 left = end - time.monotonic()
                 if left <= 0:
                     break
                 wait = min(int(left * 1e9), _RECHECK_NS)
         if rc:
             raise _error(rc)
-        m = Message(self, self._m)
-        self._live.add(m)
-        return m
+        return Message(self, self._m)
 
     def try_receive(self):
         """The next message if there is one now, else None. Raises PeerGone
         when every publisher has left and everything was received."""
-        rc = _L.shmkit_try_receive(self._handle(), self._mp)
-        if rc == _lib.WOULD_BLOCK:
+        h = self._handle()
+        try:
+            tok = self._pend.pop()
+        except IndexError:
+            tok = 0
+        rc = self._recv(h, tok, 0, self._mp)
+        if rc == _lib.TIMEOUT:
             return None
         if rc:
             raise _error(rc)
-        m = Message(self, self._m)
-        self._live.add(m)
-        return m
+        return Message(self, self._m)
 
     def receive_into(self, buf, timeout=None):
         """Receive the next message, copy it into the writable buffer
         ``buf`` and release it, in one call into the library; returns the
         message's length (beyond len(buf): truncated). Waits as receive."""
         h = self._handle()
+        self._flush()
         mv = memoryview(buf)
         if mv.readonly or not mv.c_contiguous:
             raise ValueError("shmkit: receive_into needs a writable contiguous buffer")
@@ -734,6 +751,25 @@ class Subscriber:
         finally:
             if prev is not None:
                 prev.release()
+
+    def _release_later(self, tok):
+        pend = self._pend
+        pend.append(tok)
+        if len(pend) > 1:
+            try:
+                tok = pend.pop(0)
+            except IndexError:
+                return
+            self._release(tok)
+
+    def _flush(self):
+        """Release now what waits for the next receive."""
+        while True:
+            try:
+                tok = self._pend.pop()
+            except IndexError:
+                return
+            self._release(tok)
 
     def _release(self, tok):
         if self._closed:

@@ -103,6 +103,7 @@ def load():
         "shmkit_receive": ([h, c_int64, POINTER(Msg)], c_int),
         "shmkit_try_receive": ([h, POINTER(Msg)], c_int),
         "shmkit_release": ([h, c_uint64], c_int),
+        "shmkit_receive_next": ([h, c_uint64, c_int64, POINTER(Msg)], c_int),
         "shmkit_receive_into": ([h, c_void_p, c_size_t, POINTER(c_size_t), c_int64], c_int),
     }
     for name, (args, res) in decl.items():

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit"
+	"github.com/shmkit/shmkit/futex"
 )
 
 func main() {
@@ -31,18 +32,23 @@ func main() {
 	subs := flag.Int("subscribers", 1, "subscribers to wait for before publishing")
 	depth := flag.Int("depth", 8, "frames each subscriber's ring holds")
 	wait := flag.Duration("wait", time.Minute, "how long to wait for the subscribers")
+	park := flag.Bool("park", false, "sleep at once when the subscribers are behind (default: spin briefly first)")
 	flag.Parse()
-	if err := run(*name, *count, *size, *subs, *depth, *wait); err != nil {
+	var opts []shmkit.Option
+	if *park {
+		opts = append(opts, shmkit.WithWaiter(futex.Waiter{Strategy: futex.Park}))
+	}
+	if err := run(*name, *count, *size, *subs, *depth, *wait, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "frames:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, count, size, subs, depth int, wait time.Duration) error {
+func run(name string, count, size, subs, depth int, wait time.Duration, opts ...shmkit.Option) error {
 	if size < 16 {
 		return fmt.Errorf("-size %d: a frame holds its number at both ends (16 bytes at least)", size)
 	}
-	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: size, RingDepth: depth, ChunksPerClass: 2*depth*max(subs, 1) + 2})
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: size, RingDepth: depth, ChunksPerClass: 2*depth*max(subs, 1) + 2}, opts...)
 	if err != nil {
 		return err
 	}
