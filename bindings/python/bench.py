@@ -111,7 +111,7 @@ def _open(shmkit, name):
 
 def frames_mpqueue(n):
     ctx = mp.get_context("spawn")
-    q = ctx.Queue(maxsize=8)
+    q = ctx.Queue(maxsize=64)
     p = ctx.Process(target=_mpq_producer, args=(q, n, MIB))
     p.start()
     i, start = 0, None
@@ -130,7 +130,7 @@ def frames_mpqueue(n):
     return (n - 1) / el
 
 
-def frames_shm_names(n, depth=8):
+def frames_shm_names(n, depth=64):
     import numpy as np
     from multiprocessing import shared_memory
     ctx = mp.get_context("spawn")
