@@ -2,11 +2,11 @@ package shmkit_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/shmkit/shmkit"
-	"github.com/shmkit/shmkit/segment"
 )
 
 // TestBackends moves a message through a channel on every backend.
@@ -49,7 +49,7 @@ func TestBackends(t *testing.T) {
 			roundTrip(t, ch, peer)
 			peer.Close()
 			ch.Close()
-			if _, err := shmkit.Open(name, shmkit.WithBackend(b)); !errors.Is(err, segment.ErrNotExist) {
+			if _, err := shmkit.Open(name, shmkit.WithBackend(b)); !errors.Is(err, shmkit.ErrNotExist) || !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("after the last participant left: %v, want ErrNotExist", err)
 			}
 		})

@@ -1,6 +1,7 @@
 package shmkit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,12 +30,16 @@ type Channel struct {
 	rings   []*dring
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled
+	tname   []byte   // the type-name region (typed.go); nil in a channel from before it
 	waiter  futex.Waiter
 
 	conn io.Closer // private mode: the control connection, closed last
 
+	guard bool // another uid may truncate the segment: calls guard against faults (fault.go)
+
 	self      int    // this handle's participant slot
 	selfState uint64 // its state word
+	joined    bool   // the handle has held its slot: only then may it remove the name
 
 	mu        sync.Mutex
 	closed    bool
@@ -104,9 +109,11 @@ func (ch *Channel) inflightCount() int64 {
 type Option func(*options)
 
 type options struct {
+	force   bool // Remove: even while live processes hold the channel
 	backend Backend
 	expect  *Config
 	waiter  *futex.Waiter
+	trust   trust // WithOwner, WithGroup (config.go)
 }
 
 // WithBackend says which backend holds the named channel Open joins
@@ -142,11 +149,18 @@ func segmentSize(c Config) (int64, error) {
 	return n + 6*4096 + 64<<10, nil
 }
 
-// Create makes channel name with configuration cfg and joins it. For a
-// named backend it fails with an error wrapping segment.ErrExist if the
-// name is taken. The returned Channel is an ordinary participant: the
-// channel lives until the last participant leaves (then the name is
-// removed, unless cfg.Keep), not until its creator does.
+// Create makes channel name with configuration cfg and joins it. The
+// returned Channel is an ordinary participant: the channel lives until the
+// last participant leaves (then the name is removed, unless cfg.Keep), not
+// until its creator does.
+//
+// A name taken by an abandoned channel — not kept, and every participant
+// and tap of it dead (killed, say), judged by pid and process start time —
+// is taken over: the corpse is removed and a new channel made, so a
+// service restarted after kill -9 starts without `shmctl gc`. Otherwise
+// Create fails with ErrExist, naming the live processes that hold the
+// channel or saying what else holds the name. OpenOrCreate joins a live
+// channel instead.
 func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -157,20 +171,33 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := segment.Create(cfg.Backend, name, size, nil)
+	so, err := o.trust.segmentOptions(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Create(cfg.Backend, name, size, so)
+	if errors.Is(err, segment.ErrExist) {
+		if rerr := reclaim(cfg.Backend, name, so); rerr != nil {
+			return nil, fmt.Errorf("create channel %q: %w", name, rerr)
+		}
+		seg, err = segment.Create(cfg.Backend, name, size, so)
+		if errors.Is(err, segment.ErrExist) { // made again meanwhile, by another restarting process
+			return nil, fmt.Errorf("%w: create channel %q: %w", ErrExist, name, err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create channel %q: %w", name, err)
 	}
-	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg}
+	ch := &Channel{seg: seg, name: name, backend: cfg.Backend, keep: cfg.Keep, cfg: cfg, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
 	fail := func(err error) (*Channel, error) {
-		err = errors.Join(fmt.Errorf("create channel %q: %w", name, err), seg.Close())
+		err = fmt.Errorf("create channel %q: %w", name, err)
 		if cfg.Backend != Memfd {
-			err = errors.Join(err, segment.Remove(cfg.Backend, name, nil))
+			err = errors.Join(err, seg.RemoveName()) // only what this call made
 		}
-		return nil, err
+		return nil, errors.Join(err, seg.Close())
 	}
 	ps, _ := poolSize(cfg)
 	regions := []struct {
@@ -184,6 +211,7 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		{regionRings, kindRings, cfg.rings() * ringSize(cfg.RingDepth), 4096},
 		{regionPool, kindPool, ps, 4096},
 		{regionTap, kindTap, tapRegionSize(cfg.tapSlots(), cfg.TapSnap), 64},
+		{regionTypeName, kindTypeName, typeNameSize, 64},
 	}
 	if noTapRegion.Load() {
 		regions = regions[:4]
@@ -203,6 +231,9 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		return fail(err)
 	}
 	ch.pool.setWords(ch.hdr)
+	if len(mems) > 5 {
+		ch.tname = mems[5]
+	}
 	if len(mems) > 4 {
 		initTapRegion(mems[4], cfg.tapSlots(), cfg.TapSnap)
 		if cfg.tapSlots() > 0 {
@@ -217,41 +248,30 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 		ch.rings = append(ch.rings, r)
 	}
 	// The header last, the magic last of all: an Open that sees the magic
-	// sees everything.
+	// sees everything. The creator joins before it publishes the magic, so
+	// a published channel always has a live participant until its creator
+	// leaves or dies: a restarting process that judges the name abandoned
+	// (reclaim) never removes a channel its creator has just finished.
 	hb := encodeHeader(cfg, uint64(ps))
 	copy(ch.hdr[4:], hb[4:])
-	u32(ch.hdr, hdrMagic).Store(chanMagic)
 	if err := ch.join(); err != nil {
 		return fail(err)
 	}
+	u32(ch.hdr, hdrMagic).Store(chanMagic)
 	return ch, nil
 }
 
-// Open joins the existing channel name. It validates the channel header
-// (ErrBadMagic, ErrVersion, ErrCorrupt) and the regions, and compares the
-// configuration with WithExpect's (ErrMismatch).
+// Open joins the existing channel name. It fails with ErrNotExist when
+// there is none; a channel that another process is creating right now is
+// waited for, up to OpenWait (OpenContext waits longer, and also for a
+// channel that does not exist yet). It validates the channel header
+// (ErrBadMagic: the name holds something that is no channel; ErrVersion,
+// ErrCorrupt) and the regions, and compares the configuration with
+// WithExpect's (ErrMismatch).
 func Open(name string, opts ...Option) (*Channel, error) {
-	o := buildOptions(opts)
-	if o.backend == Memfd {
-		return nil, fmt.Errorf("%w: a memfd channel has no name; use OpenFile", ErrConfig)
-	}
-	var lastErr error
-	for try := 0; try < 50; try++ {
-		seg, err := segment.Open(o.backend, name, nil)
-		if err != nil {
-			return nil, fmt.Errorf("open channel %q: %w", name, err)
-		}
-		ch, err := attach(seg, name, o)
-		if err == nil {
-			return ch, nil
-		}
-		if !errors.Is(err, errRetry) {
-			return nil, fmt.Errorf("open channel %q: %w", name, err)
-		}
-		lastErr = err
-		time.Sleep(time.Millisecond) // the creator is still writing the header, or the last participant is removing the name
-	}
-	return nil, fmt.Errorf("open channel %q: %w", name, lastErr)
+	ctx, cancel := context.WithTimeout(context.Background(), OpenWait)
+	defer cancel()
+	return openWait(ctx, name, false, opts)
 }
 
 // OpenFile joins a memfd channel from its descriptor (Channel.File of the
@@ -278,7 +298,7 @@ var noTapRegion atomic.Bool
 var errRetry = errors.New("shmkit: channel not ready or being removed")
 
 func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
-	ch := &Channel{seg: seg, name: name, backend: o.backend}
+	ch := &Channel{seg: seg, name: name, backend: o.backend, guard: seg.OthersMayTruncate()}
 	if o.waiter != nil {
 		ch.waiter = *o.waiter
 	}
@@ -287,6 +307,9 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 		b, err := seg.RegionBytes(name)
 		if err != nil {
 			if errors.Is(err, segment.ErrNoRegion) {
+				if beingCreated(seg) {
+					return nil, fmt.Errorf("%w: no %q region yet", errRetry, name)
+				}
 				return nil, fmt.Errorf("%w: no %q region: %w", ErrBadMagic, name, err)
 			}
 			return nil, err
@@ -301,6 +324,9 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 		return fail(err)
 	}
 	if u32(hdr, hdrMagic).Load() == 0 {
+		if !beingCreated(seg) {
+			return fail(fmt.Errorf("%w: its creator died before it published the channel header (Create and OpenOrCreate take the name over)", ErrNotExist))
+		}
 		return fail(fmt.Errorf("%w: header not yet published", errRetry))
 	}
 	snap := make([]byte, hdrImmutable+4)
@@ -337,6 +363,16 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	// The tap region: absent in a channel of a shmkit from before taps
 	// (the channel works, OpenTap says ErrNoTap); present but impossible is
 	// corruption.
+	// The type-name region: absent in a channel from before it (typed
+	// errors then give fingerprints only); too short is corruption.
+	if b, err := seg.RegionBytes(regionTypeName); err == nil {
+		if len(b) < typeNameSize {
+			return fail(fmt.Errorf("%w: region %q of %d bytes, at least %d expected", ErrCorrupt, regionTypeName, len(b), typeNameSize))
+		}
+		ch.tname = b
+	} else if !errors.Is(err, segment.ErrNoRegion) {
+		return fail(err)
+	}
 	t, err := attachTapRegion(seg)
 	if err != nil {
 		return fail(err)
@@ -381,6 +417,7 @@ func compare(have, want Config) error {
 		{"MaxPublishers", have.MaxPublishers, want.MaxPublishers},
 		{"MaxSubscribers", have.MaxSubscribers, want.MaxSubscribers},
 		{"MaxProcesses", have.MaxProcesses, want.MaxProcesses},
+		{"MaxLoans", have.MaxLoans, want.MaxLoans},
 	} {
 		if x.want != 0 && x.want != x.have {
 			return fmt.Errorf("%w: %s is %d, expected %d", ErrMismatch, x.name, x.have, x.want)
@@ -399,7 +436,7 @@ func (ch *Channel) join() error {
 	if w, err = ch.activate(i, w); err != nil {
 		return err
 	}
-	ch.self, ch.selfState = i, w
+	ch.self, ch.selfState, ch.joined = i, w, true
 	return nil
 }
 
@@ -441,12 +478,12 @@ func (ch *Channel) Close() error {
 	ch.mu.Unlock()
 	var errs []error
 	for _, e := range eps {
-		errs = append(errs, e.closeInternal())
+		errs = append(errs, ch.faultSafe(e.closeInternal))
 	}
 	ch.mu.Lock()
 	ch.closed = true
 	ch.mu.Unlock()
-	errs = append(errs, ch.leave())
+	errs = append(errs, ch.faultSafe(ch.leave))
 	errs = append(errs, ch.seg.Close())
 	ch.pids.close()
 	if ch.conn != nil {
@@ -507,8 +544,11 @@ func (ch *Channel) unregister(e closer) {
 // left. It announces the removal first (hdrRemoving) and then looks again,
 // while a joiner claims its slot first and then looks at the flag: one of
 // them sees the other (both steps are sequentially consistent atomics).
+// A handle that has not joined yet never removes the channel it is joining
+// (its own claim may be the one the scan that made room for it did not
+// see yet).
 func (ch *Channel) maybeRemove() error {
-	if ch.keep || ch.backend == Memfd || ch.name == "" || !ch.allFree() {
+	if ch.keep || ch.backend == Memfd || ch.name == "" || !ch.joined || !ch.allFree() {
 		return nil
 	}
 	rm := u32(ch.hdr, hdrRemoving)
@@ -519,7 +559,9 @@ func (ch *Channel) maybeRemove() error {
 		rm.Store(0)
 		return nil
 	}
-	if err := segment.Remove(ch.backend, ch.name, nil); err != nil && !errors.Is(err, segment.ErrNotExist) {
+	// Unlink only what this handle mapped: the name may hold a successor
+	// created after a Remove (docs/security.md, defect 3).
+	if err := ch.seg.RemoveName(); err != nil && !errors.Is(err, segment.ErrNotExist) {
 		return fmt.Errorf("remove channel %q: %w", ch.name, err)
 	}
 	return nil
@@ -532,11 +574,4 @@ func (ch *Channel) allFree() bool {
 		}
 	}
 	return true
-}
-
-// Remove deletes the named channel's segment. Participants still attached
-// keep their mappings; use it to clean up after a crash of everyone.
-func Remove(name string, opts ...Option) error {
-	o := buildOptions(opts)
-	return segment.Remove(o.backend, name, nil)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit"
-	"github.com/shmkit/shmkit/segment"
 )
 
 // chanName returns a channel name unique to this test and process, and
@@ -18,7 +17,7 @@ import (
 func chanName(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("shmkit-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	t.Cleanup(func() { _ = shmkit.Remove(name) })
+	t.Cleanup(func() { _ = shmkit.Remove(name, shmkit.WithForce()) })
 	return name
 }
 
@@ -110,7 +109,7 @@ func TestLastLeaverRemoves(t *testing.T) {
 	if err := ch2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shmkit.Open(name); !errors.Is(err, segment.ErrNotExist) {
+	if _, err := shmkit.Open(name); !errors.Is(err, shmkit.ErrNotExist) || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("open after the last left: %v, want ErrNotExist", err)
 	}
 }
@@ -128,7 +127,7 @@ func TestOpenValidates(t *testing.T) {
 	if _, err := shmkit.Open(name, shmkit.WithExpect(shmkit.Config{RingDepth: 16})); !errors.Is(err, shmkit.ErrMismatch) {
 		t.Fatalf("wrong depth: %v", err)
 	}
-	if _, err := shmkit.Create(name, shmkit.Config{}); !errors.Is(err, segment.ErrExist) {
+	if _, err := shmkit.Create(name, shmkit.Config{}); !errors.Is(err, shmkit.ErrExist) || !errors.Is(err, os.ErrExist) {
 		t.Fatalf("create twice: %v", err)
 	}
 	for _, c := range []shmkit.Config{
@@ -154,7 +153,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func count(t *testing.T, ch *shmkit.Channel, role string) int {
+func count(t *testing.T, ch *shmkit.Channel, role shmkit.Role) int {
 	st, err := ch.Stats()
 	if err != nil {
 		t.Fatal(err)

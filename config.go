@@ -1,7 +1,9 @@
 package shmkit
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/shmkit/shmkit/segment"
@@ -101,9 +103,20 @@ type Config struct {
 	MaxProcesses int
 	// Policy is the back-pressure policy (default Block).
 	Policy Policy
+	// MaxLoans is the most samples one publisher may hold loaned (Loan,
+	// LoanContext) and not yet published or discarded; one more is
+	// ErrTooManyLoans (default DefaultMaxLoans, 16).
+	MaxLoans int
 	// ChunksPerClass is the number of pool chunks of each size class; the
 	// classes are powers of two from 128 bytes up to the one that holds
-	// MaxMessage plus a 64-byte message header (default 2*RingDepth).
+	// MaxMessage plus a 64-byte message header. The default is the worst
+	// case the other limits allow (Config.WorstCaseChunks): every ring
+	// full, every subscriber holding MaxHeld samples, every publisher
+	// holding MaxLoans loans and publishing one more, all of them
+	// distinct messages of one size class. With that, the pool never runs
+	// dry. A smaller value saves memory and can: Loan and Send then report
+	// ErrNoMemory, naming who holds the chunks, and LoanContext (policy
+	// Block) waits for one.
 	ChunksPerClass int
 	// Backend holds a named channel (default POSIX). Memfd channels have no
 	// name; share them with Channel.File or the private mode (Listen/Dial).
@@ -125,6 +138,68 @@ type Config struct {
 	// TapSnap is how many bytes of each message a publisher copies for
 	// taps, a multiple of 8 up to MaxTapSnap (default DefaultTapSnap, 256).
 	TapSnap int
+
+	// Mode is the permission bits of a named channel's segment (default
+	// 0600), set exactly whatever the umask. Write permission for others
+	// (o+w) is refused (ErrConfig): anyone could truncate the segment. A
+	// group-writable channel is joined by members of Group who name it
+	// with WithGroup (docs/security.md).
+	Mode os.FileMode
+	// Group is the group of a named channel's segment: a name or a
+	// decimal gid (default: the creator's). The creator must belong to it
+	// unless it is root.
+	Group string
+}
+
+// trust is what Open, OpenTap and Dial accept from others (WithOwner,
+// WithGroup; docs/security.md).
+type trust struct {
+	owners []int // uids besides the caller's
+	groups []int // gids whose write permission is tolerated
+	err    error // a name that did not resolve, reported by Open
+}
+
+// WithOwner makes Open accept a channel whose segment is owned by user (a
+// name or a decimal uid) besides the caller's own uid, and Dial accept a
+// server running as user. Without it Open refuses a segment owned by
+// anyone else with an error wrapping ErrUntrusted, and Dial refuses such
+// a server with ErrRefused. Repeat it to name several.
+func WithOwner(user string) Option {
+	return func(o *options) {
+		uid, err := segment.LookupUser(user)
+		if err != nil {
+			o.trust.err = errors.Join(o.trust.err, err)
+			return
+		}
+		o.trust.owners = append(o.trust.owners, uid)
+	}
+}
+
+// WithGroup makes Open accept a channel that members of group (a name or
+// a decimal gid) may write, as Config.Group and Config.Mode make it. By
+// default a segment writable by any group or by others is refused with an
+// error wrapping ErrUntrusted.
+func WithGroup(group string) Option {
+	return func(o *options) {
+		gid, err := segment.LookupGroup(group)
+		if err != nil {
+			o.trust.err = errors.Join(o.trust.err, err)
+			return
+		}
+		o.trust.groups = append(o.trust.groups, gid)
+	}
+}
+
+// segmentOptions is what Open and Create pass to segment for t and cfg.
+func (t trust) segmentOptions(cfg *Config) (*segment.Options, error) {
+	if t.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, t.err)
+	}
+	so := &segment.Options{Owners: t.owners, Groups: t.groups}
+	if cfg != nil {
+		so.Mode, so.Group = cfg.Mode, cfg.Group
+	}
+	return so, nil
 }
 
 // Defaults.
@@ -134,9 +209,45 @@ const (
 	DefaultMaxPublishers    = 4
 	DefaultMaxSubscribers   = 8
 	DefaultLivenessInterval = 100 * time.Millisecond
+	DefaultMaxLoans         = 16
 )
 
+// WorstCaseChunks is the number of chunks of one size class that the
+// limits of c allow to be in use at once (c's zero fields taken as their
+// defaults): every delivery ring full (RingDepth messages each), every
+// subscriber holding MaxHeld samples, and every publisher holding MaxLoans
+// loans while it publishes one more — all distinct messages of one class.
+// It is the default ChunksPerClass. For the defaults it is
+// 8×256 + 8×40 + 4×17 = 2436 chunks: with 4 KiB messages about 19 MiB of
+// pool.
+func (c Config) WorstCaseChunks() int {
+	c = c.withLimits()
+	return c.rings()*c.RingDepth + c.MaxSubscribers*MaxHeld + c.MaxPublishers*(c.MaxLoans+1)
+}
+
 func (c Config) withDefaults() Config {
+	c = c.withLimits()
+	if c.ChunksPerClass == 0 {
+		c.ChunksPerClass = c.WorstCaseChunks()
+	}
+	if c.Backend == 0 {
+		c.Backend = POSIX
+	}
+	if c.LivenessInterval == 0 {
+		c.LivenessInterval = DefaultLivenessInterval
+	}
+	if c.TapSlots == 0 {
+		c.TapSlots = DefaultTapSlots
+	}
+	if c.TapSnap == 0 {
+		c.TapSnap = DefaultTapSnap
+	}
+	return c
+}
+
+// withLimits fills in the defaults of the fields that bound how many
+// messages can be in use at once.
+func (c Config) withLimits() Config {
 	if c.Pattern == 0 {
 		c.Pattern = PubSub
 	}
@@ -158,20 +269,8 @@ func (c Config) withDefaults() Config {
 	if c.Policy == 0 {
 		c.Policy = Block
 	}
-	if c.ChunksPerClass == 0 {
-		c.ChunksPerClass = 2 * c.RingDepth
-	}
-	if c.Backend == 0 {
-		c.Backend = POSIX
-	}
-	if c.LivenessInterval == 0 {
-		c.LivenessInterval = DefaultLivenessInterval
-	}
-	if c.TapSlots == 0 {
-		c.TapSlots = DefaultTapSlots
-	}
-	if c.TapSnap == 0 {
-		c.TapSnap = DefaultTapSnap
+	if c.MaxLoans == 0 {
+		c.MaxLoans = DefaultMaxLoans
 	}
 	return c
 }
@@ -194,10 +293,14 @@ func (c Config) validate() error {
 		c.MaxPublishers+c.MaxSubscribers+c.MaxProcesses > MaxParticipants:
 		return fmt.Errorf("%w: %d publishers + %d subscribers + %d processes exceed %d participants",
 			ErrConfig, c.MaxPublishers, c.MaxSubscribers, c.MaxProcesses, MaxParticipants)
+	case c.MaxLoans < 1 || c.MaxLoans > 1<<20:
+		return fmt.Errorf("%w: MaxLoans %d outside [1, %d]", ErrConfig, c.MaxLoans, 1<<20)
 	case c.ChunksPerClass < 1 || c.ChunksPerClass > 1<<24:
 		return fmt.Errorf("%w: ChunksPerClass %d outside [1, %d]", ErrConfig, c.ChunksPerClass, 1<<24)
 	case c.LivenessInterval < time.Millisecond:
 		return fmt.Errorf("%w: LivenessInterval %v under 1ms", ErrConfig, c.LivenessInterval)
+	case c.Mode&^os.ModePerm != 0 || c.Mode&0o002 != 0:
+		return fmt.Errorf("%w: Mode %#o: only permission bits, and never write for others", ErrConfig, uint32(c.Mode))
 	}
 	return c.validateTap()
 }

@@ -39,6 +39,7 @@ type dring struct {
 	read     *atomic.Uint64
 	notEmpty *futex.Event
 	notFull  *futex.Event
+	limit    *atomic.Uint64 // the subscriber's own depth, 0 = depth
 }
 
 const (
@@ -74,6 +75,7 @@ func attachDring(mem []byte, depth int) *dring {
 	return &dring{
 		slots: mem[rgSlots:], depth: uint64(depth), mask: uint64(depth - 1),
 		tail: u64(mem, rgTail), read: u64(mem, rgRead), notEmpty: ne, notFull: nf,
+		limit: u64(mem, rgLimit),
 	}
 }
 
@@ -114,6 +116,19 @@ type target struct {
 
 func (t target) valid() bool { return t.word == nil || t.word.Load() == t.want }
 
+// overLimit reports whether the ring holds its subscriber's own depth
+// (WithDepth) at tail position t. The read index may lag a reader's claim
+// by a moment, which only makes the ring look fuller. A limit outside
+// [1, depth] (a hostile word) counts as the whole ring.
+func (r *dring) overLimit(t uint64) bool {
+	l := r.limit.Load()
+	if l == 0 || l >= r.depth {
+		return false
+	}
+	rd := r.read.Load() & posMask
+	return t >= rd && t-rd >= l
+}
+
 // put appends ref on behalf of participant me, for target to.
 func (r *dring) put(v ref, me int, to target) (putResult, error) {
 	for spins := 0; ; spins++ {
@@ -127,6 +142,9 @@ func (r *dring) put(v ref, me int, to target) (putResult, error) {
 			return putClosed, nil
 		}
 		t &= posMask
+		if r.overLimit(t) {
+			return putFull, nil
+		}
 		s := r.seq(t)
 		w := s.Load()
 		p := seqPos(w)
@@ -176,6 +194,9 @@ func (r *dring) canPut() bool {
 	if t&closedBit != 0 {
 		return true
 	}
+	if r.overLimit(t & posMask) {
+		return false
+	}
 	w := r.seq(t & posMask).Load()
 	return seqPos(w) != (t&posMask)-r.depth || seqState(w) == stEmpty
 }
@@ -190,6 +211,12 @@ func (r *dring) take(me int) (pos uint64, v ref, ok bool, err error) {
 		s := r.seq(rd)
 		w := s.Load()
 		p := seqPos(w)
+		if seqState(w) > stReading {
+			// No writer produces it: a broken or hostile peer. (It was
+			// taken for "empty" here and "ready" by canTake: a receive
+			// spun for ever.)
+			return 0, 0, false, r.corrupt("read", rd, w)
+		}
 		switch {
 		case p == rd && seqState(w) == stFull:
 			if !s.CompareAndSwap(w, seqWord(rd, stReading, me)) {
@@ -337,4 +364,14 @@ func (r *dring) drain(me int, alive func(id int) bool, drop func(ref)) error {
 // reopen opens a drained ring for a new subscriber.
 func (r *dring) reopen() {
 	r.tail.Store(r.tail.Load() &^ closedBit)
+}
+
+// len returns how many messages wait in the ring (0 for indices that
+// cannot be: the count is for an error message, not a decision).
+func (r *dring) len() int {
+	t, rd := r.tail.Load()&posMask, r.read.Load()&posMask
+	if t < rd || t-rd > r.depth {
+		return 0
+	}
+	return int(t - rd)
 }

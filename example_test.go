@@ -122,3 +122,37 @@ func ExampleListen() {
 	fmt.Println(string(buf[:n]))
 	// Output: private
 }
+
+// A service that may start first, or restart after a crash, joins its
+// channel or creates it; the publisher waits until its subscriber has
+// joined instead of polling.
+func ExampleOpenOrCreate() {
+	name := fmt.Sprintf("example-ooc-%d", os.Getpid())
+	ch, err := shmkit.OpenOrCreate(name, shmkit.Config{MaxMessage: 256})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ch.Close()
+	ctx := context.Background()
+
+	// The subscriber: in real use another process's OpenOrCreate.
+	other, err := shmkit.OpenOrCreate(name, shmkit.Config{MaxMessage: 256})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer other.Close()
+	sub, _ := other.Subscriber()
+
+	pub, _ := ch.Publisher()
+	if err := ch.WaitFor(ctx, shmkit.RoleSubscriber, 1); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = pub.Send(ctx, []byte("hello"))
+	m, _ := sub.Receive(ctx)
+	fmt.Printf("%s\n", m.Bytes())
+	m.Release()
+	// Output: hello
+}

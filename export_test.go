@@ -39,3 +39,7 @@ func CreateWithoutTapForTest(name string, cfg Config) (*Channel, error) {
 	defer noTapRegion.Store(false)
 	return Create(name, cfg)
 }
+
+// JoinedSleepersForTest returns how many waiters (WaitFor) are parked on
+// the channel's joined event.
+func (ch *Channel) JoinedSleepersForTest() uint32 { return ch.joinedEv().Sleepers() }

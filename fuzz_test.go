@@ -263,3 +263,42 @@ func FuzzTapSlot(f *testing.F) {
 		}
 	})
 }
+
+// TestCorruptStateByte: a delivery-ring slot whose state byte holds none of
+// the four states is ErrCorrupt for TryReceive and for a Receive that
+// waits (which spun at 100 % CPU past its context before), and Close of
+// the channel returns (it waited for that Receive for ever).
+func TestCorruptStateByte(t *testing.T) {
+	name := fmt.Sprintf("shmkit-corrupt-state-%d", os.Getpid())
+	ch, err := Create(name, Config{MaxMessage: 64, RingDepth: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name, WithForce())
+	sub, _ := ch.Subscriber()
+	r := ch.rings[sub.slot]
+	rd := r.read.Load()
+	r.seq(rd).Store(seqWord(rd, 7, 0))
+	if _, err := sub.TryReceive(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("TryReceive: %v, want ErrCorrupt", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { _, err := sub.Receive(ctx); got <- err }()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Receive: %v, want ErrCorrupt", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive did not return")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- ch.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}

@@ -23,7 +23,10 @@ const maxInspectPool = 256 << 20
 // copies and detaches. It takes no participant slot and writes nothing, so
 // it disturbs nobody (shmctl uses it). Everything read is validated as Open
 // validates it; an impossible participant entry is ErrCorrupt (with the
-// rest of the figures).
+// rest of the figures). It reads anyone's channel the caller may read,
+// without the owner checks of Open, and every read of the mapping is
+// fault-safe: a segment truncated under it (by a hostile writer) is an
+// error wrapping ErrFault, never a crash (docs/security.md).
 func Inspect(name string, opts ...Option) (Config, Stats, error) {
 	o := buildOptions(opts)
 	seg, err := segment.Open(o.backend, name, &segment.Options{ReadOnly: true})

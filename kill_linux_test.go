@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -240,10 +241,17 @@ func TestKillRandom(t *testing.T) {
 	}
 }
 
+// deathBound is how long after a death a parked wait must have noticed it
+// in these tests: the promise is one liveness interval plus a scan; ten
+// intervals leave slack for a loaded 2-core machine while a regression to
+// the 32 intervals that a clock read every 64th condition check gave
+// fails.
+const deathBound = 10 * shmkit.DefaultLivenessInterval
+
 // TestDeathDetectionBound measures, with the default liveness interval,
 // how long a publisher blocked on a SIGKILLed subscriber's full ring stays
-// blocked after the death. It logs the figure (docs/channels.md quotes
-// it); it asserts only that the publisher is released.
+// blocked after the death, with nobody else calling in, and asserts the
+// bound (deathBound). It logs the figure (docs/channels.md quotes it).
 func TestDeathDetectionBound(t *testing.T) {
 	name := chanName(t)
 	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 2})
@@ -281,6 +289,9 @@ func TestDeathDetectionBound(t *testing.T) {
 	d := (<-released).Sub(died)
 	t.Logf("publisher blocked on a SIGKILLed subscriber released %v after the death (liveness interval %v)",
 		d.Round(time.Millisecond), shmkit.DefaultLivenessInterval)
+	if d > deathBound {
+		t.Errorf("released %v after the death, bound %v", d, deathBound)
+	}
 	pub.Close()
 	ch.ScanForTest()
 	poolWhole(t, ch)
@@ -394,5 +405,83 @@ func TestKillWorkQueue(t *testing.T) {
 			ch.ScanForTest()
 			poolWhole(t, ch)
 		})
+	}
+}
+
+func init() {
+	// pubready joins channels CH (comma-separated) as a publisher of each,
+	// prints "ready" and waits to be killed.
+	extraChildren["pubready"] = func() int {
+		for _, name := range strings.Split(env("CH"), ",") {
+			ch, err := shmkit.Open(name)
+			if err != nil {
+				return fail("pubready: %v", err)
+			}
+			if _, err := ch.Publisher(); err != nil {
+				return fail("pubready: %v", err)
+			}
+		}
+		fmt.Println("ready")
+		select {}
+	}
+}
+
+// TestParkedWaitsNoticeDeath: a lone subscriber parked in Receive, and a
+// WaitSet parked over three channels, learn that their only publisher was
+// SIGKILLed within deathBound, with no other participant calling in.
+func TestParkedWaitsNoticeDeath(t *testing.T) {
+	var names []string
+	var chs []*shmkit.Channel
+	var subs []*shmkit.Subscriber
+	for range 4 {
+		name := chanName(t)
+		ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		s, err := ch.Subscriber()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, chs, subs = append(names, name), append(chs, ch), append(subs, s)
+	}
+	cmd := startLine(t, "ready", "pubready", "CH="+strings.Join(names, ","))
+	ctx := ctxT(t)
+	recv := make(chan time.Time, 1)
+	go func() {
+		if _, err := subs[0].Receive(ctx); !errors.Is(err, shmkit.ErrPeerGone) {
+			t.Errorf("Receive: %v, want ErrPeerGone", err)
+		}
+		recv <- time.Now()
+	}()
+	set := make(chan time.Time, 1)
+	go func() {
+		// A subscription whose publishers are gone stays ready: wait on
+		// the others.
+		left := slices.Clone(subs[1:])
+		for len(left) > 0 {
+			s, err := shmkit.NewWaitSet(left...).Wait(ctx)
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			if _, err := s.TryReceive(); errors.Is(err, shmkit.ErrPeerGone) {
+				left = slices.DeleteFunc(left, func(x *shmkit.Subscriber) bool { return x == s })
+			}
+		}
+		set <- time.Now()
+	}()
+	waitFor(t, "the waits to park", func() bool {
+		return chs[0].SleepersForTest(0) > 0 && chs[1].SleepersForTest(0) > 0
+	})
+	kill(cmd)
+	died := time.Now()
+	for what, c := range map[string]chan time.Time{"Receive": recv, "WaitSet": set} {
+		d := (<-c).Sub(died)
+		t.Logf("%s noticed the death %v after it (liveness interval %v)", what, d.Round(time.Millisecond), shmkit.DefaultLivenessInterval)
+		if d > deathBound {
+			t.Errorf("%s noticed the death %v after it, bound %v", what, d, deathBound)
+		}
 	}
 }

@@ -54,6 +54,7 @@ const (
 	hdrEntrySize   = 56 // uint32 participant entry size
 	hdrRingSize    = 60 // uint32 bytes per ring
 	hdrFlags       = 64 // uint32 bit 0: Keep
+	hdrMaxLoans    = 68 // uint32 samples one publisher may hold loaned (0 in channels made before it: DefaultMaxLoans)
 	hdrCRC         = 124
 	hdrImmutable   = 124 // bytes covered by the CRC
 	hdrRemoving    = 128 // uint32: pid of the last participant while it removes the name, else 0
@@ -62,6 +63,7 @@ const (
 	hdrFreed       = 160 // futex.Event: loans waiting for a free chunk sleep here
 	hdrFrees       = 168 // uint32 chunks freed while a loan waits (wraps)
 	hdrLoanWaiters = 172 // uint32 loans waiting for a chunk (frees counts only while non-zero)
+	hdrJoinedEv    = 176 // futex.Event: WaitFor sleeps here; every participant that becomes active notifies
 	hdrSize        = 192
 )
 
@@ -79,6 +81,7 @@ const (
 	peDrops   = 80  // uint64 publisher: messages it dropped for some subscriber (owner only)
 	peBlocked = 88  // uint64 ns spent blocked (owner only)
 	peActive  = 96  // uint64 last activity, unix ns (owner only)
+	peLoans   = 104 // uint64 publisher: samples loaned and not yet published or discarded (owner only)
 	peMissed  = 128 // uint64 subscriber: its messages dropped by publishers (atomic add by them)
 	pePubRef  = 136 // uint64 publisher: the ref being published, 0 = none
 	// The relay block (relay.go): written by the owner only, zero when the
@@ -102,6 +105,7 @@ const (
 	rgRead     = 64  // uint64 next position to read
 	rgNotEmpty = 128 // futex.Event: readers sleep here
 	rgNotFull  = 136 // futex.Event: blocked writers sleep here
+	rgLimit    = 144 // uint64 the subscriber's own depth (WithDepth), 0 = RingDepth
 	rgSlots    = 192 // depth × slot
 	slotSeq    = 0   // uint64 pos<<16 | state<<8 | participant
 	slotRef    = 8   // uint64 message ref (0 = a hole: skip)
@@ -181,6 +185,7 @@ func encodeHeader(c Config, poolSize uint64) []byte {
 	if c.Keep {
 		le.PutUint32(b[hdrFlags:], 1)
 	}
+	le.PutUint32(b[hdrMaxLoans:], uint32(c.MaxLoans))
 	le.PutUint32(b[hdrCRC:], crc32c(b[:hdrImmutable]))
 	return b
 }
@@ -214,6 +219,10 @@ func decodeHeader(b []byte) (header, error) {
 		MaxSubscribers: u(hdrMaxSubs),
 		MaxProcesses:   u(hdrMaxProcs),
 		ChunksPerClass: u(hdrChunks),
+		MaxLoans:       u(hdrMaxLoans),
+	}
+	if h.cfg.MaxLoans == 0 {
+		h.cfg.MaxLoans = DefaultMaxLoans // a channel made before the field
 	}
 	switch le.Uint32(b[hdrFlags:]) {
 	case 0:

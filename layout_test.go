@@ -27,6 +27,7 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "entry_size", Offset: hdrEntrySize, Size: 4},
 		{Name: "ring_size", Offset: hdrRingSize, Size: 4},
 		{Name: "flags", Offset: hdrFlags, Size: 4},
+		{Name: "max_loans", Offset: hdrMaxLoans, Size: 4},
 		{Name: "crc", Offset: hdrCRC, Size: 4},
 		{Name: "removing", Offset: hdrRemoving, Size: 4},
 		{Name: "type_fingerprint", Offset: hdrTypeFP, Size: 8},
@@ -35,6 +36,12 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "freed.sleepers", Offset: hdrFreed + 4, Size: 4},
 		{Name: "frees", Offset: hdrFrees, Size: 4},
 		{Name: "loan_waiters", Offset: hdrLoanWaiters, Size: 4},
+		{Name: "joined.seq", Offset: hdrJoinedEv, Size: 4},
+		{Name: "joined.sleepers", Offset: hdrJoinedEv + 4, Size: 4},
+	})
+	layoutdoc.Check(t, doc, "type_name", []F{
+		{Name: "fingerprint", Offset: tnFP, Size: 8},
+		{Name: "name", Offset: tnName, Size: typeNameSize - tnName},
 	})
 	layoutdoc.Check(t, doc, "participant", []F{
 		{Name: "state", Offset: peState, Size: 8},
@@ -46,6 +53,7 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "drops", Offset: peDrops, Size: 8},
 		{Name: "blocked_ns", Offset: peBlocked, Size: 8},
 		{Name: "last_active", Offset: peActive, Size: 8},
+		{Name: "loans", Offset: peLoans, Size: 8},
 		{Name: "missed", Offset: peMissed, Size: 8},
 		{Name: "publishing", Offset: pePubRef, Size: 8},
 		{Name: "relay_kind", Offset: peRelayKind, Size: 8},
@@ -63,6 +71,7 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "not_empty.sleepers", Offset: rgNotEmpty + 4, Size: 4},
 		{Name: "not_full.seq", Offset: rgNotFull, Size: 4},
 		{Name: "not_full.sleepers", Offset: rgNotFull + 4, Size: 4},
+		{Name: "limit", Offset: rgLimit, Size: 8},
 		{Name: "slots", Offset: rgSlots, Size: -1},
 	})
 	layoutdoc.Check(t, doc, "ring_slot", []F{

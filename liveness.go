@@ -132,6 +132,7 @@ func (ch *Channel) wakeAll() {
 		r.notEmpty.Notify()
 		r.notFull.Notify()
 	}
+	ch.joinedEv().Notify()
 }
 
 // bit returns the delivery-mask bit of ring k.

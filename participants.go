@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/procfs"
 )
 
@@ -179,7 +180,15 @@ func (ch *Channel) activate(i int, w uint64) (uint64, error) {
 	if !u64(ch.entry(i), peState).CompareAndSwap(w, nw) {
 		return 0, fmt.Errorf("%w: participant %d changed while joining (%#x)", ErrCorrupt, i, ch.state(i))
 	}
+	ch.joinedEv().Notify()
 	return nw, nil
+}
+
+// joinedEv is the event WaitFor parks on (8-aligned in the 64-aligned
+// header region).
+func (ch *Channel) joinedEv() *futex.Event {
+	ev, _ := futex.EventAt(ch.hdr[hdrJoinedEv:])
+	return ev
 }
 
 // myStart is this process's start time (0 where unknown).

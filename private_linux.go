@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,6 +44,18 @@ func Listen(addr string, cfg Config, access Access, opts ...Option) (*Server, er
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("listen on %s: %w", addr, err), ch.Close())
+	}
+	if !strings.HasPrefix(addr, "@") {
+		// The socket file was made 0777 &^ umask; narrow it to what access
+		// admits (the check at accept stays the one that decides).
+		mode, gid := access.socketMode(os.Getuid())
+		err := os.Chown(addr, -1, gid)
+		if err == nil {
+			err = os.Chmod(addr, os.FileMode(mode))
+		}
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("listen on %s: set the socket's mode %#o: %w", addr, mode, err), ln.Close(), ch.Close())
+		}
 	}
 	s := &Server{Channel: ch, ln: ln, access: access, conns: map[*net.UnixConn]struct{}{}}
 	s.wg.Add(1)
@@ -109,7 +124,33 @@ func peerCred(c *net.UnixConn) (Peer, error) {
 	if cerr != nil {
 		return Peer{}, cerr
 	}
-	return Peer{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
+	p := Peer{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}
+	_ = rc.Control(func(fd uintptr) { p.Groups = peerGroups(int(fd)) })
+	return p, nil
+}
+
+// peerGroups returns the supplementary groups of a Unix socket's peer
+// (SO_PEERGROUPS, Linux 4.13), or nil.
+func peerGroups(fd int) []int {
+	buf := make([]uint32, 64)
+	for range 2 {
+		n := uint32(len(buf) * 4)
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch {
+		case e == unix.ERANGE && int(n/4) > len(buf):
+			buf = make([]uint32, n/4) // n says how much is needed
+			continue
+		case e != 0:
+			return nil
+		}
+		out := make([]int, 0, n/4)
+		for _, g := range buf[:min(int(n/4), len(buf))] {
+			out = append(out, int(g))
+		}
+		return out
+	}
+	return nil
 }
 
 // Close stops serving, closes every peer connection and the owner's
@@ -126,13 +167,32 @@ func (s *Server) Close() error {
 	return errors.Join(err, s.Channel.Close())
 }
 
-// Dial joins the private channel served on addr. It fails with ErrRefused
-// when the owner does not admit this process. The connection stays open
+// Dial joins the private channel served on addr. It fails with
+// ErrUntrusted when the server runs as a uid other than this process's
+// and those named with WithOwner (checked before anything is read from
+// it), and with ErrRefused when the owner does not admit this process. The connection stays open
 // until the returned Channel is closed.
 func Dial(addr string, opts ...Option) (*Channel, error) {
+	o := buildOptions(opts)
+	if o.trust.err != nil {
+		return nil, fmt.Errorf("dial %s: %w: %w", addr, ErrConfig, o.trust.err)
+	}
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: addr, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	// Who listens is who the kernel says (SO_PEERCRED of the server, taken
+	// at its listen): anyone can listen first on an abstract name, or on a
+	// path in a directory others can write (docs/security.md, defect 4).
+	srv, err := peerCred(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("dial %s: server credentials: %w", addr, err)
+	}
+	if srv.UID != os.Geteuid() && !slices.Contains(o.trust.owners, srv.UID) {
+		c.Close()
+		return nil, fmt.Errorf("dial %s: %w: the server (pid %d) runs as uid %d, not as this process's uid %d or one named with WithOwner",
+			addr, ErrUntrusted, srv.PID, srv.UID, os.Geteuid())
 	}
 	buf := make([]byte, 1)
 	oob := make([]byte, unix.CmsgSpace(4))

@@ -21,7 +21,7 @@ func init() { extraChildren["dialer"] = childDialer }
 // succeeds only if the owner refuses it; otherwise it checks the memfd is
 // sealed, receives one message and prints it.
 func childDialer() int {
-	ch, err := shmkit.Dial(env("ADDR"))
+	ch, err := shmkit.Dial(env("ADDR"), shmkit.WithOwner("0")) // the server runs as root
 	if env("EXPECT") == "refused" {
 		if errors.Is(err, shmkit.ErrRefused) {
 			fmt.Print("refused")

@@ -28,6 +28,7 @@ type Publisher struct {
 	shut  atomic.Bool // done, readable without mu (Loan's early check)
 	smp   sampleSlab  // under mu
 	relay Relay
+	loans atomic.Int64 // samples loaned and not yet published or discarded (mirrored in peLoans)
 }
 
 // Subscriber receives from a channel (a consumer on a work queue). Methods
@@ -169,14 +170,33 @@ func (ch *Channel) publisher() (*Publisher, error) {
 // Subscriber joins the channel as a subscriber (a consumer on a work
 // queue: see Consumer). A subscriber receives what is published after it
 // joined. It fails with ErrFull when MaxSubscribers are attached.
-func (ch *Channel) Subscriber() (*Subscriber, error) {
+func (ch *Channel) Subscriber(opts ...SubscriberOption) (*Subscriber, error) {
 	if ch.cfg.Pattern != PubSub {
 		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
 	}
-	return ch.subscriber()
+	var o subOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.depth < 0 || o.depth > ch.cfg.RingDepth {
+		return nil, fmt.Errorf("%w: WithDepth(%d) outside [1, RingDepth %d]", ErrConfig, o.depth, ch.cfg.RingDepth)
+	}
+	return ch.subscriber(o)
 }
 
-func (ch *Channel) subscriber() (*Subscriber, error) {
+// SubscriberOption tunes one Subscriber.
+type SubscriberOption func(*subOptions)
+
+type subOptions struct{ depth int }
+
+// WithDepth gives the subscriber a ring of its own depth n, at most the
+// channel's RingDepth: publishers treat it as full at n messages and apply
+// the channel's policy to it there. A slow logger can keep the whole
+// RingDepth while a fast consumer beside it keeps only a few messages
+// (under DropOldest: only the newest few).
+func WithDepth(n int) SubscriberOption { return func(o *subOptions) { o.depth = n } }
+
+func (ch *Channel) subscriber(o subOptions) (*Subscriber, error) {
 	if err := ch.enter(); err != nil {
 		return nil, err
 	}
@@ -191,7 +211,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 		u64(s.e, peHeld+8*h).Store(0)
 	}
 	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
-	s.pubAtJoin = ch.publishersPresent()
+	s.pubAtJoin = ch.livePublisher() // a dead predecessor's entry does not count
 	if ch.cfg.Pattern == PubSub {
 		s.ring, s.bit = ch.rings[i], bit(i)
 		// The ring of a slot is closed while nobody holds the slot; what a
@@ -200,6 +220,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 			u64(s.e, peState).Store(w&^0xff | psFree)
 			return nil, err
 		}
+		s.ring.limit.Store(uint64(o.depth)) // before the ring opens to writers
 		s.ring.reopen()
 	} else {
 		s.ring, s.bit = ch.rings[0], bit(0)
@@ -212,6 +233,18 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// livePublisher reports whether a publisher entry is held by a live
+// process (joining, active, or being cleaned by a live cleaner).
+func (ch *Channel) livePublisher() bool {
+	lo, hi := slotRange(rolePublisher, ch.cfg)
+	for i := lo; i < hi; i++ {
+		if psState(ch.state(i)) != psFree && ch.alive(i) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ch *Channel) publishersPresent() bool {
@@ -234,10 +267,16 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return p.loan(ctx, n)
 }
 
-func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
+func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := p.checkLen(n); err != nil {
 		return nil, err
 	}
@@ -245,17 +284,34 @@ func (p *Publisher) loan(ctx context.Context, n int) (*Sample, error) {
 		return nil, err
 	}
 	defer p.ch.exitAt(p.slot)
+	if l := p.loans.Add(1); l > int64(p.ch.cfg.MaxLoans) {
+		p.loans.Add(-1)
+		return nil, fmt.Errorf("%w: this publisher holds %d (MaxLoans %d): publish or discard one", ErrTooManyLoans, l-1, p.ch.cfg.MaxLoans)
+	}
 	r, chunk, err := p.take(ctx, n)
 	if err != nil {
+		p.loans.Add(-1)
 		return nil, err
 	}
+	p.storeLoans()
 	if err := p.lockOpen(r); err != nil {
+		p.unloan()
 		return nil, err
 	}
 	s := p.smp.next()
 	p.mu.Unlock()
 	*s = Sample{pub: p, r: r, chunk: chunk, n: n, state: sampleLoaned, from: p.id()}
 	return s, nil
+}
+
+// storeLoans mirrors the loan count in the participant entry (for the
+// error that names who holds a dry pool's chunks).
+func (p *Publisher) storeLoans() { atomicx.StoreRelease64(u64(p.e, peLoans), uint64(p.loans.Load())) }
+
+// unloan counts a loan given back (published or discarded).
+func (p *Publisher) unloan() {
+	p.loans.Add(-1)
+	p.storeLoans()
 }
 
 func (p *Publisher) checkLen(n int) error {
@@ -287,10 +343,13 @@ func (p *Publisher) take(ctx context.Context, n int) (ref, []byte, error) {
 		return 0, nil, ErrClosed
 	}
 	r, err := p.pool.alloc(n)
-	if err != nil && ctx != nil && errors.Is(err, ErrNoMemory) {
-		r, err = p.waitAlloc(ctx, n)
+	if err != nil && ctx != nil && p.ch.cfg.Policy == Block && errors.Is(err, ErrNoMemory) {
+		r, err = p.waitAlloc(ctx, n) // the drop policies never wait
 	}
 	if err != nil {
+		if errors.Is(err, ErrNoMemory) {
+			err = fmt.Errorf("%w; %s", err, p.ch.chunkHolders())
+		}
 		return 0, nil, err
 	}
 	at("loan.alloc")
@@ -323,7 +382,10 @@ func (p *Publisher) waitAlloc(ctx context.Context, n int) (ref, error) {
 			return r, err
 		}
 		if werr := p.ch.wait(ctx, p.pool.freed, func() bool { return p.pool.frees.Load() != seen }, true); werr != nil {
-			return 0, werr
+			if errors.Is(werr, ErrClosed) {
+				return 0, werr
+			}
+			return 0, fmt.Errorf("%w: waiting for a chunk for %d bytes: %w", werr, n, err)
 		}
 	}
 }
@@ -338,18 +400,28 @@ func (s *Sample) Discard() error {
 	}
 	defer s.pub.ch.exitAt(s.pub.slot)
 	s.state = sampleDone
+	s.pub.unloan()
 	return s.pub.pool.free(s.r)
 }
 
 // Publish delivers a loaned sample to every subscriber attached now (pub/
 // sub) or to the queue (work queue); the sample belongs to the channel
 // afterwards and must not be touched. With policy Block, Publish waits for
-// room in a full ring until ctx ends; the subscribers not yet served when
-// it ends miss the message (counted as drops) and Publish returns
-// ctx.Err(). A subscriber found dead or leaving is skipped.
-func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
+// room in each full ring until ctx ends; once it has ended, every
+// subscriber whose ring is still full misses the message (counted as a
+// drop for it), every subscriber with room still gets it, and Publish
+// returns ctx.Err(). A subscriber found dead or leaving is skipped. With a
+// ctx already done on entry Publish delivers nothing and returns ctx.Err();
+// the sample stays loaned (Publish it again or Discard it).
+func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if s == nil || s.pub != p || s.state != sampleLoaned {
 		return ErrSampleState
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err // the sample stays loaned: Publish it again, or Discard it
 	}
 	if err := p.ch.enterAt(p.slot); err != nil {
 		return err
@@ -361,6 +433,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) error {
 		return ErrClosed
 	}
 	s.state = sampleDone
+	p.unloan()
 	return p.publish(ctx, s.r, s.chunk, s.n)
 }
 
@@ -507,9 +580,15 @@ func (p *Publisher) countDrop(k int) {
 // chunk as LoanContext does; msg is not retained. It is Loan, copy and
 // Publish in one call that enters the channel and takes the publisher's
 // lock once instead of twice.
-func (p *Publisher) Send(ctx context.Context, msg []byte) error {
+func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
+	if p.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	n := len(msg)
 	if err := p.checkLen(n); err != nil {

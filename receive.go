@@ -10,6 +10,16 @@ import (
 	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
+// ctxErr is ctx.Err() for a possibly nil ctx: every call that takes a
+// context returns it at once when the context is already done on entry
+// (a consumer that cancels on SIGTERM stops, queued messages or not).
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
+}
+
 // wait parks until cond holds, ctx ends, the Channel closes, or one
 // liveness interval passes (then it scans for dead participants, since a
 // wait that long may be stuck on one, and returns nil so the caller
@@ -26,14 +36,14 @@ import (
 // spin false parks at once: a caller that already waited a whole interval
 // does not spin again.
 func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, spin bool) error {
-	if cond() {
-		return nil
-	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // checked on every pass, before the condition
+	}
+	if cond() {
+		return nil
 	}
 	w := ch.waiter
 	if !spin {
@@ -56,19 +66,13 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 			}
 		}()
 	}
-	deadline := time.Now().Add(ch.cfg.LivenessInterval)
-	expired := false
-	polls := 0
-	err := w.Wait(context.Background(), ev, func() bool {
-		if cond() || ch.closing.Load() || ended.Load() {
-			return true
-		}
-		if polls++; polls%64 != 0 && polls > 1 {
-			return false // the clock every 64 polls (and once parked, every re-check)
-		}
-		expired = time.Now().After(deadline)
-		return expired
-	})
+	// The waiter reads the clock for the interval itself: every 64 polls
+	// while it spins, at every wake-up once parked. (A clock read inside
+	// cond, every 64th call, came once per 32 re-checks when parked: the
+	// dead were noticed 32 intervals late.)
+	expired, err := w.WaitUntil(context.Background(), ev, func() bool {
+		return cond() || ch.closing.Load() || ended.Load()
+	}, time.Now().Add(ch.cfg.LivenessInterval))
 	switch {
 	case err != nil:
 		return err
@@ -83,9 +87,13 @@ func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, 
 }
 
 // TryReceive returns the next message without waiting: ErrWouldBlock when
-// there is none, ErrPeerGone when there is none and every publisher that
-// ever joined has left. The sample's bytes are valid until Release.
-func (s *Subscriber) TryReceive() (*Sample, error) {
+// there is none, ErrPeerGone when there is none and the publishers are
+// gone (see ErrPeerGone for exactly when). The sample's bytes are valid
+// until Release.
+func (s *Subscriber) TryReceive() (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
 	}
@@ -102,10 +110,17 @@ func (s *Subscriber) TryReceive() (*Sample, error) {
 }
 
 // Receive returns the next message, waiting until one arrives or ctx ends.
-// When every publisher has left (or died) and everything they published
-// has been received, it returns ErrPeerGone. The sample's bytes are valid
-// until Release.
-func (s *Subscriber) Receive(ctx context.Context) (*Sample, error) {
+// When the publishers are gone and everything they published has been
+// received, it returns ErrPeerGone (see ErrPeerGone for exactly when); a
+// subscriber that joined while no publisher was attached waits for one
+// instead. The sample's bytes are valid until Release.
+func (s *Subscriber) Receive(ctx context.Context) (_ *Sample, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return nil, err
 	}
@@ -249,6 +264,9 @@ func (s *Subscriber) sample(v ref, h int) (*Sample, error) {
 // subscriber releases it. Its bytes must not be used afterwards.
 func (smp *Sample) Release() error {
 	if smp == nil || smp.state != sampleReceived {
+		if smp != nil && smp.state == sampleLoaned {
+			return fmt.Errorf("%w: Release of a loaned sample: give it back with Discard, or send it with Publish", ErrSampleState)
+		}
 		return ErrSampleState
 	}
 	s := smp.sub
@@ -280,7 +298,13 @@ func (smp *Sample) release() error {
 // ReceiveInto receives the next message, copies it into buf and releases
 // it. A message longer than buf is truncated to len(buf); the returned
 // length is the message's. It enters the channel once for the three steps.
-func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (int, error) {
+func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err error) {
+	if s.ch.guard {
+		defer catchFault(&err, guardFaults()) // fault.go
+	}
+	if err := ctxErr(ctx); err != nil {
+		return 0, err
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return 0, err
 	}

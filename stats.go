@@ -2,6 +2,7 @@ package shmkit
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shmkit/shmkit/allocator"
@@ -12,7 +13,7 @@ import (
 // Missed, which publishers add to when they drop a message for it.
 type ParticipantStats struct {
 	Slot       int
-	Role       string // "subscriber" (consumer), "publisher" (producer) or "handle"
+	Role       Role   // RoleSubscriber, RolePublisher, RoleHandle; on a work queue RoleConsumer, RoleProducer
 	State      string // "joining", "active" or "cleaning"
 	PID        int
 	Start      uint64        // the process's start time in clock ticks after boot (0 where unknown)
@@ -84,12 +85,13 @@ func (ch *Channel) Stats() (Stats, error) {
 	return st, firstErr
 }
 
-// Count returns how many participants of role (as in ParticipantStats.Role)
-// are active.
-func (s Stats) Count(role string) int {
+// Count returns how many participants of role r are active. A role and its
+// work-queue name count as one: Count(RoleSubscriber) counts a work queue's
+// consumers, Count(RoleProducer) a pub/sub channel's publishers.
+func (s Stats) Count(r Role) int {
 	n := 0
 	for _, p := range s.Participants {
-		if p.Role == role && p.State == "active" {
+		if p.Role.kind() == r.kind() && p.State == "active" {
 			n++
 		}
 	}
@@ -97,10 +99,7 @@ func (s Stats) Count(role string) int {
 }
 
 func participantStats(e entry, c Config) ParticipantStats {
-	role := roleNames[e.Role]
-	if c.Pattern == WorkQueue {
-		role = map[int]string{roleSubscriber: "consumer", rolePublisher: "producer", roleHandle: "handle"}[e.Role]
-	}
+	role := roleOf(e.Role, c.Pattern)
 	ps := ParticipantStats{
 		Slot: e.Slot, Role: role, State: stateNames[e.State], PID: e.PID, Start: e.Start,
 		Messages: e.Msgs, Bytes: e.Bytes, Drops: e.Drops, Missed: e.Missed,
@@ -110,4 +109,48 @@ func participantStats(e entry, c Config) ParticipantStats {
 		ps.LastActive = time.Unix(0, int64(min(e.Active, 1<<62)))
 	}
 	return ps
+}
+
+// chunkHolders says who holds the pool's chunks, for the error of a loan
+// that found its size class empty: the subscribers' unreleased samples and
+// queued messages and the publishers' loans, per participant.
+func (ch *Channel) chunkHolders() string {
+	var held, queued, loans []string
+	nh, nq, nl := 0, 0, 0
+	for i := range ch.cfg.participants() {
+		e, err := decodeEntry(ch.parts, i, ch.cfg)
+		if err != nil || e.State == psFree {
+			continue
+		}
+		switch e.Role {
+		case roleSubscriber:
+			if e.HeldRefs > 0 {
+				held = append(held, fmt.Sprintf("slot %d pid %d: %d", i, e.PID, e.HeldRefs))
+				nh += e.HeldRefs
+			}
+			if ch.cfg.Pattern == PubSub && i < len(ch.rings) {
+				if n := ch.rings[i].len(); n > 0 {
+					queued = append(queued, fmt.Sprintf("slot %d pid %d: %d", i, e.PID, n))
+					nq += n
+				}
+			}
+		case rolePublisher:
+			if n := u64(ch.entry(i), peLoans).Load(); n > 0 && n <= 1<<20 {
+				loans = append(loans, fmt.Sprintf("slot %d pid %d: %d", i, e.PID, n))
+				nl += int(n)
+			}
+		}
+	}
+	if ch.cfg.Pattern == WorkQueue && len(ch.rings) == 1 {
+		nq = ch.rings[0].len()
+		queued = append(queued, fmt.Sprintf("the queue: %d", nq))
+	}
+	list := func(l []string) string {
+		if len(l) == 0 {
+			return ""
+		}
+		return " (" + strings.Join(l, "; ") + ")"
+	}
+	return fmt.Sprintf("%d chunks per class (worst case for this configuration: %d); subscribers hold %d unreleased samples%s, %d messages are queued for them%s, publishers hold %d loans%s",
+		ch.cfg.ChunksPerClass, ch.cfg.WorstCaseChunks(), nh, list(held), nq, list(queued), nl, list(loans))
 }

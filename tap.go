@@ -335,7 +335,11 @@ const tapMaxSleep = time.Millisecond
 // cannot be tapped.
 func OpenTap(name string, opts ...Option) (*Tap, error) {
 	o := buildOptions(opts)
-	seg, err := segment.Open(o.backend, name, nil)
+	so, err := o.trust.segmentOptions(nil) // WithOwner, WithGroup: whose channel the tap trusts
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Open(o.backend, name, so)
 	if err != nil {
 		return nil, fmt.Errorf("open tap on %q: %w", name, err)
 	}
@@ -448,6 +452,9 @@ func (tp *Tap) Stats() TapStats {
 func (tp *Tap) Receive(ctx context.Context) (TapRecord, error) {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return TapRecord{}, err
 	}
 	sleep := time.Duration(0)
 	for spins := 0; ; spins++ {

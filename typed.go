@@ -2,11 +2,15 @@ package shmkit
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"reflect"
 	"sync"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
+	"github.com/shmkit/shmkit/internal/fourcc"
 )
 
 // Typed samples: fixed-size values without pointers, read and written in
@@ -22,6 +26,7 @@ var typeCache sync.Map // reflect.Type -> typeInfo
 type typeInfo struct {
 	fp   uint64
 	size int
+	name string // Go type name, recorded beside the fingerprint for error messages
 	err  error
 }
 
@@ -32,7 +37,7 @@ func typeOf[T any]() typeInfo {
 	}
 	h := fnv.New64a()
 	err := describe(h, t, "")
-	ti := typeInfo{size: int(t.Size()), err: err}
+	ti := typeInfo{size: int(t.Size()), name: t.String(), err: err}
 	if err == nil {
 		fmt.Fprintf(h, "size=%d align=%d", t.Size(), t.Align())
 		ti.fp = h.Sum64() | 1 // never 0: 0 means untyped
@@ -81,12 +86,63 @@ func (ch *Channel) checkType(ti typeInfo) error {
 	}
 	w := u64(ch.hdr, hdrTypeFP)
 	if w.CompareAndSwap(0, ti.fp) {
+		ch.recordTypeName(ti)
 		return nil
 	}
 	if got := w.Load(); got != ti.fp {
-		return fmt.Errorf("%w: channel carries type %#x, this program's type is %#x", ErrTypeMismatch, got, ti.fp)
+		return fmt.Errorf("%w: the channel carries %s (layout %#x), this program's type is %s (layout %#x)",
+			ErrTypeMismatch, ch.typeName(got), got, ti.name, ti.fp)
 	}
 	return nil
+}
+
+// The type-name region ("tname", typeNameSize bytes): word 0 is the
+// fingerprint the name belongs to, stored last (release) by the process
+// whose typed call recorded the fingerprint; the name follows, NUL padded,
+// in 8-byte words written atomically. It only serves error messages.
+const (
+	regionTypeName = "tname"
+	typeNameSize   = 256
+	tnFP           = 0 // uint64 fingerprint the name is for, 0 = none yet
+	tnName         = 8 // up to typeNameSize-8 bytes of the Go type name
+)
+
+var kindTypeName = fourcc.Make("TNAM")
+
+// recordTypeName writes ti's name beside the fingerprint this process
+// has just recorded (a channel without the region, from before it, has no
+// name to give).
+func (ch *Channel) recordTypeName(ti typeInfo) {
+	if len(ch.tname) < typeNameSize {
+		return
+	}
+	var b [typeNameSize - tnName]byte
+	copy(b[:], ti.name)
+	for i := 0; i < len(b); i += 8 {
+		atomicx.StoreRelease64(u64(ch.tname, tnName+i), binary.LittleEndian.Uint64(b[i:]))
+	}
+	atomicx.StoreRelease64(u64(ch.tname, tnFP), ti.fp)
+}
+
+// typeName returns the recorded name of the type with fingerprint fp, or
+// says it is unknown. The bytes come from shared memory: anything but
+// printable ASCII ends the name.
+func (ch *Channel) typeName(fp uint64) string {
+	if len(ch.tname) < typeNameSize || atomicx.LoadAcquire64(u64(ch.tname, tnFP)) != fp {
+		return "a type whose name was not recorded"
+	}
+	var b [typeNameSize - tnName]byte
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], u64(ch.tname, tnName+i).Load())
+	}
+	n := 0
+	for n < len(b) && b[n] >= 0x20 && b[n] < 0x7f {
+		n++
+	}
+	if n == 0 {
+		return "a type whose name was not recorded"
+	}
+	return string(b[:n])
 }
 
 // LoanAs loans a sample that holds one T and returns it with a pointer to

@@ -2,6 +2,7 @@ package shmkit_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/shmkit/shmkit"
@@ -71,4 +72,36 @@ func TestTyped(t *testing.T) {
 		t.Fatalf("receive as another layout: %v, want ErrTypeMismatch", err)
 	}
 	poolWhole(t, ch)
+}
+
+// TestTypeMismatchNames: a typed call whose type differs from the one the
+// channel carries names both types (the name is
+// recorded in the channel beside the fingerprint, and read back here
+// through a second handle on the shared memory).
+func TestTypeMismatchNames(t *testing.T) {
+	name := chanName(t)
+	ch, err := shmkit.Create(name, shmkit.Config{MaxMessage: 64, RingDepth: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	ctx := ctxT(t)
+	pub, _ := ch.Publisher()
+	if err := shmkit.SendAs(ctx, pub, tick{}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := shmkit.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	p2, _ := other.Publisher()
+	type quote struct {
+		Seq   uint32
+		Price float64
+	}
+	err = shmkit.SendAs(ctx, p2, quote{})
+	if !errors.Is(err, shmkit.ErrTypeMismatch) || !strings.Contains(err.Error(), "shmkit_test.tick ") || !strings.Contains(err.Error(), "shmkit_test.quote ") {
+		t.Fatalf("mismatch: %v, want both type names", err)
+	}
 }

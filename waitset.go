@@ -44,6 +44,9 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for i, s := range w.subs {
 		if err := s.ch.enter(); err != nil {
 			for _, t := range w.subs[:i] {
@@ -101,24 +104,14 @@ func (w *WaitSet) Wait(ctx context.Context) (*Subscriber, error) {
 		if ended.Load() {
 			return nil, ctx.Err()
 		}
-		deadline := time.Now().Add(interval)
-		expired := false
-		polls := 0
-		err := waiter.WaitAny(context.Background(), evs, func() bool {
+		expired, err := waiter.WaitAnyUntil(context.Background(), evs, func() bool {
 			for _, s := range w.subs {
 				if s.ready() || s.ch.closing.Load() {
 					return true
 				}
 			}
-			if ended.Load() {
-				return true
-			}
-			if polls++; polls%64 != 0 && polls > 1 {
-				return false // the clock every 64 polls (and once parked, every re-check)
-			}
-			expired = time.Now().After(deadline)
-			return expired
-		})
+			return ended.Load()
+		}, time.Now().Add(interval))
 		if err != nil {
 			return nil, err
 		}

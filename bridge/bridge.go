@@ -55,6 +55,13 @@ func ParseDirection(s string) (Direction, error) {
 	return 0, fmt.Errorf("%w: direction %q (want out, in or both)", ErrConfig, s)
 }
 
+// DefaultBatch is Config.Batch's default: up to 64 waiting messages per
+// NATS message. With batching off (Batch 1), a steady stream of 200 000
+// small messages between two channels through a NATS server on localhost
+// lost messages to the in side's slow-consumer limit (TestPairDefaultsLoseNothing,
+// docs/bridge.md); with it on, none.
+const DefaultBatch = 64
+
 // Config describes a bridge. Zero fields take the defaults below.
 type Config struct {
 	// URLs of the NATS servers (a cluster's seeds); default nats.DefaultURL.
@@ -100,7 +107,8 @@ type Config struct {
 	// for more) into one NATS message, a frame the in side unpacks; each
 	// message keeps its publisher and sequence. It divides the per-message
 	// costs of NATS; a plain NATS subscriber then sees frames (a Shmkit
-	// header "<channel> <origin> batch <count>"). Needs a Source with TryReceive. Default 1 (off).
+	// header "<channel> <origin> batch <count>"). Needs a Source with TryReceive. Default
+	// DefaultBatch (64); 1 turns batching off (for plain NATS subscribers).
 	Batch int
 	// MaxPendingBytes bounds the bytes of the messages the client buffers
 	// for the in side (core NATS; default 64 MiB).
@@ -114,6 +122,15 @@ type Config struct {
 	// reconnect attempts, with jitter (defaults 100 ms, 5 s). The bridge
 	// reconnects forever.
 	ReconnectWait, MaxReconnectWait time.Duration
+
+	// NoFlowControl turns off the credit the bridges give each other over
+	// core NATS (see FlowHeader): without it, an out side publishes as fast
+	// as its channel delivers, and an in side that falls more than
+	// MaxPending messages or MaxPendingBytes behind loses messages in its
+	// client (counted in InSlow and InLost). With it (the default), an out
+	// side waits while an in side it has heard from within 2 s has more
+	// than half its pending limits outstanding. JetStream needs none.
+	NoFlowControl bool
 
 	// StateFile (in side, optional) keeps each origin publisher's last
 	// delivered sequence on disk, so a restarted in side reports what it
@@ -156,6 +173,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPending == 0 {
 		c.MaxPending = 4096
+	}
+	if c.Batch == 0 {
+		c.Batch = DefaultBatch
 	}
 	if c.MaxPendingBytes == 0 {
 		c.MaxPendingBytes = 64 << 20
@@ -216,6 +236,10 @@ type Stats struct {
 	// OutFrames: NATS messages published: OutMsgs without batching, fewer
 	// with it (OutMsgs/OutFrames channel messages per NATS message).
 	OutFrames uint64
+	// OutFlowWaits and OutFlowWait: how often and how long the out side
+	// waited for an in side to catch up (flow control).
+	OutFlowWaits uint64
+	OutFlowWait  time.Duration
 	// OutUnflushed: messages sent since the last confirmed flush (core) or
 	// without a JetStream ack yet: the out side's lag.
 	OutUnflushed uint64
@@ -254,7 +278,7 @@ type Stats struct {
 
 type counters struct {
 	outMsgs, outBytes, outDrops, outMissed, outLooped, outUnflushed, outConfirmed atomic.Uint64
-	outFrames                                                                     atomic.Uint64
+	outFrames, outFlowWaits, outFlowWaitNs                                        atomic.Uint64
 	inMsgs, inBytes, inDrops, inSlow, inLost, inDup, inEcho                       atomic.Uint64
 	inPending                                                                     atomic.Uint64
 	reconnects, disconnects, errors                                               atomic.Uint64
@@ -504,6 +528,7 @@ func (b *Bridge) Stats() Stats {
 	s := Stats{
 		OutMsgs: b.c.outMsgs.Load(), OutBytes: b.c.outBytes.Load(), OutDrops: b.c.outDrops.Load(),
 		OutMissed: b.c.outMissed.Load(), OutLooped: b.c.outLooped.Load(), OutFrames: b.c.outFrames.Load(),
+		OutFlowWaits: b.c.outFlowWaits.Load(), OutFlowWait: time.Duration(b.c.outFlowWaitNs.Load()),
 		InMsgs: b.c.inMsgs.Load(), InBytes: b.c.inBytes.Load(), InDrops: b.c.inDrops.Load(),
 		InSlow: b.c.inSlow.Load(), InLost: b.c.inLost.Load(), InDuplicates: b.c.inDup.Load(),
 		InEcho: b.c.inEcho.Load(), InPending: b.c.inPending.Load(),

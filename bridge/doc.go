@@ -34,6 +34,15 @@
 // the client drops and counts them, Stats.InSlow; JetStream: the consumer's
 // MaxAckPending holds the rest on the server).
 //
+// The defaults lose nothing on a healthy network: the out side packs the
+// messages already waiting into one NATS message (Config.Batch, default
+// DefaultBatch), and over core NATS the bridges give each other credit
+// (flow control, see FlowHeader): an out side waits while an in side it
+// has heard from has more than half its pending limits outstanding.
+// Core NATS still loses what is published while no in side is subscribed
+// and what a server or connection going down holds; JetStream
+// (Config.Stream) is the lossless mode.
+//
 // The bridge sees the channel only through the small Source and Sink
 // interfaces (local.go); shmkit.go adapts a shmkit channel to them
 // (JoinShmkit, ShmkitSource, ShmkitSink), and tests use an in-memory one.

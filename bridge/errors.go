@@ -1,6 +1,11 @@
 package bridge
 
-import "errors"
+import (
+	"errors"
+	"os"
+
+	"github.com/shmkit/shmkit/internal/errs"
+)
 
 // Sentinel errors. Detail follows the sentinel: fmt.Errorf("%w: ...", ErrX).
 var (
@@ -9,8 +14,9 @@ var (
 	// ErrConnect: the NATS server could not be reached or refused us at
 	// start (wrong URL, TLS or credentials). Later disconnects are retried.
 	ErrConnect = errors.New("bridge: cannot connect to NATS")
-	// ErrClosed: the bridge or its connection is closed.
-	ErrClosed = errors.New("bridge: closed")
+	// ErrClosed: the bridge or its connection is closed. It matches
+	// os.ErrClosed.
+	ErrClosed = errs.New("bridge: closed", os.ErrClosed)
 	// ErrDropped is what a Sink returns (wrapped) when the local channel's
 	// overflow policy dropped the message: it is counted, not retried.
 	ErrDropped = errors.New("bridge: dropped by the channel's policy")

@@ -196,14 +196,23 @@ func (b *Bridge) runIn(ctx context.Context) error {
 		return b.runInJetStream(ctx, t)
 	}
 	fail := make(chan error, 1)
+	fin := b.startFlowIn(ctx)
 	sub, err := b.nc.Subscribe(b.cfg.Subject, func(m *nats.Msg) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := t.handle(ctx, m); err != nil && ctx.Err() == nil {
-			select {
-			case fail <- err:
-			default:
+		if err := t.handle(ctx, m); err != nil {
+			if ctx.Err() == nil {
+				select {
+				case fail <- err:
+				default:
+				}
+			}
+			return
+		}
+		if len(m.Header[FlowHeader]) > 0 { // one NATS message in flowMarkEvery
+			if meta, ok := metaOf(m.Header); ok {
+				fin.handled(meta.Origin, m)
 			}
 		}
 	})
@@ -225,6 +234,7 @@ func (b *Bridge) runIn(ctx context.Context) error {
 		b.noteErr(fmt.Errorf("subscribe flush: %w", err))
 	}
 	b.inSub.Store(sub)
+	fin.setSub(sub)
 	var res error
 	select {
 	case <-ctx.Done():

@@ -269,6 +269,8 @@ func TestCoreRestartReportsLoss(t *testing.T) {
 	}
 	flushed := func() bool { s := out.Stats(); return s.OutMsgs == seq && s.OutUnflushed == 0 }
 
+	// The out side subscribes to its in sides' flow reports as it starts.
+	waitFor(t, "the out side's flow subscription", 30*time.Second, func() bool { return interest(srv, FlowSubjectPrefix+out.Origin()) })
 	base := srv.NumSubscriptions()
 	c1 := startChannelChild(t, dir, srv.ClientURL(), "", 1, hb.ch.Name())
 	waitFor(t, "child 1 subscribed", 30*time.Second, func() bool { return srv.NumSubscriptions() > base })

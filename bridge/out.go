@@ -38,6 +38,7 @@ type outPublisher struct {
 	next  Message     // received for a batch it did not fit in
 	frame []byte
 	bmsg  *nats.Msg // largest payload the server takes with our headers
+	fc    *flowOut  // nil: no flow control (JetStream, or turned off)
 }
 
 func (b *Bridge) runOut(ctx context.Context) error {
@@ -64,6 +65,8 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		o.js = js
 	}
 	if o.js == nil {
+		o.fc = b.startFlowOut()
+		defer o.fc.stop()
 		// The flusher confirms in the background, every FlushInterval and
 		// whenever the loop has sent FlushEvery more; the loop itself
 		// waits for a flush only when 2*FlushEvery are unconfirmed.
@@ -342,9 +345,16 @@ func (o *outPublisher) emit(ctx context.Context, msg *nats.Msg, data []byte, n, 
 		b.c.outFrames.Add(1)
 		return nil
 	}
+	if err := o.fc.wait(ctx); err != nil {
+		return err
+	}
+	marked := o.fc.mark(msg, len(data))
 	msg.Data = data
 	err := b.nc.PublishMsg(msg)
 	msg.Data = nil
+	if marked {
+		unmark(msg)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrMaxPayload):

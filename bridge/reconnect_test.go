@@ -104,10 +104,11 @@ func TestServerGoneAndBack(t *testing.T) {
 	recv(int(si.InMsgs) - 10)
 }
 
-// Core NATS, a receiving channel whose subscriber stalls (policy Block):
-// the in side waits in the local publish, at most MaxPending messages wait
-// in the client, the rest are dropped by the client and counted (InSlow).
-// When the subscriber reads again every message is delivered or counted.
+// Core NATS without flow control, a receiving channel whose subscriber
+// stalls (policy Block): the in side waits in the local publish, at most
+// MaxPending messages wait in the client, the rest are dropped by the
+// client and counted (InSlow). When the subscriber reads again every
+// message is delivered or counted.
 func TestInSideBounded(t *testing.T) {
 	srv := startServer(t, false, nil)
 	host1 := newMemChan(16<<10, 1024, false)
@@ -115,7 +116,7 @@ func TestInSideBounded(t *testing.T) {
 	outSrc := host1.subscribe()
 	inSink := host2.publisher()
 	app := host2.subscribe()
-	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "bounded", MaxPending: 16, ExitWhenIdle: true}
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "bounded", MaxPending: 16, Batch: 1, ExitWhenIdle: true, NoFlowControl: true}
 	in, out, stopIn, _ := startPair(t, srv, cfg, outSrc, inSink)
 	const n = 500
 	if err := publishAll(host1, 1, n); err != nil {
@@ -169,5 +170,40 @@ func TestInSideBounded(t *testing.T) {
 	t.Logf("in %+v", s)
 	if s.InMsgs+s.InSlow != n || s.InSlow == 0 {
 		t.Errorf("in: %d delivered + %d dropped by the client != %d", s.InMsgs, s.InSlow, n)
+	}
+}
+
+// The same stall with flow control (the default): the out side waits for
+// the stalled in side instead of overrunning it, the client drops nothing,
+// and once the subscriber reads again every message arrives.
+func TestFlowControlHoldsBack(t *testing.T) {
+	srv := startServer(t, false, nil)
+	host1 := newMemChan(16<<10, 1024, false)
+	host2 := newMemChan(16<<10, 4, false)
+	outSrc := host1.subscribe()
+	inSink := host2.publisher()
+	app := host2.subscribe()
+	cfg := Config{URLs: []string{srv.ClientURL()}, Channel: "held", MaxPending: 16, Batch: 1, ExitWhenIdle: true}
+	in, out, stopIn, _ := startPair(t, srv, cfg, outSrc, inSink)
+	const n = 500
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- publishAll(host1, 1, n) }()
+	waitFor(t, "the out side to wait for the stalled in side", 20*time.Second, func() bool { return out.Stats().OutFlowWaits > 0 })
+	var oc orderCheck
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := receiveN(ctx, app, n, &oc, false); err != nil {
+		t.Fatalf("%v\nout %+v\nin %+v", err, out.Stats(), in.Stats())
+	}
+	if err := <-pubErr; err != nil {
+		t.Fatal(err)
+	}
+	if err := stopIn(); err != nil {
+		t.Fatal(err)
+	}
+	so, si := out.Stats(), in.Stats()
+	t.Logf("out waited %d times, %v; in %+v", so.OutFlowWaits, so.OutFlowWait, si)
+	if si.InMsgs != n || si.InSlow != 0 || si.InLost != 0 {
+		t.Errorf("in: %d delivered, %d dropped by the client, %d lost; want %d, 0, 0", si.InMsgs, si.InSlow, si.InLost, n)
 	}
 }

@@ -30,8 +30,14 @@ func outRelay(s Stats) shmkit.RelayStats {
 		Reconnects: s.Reconnects, Lag: s.OutUnflushed}
 }
 
+// The in side's drops are the channel's (InDrops) plus what was lost on the
+// way: the client's slow-consumer drops (InSlow) or the gaps in the origin
+// publishers' sequences (InLost), whichever is larger (a message the client
+// dropped also shows as a gap once a later one of its publisher arrives, so
+// the two overlap; a gap alone is a loss before this host: out side, server,
+// or while this in side was down).
 func inRelay(s Stats) shmkit.RelayStats {
-	return shmkit.RelayStats{Kind: RelayKindIn, Messages: s.InMsgs, Bytes: s.InBytes, Drops: s.InDrops + s.InSlow,
+	return shmkit.RelayStats{Kind: RelayKindIn, Messages: s.InMsgs, Bytes: s.InBytes, Drops: s.InDrops + max(s.InSlow, s.InLost),
 		Reconnects: s.Reconnects, Lag: s.InPending}
 }
 

@@ -184,10 +184,44 @@ const pollsPerClockCheck = 64
 // read shared state with atomic loads and be cheap; it is called many times.
 // The side that makes cond true must call e.Notify afterwards.
 func (w Waiter) Wait(ctx context.Context, e *Event, cond func() bool) error {
-	if done, err := w.spin(ctx, cond); done || err != nil {
+	return w.wait(ctx, e, cond, time.Time{})
+}
+
+// WaitUntil is Wait with a deadline that ends the wait without an error:
+// it reports expired when until passes before cond holds. The waiter reads
+// the clock itself (every pollsPerClockCheck polls while spinning, at each
+// wake-up while parked, and it sleeps no longer than until), so cond stays
+// a pure check of shared state. Unlike a context deadline it needs no timer
+// and no goroutine: a caller that waits in bounded slices (to look for dead
+// peers between them, say) uses it in a loop.
+func (w Waiter) WaitUntil(ctx context.Context, e *Event, cond func() bool, until time.Time) (expired bool, err error) {
+	return expiredOf(w.wait(ctx, e, cond, until))
+}
+
+// WaitAnyUntil is WaitUntil over several Events, as WaitAny is Wait.
+func (w Waiter) WaitAnyUntil(ctx context.Context, evs []*Event, cond func() bool, until time.Time) (expired bool, err error) {
+	return expiredOf(w.waitAny(ctx, evs, cond, until))
+}
+
+// errExpired ends a wait whose until passed; WaitUntil turns it into its
+// expired result.
+var errExpired = errors.New("futex: wait deadline passed")
+
+func expiredOf(err error) (bool, error) {
+	if err == errExpired {
+		return true, nil
+	}
+	return false, err
+}
+
+// passed reports whether the deadline until (zero: none) has passed.
+func passed(until time.Time) bool { return !until.IsZero() && !time.Now().Before(until) }
+
+func (w Waiter) wait(ctx context.Context, e *Event, cond func() bool, until time.Time) error {
+	if done, err := w.spin(ctx, cond, until); done || err != nil {
 		return err
 	}
-	return e.park(ctx, cond, w.recheck())
+	return e.park(ctx, cond, w.recheck(), until)
 }
 
 // WaitAny is Wait over several Events: it returns nil as soon as cond
@@ -197,18 +231,22 @@ func (w Waiter) Wait(ctx context.Context, e *Event, cond func() bool) error {
 // lacks it, or for more events, one goroutine parks on each. The same
 // Recheck bound and ctx handling as Wait apply.
 func (w Waiter) WaitAny(ctx context.Context, evs []*Event, cond func() bool) error {
+	return w.waitAny(ctx, evs, cond, time.Time{})
+}
+
+func (w Waiter) waitAny(ctx context.Context, evs []*Event, cond func() bool, until time.Time) error {
 	switch len(evs) {
 	case 0:
 		return fmt.Errorf("futex: WaitAny on no events: %w", ErrUnaligned)
 	case 1:
-		return w.Wait(ctx, evs[0], cond)
+		return w.wait(ctx, evs[0], cond, until)
 	}
-	if done, err := w.spin(ctx, cond); done || err != nil {
+	if done, err := w.spin(ctx, cond, until); done || err != nil {
 		return err
 	}
-	err := parkAny(ctx, evs, cond, w.recheck())
+	err := parkAny(ctx, evs, cond, w.recheck(), until)
 	if errors.Is(err, errNoWaitv) {
-		return parkEach(ctx, evs, cond, w.recheck())
+		return parkEach(ctx, evs, cond, w.recheck(), until)
 	}
 	return err
 }
@@ -221,8 +259,9 @@ func (w Waiter) recheck() time.Duration {
 }
 
 // spin runs the strategy's polling phase: done reports that cond held;
-// err is ctx's error. BusySpin and Yield never return otherwise.
-func (w Waiter) spin(ctx context.Context, cond func() bool) (done bool, err error) {
+// err is ctx's error, or errExpired once until (zero: none) has passed.
+// BusySpin and Yield never return otherwise.
+func (w Waiter) spin(ctx context.Context, cond func() bool, until time.Time) (done bool, err error) {
 	if cond() {
 		return true, nil
 	}
@@ -236,9 +275,14 @@ func (w Waiter) spin(ctx context.Context, cond func() bool) (done bool, err erro
 			if w.Strategy == Yield {
 				osYield()
 			}
-			if i%pollsPerClockCheck == 0 && ctxDone != nil {
-				if err := ctx.Err(); err != nil {
-					return false, err
+			if i%pollsPerClockCheck == 0 {
+				if ctxDone != nil {
+					if err := ctx.Err(); err != nil {
+						return false, err
+					}
+				}
+				if passed(until) {
+					return false, errExpired
 				}
 			}
 		}
@@ -253,7 +297,11 @@ func (w Waiter) spin(ctx context.Context, cond func() bool) (done bool, err erro
 				return true, nil
 			}
 			if i%pollsPerClockCheck == 0 {
-				if time.Since(start) >= spin {
+				now := time.Now()
+				if !until.IsZero() && !now.Before(until) {
+					return false, errExpired
+				}
+				if now.Sub(start) >= spin {
 					break
 				}
 				if ctxDone != nil {
@@ -272,7 +320,7 @@ func (w Waiter) spin(ctx context.Context, cond func() bool) (done bool, err erro
 // the no-lost-wake-up argument of park holds for each Event separately (a
 // Notify on any one either sees this sleeper and an armed seq, and wakes
 // the futex_waitv, or its condition was already seen by the re-check).
-func parkAny(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration) error {
+func parkAny(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration, until time.Time) error {
 	if ctx.Done() != nil {
 		bumped := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
@@ -310,23 +358,34 @@ func parkAny(ctx context.Context, evs []*Event, cond func() bool, recheck time.D
 			leave()
 			return err
 		}
-		timeout, bounded := sleepFor(ctx, recheck)
+		if passed(until) {
+			leave()
+			return errExpired
+		}
+		timeout, bounded := sleepFor(ctx, recheck, until)
 		err := waitv(words, seqs, timeout)
 		leave()
 		if errors.Is(err, errNoWaitv) {
 			return err
 		}
-		if done, err := woke(ctx, cond, err, bounded); done {
+		if done, err := woke(ctx, cond, err, bounded, until); done {
 			return err
 		}
 	}
 }
 
 // sleepFor returns how long one futex sleep may last: recheck, or the time
-// left to ctx's deadline when that comes first (bounded is then false: a
-// time-out means the deadline); -1 sleeps until woken.
-func sleepFor(ctx context.Context, recheck time.Duration) (timeout time.Duration, bounded bool) {
+// left to until when that comes first (still bounded: the caller looks at
+// until when it wakes), or the time left to ctx's deadline when that comes
+// first (bounded is then false: a time-out means the deadline); -1 sleeps
+// until woken.
+func sleepFor(ctx context.Context, recheck time.Duration, until time.Time) (timeout time.Duration, bounded bool) {
 	timeout, bounded = recheck, recheck >= 0
+	if !until.IsZero() {
+		if left := max(time.Until(until), 0); !bounded || left < timeout {
+			timeout, bounded = left, true
+		}
+	}
 	dl, hasDeadline := ctx.Deadline()
 	if hasDeadline {
 		if left := max(time.Until(dl), 0); !bounded || left < timeout {
@@ -343,12 +402,15 @@ func sleepFor(ctx context.Context, recheck time.Duration) (timeout time.Duration
 // holds, done with ctx's error or the wait's, or not done (sleep again).
 // A bounded time-out is a re-check, not the deadline: the caller re-arms
 // seq, so a wake lost to a dead notifier costs at most one re-check.
-func woke(ctx context.Context, cond func() bool, err error, bounded bool) (done bool, _ error) {
+func woke(ctx context.Context, cond func() bool, err error, bounded bool, until time.Time) (done bool, _ error) {
 	if cond() {
 		return true, nil
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		return true, cerr
+	}
+	if passed(until) {
+		return true, errExpired
 	}
 	if errors.Is(err, ErrTimeout) {
 		if bounded {
@@ -362,12 +424,12 @@ func woke(ctx context.Context, cond func() bool, err error, bounded bool) (done 
 
 // parkEach is WaitAny's fallback: one goroutine parks on each Event; the
 // first whose wait ends ends the others.
-func parkEach(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration) error {
+func parkEach(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration, until time.Time) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(evs))
 	for _, e := range evs {
-		go func() { errs <- e.park(pctx, cond, recheck) }()
+		go func() { errs <- e.park(pctx, cond, recheck, until) }()
 	}
 	first := <-errs
 	cancel()
@@ -385,7 +447,7 @@ func parkEach(ctx context.Context, evs []*Event, cond func() bool, recheck time.
 
 // park sleeps on the futex until cond holds or ctx is done, re-checking
 // cond at least every recheck (never, if recheck < 0).
-func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duration) error {
+func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duration, until time.Time) error {
 	if ctx.Done() != nil {
 		// Cancellation must reach a thread asleep in the kernel: bump seq and
 		// wake everyone. Other sleepers see a spurious wake-up and re-check.
@@ -410,10 +472,14 @@ func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duratio
 			e.sleepers.Add(^uint32(0))
 			return err
 		}
-		timeout, bounded := sleepFor(ctx, recheck)
+		if passed(until) {
+			e.sleepers.Add(^uint32(0))
+			return errExpired
+		}
+		timeout, bounded := sleepFor(ctx, recheck, until)
 		err := Wait(&e.seq, seq, timeout)
 		e.sleepers.Add(^uint32(0))
-		if done, err := woke(ctx, cond, err, bounded); done {
+		if done, err := woke(ctx, cond, err, bounded, until); done {
 			return err
 		}
 	}

@@ -50,3 +50,42 @@ func TestWaiterPingPongInProcess(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestWaitUntil: a parked waiter whose re-check is long still returns at
+// its deadline (the waiter reads the clock itself, cond stays a pure
+// check), reports expired only when cond did not hold, and a WaitAnyUntil
+// does the same over two events.
+func TestWaitUntil(t *testing.T) {
+	var e, f Event
+	w := Waiter{Strategy: Park, Recheck: 10 * time.Second}
+	for _, any := range []bool{false, true} {
+		start := time.Now()
+		var expired bool
+		var err error
+		if any {
+			expired, err = w.WaitAnyUntil(context.Background(), []*Event{&e, &f}, func() bool { return false }, start.Add(50*time.Millisecond))
+		} else {
+			expired, err = w.WaitUntil(context.Background(), &e, func() bool { return false }, start.Add(50*time.Millisecond))
+		}
+		took := time.Since(start)
+		if err != nil || !expired {
+			t.Fatalf("any=%v: expired %v, err %v", any, expired, err)
+		}
+		// A loaded 2-core machine may be late; a waiter that slept its
+		// re-check (10 s) is the bug this catches.
+		if took < 50*time.Millisecond || took > 2*time.Second {
+			t.Fatalf("any=%v: returned after %v, deadline 50ms", any, took)
+		}
+	}
+	var ready atomic.Bool
+	ready.Store(true)
+	expired, err := Waiter{}.WaitUntil(context.Background(), &e, ready.Load, time.Now().Add(-time.Second))
+	if err != nil || expired {
+		t.Fatalf("cond held at once: expired %v, err %v", expired, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := w.WaitUntil(ctx, &e, func() bool { return false }, time.Now().Add(time.Hour)); err != context.Canceled {
+		t.Fatalf("canceled ctx: %v", err)
+	}
+}

@@ -209,8 +209,8 @@ func (p *ByteProducer) publish(t uint64) {
 	p.tail = t
 	publish64(&p.r.c.tail, t)
 	hook(stepProducerPublished)
-	if e := &p.r.c.notEmpty; e.Sleepers() != 0 {
-		e.Notify()
+	if e := &p.r.c.notEmpty; p.r.c.mayWake(e) {
+		p.r.c.wake(e)
 	}
 	hook(stepProducerNotified)
 }
@@ -247,7 +247,7 @@ func (p *ByteProducer) reserve(ctx context.Context, n int, block bool) ([]byte, 
 			return nil, nil
 		}
 		p.want = pad + need
-		if err := r.opts.wait(ctx, &r.c.notFull, p.canPut); err != nil {
+		if err := r.opts.wait(ctx, r.c, &r.c.notFull, p.canPut); err != nil {
 			return nil, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -423,7 +423,7 @@ func (c *ByteConsumer) empty() error {
 // wait waits until bytes may be published or the ring is closed; it
 // returns ctx's error after a satisfied wait too, so no loop outlives ctx.
 func (c *ByteConsumer) wait(ctx context.Context) error {
-	if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.canGet); err != nil {
+	if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.canGet); err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -481,8 +481,8 @@ func (c *ByteConsumer) release(h uint64) {
 	c.head = h
 	publish64(&c.r.c.head, h)
 	hook(stepConsumerReleased)
-	if e := &c.r.c.notFull; e.Sleepers() != 0 {
-		e.Notify()
+	if e := &c.r.c.notFull; c.r.c.mayWake(e) {
+		c.r.c.wake(e)
 	}
 }
 

@@ -1,14 +1,19 @@
 package ring
 
-import "errors"
+import (
+	"errors"
+	"os"
+
+	"github.com/shmkit/shmkit/internal/errs"
+)
 
 // Sentinel errors. Every error a ring returns wraps one of these, sentinel
 // first and detail after ("ring: corrupt: tail 9 behind head 12"); test for
 // them with errors.Is.
 var (
 	// ErrClosed is returned to producers once the ring is closed, and to
-	// consumers once it is closed and drained.
-	ErrClosed = errors.New("ring: closed")
+	// consumers once it is closed and drained. It matches os.ErrClosed.
+	ErrClosed = errs.New("ring: closed", os.ErrClosed)
 	// ErrCorrupt means the shared state is impossible (an index behind the
 	// other, a distance over the capacity, a length past the end, a header
 	// whose checksum does not match): the peer is broken or hostile. A

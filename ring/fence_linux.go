@@ -11,34 +11,49 @@ import (
 
 // membarrier(2) commands (linux/membarrier.h).
 const (
+	membarrierQuery                   = 0
 	membarrierGlobalExpedited         = 1 << 1
 	membarrierRegisterGlobalExpedited = 1 << 2
 )
 
-// registerFence registers this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED
-// once, and reports whether publications may use plain release stores:
-// only on amd64 (elsewhere StoreRelease is already sync/atomic's store) and
-// only when the kernel accepted the registration. Every handle calls it
-// before its first publication.
+// membarrier is the system call; tests replace it to make it fail.
+var membarrier = func(cmd int) (uintptr, unix.Errno) {
+	r, _, e := unix.Syscall(unix.SYS_MEMBARRIER, uintptr(cmd), 0, 0)
+	return r, e
+}
+
+// registerFence finds out once whether this process can make the sleeper
+// fence (membarrier reports MEMBARRIER_CMD_GLOBAL_EXPEDITED and accepts the
+// registration: every error is checked, and any makes it false) and
+// whether its publications may be plain stores (the same, on amd64; off
+// amd64 StoreRelease is sync/atomic's store anyway). Every handle calls it
+// (agreeFence) before its first publication or wait.
 var registerFence = sync.OnceValue(func() bool {
-	if runtime.GOARCH != "amd64" {
+	mask, e := membarrier(membarrierQuery)
+	if e != 0 || mask&membarrierGlobalExpedited == 0 || mask&membarrierRegisterGlobalExpedited == 0 {
 		return false
 	}
-	_, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierRegisterGlobalExpedited, 0, 0)
-	if e != 0 {
+	if _, e := membarrier(membarrierRegisterGlobalExpedited); e != 0 {
 		return false
 	}
-	fastPublish = true
+	canFence.Store(true)
+	fastPublish = runtime.GOARCH == "amd64"
 	return true
 })
 
 // sleeperFence is the heavy half of the asymmetric fence (see wait.go):
-// when it returns, every running thread of every registered process has
-// executed a full memory barrier. It is called only on the way into a
-// park, never on a fast path.
-func sleeperFence() {
-	if !fastPublish {
-		return
+// when it returns true, every running thread of every registered process
+// has executed a full memory barrier. It is called only on the way into a
+// park or for a hand-over, never on a fast path. When membarrier fails
+// (a seccomp filter installed after the registration, say) it returns
+// false, and this process no longer counts as one that can fence.
+func sleeperFence() bool {
+	if !canFence.Load() {
+		return false
 	}
-	_, _, _ = unix.Syscall(unix.SYS_MEMBARRIER, membarrierGlobalExpedited, 0, 0)
+	if _, e := membarrier(membarrierGlobalExpedited); e != 0 {
+		canFence.Store(false)
+		return false
+	}
+	return true
 }

@@ -3,8 +3,9 @@
 package ring
 
 // registerFence reports false: without membarrier(2) every publication is
-// a sequentially consistent store (see wait.go).
+// a sequentially consistent store and every ring this process joins is
+// raised to strict mode (see wait.go).
 func registerFence() bool { return false }
 
-// sleeperFence is a no-op: publications are sequentially consistent here.
-func sleeperFence() {}
+// sleeperFence reports false: this process cannot fence.
+func sleeperFence() bool { return false }

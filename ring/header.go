@@ -46,6 +46,7 @@ const (
 	offSize     = 24
 	offClosed   = 32
 	offCheck    = 36
+	offFence    = 40  // fence mode every participant agrees on (wait.go)
 	offTail     = 64  // producer index (MPMC: enqueue position)
 	offHead     = 128 // consumer index (MPMC: dequeue position)
 	offNotEmpty = 192 // futex.Event consumers wait on
@@ -68,7 +69,8 @@ type header struct {
 	size     atomic.Uint64
 	closed   atomic.Uint32
 	check    atomic.Uint32
-	_        [24]byte
+	fence    atomic.Uint32 // fenceFast, fencePending or fenceStrict (wait.go)
+	_        [20]byte
 }
 
 // control is the fixed part of a ring region: header, the two indices and
@@ -152,6 +154,7 @@ func initControl(mem []byte, p params) *control {
 	c.hdr.capacity.Store(p.capacity)
 	c.hdr.size.Store(p.size)
 	c.hdr.check.Store(p.checksum())
+	c.agreeFence()
 	c.hdr.magic.Store(magic)
 	return c
 }
@@ -191,6 +194,7 @@ func attachControl(mem []byte, kind uint32) (*control, params, error) {
 	if err := checkRegion(mem, p.size); err != nil {
 		return nil, params{}, err
 	}
+	c.agreeFence()
 	return c, p, nil
 }
 
@@ -218,7 +222,7 @@ func (c *control) distance(capacity uint64) int {
 // enqueueAll enqueues every message of msgs with try (a TryEnqueueBatch),
 // waiting on notFull until canPut whenever the ring is full. It returns how
 // many were enqueued: len(msgs) unless an error stopped it.
-func enqueueAll(ctx context.Context, o *options, notFull *futex.Event, canPut func() bool,
+func enqueueAll(ctx context.Context, o *options, c *control, notFull *futex.Event, canPut func() bool,
 	try func([][]byte) (int, error), msgs [][]byte) (int, error) {
 	done := 0
 	for done < len(msgs) {
@@ -228,7 +232,7 @@ func enqueueAll(ctx context.Context, o *options, notFull *futex.Event, canPut fu
 			return done, err
 		}
 		if n == 0 {
-			if err := o.wait(ctx, notFull, canPut); err != nil {
+			if err := o.wait(ctx, c, notFull, canPut); err != nil {
 				return done, err
 			}
 		}

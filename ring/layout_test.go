@@ -52,6 +52,7 @@ func codeLayouts(t *testing.T) map[string][]layoutdoc.Field {
 			f("size", unsafe.Offsetof(c.hdr.size), 8),
 			f("closed", unsafe.Offsetof(c.hdr.closed), 4),
 			f("check", unsafe.Offsetof(c.hdr.check), 4),
+			f("fence", unsafe.Offsetof(c.hdr.fence), 4),
 			f("tail", unsafe.Offsetof(c.tail), 8),
 			f("head", unsafe.Offsetof(c.head), 8),
 			f("not_empty.seq", unsafe.Offsetof(c.notEmpty)+uintptr(evSeq), 4),
@@ -83,7 +84,8 @@ func TestLayout(t *testing.T) {
 		"offVersion": unsafe.Offsetof(c.hdr.version) - offVersion, "offSlotSize": unsafe.Offsetof(c.hdr.slotSize) - offSlotSize,
 		"offCapacity": unsafe.Offsetof(c.hdr.capacity) - offCapacity, "offSize": unsafe.Offsetof(c.hdr.size) - offSize,
 		"offClosed": unsafe.Offsetof(c.hdr.closed) - offClosed, "offCheck": unsafe.Offsetof(c.hdr.check) - offCheck,
-		"offTail": unsafe.Offsetof(c.tail) - offTail, "offHead": unsafe.Offsetof(c.head) - offHead,
+		"offFence": unsafe.Offsetof(c.hdr.fence) - offFence,
+		"offTail":  unsafe.Offsetof(c.tail) - offTail, "offHead": unsafe.Offsetof(c.head) - offHead,
 		"offNotEmpty": unsafe.Offsetof(c.notEmpty) - offNotEmpty, "offNotFull": unsafe.Offsetof(c.notFull) - offNotFull,
 		"dataOffset": unsafe.Sizeof(c) - dataOffset, "header": unsafe.Sizeof(c.hdr) - cacheLine,
 	} {

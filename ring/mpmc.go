@@ -244,11 +244,10 @@ func (r *MPMC) corrupt(what string, pos, turn uint64) error {
 	return fmt.Errorf("%w: mpmc %s position %d, slot turn %d, index unmoved", ErrCorrupt, what, pos, turn)
 }
 
-// notifyNotEmpty wakes sleeping consumers; notifyNotFull sleeping
-// producers. Callers on the fast path check the sleeper count inline first
-// (one load, no call) and call these only when someone sleeps.
-func (r *MPMC) notifyNotEmpty() { r.c.notEmpty.Notify() }
-func (r *MPMC) notifyNotFull()  { r.c.notFull.Notify() }
+// Wake-ups after a publication go through control.mayWake (inline: one
+// load of the sleeper count and one of the fence word, no call) and
+// control.wake, only when someone sleeps or the ring is not in fast mode
+// (wait.go).
 
 // mpmcStep names the points inside MPMC operations at which the crash test
 // kills a participant.

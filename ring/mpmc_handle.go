@@ -158,8 +158,8 @@ func (r *MPMC) publish(pos uint64) {
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
-	if r.c.notEmpty.Sleepers() != 0 {
-		r.notifyNotEmpty()
+	if r.c.mayWake(&r.c.notEmpty) {
+		r.c.wake(&r.c.notEmpty)
 	}
 }
 
@@ -171,7 +171,7 @@ func (p *MPMCProducer) Enqueue(ctx context.Context, msg []byte) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, p.r.c, &p.r.c.notFull, p.r.canPut); err != nil {
 			return err
 		}
 	}
@@ -207,7 +207,7 @@ func (p *MPMCProducer) EnqueueU64(ctx context.Context, v uint64) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, p.r.c, &p.r.c.notFull, p.r.canPut); err != nil {
 			return err
 		}
 	}
@@ -248,7 +248,9 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 	if mpmcHook != nil {
 		mpmcHook(stepPutPublished)
 	}
-	r.notifyNotEmpty()
+	if r.c.mayWake(&r.c.notEmpty) {
+		r.c.wake(&r.c.notEmpty)
+	}
 	return n, nil
 }
 
@@ -257,7 +259,7 @@ func (p *MPMCProducer) TryEnqueueBatch(msgs [][]byte) (int, error) {
 // it). The messages of one batch keep their order but may interleave with
 // other producers' messages.
 func (p *MPMCProducer) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, &p.r.opts, &p.r.c.notFull, p.r.canPut, p.TryEnqueueBatch, msgs)
+	return enqueueAll(ctx, &p.r.opts, p.r.c, &p.r.c.notFull, p.r.canPut, p.TryEnqueueBatch, msgs)
 }
 
 // TryDequeue copies the next message into buf and returns its length; it
@@ -311,8 +313,8 @@ func (r *MPMC) free(pos uint64) {
 	if mpmcHook != nil {
 		mpmcHook(stepGetFreed)
 	}
-	if r.c.notFull.Sleepers() != 0 {
-		r.notifyNotFull()
+	if r.c.mayWake(&r.c.notFull) {
+		r.c.wake(&r.c.notFull)
 	}
 }
 
@@ -325,7 +327,7 @@ func (c *MPMCConsumer) Dequeue(ctx context.Context, buf []byte) (int, error) {
 		if ok || err != nil {
 			return n, err
 		}
-		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}
@@ -372,7 +374,7 @@ func (c *MPMCConsumer) DequeueU64(ctx context.Context) (uint64, error) {
 		if ok || err != nil {
 			return v, err
 		}
-		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}
@@ -423,7 +425,9 @@ func (c *MPMCConsumer) TryDequeueBatch(bufs [][]byte) (int, error) {
 		if mpmcHook != nil {
 			mpmcHook(stepGetFreed)
 		}
-		r.notifyNotFull()
+		if r.c.mayWake(&r.c.notFull) {
+			r.c.wake(&r.c.notFull)
+		}
 		if got > 0 || err != nil {
 			return got, err
 		}
@@ -439,7 +443,7 @@ func (c *MPMCConsumer) DequeueBatch(ctx context.Context, bufs [][]byte) (int, er
 		if n > 0 || err != nil || len(bufs) == 0 {
 			return n, err
 		}
-		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return 0, err
 		}
 	}

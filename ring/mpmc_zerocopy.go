@@ -35,7 +35,7 @@ func (p *MPMCProducer) Reserve(ctx context.Context) ([]byte, error) {
 		if ok || err != nil {
 			return b, err
 		}
-		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.r.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, p.r.c, &p.r.c.notFull, p.r.canPut); err != nil {
 			return nil, err
 		}
 	}
@@ -97,7 +97,7 @@ func (c *MPMCConsumer) Peek(ctx context.Context) ([]byte, error) {
 		if ok || err != nil {
 			return b, err
 		}
-		if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.r.canGet); err != nil {
+		if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.r.canGet); err != nil {
 			return nil, err
 		}
 	}

@@ -345,8 +345,8 @@ func (p *SPSCProducer) publish(i uint64) {
 // here, inline, so that the common case (nobody asleep: one load of a line
 // the consumer does not write while it runs) makes no call.
 func (p *SPSCProducer) notify() {
-	if e := &p.r.c.notEmpty; e.Sleepers() != 0 {
-		e.Notify()
+	if e := &p.r.c.notEmpty; p.r.c.mayWake(e) {
+		p.r.c.wake(e)
 	}
 	hook(stepProducerNotified)
 }
@@ -391,7 +391,7 @@ func (p *SPSCProducer) Enqueue(ctx context.Context, msg []byte) error {
 		if ok || err != nil {
 			return err
 		}
-		if err := p.r.opts.wait(ctx, &p.r.c.notFull, p.canPut); err != nil {
+		if err := p.r.opts.wait(ctx, p.r.c, &p.r.c.notFull, p.canPut); err != nil {
 			return err
 		}
 	}
@@ -455,7 +455,7 @@ func (p *SPSCProducer) publishRun(n uint64) {
 // ring is full. It returns how many it enqueued: len(msgs) unless an error
 // (ErrClosed, ErrTooLarge, ctx.Err()) stopped it.
 func (p *SPSCProducer) EnqueueBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	return enqueueAll(ctx, &p.r.opts, &p.r.c.notFull, p.canPut, p.TryEnqueueBatch, msgs)
+	return enqueueAll(ctx, &p.r.opts, p.r.c, &p.r.c.notFull, p.canPut, p.TryEnqueueBatch, msgs)
 }
 
 // reserve hands out up to k free slots, waiting for at least one if block.
@@ -488,7 +488,7 @@ func (p *SPSCProducer) reserve(ctx context.Context, k int, block bool) ([][]byte
 		if !block {
 			return nil, nil
 		}
-		if err := r.opts.wait(ctx, &r.c.notFull, p.canPut); err != nil {
+		if err := r.opts.wait(ctx, r.c, &r.c.notFull, p.canPut); err != nil {
 			return nil, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -708,7 +708,7 @@ func (c *SPSCConsumer) Dequeue(ctx context.Context, buf []byte) (int, error) {
 // closed. It also returns ctx's error when the wait condition held but the
 // try that follows found nothing, so no loop outlives its context.
 func (c *SPSCConsumer) wait(ctx context.Context) error {
-	if err := c.r.opts.wait(ctx, &c.r.c.notEmpty, c.canGet); err != nil {
+	if err := c.r.opts.wait(ctx, c.r.c, &c.r.c.notEmpty, c.canGet); err != nil {
 		return err
 	}
 	return ctx.Err()

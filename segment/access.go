@@ -69,25 +69,35 @@ func (s *Segment) Uint64(off int64) (*atomic.Uint64, error) {
 }
 
 // LoadUint32 atomically loads the 32-bit word at off; it works on read-only
-// attachments too.
-func (s *Segment) LoadUint32(off int64) (uint32, error) {
+// attachments too. Where another uid may truncate the object
+// (OthersMayTruncate), a fault is an error wrapping ErrFault.
+func (s *Segment) LoadUint32(off int64) (v uint32, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.word(off, 4, false)
 	if err != nil {
 		return 0, err
 	}
+	if s.others {
+		err = Guard(func() error { v = word32(s.mem, o).Load(); return nil })
+		return v, err
+	}
 	return word32(s.mem, o).Load(), nil
 }
 
 // LoadUint64 atomically loads the 64-bit word at off; it works on read-only
-// attachments too.
-func (s *Segment) LoadUint64(off int64) (uint64, error) {
+// attachments too. Where another uid may truncate the object
+// (OthersMayTruncate), a fault is an error wrapping ErrFault.
+func (s *Segment) LoadUint64(off int64) (v uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.word(off, 8, false)
 	if err != nil {
 		return 0, err
+	}
+	if s.others {
+		err = Guard(func() error { v = word64(s.mem, o).Load(); return nil })
+		return v, err
 	}
 	return word64(s.mem, o).Load(), nil
 }
@@ -105,7 +115,8 @@ func (s *Segment) word(off, size int64, write bool) (int, error) {
 
 // ReadAt copies bytes at offset off (anywhere in the segment, header
 // included) into p, as io.ReaderAt. It works on read-only attachments. The
-// copy is not atomic with respect to concurrent writers.
+// copy is not atomic with respect to concurrent writers. A fault (the
+// object truncated under the mapping) is an error wrapping ErrFault.
 func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,7 +129,10 @@ func (s *Segment) ReadAt(p []byte, off int64) (int, error) {
 	if off >= s.hdr.totalSize {
 		return 0, io.EOF
 	}
-	n := copy(p, s.mem[off:])
+	var n int
+	if err := Guard(func() error { n = copy(p, s.mem[off:]); return nil }); err != nil {
+		return 0, err
+	}
 	if n < len(p) {
 		return n, io.EOF
 	}

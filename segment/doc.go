@@ -24,14 +24,24 @@
 //
 // Segment names and SysV keys outlive processes: remove what you create.
 //
+// Who may have written it (docs/security.md): a read-write Open refuses,
+// with ErrUntrusted naming owner and mode, a segment owned (SysV: or
+// created) by a uid other than the caller's and Options.Owners, or writable
+// by others or by a group not in Options.Groups. Read-only opens (Stat,
+// List, tools) read anyone's segment the kernel allows. Create sets
+// Options.Mode and Options.Group exactly, whatever the umask.
+//
 // What validation cannot prevent: a peer with write access to a POSIX or
 // File segment can truncate the file under every mapping, and the next
-// touch of a lost page is a SIGBUS that kills the process (Go reports it as
-// a fatal "unexpected fault address" unless the goroutine has set
-// debug.SetPanicOnFault). Memfd segments are sealed against that
+// touch of a lost page raises SIGBUS. Every read this package makes of a
+// mapping (attach, the table of contents, ReadAt) runs under Guard, which
+// turns the fault into ErrFault; memory handed out (Bytes, RegionBytes,
+// the atomic words) is the caller's to guard, where OthersMayTruncate says
+// another uid could do it. Memfd segments are sealed against shrinking
 // (F_SEAL_SHRINK), and OpenMemfd refuses unsealed ones; SysV segments cannot
 // shrink. Creation reserves the memory, so a full /dev/shm is an ENOSPC
-// error from Create, not a SIGBUS later.
+// error from Create, not a SIGBUS later. RemoveName unlinks a name only
+// while it still names the object the handle maps.
 //
 //	s, err := segment.Create(segment.POSIX, "orders", 1<<20, nil)
 //	...

@@ -1,6 +1,11 @@
 package segment
 
-import "errors"
+import (
+	"errors"
+	"os"
+
+	"github.com/shmkit/shmkit/internal/errs"
+)
 
 // Sentinel errors. Every error returned by this package that a caller may act
 // on wraps one of these (test with errors.Is); where an operating-system error
@@ -32,8 +37,9 @@ var (
 	// ErrCorrupt: the header or table of contents fails validation
 	// (checksum, sizes, entries out of range, unaligned or overlapping).
 	ErrCorrupt = errors.New("segment: corrupt")
-	// ErrClosed: the segment was closed; its memory is unmapped.
-	ErrClosed = errors.New("segment: closed")
+	// ErrClosed: the segment was closed; its memory is unmapped. It
+	// matches os.ErrClosed.
+	ErrClosed = errs.New("segment: closed", os.ErrClosed)
 	// ErrReadOnly: a write access (or a writable slice or atomic pointer) was
 	// asked of a read-only attachment.
 	ErrReadOnly = errors.New("segment: attached read-only")
@@ -57,4 +63,18 @@ var (
 	// ErrUnsupported: the backend or operation does not exist on this
 	// operating system (or for this backend).
 	ErrUnsupported = errors.New("segment: not supported")
+)
+
+// Sentinels of the sharing model (docs/security.md).
+var (
+	// ErrUntrusted: Open found a segment it must not join read-write: owned
+	// (or, SysV, created) by a uid other than the caller's and those named
+	// in Options.Owners, or with write permission for a group not named in
+	// Options.Groups or for others. A squatter could read what the caller
+	// publishes and truncate the segment under it. The error names the
+	// owner and the mode.
+	ErrUntrusted = errors.New("segment: owned or writable by someone not trusted")
+	// ErrFault: a read of the mapping faulted (SIGBUS/SIGSEGV turned into an
+	// error): someone with write access truncated the object under it.
+	ErrFault = errors.New("segment: memory fault reading the mapping (object truncated?)")
 )

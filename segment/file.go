@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	mmap "github.com/edsrzf/mmap-go"
 )
@@ -27,14 +28,24 @@ func (m *fileMapping) describe(info *Info) {
 }
 
 // createExcl creates the file path exclusively with exactly mode (fchmod
-// after open, so the umask does not apply) and reserves size bytes. On
-// error nothing is left behind.
-func createExcl(path string, size int64, mode os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+// after open, so the umask does not apply) and group gid (fchown; -1 keeps
+// the creator's), and reserves size bytes. The file is opened with mode
+// 0600 and widened only after the chown, so nobody outside the owner can
+// open it with a group it was not meant to have. On error nothing is left
+// behind.
+func createExcl(path string, size int64, mode os.FileMode, gid int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, osErr(err)
 	}
-	err = f.Chmod(mode)
+	if gid >= 0 {
+		if err = f.Chown(-1, gid); err != nil {
+			err = fmt.Errorf("chown %s to group %d: %w", path, gid, osErr(err))
+		}
+	}
+	if err == nil {
+		err = f.Chmod(mode)
+	}
 	if err == nil {
 		err = reserve(f, size)
 	}
@@ -51,11 +62,19 @@ func createFile(path string, size int64, h *header, opts *Options) (*Segment, er
 		}
 	}
 	mode, _ := opts.mode()
-	f, err := createExcl(path, size, mode)
+	gid, err := opts.group()
 	if err != nil {
 		return nil, err
 	}
-	mm, err := mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	f, err := createExcl(path, size, mode, gid)
+	if err != nil {
+		return nil, err
+	}
+	w, err := fileOwner(f)
+	var mm mmap.MMap
+	if err == nil {
+		mm, err = mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	}
 	err = errors.Join(err, f.Close())
 	if err == nil {
 		if err = setup(mm, opts, true); err != nil {
@@ -66,7 +85,7 @@ func createFile(path string, size int64, h *header, opts *Options) (*Segment, er
 		return nil, errors.Join(fmt.Errorf("map %s: %w", path, err), os.Remove(path))
 	}
 	s := newSegment(mm, h, &fileMapping{mm: mm, path: path})
-	s.path = path
+	s.path, s.dev, s.ino, s.others = path, w.dev, w.ino, w.othersWrite()
 	return s, nil
 }
 
@@ -78,7 +97,7 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	if err := regularFile(path); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, osErr(err)
 	}
@@ -86,6 +105,15 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	size, err := objectSize(f)
 	if err != nil {
 		return nil, err
+	}
+	w, err := fileOwner(f)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if err := opts.trust(path, w); err != nil {
+			return nil, err
+		}
 	}
 	mm, err := mmap.MapRegion(f, int(size), prot, 0, 0)
 	if err != nil {
@@ -95,7 +123,7 @@ func openFile(path string, opts *Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.path = path
+	s.path, s.dev, s.ino, s.others = path, w.dev, w.ino, w.othersWrite()
 	if err := setup(s.mem, opts, !opts.ReadOnly); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}

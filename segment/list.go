@@ -64,7 +64,9 @@ func listDir(dir string) ([]Info, error) {
 }
 
 func hasMagic(path string) bool {
-	f, err := os.Open(path)
+	// Non-blocking and not through a link: the entry may have been swapped
+	// for a FIFO or a symbolic link since the directory was read.
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow, 0)
 	if err != nil {
 		return false
 	}

@@ -12,6 +12,19 @@ type Options struct {
 	// (Create). Zero means 0600. It is applied with fchmod after creation
 	// (IPC_CREAT flags for SysV), so the umask does not change it.
 	Mode os.FileMode
+	// Group, when not "", is the group (a name or a decimal gid) given to a
+	// new POSIX, SysV or File segment (Create: fchown, IPC_SET for SysV); the
+	// caller must belong to it unless it is root.
+	Group string
+	// Owners lists the uids, besides the caller's effective uid, whose
+	// segments a read-write Open accepts (see ErrUntrusted).
+	Owners []int
+	// Groups lists the gids whose write permission on a segment a
+	// read-write Open tolerates: a segment writable by any other group, or
+	// by others (o+w), is refused with ErrUntrusted. Read-only opens (Stat,
+	// List, tools) check neither owner nor mode: they read anyone's segment
+	// the kernel lets them read and treat it as hostile (ErrFault).
+	Groups []int
 	// TOCCapacity is the number of table-of-contents entries a new segment
 	// reserves (Create); zero means DefaultTOCCapacity.
 	TOCCapacity int

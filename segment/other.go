@@ -54,3 +54,7 @@ func setup(mem []byte, opts *Options, write bool) error {
 	}
 	return nil
 }
+
+var errGone = ErrUnsupported
+
+func rmidErr(int) error { return unsupported("the sysv backend") }

@@ -16,12 +16,20 @@ func createPOSIX(name string, size int64, h *header, opts *Options) (*Segment, e
 			ErrHugePages, POSIXDir)
 	}
 	mode, _ := opts.mode()
-	path := posixPath(name)
-	f, err := createExcl(path, size, mode)
+	gid, err := opts.group()
 	if err != nil {
 		return nil, err
 	}
-	mem, err := mmapFd(int(f.Fd()), size, false)
+	path := posixPath(name)
+	f, err := createExcl(path, size, mode, gid)
+	if err != nil {
+		return nil, err
+	}
+	w, err := fileOwner(f)
+	var mem []byte
+	if err == nil {
+		mem, err = mmapFd(int(f.Fd()), size, false)
+	}
 	err = errors.Join(err, f.Close())
 	if err == nil {
 		if err = setup(mem, opts, true); err != nil {
@@ -32,7 +40,7 @@ func createPOSIX(name string, size int64, h *header, opts *Options) (*Segment, e
 		return nil, errors.Join(err, os.Remove(path))
 	}
 	s := newSegment(mem, h, &fdMapping{mem: mem, path: path})
-	s.path = path
+	s.path, s.dev, s.ino, s.others = path, w.dev, w.ino, w.othersWrite()
 	return s, nil
 }
 
@@ -51,6 +59,15 @@ func openPOSIX(name string, opts *Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, err := fileOwner(f)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if err := opts.trust(path, w); err != nil {
+			return nil, err
+		}
+	}
 	mem, err := mmapFd(int(f.Fd()), size, opts.ReadOnly)
 	if err != nil {
 		return nil, err
@@ -59,7 +76,7 @@ func openPOSIX(name string, opts *Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.path = path
+	s.path, s.dev, s.ino, s.others = path, w.dev, w.ino, w.othersWrite()
 	if err := setup(s.mem, opts, !opts.ReadOnly); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}

@@ -26,9 +26,11 @@ type Segment struct {
 	toc      []Region       // validated TOC entries (private copies)
 	tocIndex map[string]int // region name -> index in toc
 
-	path string   // POSIX and File: the file's path
-	id   int      // SysV: shmid
-	file *os.File // Memfd: the memfd
+	path     string   // POSIX and File: the file's path
+	dev, ino uint64   // POSIX and File: the identity of the file mapped
+	others   bool     // POSIX and File: another uid may write (shrink) the file
+	id       int      // SysV: shmid
+	file     *os.File // Memfd: the memfd
 }
 
 // mapping is what a backend keeps for a live attachment.
@@ -204,11 +206,16 @@ func attach(mem []byte, objSize int64, b Backend, wantName string, readOnly bool
 		return fail(fmt.Errorf("%w: mapped %d bytes of a %d-byte object", ErrCorrupt, len(mem), objSize))
 	}
 	snap := make([]byte, min(len(mem), hdrFixedSize))
-	if len(mem) >= 8 {
-		le.PutUint64(snap, word64(mem, hdrMagic).Load()) // acquire: pairs with newSegment's store
-		copy(snap[8:], mem[8:])
-	} else {
-		copy(snap, mem)
+	if err := Guard(func() error {
+		if len(mem) >= 8 {
+			le.PutUint64(snap, word64(mem, hdrMagic).Load()) // acquire: pairs with newSegment's store
+			copy(snap[8:], mem[8:])
+		} else {
+			copy(snap, mem)
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
 	}
 	h, err := parseHeader(snap, objSize)
 	if err != nil {
@@ -288,3 +295,53 @@ func (s *Segment) File() *os.File {
 	defer s.mu.Unlock()
 	return s.file
 }
+
+// RemoveName removes the name s was created or opened under, but only
+// while it still names the object s maps: a POSIX or File name is
+// unlinked if its device and inode are the ones s mapped, a SysV segment
+// is removed by its shmid (a segment created later under the same key has
+// another). When the name is gone or names another object (a successor
+// created after a Remove), it is left alone and the error wraps
+// ErrNotExist. Memfd segments have no name (ErrUnsupported).
+//
+// Between the check and the unlink another process could remove the name
+// and create a new object under it; callers that need more hold a marker
+// (the channel header's removing word) that makes such a creator wait.
+func (s *Segment) RemoveName() error {
+	s.mu.Lock()
+	b, path, dev, ino, id := s.hdr.backend, s.path, s.dev, s.ino, s.id
+	s.mu.Unlock()
+	switch b {
+	case POSIX, File:
+		d, i, err := pathID(path)
+		if err != nil {
+			return fmt.Errorf("remove %v segment %q: %w", b, path, osErr(err))
+		}
+		if d != dev || i != ino {
+			return fmt.Errorf("remove %v segment %q: %w: the name now holds another object (inode %d, not %d); left alone",
+				b, path, ErrNotExist, i, ino)
+		}
+		if err := osErr(os.Remove(path)); err != nil {
+			return fmt.Errorf("remove %v segment %q: %w", b, path, err)
+		}
+		return nil
+	case SysV:
+		if err := rmidErr(id); err != nil {
+			if errors.Is(err, errGone) {
+				err = fmt.Errorf("%w: %w", ErrNotExist, err)
+			}
+			return fmt.Errorf("remove sysv segment %q: %w", s.hdr.name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("remove %v segment: %w: it has no name", b, ErrUnsupported)
+}
+
+// OthersMayTruncate reports whether a process of another uid may be able
+// to shrink the object under s's mapping: a POSIX or File segment owned by
+// another uid or writable by a group or by others. Accesses to such a
+// mapping should run under Guard. SysV segments cannot shrink, and memfd
+// segments are sealed against it. (A process of the caller's own uid can
+// truncate the caller's files, but it can also kill or trace the caller:
+// docs/security.md does not count it as an attacker.)
+func (s *Segment) OthersMayTruncate() bool { return s.others }

@@ -48,7 +48,12 @@ func createSysV(name string, size int64, h *header, opts *Options) (*Segment, er
 	key := sysvKeyFor(name, opts)
 	h.sysvKey = key
 	mode, _ := opts.mode()
-	flags := unix.IPC_CREAT | unix.IPC_EXCL | int(mode)
+	gid, err := opts.group()
+	if err != nil {
+		return nil, err
+	}
+	// Created 0600 and widened after the group is set (as createExcl does).
+	flags := unix.IPC_CREAT | unix.IPC_EXCL | 0o600
 	if opts.HugePages {
 		flags |= shmHugeTLB
 	}
@@ -65,6 +70,9 @@ func createSysV(name string, size int64, h *header, opts *Options) (*Segment, er
 		return nil, fmt.Errorf("shmget key %#08x: %w", uint32(key), osErr(err))
 	}
 	rmid := func() error { _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); return err }
+	if err := sysvSetPerm(id, mode, gid); err != nil {
+		return nil, errors.Join(err, rmid())
+	}
 	mem, err := unix.SysvShmAttach(id, 0, 0)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("shmat: %w", osErr(err)), rmid())
@@ -92,6 +100,13 @@ func openSysV(name string, opts *Options) (*Segment, error) {
 	s, err := attachSysV(id, name, opts.ReadOnly)
 	if err != nil {
 		return nil, fmt.Errorf("key %#08x: %w", uint32(key), err)
+	}
+	if !opts.ReadOnly {
+		// Checked on the attached shmid, which cannot be swapped; only its
+		// owner or creator (trusted, once this passes) can change it later.
+		if err := sysvTrust(id, key, opts); err != nil {
+			return nil, errors.Join(err, s.Close())
+		}
 	}
 	if err := setup(s.mem, opts, !opts.ReadOnly); err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -159,6 +174,9 @@ func removeSysV(name string, opts *Options) error {
 	}
 	return fmt.Errorf("key %#08x: %w", uint32(key), osErr(err))
 }
+
+// errGone matches the errors of a shmid that no longer exists.
+var errGone = unix.EINVAL
 
 func rmidErr(id int) error {
 	if _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); err != nil {
@@ -229,3 +247,33 @@ func listSysV() []Info {
 	}
 	return out
 }
+
+// sysvSetPerm gives a new shmid exactly mode and (gid >= 0) group gid.
+func sysvSetPerm(id int, mode os.FileMode, gid int) error {
+	var d unix.SysvShmDesc
+	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil {
+		return fmt.Errorf("IPC_STAT shmid %d: %w", id, osErr(err))
+	}
+	setMode(&d.Perm.Mode, uint32(mode.Perm()))
+	if gid >= 0 {
+		d.Perm.Gid = uint32(gid)
+	}
+	if _, err := unix.SysvShmCtl(id, unix.IPC_SET, &d); err != nil {
+		return fmt.Errorf("IPC_SET shmid %d (mode %#o, group %d): %w", id, uint32(mode.Perm()), gid, osErr(err))
+	}
+	return nil
+}
+
+// sysvTrust checks shmid id's owner, creator and mode (Options.trust).
+func sysvTrust(id int, key int32, opts *Options) error {
+	var d unix.SysvShmDesc
+	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil {
+		return fmt.Errorf("IPC_STAT shmid %d: %w", id, osErr(err))
+	}
+	w := owner{uid: d.Perm.Uid, gid: d.Perm.Gid, cuid: d.Perm.Cuid, mode: os.FileMode(d.Perm.Mode & 0o777)}
+	return opts.trust(fmt.Sprintf("sysv key %#08x shmid %d", uint32(key), id), w)
+}
+
+// setMode stores mode bits into SysvIpcPerm.Mode, a uint32 or uint16
+// depending on the architecture.
+func setMode[T uint16 | uint32](p *T, m uint32) { *p = T(m) }

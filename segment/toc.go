@@ -24,7 +24,11 @@ func (s *Segment) regions() ([]Region, error) {
 	return slices.Clone(s.toc), nil
 }
 
-func (s *Segment) loadTOC() error {
+// loadTOC reads new entries under Guard: the TOC is in the mapping, which
+// a hostile writer may have truncated.
+func (s *Segment) loadTOC() error { return Guard(s.loadTOCUnguarded) }
+
+func (s *Segment) loadTOCUnguarded() error {
 	if s.mem == nil {
 		return ErrClosed
 	}

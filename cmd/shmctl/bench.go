@@ -59,7 +59,8 @@ and 8 producers and consumers.
 
 The quick default (64B,4KiB,64KiB,1MiB, every transport) takes under a minute
 on 2 cores.`,
-		Args: cobra.NoArgs,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
@@ -83,6 +84,12 @@ on 2 cores.`,
 	fl.StringVar(&f.plot, "plot", "", "also draw the results into FILE.png or FILE.svg")
 	fl.StringVar(&f.from, "from", "", "measure nothing: print (and plot) the results saved in FILE.json by --json")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
+	completeFixed(cmd, "transports", bench.Transports()...)
+	completeFixed(cmd, "wait", "spin", "park", "spin-then-park", "yield")
+	completeFixed(cmd, "workloads", "stream", "pingpong", "scaling")
+	completeFixed(cmd, "progress", "auto", "always", "never")
+	_ = cmd.MarkFlagFilename("plot", "png", "svg")
+	_ = cmd.MarkFlagFilename("from", "json")
 	return cmd
 }
 

@@ -140,7 +140,7 @@ func readChannel(b segment.Backend, name string) (chanSnapshot, error) {
 	subs := map[int]int{}
 	for _, p := range st.Participants {
 		cp := chanParticipant{
-			Slot: p.Slot, Role: p.Role, State: p.State, PID: p.PID, Start: p.Start,
+			Slot: p.Slot, Role: string(p.Role), State: p.State, PID: p.PID, Start: p.Start,
 			Alive:    p.PID > 0 && procfs.Alive(p.PID, p.Start),
 			Messages: p.Messages, Bytes: p.Bytes, Drops: p.Drops, Missed: p.Missed,
 			BlockedNs: int64(p.Blocked), Held: p.Held, LastActive: p.LastActive,

@@ -133,7 +133,7 @@ func TestCreateListInspectRemove(t *testing.T) {
 			if err := json.Unmarshal([]byte(mustShmctl(t, "inspect", target, "--backend", b, "-o", "json")), &info); err != nil {
 				t.Fatal(err)
 			}
-			if info["name"] != short || info["mode"] != float64(0o640) || info["header_size"] != float64(2368) {
+			if info["name"] != short || info["mode"] != "0640" || info["header_size"] != float64(2368) {
 				t.Fatalf("inspect -o json: %v", info)
 			}
 			if text := mustShmctl(t, "inspect", target, "--backend", b); !strings.Contains(text, "regions:") {

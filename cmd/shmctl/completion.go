@@ -68,3 +68,41 @@ func registerBackendCompletion(cmd *cobra.Command, flag string) {
 	_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(
 		[]string{"posix", "sysv", "file"}, cobra.ShellCompDirectiveNoFileComp))
 }
+
+// completeChannelNames completes a CHANNEL argument with the channels (the
+// segments holding a "chan" region) on the backend its --backend flag
+// names (posix unless given).
+func completeChannelNames(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return channelNames(cmd, prefix), cobra.ShellCompDirectiveNoFileComp
+}
+
+func channelNames(cmd *cobra.Command, prefix string) []string {
+	b := segment.POSIX
+	if f := cmd.Flags().Lookup("backend"); f != nil {
+		if v, err := segment.ParseBackend(f.Value.String()); err == nil {
+			b = v
+		}
+	}
+	infos, _ := segment.List()
+	var names []string
+	for _, i := range infos {
+		if i.Backend != b || !strings.HasPrefix(i.Name, prefix) {
+			continue
+		}
+		for _, r := range i.Regions {
+			if r.Name == "chan" {
+				names = append(names, i.Name)
+				break
+			}
+		}
+	}
+	return names
+}
+
+// completeFixed completes a flag with fixed values.
+func completeFixed(cmd *cobra.Command, flag string, values ...string) {
+	_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+}

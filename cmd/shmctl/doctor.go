@@ -55,7 +55,8 @@ one finding of severity fail; 1: doctor itself failed.`,
 		Example: `  shmctl doctor
   shmctl doctor -o json | jq '.findings[] | select(.severity != "ok")'
   shmctl doctor || echo "shared memory will not work here"`,
-		Args: cobra.NoArgs,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: oneLine(func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
 				return err

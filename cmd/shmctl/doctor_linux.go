@@ -15,6 +15,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"golang.org/x/sys/unix"
 
+	"github.com/shmkit/shmkit/internal/holders"
 	"github.com/shmkit/shmkit/internal/procfs"
 	"github.com/shmkit/shmkit/segment"
 )
@@ -232,7 +233,7 @@ func checkHugePages() []finding {
 
 // checkMemlock reports how much a process may mlock (Options.Lock).
 func checkMemlock() []finding {
-	if hasCap(capIPCLock) {
+	if holders.HasCap(holders.CapIPCLock) {
 		return []finding{ok("memlock", "CAP_IPC_LOCK: no memlock limit applies")}
 	}
 	var r unix.Rlimit
@@ -266,7 +267,7 @@ func checkOvercommit() []finding {
 
 // checkPIDNamespace says whether liveness checks see every process.
 func checkPIDNamespace() []finding {
-	ino, initial, err := pidNamespace()
+	ino, initial, err := holders.PIDNamespace()
 	switch {
 	case err != nil:
 		return []finding{{Check: "pidns", Severity: sevInfo, Finding: fmt.Sprintf("pid namespace unknown: %v", err)}}
@@ -319,11 +320,11 @@ func procHidepid() string {
 
 // procReadable says whether the maps of every visible process are readable.
 func procReadable(pt *procTable) []finding {
-	blind := pt.blindPIDs()
+	blind := pt.Blind()
 	switch {
 	case len(blind) == 0:
 		return []finding{ok("procfs", "the maps of every visible process are readable")}
-	case pt.blindCounted():
+	case pt.BlindCounted():
 		return []finding{{Check: "procfs", Severity: sevWarn,
 			Finding: fmt.Sprintf("the maps of %d process(es) are unreadable to this user: gc keeps every segment they could access", len(blind)),
 			Fix:     "run shmctl gc as root (CAP_SYS_PTRACE), and check /proc is not mounted with hidepid"}}

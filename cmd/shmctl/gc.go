@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/shmkit/shmkit/internal/holders"
 	"github.com/shmkit/shmkit/segment"
 	"github.com/spf13/cobra"
 )
@@ -24,7 +27,12 @@ type gcEntry struct {
 	Action string `json:"action"`
 	judgement
 	info segment.Info
+	dir  *gcDir // the --dir a File segment was found in (nil otherwise)
 }
+
+// errReplaced: the directory entry gc was about to remove is no longer the
+// file it judged.
+var errReplaced = errors.New("replaced by another object of that name meanwhile; run gc again")
 
 type gcOut struct {
 	DryRun   bool      `json:"dry_run"`
@@ -39,6 +47,7 @@ type gcFlags struct {
 	dirs     []string
 	matches  []string
 	backends []string
+	allUsers bool
 }
 
 func init() {
@@ -52,18 +61,26 @@ segment or has it open (POSIX in /dev/shm, File in the --dir directories:
 read from /proc/*/maps and /proc/*/fd), nothing is attached (SysV:
 shm_nattch), and no live participant is registered in it. A segment caught
 mid-create (header not yet published) is left alone while its creator or any
-process holds it. Segments with a corrupt or foreign header, or a layout
+process holds it. Only the caller's own segments are removed (root's, when
+root runs it) unless --all-users. Segments with a corrupt or foreign header, or a layout
 version this shmctl does not read, are never touched. Processes whose /proc
 entries cannot be read may hold anything they can access, so the segments
 they could reach are kept: run gc as root for a complete view.
 
 Each segment is printed with the decision and its reason. Holders are read
-twice, once to plan and again just before each removal.`,
+twice, once to plan and again just before each removal.
+
+A --dir directory is opened once (each component with O_NOFOLLOW) and
+listed and cleaned through that descriptor: an entry is removed (unlinkat)
+only if it is still the regular file judged dead and starts with the shmkit
+magic, read through a descriptor opened without following symlinks. gc warns
+when another user can write a directory above DIR.`,
 		Example: `  shmctl gc --dry-run                 # what would be removed, and why; changes nothing
   shmctl gc                           # remove dead segments on POSIX and SysV
   shmctl gc --dir /var/lib/app/shm    # file segments in that directory too
   shmctl gc --match 'orders.*' --backend posix -o json`,
-		Args: cobra.NoArgs,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: oneLine(func(cmd *cobra.Command, _ []string) error {
 			return runGC(cmd.OutOrStdout(), f)
 		}),
@@ -71,7 +88,9 @@ twice, once to plan and again just before each removal.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would be removed and why; remove nothing")
 	fl.StringArrayVar(&f.dirs, "dir", nil, "also collect file segments in this directory (repeatable)")
+	_ = cmd.MarkFlagDirname("dir")
 	fl.StringArrayVar(&f.matches, "match", nil, "only segments whose name matches this glob (repeatable)")
+	fl.BoolVar(&f.allUsers, "all-users", false, "collect every user's dead segments (default: only the caller's own)")
 	fl.StringSliceVar(&f.backends, "backend", []string{"posix", "sysv", "file"}, "backends to collect, comma-separated")
 	addOutputFlag(cmd, &f.output)
 	registerBackendCompletion(cmd, "backend")
@@ -98,7 +117,26 @@ func runGC(w io.Writer, f gcFlags) error {
 	if len(f.dirs) > 0 && !want[segment.File] {
 		return fmt.Errorf("--dir names file segments, but --backend leaves out file")
 	}
-	infos, err := segment.List(f.dirs...)
+	out := gcOut{DryRun: f.dryRun, Segments: []gcEntry{}}
+	var dirs []*gcDir
+	defer func() {
+		for _, d := range dirs {
+			d.close()
+		}
+	}()
+	byList := map[string]*gcDir{}
+	var listPaths []string
+	for _, arg := range f.dirs {
+		d, warnings, err := openGCDir(arg)
+		if err != nil {
+			return err // an unreadable --dir: nothing done yet
+		}
+		dirs = append(dirs, d)
+		out.Warnings = append(out.Warnings, warnings...)
+		byList[d.listPath()] = d
+		listPaths = append(listPaths, d.listPath())
+	}
+	infos, err := segment.List(listPaths...)
 	if err != nil {
 		return err // an unreadable --dir: nothing done yet
 	}
@@ -106,13 +144,25 @@ func runGC(w io.Writer, f gcFlags) error {
 	if err != nil {
 		return err
 	}
-	out := gcOut{DryRun: f.dryRun, Segments: []gcEntry{}}
+	euid := os.Geteuid()
 	for _, info := range infos {
 		if !want[info.Backend] || !matchAny(f.matches, info.Name) {
 			continue
 		}
+		var dir *gcDir
+		if info.Backend == segment.File {
+			dir = byList[filepath.Dir(info.Path)]
+			if dir == nil {
+				continue
+			}
+			info.Path = filepath.Join(dir.path, filepath.Base(info.Path))
+		}
 		e := gcEntry{Backend: info.Backend, Name: info.Name, Path: info.Path, SysVKey: info.SysVKey,
-			SysVID: info.SysVID, info: info, judgement: judge(pt, info)}
+			SysVID: info.SysVID, info: info, dir: dir, judgement: judge(pt, info)}
+		if owner := e.Object.Owner(); e.Dead && !f.allUsers && owner != euid {
+			e.Dead = false
+			e.Reason = fmt.Sprintf("dead, but owned by uid %d, not this user (uid %d): --all-users collects it", owner, euid)
+		}
 		switch {
 		case e.Gone:
 			continue // removed by someone else since it was listed
@@ -123,8 +173,8 @@ func runGC(w io.Writer, f gcFlags) error {
 		}
 		out.Segments = append(out.Segments, e)
 	}
-	if blind := pt.blindPIDs(); len(blind) > 0 {
-		if pt.blindCounted() {
+	if blind := pt.Blind(); len(blind) > 0 {
+		if pt.BlindCounted() {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("the maps or descriptors of %d process(es) could not be read "+
 				"(not root?): segments they may access are kept; run gc as root to see them", len(blind)))
 		} else {
@@ -132,7 +182,7 @@ func runGC(w io.Writer, f gcFlags) error {
 				"CAP_SYS_PTRACE (non-dumpable, or another user namespace); they are assumed to hold no segment", pidList(blind, 8)))
 		}
 	}
-	if note := pidNamespaceNote(); note != "" {
+	if note := holders.PIDNamespaceNote(); note != "" {
 		out.Warnings = append(out.Warnings, note)
 	}
 
@@ -179,7 +229,7 @@ func removeDead(entries []gcEntry) int {
 		case again.Gone:
 			e.Action, e.Reason = "keep", "removed by someone else meanwhile"
 			continue
-		case again.obj != e.obj:
+		case again.Object != e.Object:
 			e.Action, e.Reason = "keep", "replaced by another object of that name meanwhile; run gc again"
 			continue
 		case !again.Dead:
@@ -187,7 +237,20 @@ func removeDead(entries []gcEntry) int {
 			e.Reason = "came alive meanwhile: " + again.Reason
 			continue
 		}
-		if err := removeSegment(e.info); err != nil {
+		if gcBeforeRemove != nil {
+			gcBeforeRemove(e.info)
+		}
+		var err error
+		if e.dir != nil {
+			err = e.dir.remove(filepath.Base(e.info.Path), again.Object)
+		} else {
+			err = removeSegment(e.info)
+		}
+		if errors.Is(err, errReplaced) {
+			e.Action, e.Reason = "keep", err.Error()
+			continue
+		}
+		if err != nil {
 			e.Action, e.Reason = "failed", err.Error()
 			failed++
 			continue
@@ -196,6 +259,10 @@ func removeDead(entries []gcEntry) int {
 	}
 	return failed
 }
+
+// gcBeforeRemove, when set (by tests), runs just before each removal: the
+// window in which a swapped directory would redirect a removal by path.
+var gcBeforeRemove func(segment.Info)
 
 // removeSegment removes the segment info describes.
 func removeSegment(info segment.Info) error {

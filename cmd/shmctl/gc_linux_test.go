@@ -285,25 +285,6 @@ func TestRmForce(t *testing.T) {
 	}
 }
 
-// TestRawCreatorOffsets: rawCreator reads the creator fields where
-// segment.Create writes them.
-func TestRawCreatorOffsets(t *testing.T) {
-	name := fmt.Sprintf("gct.%d.raw", os.Getpid())
-	s, err := segment.Create(segment.POSIX, name, 64<<10, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { segment.Remove(segment.POSIX, name, nil) })
-	defer s.Close()
-	start, err := segment.ProcessStart(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pid, st := rawCreator(s.Path()); pid != os.Getpid() || st != start {
-		t.Fatalf("rawCreator: pid %d start %d; want %d, %d", pid, st, os.Getpid(), start)
-	}
-}
-
 // TestNoPermission runs shmctl as an unprivileged user (nobody) against
 // root-owned segments whose creators are dead: on a 0600 one, inspect and
 // rm fail with one line and gc cannot read its header; on a 0644 one, gc,

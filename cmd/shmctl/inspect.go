@@ -29,6 +29,7 @@ type inspectRegion struct {
 
 type inspectOut struct {
 	segment.Info
+	Mode    string          `json:"mode"` // octal text, "0600"
 	Regions []inspectRegion `json:"regions"`
 	// Holders are the processes that hold the segment now (as gc and rm
 	// judge it); Liveness says so in words, or why it is unknown.
@@ -64,7 +65,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			out := inspectOut{Info: info, Regions: make([]inspectRegion, len(info.Regions))}
+			out := inspectOut{Info: info, Mode: fmt.Sprintf("%04o", uint32(info.Mode.Perm())), Regions: make([]inspectRegion, len(info.Regions))}
 			for i, r := range info.Regions {
 				out.Regions[i] = inspectRegion{Name: r.Name, Kind: segment.FourCCString(r.Kind), KindValue: r.Kind,
 					Offset: r.Offset, Length: r.Length, Align: r.Align}
@@ -114,7 +115,7 @@ func printInspect(cmd *cobra.Command, o inspectOut) error {
 	fmt.Fprintf(w, "layout version:\t%d\n", o.Version)
 	fmt.Fprintf(w, "size:\t%s\n", sizeString(o.Size))
 	fmt.Fprintf(w, "header size:\t%d\n", o.HeaderSize)
-	fmt.Fprintf(w, "mode:\t%#o\n", uint32(o.Mode))
+	fmt.Fprintf(w, "mode:\t%s\n", o.Mode)
 	fmt.Fprintf(w, "creator:\tpid %d, start tick %d, %s\n", o.CreatorPID, o.CreatorStart, alive)
 	fmt.Fprintf(w, "created:\t%s\n", o.Created.Format(time.RFC3339Nano))
 	fmt.Fprintf(w, "liveness:\t%s\n", o.Liveness)

@@ -11,9 +11,27 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// segJSON is a segment header as -o json shows it (ls, create, inspect):
+// segment.Info with the mode as octal text ("0600") and region kinds by
+// name (FourCC text, with the number in kind_value).
+type segJSON struct {
+	segment.Info
+	Mode    string          `json:"mode"`
+	Regions []inspectRegion `json:"regions"`
+}
+
+func segView(info segment.Info) segJSON {
+	v := segJSON{Info: info, Mode: fmt.Sprintf("%04o", uint32(info.Mode.Perm())), Regions: make([]inspectRegion, len(info.Regions))}
+	for i, r := range info.Regions {
+		v.Regions[i] = inspectRegion{Name: r.Name, Kind: segment.FourCCString(r.Kind), KindValue: r.Kind,
+			Offset: r.Offset, Length: r.Length, Align: r.Align}
+	}
+	return v
+}
+
 // lsEntry is one segment in `shmctl ls -o json`.
 type lsEntry struct {
-	segment.Info
+	segJSON
 	Error string `json:"error,omitempty"`
 }
 
@@ -28,7 +46,8 @@ func init() {
 		Example: `  shmctl ls
   shmctl ls --dir /var/lib/app/shm      # file segments in that directory too
   shmctl ls -o json`,
-		Args: cobra.NoArgs,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -40,7 +59,7 @@ func init() {
 			if output == "json" {
 				out := make([]lsEntry, len(infos))
 				for i, info := range infos {
-					out[i] = lsEntry{Info: info}
+					out[i] = lsEntry{segJSON: segView(info)}
 					if info.Err != nil {
 						out[i].Error = info.Err.Error()
 					}
@@ -71,5 +90,6 @@ func init() {
 	}
 	addOutputFlag(cmd, &output)
 	cmd.Flags().StringArrayVar(&dirs, "dir", nil, "also list file segments in this directory (repeatable)")
+	_ = cmd.MarkFlagDirname("dir")
 	rootCmd.AddCommand(cmd)
 }

@@ -2,6 +2,11 @@
 // memory segments from the shell.
 //
 //	shmctl create NAME --size 1MiB [--backend posix|sysv|file] [--mode 0600] [-o json]
+//	shmctl create --channel NAME [--pattern ...] [--max-message ...] [--ring-depth ...] [-o json]
+//	shmctl pub NAME [MESSAGE...] [--file F | --count N --size S --rate R] [-o json]
+//	shmctl sub NAME [--count N] [--timeout D] [--hex] [-o json]
+//	shmctl record NAME -o FILE [--tap] [--count N] [--duration D]
+//	shmctl replay FILE NAME [--speed X | --max]
 //	shmctl ls [-o json] [--dir DIR]
 //	shmctl inspect NAME [--backend ...] [-o json]
 //	shmctl stat NAME [--interval 1s] [-o json]
@@ -9,7 +14,8 @@
 //	shmctl tap NAME [-n COUNT] [--hex] [-o json] [--pcapng FILE]
 //	shmctl metrics [--listen 127.0.0.1:9464] [--dir DIR]
 //	shmctl rm NAME [--backend ...] [--force] [-o json]
-//	shmctl gc [--dry-run] [--match GLOB] [--backend ...] [--dir DIR] [-o json]
+//	shmctl gc [--dry-run] [--match GLOB] [--backend ...] [--dir DIR] [--all-users] [-o json]
+//	shmctl bridge CHANNEL [--server URL] [--direction out|in|both] [--jetstream STREAM]
 //	shmctl doctor [-o json]
 //	shmctl bench [flags]
 //	shmctl completion bash|zsh|fish
@@ -38,8 +44,10 @@ const (
 // its own and adds itself in an init function.
 var rootCmd = &cobra.Command{
 	Use:   "shmctl",
-	Short: "Manage, inspect, clean and benchmark shmkit shared memory segments",
+	Short: "Manage, inspect, clean and benchmark shmkit shared memory segments and channels",
 	Example: `  shmctl create demo --size 1MiB
+  shmctl create --channel orders
+  shmctl pub orders hello; shmctl sub orders -o json
   shmctl ls
   shmctl gc --dry-run
   shmctl doctor`,

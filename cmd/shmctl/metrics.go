@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shmkit/shmkit/segment"
 	"github.com/spf13/cobra"
@@ -61,8 +64,19 @@ var (
 
 func (c chanCollector) Describe(chan<- *prometheus.Desc) {}
 
+var (
+	mChannels = prometheus.NewDesc("shmkit_channels", "Channels found (and read) at this scrape.", nil, nil)
+	mBuild    = prometheus.NewDesc("shmkit_build_info", "shmctl's build: its module version and Go version (value 1).",
+		[]string{"version", "goversion"}, nil)
+)
+
 func (c chanCollector) Collect(ch chan<- prometheus.Metric) {
 	infos, _ := segment.List(c.dirs...)
+	n := 0
+	defer func() {
+		ch <- prometheus.MustNewConstMetric(mChannels, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(mBuild, prometheus.GaugeValue, 1, buildVersion(), runtime.Version())
+	}()
 	for _, info := range infos {
 		if info.Err != nil || info.Backend == segment.Memfd {
 			continue
@@ -83,6 +97,7 @@ func (c chanCollector) Collect(ch chan<- prometheus.Metric) {
 			// Removed meanwhile, or not readable: it simply is not there.
 			continue
 		}
+		n++
 		collectChannel(ch, s)
 	}
 }
@@ -104,8 +119,8 @@ func collectChannel(ch chan<- prometheus.Metric, s chanSnapshot) {
 	g(mErrors, bad, n, b)
 	roles := map[string]int{}
 	for _, p := range s.Participants {
-		roles[p.Role]++
-		l := []string{n, b, strconv.Itoa(p.Slot), p.Role, strconv.Itoa(p.PID)}
+		roles[string(p.Role)]++
+		l := []string{n, b, strconv.Itoa(p.Slot), string(p.Role), strconv.Itoa(p.PID)}
 		ctr(mMsgs, float64(p.Messages), l...)
 		ctr(mBytes, float64(p.Bytes), l...)
 		ctr(mDrops, float64(p.Drops), l...)
@@ -151,6 +166,15 @@ func collectChannel(ch chan<- prometheus.Metric, s chanSnapshot) {
 	}
 }
 
+// buildVersion is the shmkit module's version shmctl was built from
+// ("(devel)" for a build in the repository).
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
+}
+
 func init() {
 	var (
 		listen string
@@ -159,16 +183,25 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "metrics [--listen 127.0.0.1:9464] [--dir DIR]...",
 		Short: "Serve every channel's counters on /metrics in the Prometheus exposition format",
+		Long: `metrics serves every channel's counters (read at each scrape, so channels
+appear and disappear as they are created and removed) on /metrics, plus
+shmkit_channels (how many were found), shmkit_build_info{version,goversion}
+and the standard process_* and go_* collectors: the page is never empty,
+even with no channel.`,
 		Example: `  shmctl metrics
   shmctl metrics --listen 0.0.0.0:9464 --dir /var/lib/app/shm`,
-		Args: cobra.NoArgs,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if _, _, err := net.SplitHostPort(listen); err != nil {
 				return fmt.Errorf("invalid --listen %q (want host:port)", listen)
 			}
 			reg := prometheus.NewRegistry()
-			if err := reg.Register(chanCollector{dirs: dirs}); err != nil {
-				return err
+			for _, c := range []prometheus.Collector{chanCollector{dirs: dirs},
+				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector()} {
+				if err := reg.Register(c); err != nil {
+					return err
+				}
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -186,5 +219,6 @@ func init() {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9464", "address to serve /metrics on")
 	cmd.Flags().StringArrayVar(&dirs, "dir", nil, "also list file-backend segments in DIR (repeatable)")
+	_ = cmd.MarkFlagDirname("dir")
 	rootCmd.AddCommand(cmd)
 }

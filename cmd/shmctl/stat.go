@@ -216,7 +216,7 @@ its far side's rates and totals: messages, bytes, drops, reconnects, lag.`,
 		Example: `  shmctl stat orders
   shmctl stat orders --interval 250ms -o json`,
 		Args:              oneArg,
-		ValidArgsFunction: completeSegmentNames,
+		ValidArgsFunction: completeChannelNames,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -259,7 +259,7 @@ its far side's rates and totals: messages, bytes, drops, reconnects, lag.`,
 		Example: `  shmctl watch orders
   shmctl watch orders --interval 500ms --count 10 -o json`,
 		Args:              oneArg,
-		ValidArgsFunction: completeSegmentNames,
+		ValidArgsFunction: completeChannelNames,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(woutput); err != nil {
 				return err

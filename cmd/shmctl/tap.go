@@ -13,16 +13,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/shmkit/shmkit"
 	"github.com/spf13/cobra"
 )
-
-// linkTypeUser0 is LINKTYPE_USER0 (147), the pcapng link type for a
-// private protocol: a packet is a message's captured bytes.
-const linkTypeUser0 = layers.LinkType(147)
 
 // tapMessage is one message in `shmctl tap -o json`: one object per line.
 type tapMessage struct {
@@ -58,14 +51,16 @@ slot, holds no message and never slows a subscriber; when it falls more than
 TapSlots messages behind (default 256) it loses the oldest and says how many.
 Text output shows printable bytes and a dot for the others (--hex: hex
 digits); -o json prints one object per message; --pcapng also writes the
-messages to a pcapng file (link type USER0, caplen the captured bytes,
-origlen the message's length). It stops after -n messages, or at Ctrl-C.`,
+messages to a pcapng file, the format of shmctl record (link type USER0; each
+packet a 40-byte header with publisher, epoch, sequence, length, flags and
+missed count, then the captured bytes; contrib/wireshark/shmkit.lua shows
+the fields in Wireshark). It stops after -n messages, or at Ctrl-C.`,
 		Example: `  shmctl tap orders
   shmctl tap orders -n 100 --hex
   shmctl tap orders -n 1000 -o json | jq .len
   shmctl tap orders --pcapng orders.pcapng -n 10000`,
 		Args:              oneArg,
-		ValidArgsFunction: completeSegmentNames,
+		ValidArgsFunction: completeChannelNames,
 		RunE: oneLine(func(cmd *cobra.Command, args []string) error {
 			return runTap(cmd.OutOrStdout(), args[0], &o)
 		}),
@@ -100,23 +95,16 @@ func runTap(out io.Writer, name string, o *tapOptions) error {
 		return err
 	}
 	defer tap.Close()
-	var pw *pcapgo.NgWriter
+	var pw *pcapFile
 	if o.pcapng != "" {
-		f, err := os.OpenFile(o.pcapng, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		if pw, err = createPcap(o.pcapng, name, tap.Config().TapSnap); err != nil {
 			return fmt.Errorf("--pcapng: %w", err)
 		}
-		defer f.Close()
-		intf := pcapgo.DefaultNgInterface
-		intf.Name = name
-		intf.Description = "shmkit channel " + name
-		intf.LinkType = linkTypeUser0
-		intf.SnapLength = uint32(tap.Config().TapSnap)
-		intf.TimestampResolution = 9
-		if pw, err = pcapgo.NewNgWriterInterface(f, intf, pcapgo.DefaultNgWriterOptions); err != nil {
-			return fmt.Errorf("--pcapng: %w", err)
-		}
-		defer pw.Flush()
+		defer func() {
+			if pw != nil {
+				pw.close()
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -130,8 +118,8 @@ func runTap(out io.Writer, name string, o *tapOptions) error {
 			return err
 		}
 		if pw != nil {
-			ci := gopacket.CaptureInfo{Timestamp: r.Time, CaptureLength: len(r.Data), Length: r.Len}
-			if err := pw.WritePacket(ci, r.Data); err != nil {
+			m := pcapMsg{Flags: msgFlagTap, Publisher: uint32(r.Publisher), Len: uint32(r.Len), Seq: r.Seq, Missed: r.Missed, Data: r.Data}
+			if err := pw.write(r.Time, m); err != nil {
 				return fmt.Errorf("--pcapng: %w", err)
 			}
 		}
@@ -165,9 +153,10 @@ func runTap(out io.Writer, name string, o *tapOptions) error {
 		}
 	}
 	if pw != nil {
-		if err := pw.Flush(); err != nil {
+		if err := pw.close(); err != nil {
 			return fmt.Errorf("--pcapng: %w", err)
 		}
+		pw = nil
 	}
 	if o.output != "json" {
 		st := tap.Stats()

@@ -52,15 +52,9 @@ func owner() error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	for { // until the peer's subscriber has joined
-		st, err := srv.Channel.Stats()
-		if err != nil {
-			return err
-		}
-		if st.Count("subscriber") == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	// Until the peer's subscriber has joined.
+	if err := srv.Channel.WaitFor(ctx, shmkit.RoleSubscriber, 1); err != nil {
+		return err
 	}
 	pub, err := srv.Channel.Publisher()
 	if err != nil {

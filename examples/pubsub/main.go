@@ -63,15 +63,8 @@ func publisher() error {
 	}
 	// Wait until both subscribers have joined: a late joiner only sees
 	// what is published after it joined.
-	for {
-		st, err := ch.Stats()
-		if err != nil {
-			return err
-		}
-		if st.Count("subscriber") == 2 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	if err := ch.WaitFor(ctx, shmkit.RoleSubscriber, 2); err != nil {
+		return err
 	}
 
 	pub, err := ch.Publisher()

@@ -1,4 +1,4 @@
-package main
+package holders
 
 import (
 	"slices"
@@ -12,7 +12,7 @@ import (
 // matter: a file mapping, a deleted one, a SysV attachment, anonymous
 // memory.
 func TestParseMaps(t *testing.T) {
-	pt := &procTable{files: map[uint64][]fileMap{}, sysv: map[int][]int{}}
+	pt := &Table{files: map[uint64][]fileMap{}, sysv: map[int][]int{}}
 	pt.parseMaps(42, []byte(`7f0000000000-7f0000010000 rw-s 00000000 00:1a 1234                       /dev/shm/shmkit.a b
 7f0000010000-7f0000020000 rw-s 00000000 00:1a 99                         /dev/shm/shmkit.gone (deleted)
 7f0000020000-7f0000030000 rw-s 00000000 00:01 65538                      /SYSV1a2b3c4d (deleted)
@@ -32,7 +32,7 @@ func TestParseMaps(t *testing.T) {
 	if len(pt.files) != 2 || len(pt.sysv) != 1 {
 		t.Errorf("anonymous mappings recorded: %v %v", pt.files, pt.sysv)
 	}
-	o := object{dev: unix.Mkdev(0, 0x1a), ino: 1234, path: "/elsewhere"}
+	o := Object{dev: unix.Mkdev(0, 0x1a), ino: 1234, path: "/elsewhere"}
 	if got := pt.mappers(o); !slices.Equal(got, []int{42}) {
 		t.Errorf("mappers by device and inode: %v", got)
 	}
@@ -49,7 +49,7 @@ func FuzzParseMaps(f *testing.F) {
 	f.Add([]byte("7f00-7f10 rw-s 00000000 00:01 65538 /SYSV1a2b3c4d (deleted)\n"))
 	f.Add([]byte("7f00-7f10 rw-s 0 zz:1a 12 /x\n a b c d e f\n"))
 	f.Fuzz(func(t *testing.T, maps []byte) {
-		pt := &procTable{files: map[uint64][]fileMap{}, sysv: map[int][]int{}}
+		pt := &Table{files: map[uint64][]fileMap{}, sysv: map[int][]int{}}
 		pt.parseMaps(7, maps)
 		for ino, ms := range pt.files {
 			for _, m := range ms {

@@ -1,12 +1,10 @@
 //go:build linux
 
-package main
+package holders
 
-// procscan_linux.go is the one file of shmctl that reads /proc to find out
-// which processes hold a segment. It is written to move as a whole into
-// internal/procfs (next to MappedBy, Alive and StartTime) once that package
-// has the pieces shmctl needs: holders by inode rather than by path, open
-// descriptors, SysV attachments and the processes whose maps are unreadable.
+// scan_linux.go reads /proc once to find out which processes hold which
+// segment: file mappings by device and inode, open descriptors, SysV
+// attachments, and the processes whose maps are unreadable.
 
 import (
 	"bufio"
@@ -26,10 +24,10 @@ import (
 	"github.com/shmkit/shmkit/segment"
 )
 
-// procTable is one pass over /proc: every file mapping, every open
+// Table is one pass over /proc: every file mapping, every open
 // descriptor and every SysV attachment of every process this one can see,
 // plus the processes whose maps it could not read.
-type procTable struct {
+type Table struct {
 	self  int
 	files map[uint64][]fileMap // inode -> mappings of a file with that inode
 	sysv  map[int][]int        // shmid -> pids attached (maps lines "/SYSV...")
@@ -64,11 +62,13 @@ type shmRow struct {
 	perms  uint32
 }
 
-// object identifies a segment the way the kernel does, for matching
-// against procTable: the file (device, inode, path) of a POSIX or File
+// Object identifies a segment the way the kernel does, for matching
+// against a Table: the file (device, inode, path) of a POSIX or File
 // segment, or the shmid of a SysV segment. uid, gid and mode say who may
-// access it.
-type object struct {
+// access it. Two Objects compare equal when they name the same kernel
+// object; a segment removed and created again under its name is another
+// Object.
+type Object struct {
 	isSysV bool
 	shmid  int
 	dev    uint64
@@ -79,16 +79,29 @@ type object struct {
 	mode   uint32
 }
 
-func (o object) sysv() bool { return o.isSysV }
+// SysV reports whether o is a SysV segment.
+func (o Object) SysV() bool { return o.isSysV }
 
-// scanProcs reads /proc once. Processes that exit during the scan are
-// skipped; processes that cannot be read are listed as blind.
-func scanProcs() (*procTable, error) {
-	t := &procTable{
+// Owner returns the uid that owns o (the file's owner; SysV: shm_perm.uid).
+func (o Object) Owner() int { return o.uid }
+
+// File returns the device and inode of o's file (zero for SysV), to check
+// that a directory entry about to be removed is the file judged.
+func (o Object) File() (dev, ino uint64) { return o.dev, o.ino }
+
+// Scan reads /proc once. Processes that exit during the scan are skipped;
+// processes that cannot be read are listed as blind (Blind). The calling
+// process itself is left out: it is never a holder of what it judges
+// (except as creator or registered participant, which Judge checks by
+// liveness). A Table is a snapshot: what it says may be out of date as soon
+// as it returns, so a caller about to remove a segment scans again and
+// judges again just before it does.
+func Scan() (*Table, error) {
+	t := &Table{
 		self: os.Getpid(), files: map[uint64][]fileMap{}, sysv: map[int][]int{},
 		fds: map[string][]int{}, shm: map[int]shmRow{},
 	}
-	t.ptrace = hasCap(capSysPtrace)
+	t.ptrace = HasCap(CapSysPtrace)
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("scan processes: %w", err)
@@ -110,7 +123,7 @@ func scanProcs() (*procTable, error) {
 // descriptors are read before the maps: a creator holds its segment open
 // until it has mapped it, so a process caught between the two is seen in
 // one or the other.
-func (t *procTable) scanProc(pid int) {
+func (t *Table) scanProc(pid int) {
 	dir := "/proc/" + strconv.Itoa(pid)
 	blind := false
 	fds, err := os.ReadDir(dir + "/fd")
@@ -149,7 +162,7 @@ func gone(err error) bool {
 
 // parseMaps records the file-backed lines of a /proc/PID/maps file:
 // "start-end perms offset major:minor inode path".
-func (t *procTable) parseMaps(pid int, maps []byte) {
+func (t *Table) parseMaps(pid int, maps []byte) {
 	for line := range bytes.Lines(maps) {
 		f := bytes.Fields(line)
 		if len(f) < 6 {
@@ -208,7 +221,7 @@ func procUID(pid int) int {
 }
 
 // readSysV reads /proc/sysvipc/shm, locating columns by their titles.
-func (t *procTable) readSysV() error {
+func (t *Table) readSysV() error {
 	f, err := os.Open("/proc/sysvipc/shm")
 	if err != nil {
 		return err
@@ -247,7 +260,7 @@ func (t *procTable) readSysV() error {
 // locate finds the object behind info: it stats the file of a POSIX or File
 // segment, or looks up the SysV shmid (by info.SysVID, or else by key). It
 // fails with segment.ErrNotExist when the object is gone.
-func (t *procTable) locate(info segment.Info) (object, error) {
+func (t *Table) locate(info segment.Info) (Object, error) {
 	if info.Backend == segment.SysV {
 		id, ok := info.SysVID, false
 		if _, ok = t.shm[id]; !ok || id == 0 {
@@ -258,10 +271,10 @@ func (t *procTable) locate(info segment.Info) (object, error) {
 			}
 		}
 		if !ok {
-			return object{}, fmt.Errorf("%w: no SysV segment with key %#08x", segment.ErrNotExist, uint32(info.SysVKey))
+			return Object{}, fmt.Errorf("%w: no SysV segment with key %#08x", segment.ErrNotExist, uint32(info.SysVKey))
 		}
 		r := t.shm[id]
-		return object{isSysV: true, shmid: id, uid: r.uid, gid: r.gid, mode: r.perms & 0o777}, nil
+		return Object{isSysV: true, shmid: id, uid: r.uid, gid: r.gid, mode: r.perms & 0o777}, nil
 	}
 	path := info.Path
 	if abs, err := filepath.Abs(path); err == nil {
@@ -273,16 +286,16 @@ func (t *procTable) locate(info segment.Info) (object, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return object{}, fmt.Errorf("%w: %s", segment.ErrNotExist, path)
+			return Object{}, fmt.Errorf("%w: %s", segment.ErrNotExist, path)
 		}
-		return object{}, fmt.Errorf("stat %s: %w", path, err)
+		return Object{}, fmt.Errorf("stat %s: %w", path, err)
 	}
-	return object{dev: uint64(st.Dev), ino: st.Ino, path: path, uid: int(st.Uid), gid: int(st.Gid),
+	return Object{dev: uint64(st.Dev), ino: st.Ino, path: path, uid: int(st.Uid), gid: int(st.Gid),
 		mode: st.Mode & 0o777}, nil
 }
 
 // mappers returns the processes that map o (SysV: are attached to it).
-func (t *procTable) mappers(o object) []int {
+func (t *Table) mappers(o Object) []int {
 	if o.isSysV {
 		return t.sysv[o.shmid]
 	}
@@ -298,7 +311,7 @@ func (t *procTable) mappers(o object) []int {
 }
 
 // openers returns the processes with a descriptor open on o's file.
-func (t *procTable) openers(o object) []int {
+func (t *Table) openers(o Object) []int {
 	if o.isSysV {
 		return nil
 	}
@@ -307,7 +320,7 @@ func (t *procTable) openers(o object) []int {
 
 // attachments returns the kernel's count of attachments of a SysV
 // segment (shm_nattch), -1 for other backends.
-func (t *procTable) attachments(o object) int {
+func (t *Table) attachments(o Object) int {
 	if !o.isSysV {
 		return -1
 	}
@@ -321,7 +334,7 @@ func (t *procTable) attachments(o object) int {
 // processes of other user namespaces: those are only reported
 // (blindCount), not counted, or gc could never remove anything on a host
 // that runs one.
-func (t *procTable) blindTo(o object) []int {
+func (t *Table) blindTo(o Object) []int {
 	if t.ptrace {
 		return nil
 	}
@@ -354,8 +367,9 @@ func rawCreator(path string) (pid int, start uint64) {
 	return int(p), binary.LittleEndian.Uint64(b[8:])
 }
 
-// blindPIDs returns the processes whose holdings are unknown.
-func (t *procTable) blindPIDs() []int {
+// Blind returns the processes whose holdings are unknown (their maps or
+// descriptors could not be read).
+func (t *Table) Blind() []int {
 	out := make([]int, len(t.blind))
 	for i, b := range t.blind {
 		out[i] = b.pid
@@ -363,19 +377,19 @@ func (t *procTable) blindPIDs() []int {
 	return out
 }
 
-// blindCounted says whether blindTo counts unreadable processes as
-// possible holders (it does unless this process has CAP_SYS_PTRACE).
-func (t *procTable) blindCounted() bool { return !t.ptrace }
+// BlindCounted says whether Judge counts unreadable processes as possible
+// holders (it does unless this process has CAP_SYS_PTRACE).
+func (t *Table) BlindCounted() bool { return !t.ptrace }
 
 // Capability numbers (linux/capability.h).
 const (
-	capIPCLock   = 14
-	capSysPtrace = 19
+	CapIPCLock   = 14
+	CapSysPtrace = 19
 )
 
-// hasCap reports whether this process has capability c in its effective
+// HasCap reports whether this process has capability c in its effective
 // set (CapEff of /proc/self/status).
-func hasCap(c uint) bool {
+func HasCap(c uint) bool {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return false
@@ -393,9 +407,9 @@ func hasCap(c uint) bool {
 // PROC_PID_INIT_INO in the kernel.
 const initPIDNamespace = 0xEFFFFFFC
 
-// pidNamespace returns the inode of this process's pid namespace, and
+// PIDNamespace returns the inode of this process's pid namespace, and
 // whether it is the host's.
-func pidNamespace() (ino uint64, initial bool, err error) {
+func PIDNamespace() (ino uint64, initial bool, err error) {
 	link, err := os.Readlink("/proc/self/ns/pid")
 	if err != nil {
 		return 0, false, err
@@ -412,10 +426,10 @@ func pidNamespace() (ino uint64, initial bool, err error) {
 	return ino, ino == initPIDNamespace, nil
 }
 
-// pidNamespaceNote warns, when this process is not in the host's pid
+// PIDNamespaceNote warns, when this process is not in the host's pid
 // namespace, that processes outside it cannot be seen.
-func pidNamespaceNote() string {
-	ino, initial, err := pidNamespace()
+func PIDNamespaceNote() string {
+	ino, initial, err := PIDNamespace()
 	if err != nil || initial {
 		return ""
 	}
