@@ -22,7 +22,6 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit"
-	"github.com/shmkit/shmkit/segment"
 )
 
 func main() {}
@@ -127,19 +126,21 @@ func status(err error) C.int {
 		return C.SHMKIT_ERR_SAMPLE_STATE
 	case errors.Is(err, shmkit.ErrUnsupported):
 		return C.SHMKIT_ERR_UNSUPPORTED
-	case isNotExist(err):
+	case errors.Is(err, shmkit.ErrInUse):
+		return C.SHMKIT_ERR_IN_USE
+	case errors.Is(err, shmkit.ErrTooManyLoans):
+		return C.SHMKIT_ERR_TOO_MANY_LOANS
+	case errors.Is(err, shmkit.ErrUntrusted):
+		return C.SHMKIT_ERR_UNTRUSTED
+	case errors.Is(err, shmkit.ErrFault):
+		return C.SHMKIT_ERR_FAULT
+	case errors.Is(err, shmkit.ErrNotExist), errors.Is(err, fs.ErrNotExist):
 		return C.SHMKIT_ERR_NOT_FOUND
-	case isExist(err):
+	case errors.Is(err, shmkit.ErrExist), errors.Is(err, fs.ErrExist):
 		return C.SHMKIT_ERR_EXISTS
 	}
 	return C.SHMKIT_ERR
 }
-
-func isNotExist(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, segment.ErrNotExist)
-}
-
-func isExist(err error) bool { return errors.Is(err, fs.ErrExist) || errors.Is(err, segment.ErrExist) }
 
 // deadline turns a timeout in nanoseconds into a context: negative is none.
 func deadline(ns C.int64_t) (context.Context, context.CancelFunc) {
@@ -203,23 +204,8 @@ func shmkit_open(name *C.char, expect *C.shmkit_config, out *C.uint64_t) C.int {
 	if expect != nil {
 		opts = append(opts, shmkit.WithExpect(goConfig(expect)))
 	}
-	ch, err := open(n, opts...)
+	ch, err := shmkit.Open(n, opts...)
 	return newChannel(ch, err, out)
-}
-
-// open is shmkit.Open that waits (a second at most) for a creator that
-// has made the segment but not yet written its header (segment.ErrNotReady):
-// to a caller that opens a channel another process is creating, it is
-// there or not, never half there.
-func open(name string, opts ...shmkit.Option) (*shmkit.Channel, error) {
-	end := time.Now().Add(time.Second)
-	for {
-		ch, err := shmkit.Open(name, opts...)
-		if err == nil || !errors.Is(err, segment.ErrNotReady) || time.Now().After(end) {
-			return ch, err
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 //export shmkit_open_or_create
@@ -228,23 +214,8 @@ func shmkit_open_or_create(name *C.char, cfg *C.shmkit_config, out *C.uint64_t) 
 	if !ok || out == nil {
 		return argError("shmkit_open_or_create: name or out is NULL")
 	}
-	ch, err := openOrCreate(n, goConfig(cfg))
+	ch, err := shmkit.OpenOrCreate(n, goConfig(cfg))
 	return newChannel(ch, err, out)
-}
-
-// openOrCreate opens name, or creates it when it does not exist; a
-// creator that loses the race to another opens what the other made.
-func openOrCreate(name string, cfg shmkit.Config) (*shmkit.Channel, error) {
-	for try := 0; ; try++ {
-		ch, err := open(name, shmkit.WithExpect(cfg))
-		if err == nil || !isNotExist(err) || try == 10 {
-			return ch, err
-		}
-		ch, err = shmkit.Create(name, cfg)
-		if err == nil || !isExist(err) {
-			return ch, err
-		}
-	}
 }
 
 //export shmkit_channel_close
@@ -261,12 +232,16 @@ func shmkit_channel_close(h C.uint64_t) C.int {
 }
 
 //export shmkit_remove
-func shmkit_remove(name *C.char) C.int {
+func shmkit_remove(name *C.char, force C.int) C.int {
 	n, ok := goName(name)
 	if !ok {
 		return argError("shmkit_remove: name is NULL")
 	}
-	if err := shmkit.Remove(n); err != nil {
+	var opts []shmkit.Option
+	if force != 0 {
+		opts = append(opts, shmkit.WithForce())
+	}
+	if err := shmkit.Remove(n, opts...); err != nil {
 		return fail(err)
 	}
 	return C.SHMKIT_OK

@@ -76,7 +76,11 @@ typedef enum shmkit_status {
 	SHMKIT_ERR_TYPE_MISMATCH = -17, /* a typed channel of another type */
 	SHMKIT_ERR_SAMPLE_STATE = -18,  /* a loan or message already published/released */
 	SHMKIT_ERR_UNSUPPORTED = -19,   /* not on this operating system */
-	SHMKIT_ERR_BUFFER = -20         /* stats_json: buffer too small (*len says how much) */
+	SHMKIT_ERR_BUFFER = -20,        /* stats_json: buffer too small (*len says how much) */
+	SHMKIT_ERR_IN_USE = -21,        /* remove: live processes hold the channel (force removes it anyway) */
+	SHMKIT_ERR_TOO_MANY_LOANS = -22, /* loan while the publisher holds its most loans */
+	SHMKIT_ERR_UNTRUSTED = -23,     /* open: the segment's owner or mode is not trusted (docs/security.md) */
+	SHMKIT_ERR_FAULT = -24          /* a memory fault on the mapping: someone truncated the segment */
 } shmkit_status;
 
 /* Patterns and policies (shmkit_config.pattern, .policy); 0 is the default. */
@@ -151,8 +155,8 @@ int shmkit_open(const char *name, const shmkit_config *expect, shmkit_channel *o
 int shmkit_open_or_create(const char *name, const shmkit_config *cfg, shmkit_channel *out);
 /* Closes the channel and every publisher and subscriber made from it (their handles stay to be closed); the last participant removes the name. */
 int shmkit_channel_close(shmkit_channel ch);
-/* Removes a channel's name (participants attached keep their mappings). */
-int shmkit_remove(const char *name);
+/* Removes a channel's name; refuses (SHMKIT_ERR_IN_USE) while live processes hold it unless force is non-zero (they keep their mappings). */
+int shmkit_remove(const char *name, int force);
 int shmkit_channel_config(shmkit_channel ch, shmkit_config *out);
 int shmkit_channel_stats(shmkit_channel ch, shmkit_stats *out);
 /* Every counter as JSON (Go's shmkit.Stats); *len gets the length (also on SHMKIT_ERR_BUFFER). */

@@ -42,6 +42,7 @@ __all__ = [
     "Channel", "Publisher", "Subscriber", "Message", "Loan",
     "Error", "PeerGone", "Closed", "TypeMismatch", "Timeout", "NotFound", "Exists", "Corrupt",
     "Mismatch", "ConfigError", "TooLarge", "Full", "NoMemory", "TooManyHeld", "WouldBlock",
+    "InUse", "TooManyLoans", "Untrusted", "Fault",
     "RECHECK",
 ]
 
@@ -115,6 +116,22 @@ class WouldBlock(Error):
     """Nothing to receive without waiting."""
 
 
+class InUse(Error):
+    """remove: live processes hold the channel (force=True removes it anyway)."""
+
+
+class TooManyLoans(Error):
+    """A publisher holds the most loans it may (publish or discard one)."""
+
+
+class Untrusted(Error, PermissionError):
+    """open: the channel's owner or mode is not trusted (docs/security.md)."""
+
+
+class Fault(Corrupt):
+    """A memory fault on the mapping: someone truncated the segment."""
+
+
 _BY_STATUS = {
     _lib.INVALID_HANDLE: Closed,
     _lib.INVALID_ARGUMENT: ConfigError,
@@ -132,6 +149,10 @@ _BY_STATUS = {
     _lib.NO_MEMORY: NoMemory,
     _lib.TOO_MANY_HELD: TooManyHeld,
     _lib.TYPE_MISMATCH: TypeMismatch,
+    _lib.IN_USE: InUse,
+    _lib.TOO_MANY_LOANS: TooManyLoans,
+    _lib.UNTRUSTED: Untrusted,
+    _lib.FAULT: Fault,
 }
 
 
@@ -213,9 +234,10 @@ def open_or_create(name, **config):
     return Channel(h.value, name)
 
 
-def remove(name):
-    """Remove channel ``name`` (processes attached keep their mappings)."""
-    _check(_L.shmkit_remove(_name(name)))
+def remove(name, force=False):
+    """Remove channel ``name``. Raises InUse while live processes hold it,
+    unless ``force`` (they keep their mappings); NotFound if there is none."""
+    _check(_L.shmkit_remove(_name(name), 1 if force else 0))
 
 
 def _timeout_ns(timeout):

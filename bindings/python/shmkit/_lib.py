@@ -61,6 +61,10 @@ TYPE_MISMATCH = -17
 SAMPLE_STATE = -18
 UNSUPPORTED = -19
 BUFFER = -20
+IN_USE = -21
+TOO_MANY_LOANS = -22
+UNTRUSTED = -23
+FAULT = -24
 
 
 def _path():
@@ -88,7 +92,7 @@ def load():
         "shmkit_open": ([c_char_p, POINTER(Config), POINTER(h)], c_int),
         "shmkit_open_or_create": ([c_char_p, POINTER(Config), POINTER(h)], c_int),
         "shmkit_channel_close": ([h], c_int),
-        "shmkit_remove": ([c_char_p], c_int),
+        "shmkit_remove": ([c_char_p, c_int], c_int),
         "shmkit_channel_config": ([h, POINTER(Config)], c_int),
         "shmkit_channel_stats_json": ([h, c_void_p, c_size_t, POINTER(c_size_t)], c_int),
         "shmkit_publisher_open": ([h, POINTER(h)], c_int),

@@ -123,6 +123,15 @@ class TestChannel(Base):
         with self.assertRaises(shmkit.Closed):
             ch.publisher()
 
+    def test_remove(self):
+        with self.assertRaises(shmkit.NotFound):
+            shmkit.remove(self.name)
+        with shmkit.create(self.name, max_message=64):
+            with self.assertRaises(shmkit.InUse):
+                shmkit.remove(self.name)  # this process holds it
+            shmkit.remove(self.name, force=True)
+            self.assertFalse(os.path.exists("/dev/shm/shmkit." + self.name))
+
     def test_open_or_create(self):
         with shmkit.open_or_create(self.name, max_message=64) as a, shmkit.open_or_create(self.name, max_message=64) as b:
             sub = b.subscriber()

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit"
-	"github.com/shmkit/shmkit/segment"
 )
 
 func main() {
@@ -79,8 +78,7 @@ func openWhenThere(name string, wait time.Duration) (*shmkit.Channel, error) {
 	end := time.Now().Add(wait)
 	for {
 		ch, err := shmkit.Open(name)
-		// Not there yet, or there but its creator is still writing it.
-		if err == nil || !errors.Is(err, os.ErrNotExist) && !errors.Is(err, segment.ErrNotReady) || time.Now().After(end) {
+		if err == nil || !errors.Is(err, shmkit.ErrNotExist) || time.Now().After(end) {
 			return ch, err
 		}
 		time.Sleep(5 * time.Millisecond)
