@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
 	"runtime/cgo"
 	"sync"
 	"time"
@@ -166,6 +167,8 @@ func goConfig(c *C.shmkit_config) shmkit.Config {
 		ChunksPerClass:   int(c.chunks_per_class),
 		Keep:             c.keep != 0,
 		LivenessInterval: time.Duration(c.liveness_interval_ns),
+		MaxLoans:         int(c.max_loans),
+		Mode:             os.FileMode(c.mode),
 	}
 }
 
@@ -267,6 +270,8 @@ func shmkit_channel_config(h C.uint64_t, out *C.shmkit_config) C.int {
 		max_processes:        C.uint32_t(cfg.MaxProcesses),
 		chunks_per_class:     C.uint32_t(cfg.ChunksPerClass),
 		liveness_interval_ns: C.int64_t(cfg.LivenessInterval),
+		max_loans:            C.uint32_t(cfg.MaxLoans),
+		mode:                 C.uint32_t(cfg.Mode.Perm()),
 	}
 	if cfg.Keep {
 		out.keep = 1

@@ -110,7 +110,9 @@ typedef struct shmkit_config {
 	uint32_t chunks_per_class; /* pool chunks per size class (default 2*ring_depth) */
 	uint32_t keep;             /* non-zero: the last participant leaves the name in place */
 	int64_t liveness_interval_ns; /* how often dead participants are looked for (default 100 ms) */
-	uint64_t reserved[4];      /* zero */
+	uint32_t max_loans;        /* samples one publisher may hold loaned (default 16) */
+	uint32_t mode;             /* permission bits of a named channel (default 0600; 0660 with a group) */
+	uint64_t reserved[3];      /* zero */
 } shmkit_config;
 
 /* A received message: zero copy, valid until shmkit_release(sub, token). */

@@ -173,11 +173,11 @@ def frames_shm_names(n, depth=64):
             b.unlink()
 
 
-def small_shmkit(bin_dir, n, tag, into):
+def small_shmkit(bin_dir, n, tag, into, extra=()):
     import shmkit
     name = "bench-small-%d-%s" % (os.getpid(), tag)
     pub = subprocess.Popen([os.path.join(bin_dir, "frames"), "-name", name, "-count", str(n),
-                            "-size", "64", "-depth", "1024"], stdout=subprocess.DEVNULL)
+                            "-size", "64", "-depth", "1024"] + list(extra), stdout=subprocess.DEVNULL)
     try:
         ch = _open(shmkit, name)
         with ch, ch.subscriber() as sub:
@@ -302,6 +302,8 @@ def main():
         if "small" in only:
             add("64B shmkit receive+release", small_shmkit(a.bin, a.small, tag, False))
             add("64B shmkit receive_into", small_shmkit(a.bin, a.small, tag + "i", True))
+            add("64B shmkit receive+release (Go pub parks)", small_shmkit(a.bin, a.small, tag + "p", False, ["-park"]))
+            add("64B shmkit receive_into (Go pub parks)", small_shmkit(a.bin, a.small, tag + "ip", True, ["-park"]))
             add("64B multiprocessing.Queue", small_mpqueue(a.small))
         if "crossing" in only:
             c, g, p, i = crossing(200000)
@@ -326,8 +328,14 @@ def main():
     ratio("frames shmkit (Go pub, zero copy)", "frames multiprocessing.Queue", "frames: shmkit / mp.Queue (target >= 10x)")
     ratio("frames shmkit (Go pub, zero copy)", "frames shared_memory + Queue of names",
           "frames: shmkit / shared_memory+names (target >= 2x)")
+    ratio("frames shmkit (Go pub parks, zero copy)", "frames shared_memory + Queue of names",
+          "frames: shmkit, pub parks / shared_memory+names (target >= 2x)")
     ratio("64B shmkit receive+release", "64B multiprocessing.Queue", "64B: receive+release / mp.Queue (target >= 3x)")
     ratio("64B shmkit receive_into", "64B multiprocessing.Queue", "64B: receive_into / mp.Queue (target >= 3x)")
+    ratio("64B shmkit receive+release (Go pub parks)", "64B multiprocessing.Queue",
+          "64B: receive+release, pub parks / mp.Queue (target >= 3x)")
+    ratio("64B shmkit receive_into (Go pub parks)", "64B multiprocessing.Queue",
+          "64B: receive_into, pub parks / mp.Queue (target >= 3x)")
     ratio("64B C subscriber", "64B Go subscriber", "64B: C subscriber / Go subscriber (target >= 0.67)")
 
 

@@ -29,6 +29,7 @@ are gone. See docs/bindings.md.
 
 import ctypes
 import json
+import struct
 import sys
 import threading
 import time
@@ -52,6 +53,8 @@ _L = _lib.load()
 #: checks for signals (KeyboardInterrupt) and calls again, in seconds.
 RECHECK = 0.1
 _RECHECK_NS = int(RECHECK * 1e9)
+_MSG = struct.Struct("@PNQQQQ")  # shmkit_message, native layout
+assert _MSG.size == ctypes.sizeof(_lib.Msg)
 
 
 class Error(Exception):
@@ -176,7 +179,7 @@ _POLICIES = {"block": 1, "drop_newest": 2, "drop_oldest": 3}
 
 def _config(pattern=None, policy=None, max_message=0, ring_depth=0, max_publishers=0,
             max_subscribers=0, max_processes=0, chunks_per_class=0, keep=False,
-            liveness_interval=None):
+            liveness_interval=None, max_loans=0, mode=0):
     c = _lib.Config()
     if pattern is not None:
         if pattern not in _PATTERNS:
@@ -189,7 +192,8 @@ def _config(pattern=None, policy=None, max_message=0, ring_depth=0, max_publishe
         c.policy = _POLICIES[p]
     for k, v in (("max_message", max_message), ("ring_depth", ring_depth),
                  ("max_publishers", max_publishers), ("max_subscribers", max_subscribers),
-                 ("max_processes", max_processes), ("chunks_per_class", chunks_per_class)):
+                 ("max_processes", max_processes), ("chunks_per_class", chunks_per_class),
+                 ("max_loans", max_loans), ("mode", mode)):
         if v < 0:
             raise ConfigError("%s %d is negative" % (k, v))
         setattr(c, k, v)
@@ -209,8 +213,9 @@ def create(name, **config):
     """Create channel ``name`` and join it. Keywords: pattern ("pubsub" or
     "workqueue"), policy ("block", "drop_newest", "drop_oldest"),
     max_message, ring_depth, max_publishers, max_subscribers, max_processes,
-    chunks_per_class, keep, liveness_interval (seconds); 0 or absent takes
-    the default. Raises Exists when the name is taken."""
+    chunks_per_class, max_loans, mode (permission bits), keep,
+    liveness_interval (seconds); 0 or absent takes the default. Raises
+    Exists when the name is taken."""
     h = ctypes.c_uint64()
     _check(_L.shmkit_create(_name(name), ctypes.byref(_config(**config)), ctypes.byref(h)))
     return Channel(h.value, name)
@@ -317,6 +322,7 @@ class Channel:
             "max_publishers": c.max_publishers, "max_subscribers": c.max_subscribers,
             "max_processes": c.max_processes, "chunks_per_class": c.chunks_per_class,
             "keep": bool(c.keep), "liveness_interval": c.liveness_interval_ns / 1e9,
+            "max_loans": c.max_loans, "mode": c.mode,
         }
 
     def stats(self):
@@ -581,15 +587,11 @@ class Message:
                  "__weakref__")
 
     def __init__(self, sub, m):
+        # m: the shmkit_message fields (data, len, seq, missed, publisher, token)
         self._sub = sub
-        self._tok = m.token
-        self._addr = m.data
-        self._n = m.len
+        self._addr, self._n, self.seq, self.missed, self.publisher, self._tok = m
         self._view = None
         self._arr = None
-        self.seq = m.seq
-        self.missed = m.missed
-        self.publisher = m.publisher
         self._held = True
 
     def __repr__(self):
@@ -664,6 +666,7 @@ class Subscriber:
         self._closed = False
         self._m = _lib.Msg()
         self._mp = ctypes.pointer(self._m)
+        self._mbuf = memoryview(self._m).cast("B")
         self._recv = _L.shmkit_receive_next
         # Released messages whose release rides on the next receive (one
         # call into the library per message in a stream); list operations
@@ -692,10 +695,13 @@ class Subscriber:
         if self._closed:
             raise Closed("subscriber is closed")
         h, recv, mp = self._h, self._recv, self._mp
-        try:
-            tok = self._pend.pop()
-        except IndexError:
-            tok = 0
+        pend = self._pend
+        tok = 0
+        if pend:
+            try:
+                tok = pend.pop()
+            except IndexError:  # another thread took it
+                pass
         if timeout is None:
             while True:
                 rc = recv(h, tok, _RECHECK_NS, mp)
@@ -716,22 +722,25 @@ class Subscriber:
                 wait = min(int(left * 1e9), _RECHECK_NS)
         if rc:
             raise _error(rc)
-        return Message(self, self._m)
+        return Message(self, _MSG.unpack_from(self._mbuf))
 
     def try_receive(self):
         """The next message if there is one now, else None. Raises PeerGone
         when every publisher has left and everything was received."""
         h = self._handle()
-        try:
-            tok = self._pend.pop()
-        except IndexError:
-            tok = 0
+        pend = self._pend
+        tok = 0
+        if pend:
+            try:
+                tok = pend.pop()
+            except IndexError:  # another thread took it
+                pass
         rc = self._recv(h, tok, 0, self._mp)
         if rc == _lib.TIMEOUT:
             return None
         if rc:
             raise _error(rc)
-        return Message(self, self._m)
+        return Message(self, _MSG.unpack_from(self._mbuf))
 
     def receive_into(self, buf, timeout=None):
         """Receive the next message, copy it into the writable buffer
@@ -739,11 +748,16 @@ class Subscriber:
         message's length (beyond len(buf): truncated). Waits as receive."""
         h = self._handle()
         self._flush()
-        mv = memoryview(buf)
-        if mv.readonly or not mv.c_contiguous:
-            raise ValueError("shmkit: receive_into needs a writable contiguous buffer")
-        cap = mv.nbytes
-        c = (ctypes.c_char * cap).from_buffer(mv) if cap else None
+        if type(buf) is bytearray:
+            mv, cap = None, len(buf)
+            c = (ctypes.c_char * cap).from_buffer(buf) if cap else None
+        else:
+            mv = memoryview(buf)
+            if mv.readonly or not mv.c_contiguous:
+                mv.release()
+                raise ValueError("shmkit: receive_into needs a writable contiguous buffer")
+            cap = mv.nbytes
+            c = (ctypes.c_char * cap).from_buffer(mv) if cap else None
         try:
             end = None if timeout is None else time.monotonic() + timeout
             while True:
@@ -753,7 +767,8 @@ class Subscriber:
                     break
         finally:
             del c
-            mv.release()
+            if mv is not None:
+                mv.release()
         if rc:
             raise _error(rc)
         return self._n.value
@@ -786,7 +801,7 @@ class Subscriber:
 
     def _flush(self):
         """Release now what waits for the next receive."""
-        while True:
+        while self._pend:
             try:
                 tok = self._pend.pop()
             except IndexError:

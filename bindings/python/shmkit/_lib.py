@@ -18,7 +18,9 @@ class Config(ctypes.Structure):
         ("chunks_per_class", c_uint32),
         ("keep", c_uint32),
         ("liveness_interval_ns", c_int64),
-        ("reserved", c_uint64 * 4),
+        ("max_loans", c_uint32),
+        ("mode", c_uint32),
+        ("reserved", c_uint64 * 3),
     ]
 
 
