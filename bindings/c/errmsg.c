@@ -20,6 +20,16 @@ const char *shmkit_last_error(void) { return shmkit_err; }
 
 int shmkit_abi_version(void) { return SHMKIT_ABI_VERSION; }
 
+size_t shmkit_sizeof(int which) {
+	switch (which) {
+	case 0: return sizeof(shmkit_config);
+	case 1: return sizeof(shmkit_message);
+	case 2: return sizeof(shmkit_loan_t);
+	case 3: return sizeof(shmkit_stats);
+	}
+	return 0;
+}
+
 const char *shmkit_status_name(int status) {
 	switch (status) {
 	case SHMKIT_OK: return "SHMKIT_OK";

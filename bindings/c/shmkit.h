@@ -17,7 +17,7 @@
  * Conventions
  *  - Every function returns SHMKIT_OK (0) or a negative shmkit_status. After
  *    a failure, shmkit_last_error() returns a message for the calling
- *    thread (thread-local, valid until the thread's next shmkit call).
+ *    thread (thread-local; it stays until the thread's next failing call).
  *  - Handles are opaque 64-bit values, never pointers; 0 is never a valid
  *    handle. A handle used after its close gives SHMKIT_ERR_INVALID_HANDLE
  *    (handle values are never reused).
@@ -145,6 +145,8 @@ typedef struct shmkit_stats {
 #ifndef SHMKIT_NO_PROTOTYPES
 
 int shmkit_abi_version(void);
+/* sizeof of the ABI's structs, for bindings that declare them anew: 0 shmkit_config, 1 shmkit_message, 2 shmkit_loan_t, 3 shmkit_stats (0 for another). */
+size_t shmkit_sizeof(int which);
 /* The calling thread's message for its last failed call ("" if none). */
 const char *shmkit_last_error(void);
 /* A fixed name for a status ("SHMKIT_ERR_TIMEOUT"). */

@@ -89,6 +89,7 @@ def load():
     h = c_uint64
     decl = {
         "shmkit_abi_version": ([], c_int),
+        "shmkit_sizeof": ([c_int], c_size_t),
         "shmkit_last_error": ([], c_char_p),
         "shmkit_create": ([c_char_p, POINTER(Config), POINTER(h)], c_int),
         "shmkit_open": ([c_char_p, POINTER(Config), POINTER(h)], c_int),
@@ -119,4 +120,8 @@ def load():
     v = lib.shmkit_abi_version()
     if v != ABI_VERSION:
         raise ImportError("shmkit: %s has ABI version %d, this package needs %d" % (path, v, ABI_VERSION))
+    for i, st in enumerate((Config, Msg, LoanT)):
+        if lib.shmkit_sizeof(i) != ctypes.sizeof(st):
+            raise ImportError("shmkit: %s: %s is %d bytes in the library, %d here" % (
+                path, st.__name__, lib.shmkit_sizeof(i), ctypes.sizeof(st)))
     return lib
