@@ -39,7 +39,6 @@ type dring struct {
 	read     *atomic.Uint64
 	notEmpty *futex.Event
 	notFull  *futex.Event
-	limit    *atomic.Uint64 // the subscriber's own depth, 0 = depth
 }
 
 const (
@@ -75,7 +74,6 @@ func attachDring(mem []byte, depth int) *dring {
 	return &dring{
 		slots: mem[rgSlots:], depth: uint64(depth), mask: uint64(depth - 1),
 		tail: u64(mem, rgTail), read: u64(mem, rgRead), notEmpty: ne, notFull: nf,
-		limit: u64(mem, rgLimit),
 	}
 }
 
@@ -116,19 +114,6 @@ type target struct {
 
 func (t target) valid() bool { return t.word == nil || t.word.Load() == t.want }
 
-// overLimit reports whether the ring holds its subscriber's own depth
-// (WithDepth) at tail position t. The read index may lag a reader's claim
-// by a moment, which only makes the ring look fuller. A limit outside
-// [1, depth] (a hostile word) counts as the whole ring.
-func (r *dring) overLimit(t uint64) bool {
-	l := r.limit.Load()
-	if l == 0 || l >= r.depth {
-		return false
-	}
-	rd := r.read.Load() & posMask
-	return t >= rd && t-rd >= l
-}
-
 // put appends ref on behalf of participant me, for target to.
 func (r *dring) put(v ref, me int, to target) (putResult, error) {
 	for spins := 0; ; spins++ {
@@ -142,9 +127,6 @@ func (r *dring) put(v ref, me int, to target) (putResult, error) {
 			return putClosed, nil
 		}
 		t &= posMask
-		if r.overLimit(t) {
-			return putFull, nil
-		}
 		s := r.seq(t)
 		w := s.Load()
 		p := seqPos(w)
@@ -193,9 +175,6 @@ func (r *dring) canPut() bool {
 	t := r.tail.Load()
 	if t&closedBit != 0 {
 		return true
-	}
-	if r.overLimit(t & posMask) {
-		return false
 	}
 	w := r.seq(t & posMask).Load()
 	return seqPos(w) != (t&posMask)-r.depth || seqState(w) == stEmpty

@@ -106,7 +106,6 @@ const (
 	rgRead     = 64  // uint64 next position to read
 	rgNotEmpty = 128 // futex.Event: readers sleep here
 	rgNotFull  = 136 // futex.Event: blocked writers sleep here
-	rgLimit    = 144 // uint64 the subscriber's own depth (WithDepth), 0 = RingDepth
 	rgSlots    = 192 // depth × slot
 	slotSeq    = 0   // uint64 pos<<16 | state<<8 | participant
 	slotRef    = 8   // uint64 message ref (0 = a hole: skip)

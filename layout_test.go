@@ -72,7 +72,6 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "not_empty.sleepers", Offset: rgNotEmpty + 4, Size: 4},
 		{Name: "not_full.seq", Offset: rgNotFull, Size: 4},
 		{Name: "not_full.sleepers", Offset: rgNotFull + 4, Size: 4},
-		{Name: "limit", Offset: rgLimit, Size: 8},
 		{Name: "slots", Offset: rgSlots, Size: -1},
 	})
 	layoutdoc.Check(t, doc, "ring_slot", []F{

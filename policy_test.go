@@ -481,20 +481,3 @@ func TestPoolWorstCase(t *testing.T) {
 		t.Logf("%v: %v", pol, err)
 	}
 }
-
-// TestWithDepth: a subscriber depth of its own is not in the log data
-// path (every subscriber shares each publisher's log): pub/sub refuses it
-// with errors.ErrUnsupported; a depth past RingDepth stays ErrConfig.
-func TestWithDepth(t *testing.T) {
-	ch, err := shmkit.Create(chanName(t), shmkit.Config{MaxMessage: 64, RingDepth: 16, Policy: shmkit.DropOldest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	if _, err := ch.Subscriber(shmkit.WithDepth(17)); !errors.Is(err, shmkit.ErrConfig) {
-		t.Fatalf("WithDepth past RingDepth: %v", err)
-	}
-	if _, err := ch.Subscriber(shmkit.WithDepth(2)); !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("WithDepth on pub/sub: %v", err)
-	}
-}

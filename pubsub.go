@@ -227,37 +227,14 @@ func (ch *Channel) publisher() (*Publisher, error) {
 // Subscriber joins the channel as a subscriber (a consumer on a work
 // queue: see Consumer). A subscriber receives what is published after it
 // joined. It fails with ErrFull when MaxSubscribers are attached.
-func (ch *Channel) Subscriber(opts ...SubscriberOption) (*Subscriber, error) {
+func (ch *Channel) Subscriber() (*Subscriber, error) {
 	if ch.cfg.Pattern != PubSub {
 		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
 	}
-	var o subOptions
-	for _, f := range opts {
-		f(&o)
-	}
-	if o.depth < 0 || o.depth > ch.cfg.RingDepth {
-		return nil, fmt.Errorf("%w: WithDepth(%d) outside [1, RingDepth %d]", ErrConfig, o.depth, ch.cfg.RingDepth)
-	}
-	if o.depth != 0 {
-		// The publishers' logs are shared by every subscriber: a lag limit
-		// of one's own is not in the log data path yet.
-		return nil, fmt.Errorf("%w: WithDepth on a pub/sub channel (the subscribers share each publisher's log; a per-subscriber lag limit is not implemented)", errors.ErrUnsupported)
-	}
-	return ch.subscriber(o)
+	return ch.subscriber()
 }
 
-// SubscriberOption tunes one Subscriber.
-type SubscriberOption func(*subOptions)
-
-type subOptions struct{ depth int }
-
-// WithDepth asked for a subscriber ring of its own depth n. Since the
-// data path became the publishers' logs (docs/channels.md, "Data path"),
-// which every subscriber shares, Subscriber refuses it with
-// errors.ErrUnsupported (n outside [1, RingDepth]: ErrConfig).
-func WithDepth(n int) SubscriberOption { return func(o *subOptions) { o.depth = n } }
-
-func (ch *Channel) subscriber(o subOptions) (*Subscriber, error) {
+func (ch *Channel) subscriber() (*Subscriber, error) {
 	if err := ch.enter(); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func (ch *Channel) Consumer() (*Consumer, error) {
 	if ch.cfg.Pattern != WorkQueue {
 		return nil, fmt.Errorf("%w: Consumer on a %v channel; use Subscriber", ErrConfig, ch.cfg.Pattern)
 	}
-	s, err := ch.subscriber(subOptions{})
+	s, err := ch.subscriber()
 	if err != nil {
 		return nil, err
 	}
