@@ -101,8 +101,9 @@ type Config struct {
 	Pattern Pattern
 	// MaxMessage is the largest message in bytes (default 4096).
 	MaxMessage int
-	// RingDepth is the number of messages each subscriber ring (or the
-	// work queue) holds, a power of two (default 256).
+	// RingDepth sizes each publisher's log (room for at least RingDepth
+	// records of 256 bytes and two of MaxMessage; 64 KiB by default) and is
+	// the depth of a work queue's ring; a power of two (default 256).
 	RingDepth int
 	// MaxPublishers is the most publishers (producers) at once (default 4).
 	MaxPublishers int
@@ -230,12 +231,12 @@ const (
 
 // WorstCaseChunks is the number of chunks of one size class that the
 // limits of c allow to be in use at once (c's zero fields taken as their
-// defaults): every delivery ring full (RingDepth messages each), every
-// subscriber holding MaxHeld samples, and every publisher holding MaxLoans
-// loans while it publishes one more — all distinct messages of one class.
-// It is the default ChunksPerClass. For the defaults it is
-// 8×256 + 8×40 + 4×17 = 2436 chunks: with 4 KiB messages about 19 MiB of
-// pool.
+// defaults), and the default ChunksPerClass. For a work queue: the ring
+// full (RingDepth messages), every consumer holding MaxHeld samples, and
+// every producer holding MaxLoans loans while it publishes one more — all
+// distinct messages of one class; for the defaults 256 + 8×40 + 4×17 = 644
+// chunks, with 4 KiB messages about 5 MiB of pool. For pub/sub it is 1:
+// its messages live in the publishers' logs.
 func (c Config) WorstCaseChunks() int {
 	c = c.withLimits()
 	if c.Pattern == PubSub {
