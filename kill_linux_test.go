@@ -275,26 +275,40 @@ func TestDeathDetectionBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := ctxT(t)
-	// Fill the ring while the subscriber is stopped, so the next Publish
-	// blocks on it.
+	// Fill the log while the subscriber is stopped, until a Send waits
+	// for it (its position pins the log), so the next Send blocks on it.
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if err := pub.Send(ctx, []byte("x")); err != nil {
-			t.Fatal(err)
+	for n := 0; ; n++ {
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		err := pub.Send(short, []byte("x"))
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil || n > 1<<20 {
+			t.Fatalf("filling the log, message %d: %v", n, err)
 		}
 	}
 	released := make(chan time.Time, 1)
+	blocked := make(chan struct{})
 	go func() {
+		close(blocked)
 		if err := pub.Send(ctx, []byte("y")); err != nil {
 			t.Error(err)
 		}
 		released <- time.Now()
 	}()
+	<-blocked
+	select {
+	case <-released:
+		t.Fatal("a Send into the full log did not wait for the stopped subscriber")
+	case <-time.After(50 * time.Millisecond):
+	}
+	died := time.Now() // the signal is sent now; the wait below may return after the publisher noticed
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
-	died := time.Now()
 	d := (<-released).Sub(died)
 	t.Logf("publisher blocked on a SIGKILLed subscriber released %v after the death (liveness interval %v)",
 		d.Round(time.Millisecond), shmkit.DefaultLivenessInterval)
@@ -484,8 +498,8 @@ func TestParkedWaitsNoticeDeath(t *testing.T) {
 	waitFor(t, "the waits to park", func() bool {
 		return chs[0].SleepersForTest(0) > 0 && chs[1].SleepersForTest(0) > 0
 	})
-	kill(cmd)
 	died := time.Now()
+	kill(cmd)
 	for what, c := range map[string]chan time.Time{"Receive": recv, "WaitSet": set} {
 		d := (<-c).Sub(died)
 		t.Logf("%s noticed the death %v after it (liveness interval %v)", what, d.Round(time.Millisecond), shmkit.DefaultLivenessInterval)
