@@ -221,42 +221,25 @@ func reclaim(b Backend, name string, so *segment.Options) error {
 	taken := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %q "+format, append([]any{ErrExist, name}, a...)...)
 	}
-	hdr, err := seg.RegionBytes(regionHeader)
-	if err != nil || len(hdr) < hdrSize {
-		if beingCreated(seg) {
-			return taken("is being created by pid %d", seg.Info().CreatorPID)
-		}
-		return taken("holds a segment that is no channel (%v): remove it with `shmctl rm` if it is not needed", err)
-	}
-	if u32(hdr, hdrMagic).Load() == 0 {
-		if beingCreated(seg) {
-			return taken("is being created by pid %d", seg.Info().CreatorPID)
-		}
+	r, err := readRegistry(seg)
+	switch {
+	case errors.Is(err, errUnpublished) && beingCreated(seg):
+		return taken("is being created by pid %d", seg.Info().CreatorPID)
+	case errors.Is(err, errUnpublished) && r.hdr == nil:
+		return taken("holds a segment that is no channel: remove it with `shmctl rm` if it is not needed")
+	case errors.Is(err, errUnpublished):
 		// Its creator died before it published the header: a corpse.
 		if err := othersHold(seg, name); err != nil {
 			return err
 		}
-		return removeCorpse(seg, b, name, hdr, nil)
-	}
-	snap := make([]byte, hdrImmutable+4)
-	copy(snap, hdr)
-	h, err := decodeHeader(snap)
-	if err != nil {
+		return removeCorpse(seg, b, name, r.hdr, nil)
+	case err != nil:
 		return taken("holds a channel that cannot be read (%v)", err)
-	}
-	if h.cfg.Keep {
+	case r.cfg.Keep:
 		return taken("is a kept channel (Config.Keep): join it with Open or OpenOrCreate, or remove it with Remove")
 	}
-	parts, err := seg.RegionBytes(regionParts)
-	if err != nil || len(parts) < h.cfg.participants()*entrySize {
-		return taken("holds a channel without its participant table (%v)", err)
-	}
-	var tapMem []byte
-	if t, err := attachTapRegion(seg); err == nil && t != nil {
-		tapMem = t.mem
-	}
 	check := func() error {
-		pids, err := liveHolders(parts, h.cfg, tapMem)
+		pids, err := r.holders()
 		if err != nil {
 			return taken("cannot be judged: %v", err)
 		}
@@ -271,8 +254,63 @@ func reclaim(b Backend, name string, so *segment.Options) error {
 	if err := othersHold(seg, name); err != nil {
 		return err
 	}
-	return removeCorpse(seg, b, name, hdr, check)
+	return removeCorpse(seg, b, name, r.hdr, check)
 }
+
+// registry is what the lifecycle reads of a channel it has not joined:
+// the header region and, once the header is published, the configuration,
+// the participant table and the tap region (nil when none).
+type registry struct {
+	hdr    []byte
+	cfg    Config
+	parts  []byte
+	tapMem []byte
+}
+
+// errUnpublished: the segment has no channel header region (registry.hdr
+// nil), or its magic is still 0.
+var errUnpublished = errors.New("shmkit: no channel header published")
+
+// readRegistry reads seg's channel header and tables, checked as Open
+// checks them. A header that is not there or not yet published is
+// errUnpublished; a channel that cannot be read is an error wrapping
+// ErrCorrupt (or the segment's error).
+func readRegistry(seg *segment.Segment) (registry, error) {
+	var r registry
+	hdr, err := seg.RegionBytes(regionHeader)
+	switch {
+	case errors.Is(err, segment.ErrNoRegion):
+		return r, errUnpublished
+	case err != nil:
+		return r, err
+	case len(hdr) < hdrSize:
+		return r, fmt.Errorf("%w: channel header of %d bytes", ErrCorrupt, len(hdr))
+	}
+	r.hdr = hdr
+	if u32(hdr, hdrMagic).Load() == 0 {
+		return r, errUnpublished
+	}
+	snap := make([]byte, hdrImmutable+4)
+	copy(snap, hdr)
+	h, err := decodeHeader(snap)
+	if err != nil {
+		return r, err
+	}
+	r.cfg = h.cfg
+	if r.parts, err = seg.RegionBytes(regionParts); err != nil {
+		return r, err
+	}
+	if len(r.parts) < r.cfg.participants()*entrySize {
+		return r, fmt.Errorf("%w: participant table of %d bytes", ErrCorrupt, len(r.parts))
+	}
+	if t, err := attachTapRegion(seg); err == nil && t != nil {
+		r.tapMem = t.mem
+	}
+	return r, nil
+}
+
+// holders returns the pids of the live participants and taps of r.
+func (r registry) holders() ([]int, error) { return liveHolders(r.parts, r.cfg, r.tapMem) }
 
 // othersHold applies the rest of the rules `shmctl gc` uses to the channel
 // seg maps, whose registered participants are all dead: a live creator, a
@@ -383,38 +421,18 @@ func holdersByName(b Backend, name string, so *segment.Options) ([]int, error) {
 		return nil, unjudged(err)
 	}
 	defer seg.Close()
-	hdr, err := seg.RegionBytes(regionHeader)
+	r, err := readRegistry(seg)
 	switch {
-	case errors.Is(err, segment.ErrNoRegion) || err == nil && u32(hdr, hdrMagic).Load() == 0:
-		if beingCreated(seg) {
-			return []int{seg.Info().CreatorPID}, nil
-		}
-		return nil, nil
+	case errors.Is(err, errUnpublished) && beingCreated(seg):
+		return []int{seg.Info().CreatorPID}, nil
+	case errors.Is(err, errUnpublished):
+		return nil, nil // no channel, or one whose creator died mid-create
 	case err != nil:
 		return nil, unjudged(err)
-	case len(hdr) < hdrSize:
-		return nil, unjudged(fmt.Errorf("%w: channel header of %d bytes", ErrCorrupt, len(hdr)))
 	}
-	snap := make([]byte, hdrImmutable+4)
-	copy(snap, hdr)
-	h, err := decodeHeader(snap)
+	pids, err := r.holders()
 	if err != nil {
 		return nil, unjudged(err)
-	}
-	parts, err := seg.RegionBytes(regionParts)
-	if err == nil && len(parts) < h.cfg.participants()*entrySize {
-		err = fmt.Errorf("%w: participant table of %d bytes", ErrCorrupt, len(parts))
-	}
-	if err != nil {
-		return nil, unjudged(err)
-	}
-	var tapMem []byte
-	if t, err := attachTapRegion(seg); err == nil && t != nil {
-		tapMem = t.mem
-	}
-	pids, err := liveHolders(parts, h.cfg, tapMem)
-	if err != nil {
-		return nil, fmt.Errorf("remove channel %q: %w", name, err)
 	}
 	return pids, nil
 }
