@@ -581,12 +581,21 @@ func (w *LogWriter) claimSlow(n int) ([]byte, bool, error) {
 			return nil, false, err
 		}
 	}
-	w.claim(t, pad+size, size, n)
 	if pad != 0 {
+		// The padding first, under a tail of its own that ends the lap: a
+		// writer killed before it publishes the padding leaves the tail in
+		// the old lap, where Recover looks for the unfinished record.
+		// (Claimed together with the record, the tail was already in the
+		// new lap, Recover closed off only the record, and readers stayed
+		// at the unwritten padding for ever.) The message number counts
+		// as claimed from here: a death before the record is a lost
+		// message, as any stuck claim.
+		w.setClaimed(w.seq+1, t+pad)
 		putLogHeader(l.data, off, logRec{seq: w.seq, size: pad, typ: logPad})
 		publish64(l.posWord(off), t+1)
-		off = 0
+		t, off = t+pad, 0
 	}
+	w.claim(t, size, size, n)
 	p := off + logHeader
 	return l.data[p : p+uint64(n) : p+uint64(n)], true, nil
 }
