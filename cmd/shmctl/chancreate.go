@@ -147,7 +147,11 @@ func createChannel(w io.Writer, name string, b shmkit.Backend, f *chanCreateFlag
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	_, err = fmt.Fprintf(w, "created channel %s (%v, %s, policy %s): messages up to %d bytes, rings of %d, %d publishers, %d subscribers; kept until shmctl rm %s\n",
-		name, c.Backend, c.Pattern, c.Policy, c.MaxMessage, c.RingDepth, c.MaxPublishers, c.MaxSubscribers, name)
+	depth := "ring depth" // a work queue's delivery ring
+	if c.Pattern == shmkit.PubSub {
+		depth = "ring depth (sizes each publisher's log)"
+	}
+	_, err = fmt.Fprintf(w, "created channel %s (%v, %s, policy %s): messages up to %d bytes, %s %d, %d publishers, %d subscribers; kept until shmctl rm %s\n",
+		name, c.Backend, c.Pattern, c.Policy, c.MaxMessage, depth, c.RingDepth, c.MaxPublishers, c.MaxSubscribers, name)
 	return err
 }
