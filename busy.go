@@ -1,6 +1,7 @@
 package shmkit
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +53,20 @@ func (b *busyMark) exit() {
 		b.w.Store(0)
 		return
 	}
+	if plainRelease {
+		// A release store written inline (atomicx.StoreRelease32 is
+		// this MOV behind an assembly call): x86-TSO keeps the call's
+		// earlier loads and stores before it, and so does the compiler
+		// (every store on one memory chain; a load of the memory a
+		// store replaces is scheduled before it).
+		*(*uint32)(unsafe.Pointer(&b.w)) = 0
+		return
+	}
 	atomicx.StoreRelease32(&b.w, 0) // release: the call's accesses come before
 }
+
+// plainRelease: a plain store is a release store (amd64).
+const plainRelease = runtime.GOARCH == "amd64"
 
 // quiesce waits until no call of the handle is inside the mapping; the
 // caller has stored the handle's shut flag and woken its waits.

@@ -262,9 +262,8 @@ func (p *Publisher) logCommit(n int, data []byte) error {
 // a tap when one is attached.
 func (p *Publisher) afterPublish(data []byte, k int) {
 	ch := p.ch
-	p.seq = p.lw.Seq() // the log's numbering (Sample.Seq)
 	if t := ch.tap; t != nil && t.active.Load() != 0 {
-		t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), p.seq, data)
+		t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), p.lw.Seq(), data)
 	}
 	bump(p.cMsgs, uint64(k))
 	bump(p.cBytes, uint64(len(data)))
@@ -291,7 +290,14 @@ func (p *Publisher) logSend(ctx context.Context, msg []byte) error {
 	ok, err := p.lw.Append(msg, p.meta)
 	if ok {
 		at("publish.committed")
-		p.afterPublish(msg, 1)
+		if t := p.ch.tap; (t != nil && t.active.Load() != 0) || p.nsent >= activityEvery-1 {
+			p.afterPublish(msg, 1)
+			return nil
+		}
+		// afterPublish's common case, inline.
+		p.nsent++
+		bump(p.cMsgs, 1)
+		bump(p.cBytes, uint64(n))
 		return nil
 	}
 	if err != nil {
@@ -555,10 +561,19 @@ func (s *Subscriber) count(k, bytes int) {
 	bump(s.cMsgs, uint64(k))
 	bump(s.cBytes, uint64(bytes))
 	if s.nrecv += uint64(k); s.nrecv >= activityEvery {
-		s.nrecv = 0
-		u64(s.e, peActive).Store(uint64(time.Now().UnixNano()))
-		s.ch.maybeScan()
+		s.active()
 	}
+}
+
+// count and active are written inline in logInto's common case: count
+// does not inline.
+
+// active stamps the subscriber's activity word (every activityEvery
+// messages) and lets the channel scan for dead participants.
+func (s *Subscriber) active() {
+	s.nrecv = 0
+	u64(s.e, peActive).Store(uint64(time.Now().UnixNano()))
+	s.ch.maybeScan()
 }
 
 // logRelease releases a held sample: its log's position moves to the
@@ -605,6 +620,29 @@ func (s *Subscriber) advance(j int) {
 // copy is checked against an overwrite under DropOldest: a message
 // overwritten while copied counts as missed and the next one is taken).
 func (s *Subscriber) logInto(buf []byte) (n int, got bool, err error) {
+	// The common case first: the log picked last has the next message
+	// (what pick would return), copied by CopyFast.
+	j := s.rr
+	r := s.readers[j]
+	if m, seq, meta, ok := r.CopyFast(buf); ok {
+		s.took(j)
+		s.lastMissed, s.lastSeq, s.lastFrom = 0, seq+1, j|int(meta)<<8
+		if s.heldIn[j] == 0 {
+			r.ReleaseCursor()
+		}
+		// count(1, m), inline.
+		bump(s.cMsgs, 1)
+		bump(s.cBytes, uint64(m))
+		if s.nrecv++; s.nrecv >= activityEvery {
+			s.active()
+		}
+		return m, true, nil
+	}
+	return s.logIntoSlow(buf)
+}
+
+// logIntoSlow is logInto past its common case.
+func (s *Subscriber) logIntoSlow(buf []byte) (n int, got bool, err error) {
 	for tries := 0; tries <= len(s.readers); tries++ {
 		j := s.pick()
 		if j < 0 {
@@ -639,7 +677,7 @@ func (s *Subscriber) logInto(buf []byte) (n int, got bool, err error) {
 		}
 		s.lastMissed, s.lastSeq, s.lastFrom = missed, seq+1, j|int(meta)<<8
 		if s.heldIn[j] == 0 {
-			_ = r.Release(r.Cursor())
+			r.ReleaseCursor()
 		}
 		s.count(1, m)
 		return m, true, nil
@@ -754,7 +792,7 @@ func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
 		}
 		if took > 0 {
 			if s.heldIn[j] == 0 {
-				_ = r.Release(r.Cursor())
+				r.ReleaseCursor()
 			}
 			s.count(took, bytes)
 		}

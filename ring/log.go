@@ -222,6 +222,28 @@ func storeOwn(p *atomic.Uint64, v uint64) {
 // fastStores: plain stores keep their order (amd64's TSO).
 const fastStores = runtime.GOARCH == "amd64"
 
+// publishLog is publish64 for the log's hot paths (a record's pos word, a
+// reader's position): where publish64 is a release store (fastPublish,
+// amd64 only) it is that same plain MOV, written inline instead of through
+// the assembly call (about 17 instructions a store with its ABI wrapper).
+// The compiler keeps it in place: Go's SSA threads every store through
+// one memory chain, so no earlier store moves after it, and the scheduler
+// places every load of the memory state it replaces before it; calls (the
+// payload's memmove) are barriers. The hardware keeps x86-TSO's order
+// (internal/atomicx).
+func publishLog(p *atomic.Uint64, v uint64) {
+	if fastPublish && !raceEnabled {
+		*(*uint64)(unsafe.Pointer(p)) = v
+		return
+	}
+	publishSlow(p, v)
+}
+
+// publishSlow is publish64 out of line, so that publishLog inlines.
+//
+//go:noinline
+func publishSlow(p *atomic.Uint64, v uint64) { publish64(p, v) }
+
 func (l *Log) verWord() *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(l.c), logVerWordOff))
 }
@@ -651,7 +673,7 @@ func (w *LogWriter) commit(n int, flags uint16, meta uint32) error {
 	h[2] = uint64(n) | w.claimSize<<32
 	h[3] = logData | uint64(flags)<<16 | uint64(meta)<<32
 	hook(stepProducerWritten)
-	publish64(l.posWord(off), w.claimPos+1)
+	publishLog(l.posWord(off), w.claimPos+1)
 	hook(stepProducerPublished)
 	w.seq++
 	w.pending = false
@@ -790,8 +812,17 @@ type LogReader struct {
 	pending   uint64 // missed, to report with the next message
 	missed    uint64
 	left      bool
+	quick     bool // the fast paths apply: see setQuick
 	canGet    func() bool
 	_         [cacheLine]byte
+}
+
+// setQuick recomputes quick, the one flag the fast paths (fast, CopyFast)
+// test in place of five: a policy that cannot overwrite a record while it
+// is read, the message number known, not lapped, nothing pending to
+// report, not closed. Every change of those fields calls it.
+func (r *LogReader) setQuick() {
+	r.quick = r.l.policy != LogDropOldest && r.synced && !r.resynced && r.pending == 0 && !r.left
 }
 
 // LogRecord is one record handed out in place. Data is valid until the
@@ -855,6 +886,7 @@ func (l *Log) join(i int, owner uint32) *LogReader {
 		t, c, ok := l.tailAndClaimed()
 		s.pos.Store(t)
 		r := &LogReader{l: l, slot: s, tag: active, next: t, last: t, published: t, seq: c, synced: ok}
+		r.setQuick()
 		r.canGet = func() bool { return r.ready() }
 		return r
 	}
@@ -914,6 +946,7 @@ func (r *LogReader) Missed() uint64 { return r.missed }
 func (r *LogReader) resync(t uint64) {
 	q := (t - 1) &^ r.l.mask
 	r.next, r.last, r.resynced = q, q, true
+	r.setQuick()
 }
 
 // overrun reports whether the writer may have begun to overwrite the bytes
@@ -933,7 +966,7 @@ func (r *LogReader) fast() (uint64, logRec, bool) {
 	l := r.l
 	p := r.next
 	off := p & l.mask
-	if l.policy == LogDropOldest || !r.synced || r.resynced || r.pending != 0 || r.left || l.posWord(off).Load() != p+1 {
+	if !r.quick || l.posWord(off).Load() != p+1 {
 		return 0, logRec{}, false
 	}
 	// One load of each header word: the record may be overwritten once
@@ -996,6 +1029,7 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 				// h.seq-1: messages dropped before it count, it not.
 				if r.synced && h.seq-1 > r.seq {
 					r.pending += h.seq - 1 - r.seq
+					r.setQuick()
 				}
 				if !r.synced || h.seq > r.seq {
 					r.seq = h.seq
@@ -1011,6 +1045,7 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 		}
 		r.missed += missed
 		r.synced, r.resynced = true, false
+		r.setQuick()
 		r.seq = h.seq + 1
 		d := off + logHeader
 		return LogRecord{
@@ -1084,7 +1119,7 @@ func (r *LogReader) Release(pos uint64) error {
 	}
 	hook(stepConsumerCopied)
 	r.published = pos
-	publish64(&r.slot.pos, pos)
+	publishLog(&r.slot.pos, pos)
 	hook(stepConsumerReleased)
 	if c, e := r.l.c, &r.l.c.notFull; c.mayWake(e) {
 		c.wake(e)
@@ -1171,11 +1206,14 @@ func (w *LogWriter) Append(msg []byte, meta uint32) (bool, error) {
 	h[2] = n | size<<32
 	h[3] = logData | uint64(meta)<<32
 	hook(stepProducerWritten)
-	publish64(l.posWord(off), t+1)
+	publishLog(l.posWord(off), t+1)
 	hook(stepProducerPublished)
 	w.tail = end
 	w.seq++
-	w.notify()
+	if c, e := l.c, &l.c.notEmpty; c.mayWake(e) {
+		c.wake(e)
+	}
+	hook(stepProducerNotified)
 	return true, nil
 }
 
@@ -1188,23 +1226,55 @@ func (w *LogWriter) Append(msg []byte, meta uint32) (bool, error) {
 // common case (the expected data record, a policy that cannot overwrite
 // it) is one function without calls but the copy.
 func (r *LogReader) CopyNext(buf []byte) (n int, seq uint64, meta uint32, missed uint64, ok bool, err error) {
-	l := r.l
-	p := r.next
-	off := p & l.mask
-	if l.policy != LogDropOldest && r.synced && !r.resynced && r.pending == 0 && !r.left && l.posWord(off).Load() == p+1 {
-		hp := (*[4]uint64)(unsafe.Add(l.base, off))
-		w1, w2, w3 := hp[1], hp[2], hp[3]
-		m, size := w2&0xffffffff, w2>>32
-		if w1 == r.seq && uint16(w3) == logData && size%logAlign == 0 && size <= l.capacity-off &&
-			m <= l.maxPayload && m+logHeader <= size && m <= uint64(len(buf)) {
-			d := off + logHeader
-			copy(buf, l.data[d:d+m:d+m])
-			r.last, r.next, r.seq = p, p+size, w1+1
-			return int(m), w1, uint32(w3 >> 32), 0, true, nil
-		}
+	if n, seq, meta, ok := r.CopyFast(buf); ok {
+		return n, seq, meta, 0, true, nil
 	}
 	rec, ok, err := r.TryRead0(buf)
 	return len(rec.Data), rec.Seq, rec.Meta, rec.Missed, ok, err
+}
+
+// CopyFast is CopyNext's common case alone: the expected data record
+// committed at the cursor, sane, no longer than buf, under a policy that
+// cannot overwrite it while it is copied (LogBlock, LogDropNewest). It
+// copies the payload into buf and moves the cursor past it (the position
+// is not published). ok false: it did nothing, and CopyNext does whatever
+// else there is (nothing committed, padding, a lap, a gap to count, a
+// corrupt or longer record). One function without calls but the copy.
+func (r *LogReader) CopyFast(buf []byte) (n int, seq uint64, meta uint32, ok bool) {
+	l := r.l
+	p := r.next
+	off := p & l.mask
+	if !r.quick || l.posWord(off).Load() != p+1 {
+		return 0, 0, 0, false
+	}
+	hp := (*[4]uint64)(unsafe.Add(l.base, off))
+	w1, w2, w3 := hp[1], hp[2], hp[3]
+	m, size := w2&0xffffffff, w2>>32
+	if w1 != r.seq || uint16(w3) != logData || size%logAlign != 0 || size > l.capacity-off ||
+		m > l.maxPayload || m+logHeader > size || m > uint64(len(buf)) {
+		return 0, 0, 0, false
+	}
+	d := off + logHeader
+	copy(buf, l.data[d:d+m:d+m])
+	r.last, r.next, r.seq = p, p+size, w1+1
+	return int(m), w1, uint32(w3 >> 32), true
+}
+
+// ReleaseCursor is Release(Cursor()): the reader has consumed every record
+// it read. One store to its own line (none when the position is there
+// already), then the wake-up check for a writer parked for room.
+func (r *LogReader) ReleaseCursor() {
+	pos := r.next
+	if pos == r.published {
+		return
+	}
+	hook(stepConsumerCopied)
+	r.published = pos
+	publishLog(&r.slot.pos, pos)
+	hook(stepConsumerReleased)
+	if c, e := r.l.c, &r.l.c.notFull; c.mayWake(e) {
+		c.wake(e)
+	}
 }
 
 // TryRead0 is TryRead without publishing the position.
@@ -1234,17 +1304,21 @@ func (r *LogReader) TryRead0(buf []byte) (LogRecord, bool, error) {
 
 // readerState is what TryNext changes, kept to undo a read.
 type readerState struct {
-	next, last, seq  uint64
-	synced, resynced bool
+	next, last, seq, pending uint64
+	synced, resynced         bool
 }
 
 func (r *LogReader) save() readerState {
-	return readerState{r.next, r.last, r.seq, r.synced, r.resynced}
+	return readerState{r.next, r.last, r.seq, r.pending, r.synced, r.resynced}
 }
 
+// restore undoes the read of rec. The messages pending before it (an
+// aborted claim's drops) come back too: rec.Missed counted them, and the
+// next read counts them again.
 func (r *LogReader) restore(s readerState, rec LogRecord) {
-	r.next, r.last, r.seq, r.synced, r.resynced = s.next, s.last, s.seq, s.synced, s.resynced
+	r.next, r.last, r.seq, r.pending, r.synced, r.resynced = s.next, s.last, s.seq, s.pending, s.synced, s.resynced
 	r.missed -= rec.Missed
+	r.setQuick()
 }
 
 // TryReadBatch copies up to len(bufs) messages into bufs (message i into
@@ -1357,6 +1431,7 @@ func (r *LogReader) Close() error {
 		return nil
 	}
 	r.left = true
+	r.setQuick()
 	if r.slot.tag.CompareAndSwap(r.tag, r.tag&^0xff|logSlotFree) {
 		r.l.c.notFull.Notify()
 	}
