@@ -283,9 +283,7 @@ func (p *Publisher) logSend(ctx context.Context, msg []byte) error {
 	if p.loaned {
 		return fmt.Errorf("%w: a loan is pending: Publish or Discard it first", ErrSampleState)
 	}
-	if p.shut.Load() {
-		return ErrClosed
-	}
+	// The caller has checked p.shut after entering (Send).
 	at("publish.commit")
 	ok, err := p.lw.Append(msg, p.meta)
 	if ok {
@@ -627,7 +625,7 @@ func (s *Subscriber) logInto(buf []byte) (n int, got bool, err error) {
 	if m, seq, meta, ok := r.CopyFast(buf); ok {
 		s.took(j)
 		s.lastMissed, s.lastSeq, s.lastFrom = 0, seq+1, j|int(meta)<<8
-		if s.heldIn[j] == 0 {
+		if s.nheld == 0 || s.heldIn[j] == 0 {
 			r.ReleaseCursor()
 		}
 		// count(1, m), inline.

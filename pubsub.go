@@ -710,6 +710,9 @@ func (p *Publisher) sendSlow(ctx context.Context, msg []byte) (err error) {
 			return err
 		}
 		defer p.ch.exitAt(p.slot)
+		if p.shut.Load() {
+			return ErrClosed
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}

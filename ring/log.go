@@ -1186,30 +1186,34 @@ func (w *LogWriter) Append(msg []byte, meta uint32) (bool, error) {
 		return true, w.Commit(len(msg), 0, meta)
 	}
 	end := t + size
+	seq := w.seq
 	if fastStores && fastPublish && !raceEnabled && l.policy != LogDropOldest {
 		// setClaimed inline: the seqlock and the two words, plain stores
 		// in program order on the writer's own line.
+		// (Locals: the stores through unsafe pointers would make the
+		// compiler load w's fields again.)
 		c := unsafe.Pointer(l.c)
-		w.ver++
-		*(*uint64)(unsafe.Add(c, logVerWordOff)) = 2*w.ver - 1
-		*(*uint64)(unsafe.Add(c, logSeqWordOff)) = w.seq + 1
+		v := w.ver + 1
+		w.ver = v
+		*(*uint64)(unsafe.Add(c, logVerWordOff)) = 2*v - 1
+		*(*uint64)(unsafe.Add(c, logSeqWordOff)) = seq + 1
 		*(*uint64)(unsafe.Add(c, offTail)) = end
-		*(*uint64)(unsafe.Add(c, logVerWordOff)) = 2 * w.ver
+		*(*uint64)(unsafe.Add(c, logVerWordOff)) = 2 * v
 	} else {
 		w.setClaimed(w.seq+1, end)
 	}
 	hook(stepProducerClaimed)
-	d := off + logHeader
-	copy(l.data[d:d+n:d+n], msg)
+	// In bounds: off+size <= capacity was checked above.
+	copy(unsafe.Slice((*byte)(unsafe.Add(l.base, off+logHeader)), n), msg)
 	h := (*[4]uint64)(unsafe.Add(l.base, off))
-	h[1] = w.seq
+	h[1] = seq
 	h[2] = n | size<<32
 	h[3] = logData | uint64(meta)<<32
 	hook(stepProducerWritten)
 	publishLog(l.posWord(off), t+1)
 	hook(stepProducerPublished)
 	w.tail = end
-	w.seq++
+	w.seq = seq + 1
 	if c, e := l.c, &l.c.notEmpty; c.mayWake(e) {
 		c.wake(e)
 	}
@@ -1254,8 +1258,9 @@ func (r *LogReader) CopyFast(buf []byte) (n int, seq uint64, meta uint32, ok boo
 		m > l.maxPayload || m+logHeader > size || m > uint64(len(buf)) {
 		return 0, 0, 0, false
 	}
-	d := off + logHeader
-	copy(buf, l.data[d:d+m:d+m])
+	// In bounds: off+size <= capacity and m+logHeader <= size were
+	// checked above, m <= len(buf) too (no slice checks again).
+	copy(buf[:m:m], unsafe.Slice((*byte)(unsafe.Add(l.base, off+logHeader)), m))
 	r.last, r.next, r.seq = p, p+size, w1+1
 	return int(m), w1, uint32(w3 >> 32), true
 }
