@@ -393,6 +393,7 @@ type LogWriter struct {
 	pending   bool
 	closed    bool
 	want      uint64 // end a blocked claim needs (read by canPut)
+	fenced    uint64 // the tail refresh last stored sequentially consistently
 	ver       uint64 // seqlock generation (the word holds 2*ver, odd while writing)
 	flags     uint16 // what TryWrite and the batches commit with (SetTag)
 	meta      uint32
@@ -496,8 +497,14 @@ func (w *LogWriter) refresh(end uint64) (bool, error) {
 	}
 	// Sequentially consistent: a reader joining now either is seen below,
 	// or sees this tail after it announced itself (Join), so it never
-	// starts below what this limit lets the writer overwrite.
-	l.c.tail.Store(w.tail)
+	// starts below what this limit lets the writer overwrite. Once per
+	// tail: a later scan for the same tail is still after that store, so
+	// a joiner it misses stored its slot after the scan and loads this
+	// tail or a later one (a writer polling for room stores nothing).
+	if w.fenced != w.tail || w.tail == 0 {
+		l.c.tail.Store(w.tail)
+		w.fenced = w.tail
+	}
 	low := uint64(0)
 	if w.tail > l.capacity {
 		low = w.tail - l.capacity
