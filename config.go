@@ -102,7 +102,8 @@ type Config struct {
 	// MaxMessage is the largest message in bytes (default 4096).
 	MaxMessage int
 	// RingDepth sizes each publisher's log (room for at least RingDepth
-	// records of 256 bytes and two of MaxMessage; 64 KiB by default) and is
+	// records of 256 bytes, two of MaxMessage, and min(RingDepth, 8) of
+	// MaxMessage within ring.MaxLog; 64 KiB by default) and is
 	// the depth of a work queue's ring; a power of two (default 256).
 	RingDepth int
 	// MaxPublishers is the most publishers (producers) at once (default 4).

@@ -22,11 +22,18 @@ import (
 var kindLogs = ring.KindLog
 
 // logBytes is the record capacity of each publisher's log: room for
-// RingDepth records of up to 224 payload bytes (256-byte records), and for
-// two records of MaxMessage (a record takes at most half a log), rounded
-// up to a power of two.
+// RingDepth records of up to 224 payload bytes (256-byte records), for two
+// records of MaxMessage (a record takes at most half a log), and for
+// min(RingDepth, 8) records of MaxMessage where that stays within MaxLog,
+// rounded up to a power of two. (The last rule is for large messages: a
+// log of two or three of them made a stream whose consumer stalls now and
+// then alternate between parked sides, two wake-ups for every two or three
+// messages; docs/benchmarks.md, "1 MiB zero copy". It adds nothing at
+// the defaults.)
 func logBytes(c Config) int {
-	n := max(uint64(ring.MinLog), uint64(c.RingDepth)*256, 2*(uint64(align32(c.MaxMessage))+64))
+	rec := uint64(align32(c.MaxMessage)) + 32 // one record of MaxMessage
+	n := max(uint64(ring.MinLog), uint64(c.RingDepth)*256, 2*(rec+32))
+	n = max(n, min(uint64(min(c.RingDepth, 8))*rec, ring.MaxLog))
 	if n > ring.MaxLog {
 		return ring.MaxLog + 1 // refused by validate
 	}
