@@ -72,20 +72,19 @@ const (
 
 // Limits of a channel's layout.
 const (
-	// MaxSubscribers is the most subscribers a pub/sub channel can have
-	// (each reads every publisher's log through a line of its own); a
-	// work queue has at most MaxConsumers.
+	// MaxSubscribers is the most subscribers (consumers) a channel can
+	// have: a pub/sub subscriber reads every publisher's log through a
+	// line of its own. A work queue's consumers are bounded by its claim
+	// records too: (MaxHeld+1) per consumer and (MaxLoans+1) per producer,
+	// ring.MaxClaimSlots (4096) in all: 98 consumers with the defaults,
+	// 256 with MaxHeld 14.
 	MaxSubscribers = 1024
-	// MaxConsumers is the most consumers of a work queue: one bit each in
-	// a message's delivery mask.
-	MaxConsumers = 31
 	// MaxPublishersLimit is the most publishers (producers): a publisher
 	// identity carries its index in 8 bits.
 	MaxPublishersLimit = 255
 	// MaxParticipants is the most entries of the participant table.
 	MaxParticipants = 2047
-	// MaxHeld is the default of Config.MaxHeld, and the most samples a work
-	// queue consumer may hold unreleased.
+	// MaxHeld is the default of Config.MaxHeld.
 	MaxHeld = heldSlots
 	// MaxHeldLimit is the largest Config.MaxHeld.
 	MaxHeldLimit = 1 << 16
@@ -109,12 +108,13 @@ type Config struct {
 	// MaxPublishers is the most publishers (producers) at once (default 4).
 	MaxPublishers int
 	// MaxSubscribers is the most subscribers (consumers) at once, at most
-	// MaxSubscribers (MaxConsumers for a work queue; default 8).
+	// MaxSubscribers (default 8).
 	MaxSubscribers int
 	// MaxHeld is the most samples one subscriber may hold unreleased at
 	// once (ErrTooManyHeld beyond; default MaxHeld, 40). Held samples pin
-	// the subscriber's position in their publishers' logs. A work queue
-	// consumer holds at most MaxHeld.
+	// the subscriber's position in their publishers' logs; a work queue
+	// consumer's each hold a slot of the queue (producers wait for it when
+	// they come round to it).
 	MaxHeld int
 	// MaxProcesses is the most Channel handles attached at once
 	// (default MaxPublishers+MaxSubscribers).
@@ -127,14 +127,10 @@ type Config struct {
 	MaxLoans int
 	// ChunksPerClass is the number of pool chunks of each size class; the
 	// classes are powers of two from 128 bytes up to the one that holds
-	// MaxMessage plus a 64-byte message header. The default is the worst
-	// case the other limits allow (Config.WorstCaseChunks): every ring
-	// full, every subscriber holding MaxHeld samples, every publisher
-	// holding MaxLoans loans and publishing one more, all of them
-	// distinct messages of one size class. With that, the pool never runs
-	// dry. A smaller value saves memory and can: Loan and Send then report
-	// ErrNoMemory, naming who holds the chunks, and LoanContext (policy
-	// Block) waits for one.
+	// MaxMessage plus a 64-byte message header (default
+	// Config.WorstCaseChunks, 1). No message lives in the pool today:
+	// pub/sub messages are in the publishers' logs, a work queue's in its
+	// ring.
 	ChunksPerClass int
 	// Backend holds a named channel (default POSIX). Memfd channels have no
 	// name; share them with Channel.File or the private mode (Listen/Dial).
@@ -230,21 +226,11 @@ const (
 	DefaultMaxLoans         = 16
 )
 
-// WorstCaseChunks is the number of chunks of one size class that the
-// limits of c allow to be in use at once (c's zero fields taken as their
-// defaults), and the default ChunksPerClass. For a work queue: the ring
-// full (RingDepth messages), every consumer holding MaxHeld samples, and
-// every producer holding MaxLoans loans while it publishes one more — all
-// distinct messages of one class; for the defaults 256 + 8×40 + 4×17 = 644
-// chunks, with 4 KiB messages about 5 MiB of pool. For pub/sub it is 1:
-// its messages live in the publishers' logs.
-func (c Config) WorstCaseChunks() int {
-	c = c.withLimits()
-	if c.Pattern == PubSub {
-		return 1 // pub/sub messages live in the publishers' logs (publog.go)
-	}
-	return c.rings()*c.RingDepth + c.MaxSubscribers*MaxHeld + c.MaxPublishers*(c.MaxLoans+1)
-}
+// WorstCaseChunks is the default ChunksPerClass: 1. Messages live in the
+// publishers' logs (pub/sub) and in the queue's ring (work queue), not in
+// the pool; the pool region is kept, one chunk per size class, for
+// messages passed by reference (not yet used).
+func (c Config) WorstCaseChunks() int { return 1 }
 
 func (c Config) withDefaults() Config {
 	c = c.withLimits()
@@ -313,20 +299,23 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: RingDepth %d is not a power of two in [2, %d]", ErrConfig, c.RingDepth, MaxRingDepth)
 	case c.MaxSubscribers < 1 || c.MaxSubscribers > MaxSubscribers:
 		return fmt.Errorf("%w: MaxSubscribers %d outside [1, %d]", ErrConfig, c.MaxSubscribers, MaxSubscribers)
-	case c.Pattern == WorkQueue && c.MaxSubscribers > MaxConsumers:
-		return fmt.Errorf("%w: MaxSubscribers %d: a work queue has at most %d consumers", ErrConfig, c.MaxSubscribers, MaxConsumers)
 	case c.MaxPublishers > MaxPublishersLimit:
 		return fmt.Errorf("%w: MaxPublishers %d over %d", ErrConfig, c.MaxPublishers, MaxPublishersLimit)
-	case c.MaxHeld < 1 || c.MaxHeld > MaxHeldLimit || c.Pattern == WorkQueue && c.MaxHeld > MaxHeld:
-		return fmt.Errorf("%w: MaxHeld %d outside [1, %d] (a work queue: %d)", ErrConfig, c.MaxHeld, MaxHeldLimit, MaxHeld)
+	case c.MaxHeld < 1 || c.MaxHeld > MaxHeldLimit:
+		return fmt.Errorf("%w: MaxHeld %d outside [1, %d]", ErrConfig, c.MaxHeld, MaxHeldLimit)
 	case c.Pattern == PubSub && logBytes(c) > ring.MaxLog:
 		return fmt.Errorf("%w: MaxMessage %d needs publisher logs over %d bytes", ErrConfig, c.MaxMessage, ring.MaxLog)
+	case c.Pattern == WorkQueue && wqClaims(c) > ring.MaxClaimSlots:
+		return fmt.Errorf("%w: a work queue of %d producers with MaxLoans %d and %d consumers with MaxHeld %d needs %d claim records, over %d",
+			ErrConfig, c.MaxPublishers, c.MaxLoans, c.MaxSubscribers, c.MaxHeld, wqClaims(c), ring.MaxClaimSlots)
 	case c.MaxPublishers < 1 || c.MaxProcesses < 1 ||
 		c.MaxPublishers+c.MaxSubscribers+c.MaxProcesses > MaxParticipants:
 		return fmt.Errorf("%w: %d publishers + %d subscribers + %d processes exceed %d participants",
 			ErrConfig, c.MaxPublishers, c.MaxSubscribers, c.MaxProcesses, MaxParticipants)
 	case c.MaxLoans < 1 || c.MaxLoans > 1<<20:
 		return fmt.Errorf("%w: MaxLoans %d outside [1, %d]", ErrConfig, c.MaxLoans, 1<<20)
+	case c.Pattern == WorkQueue && wqTooBig(c) != nil:
+		return fmt.Errorf("%w: work queue of %d slots of %d bytes: %w", ErrConfig, c.RingDepth, c.MaxMessage, wqTooBig(c))
 	case c.ChunksPerClass < 1 || c.ChunksPerClass > 1<<24:
 		return fmt.Errorf("%w: ChunksPerClass %d outside [1, %d]", ErrConfig, c.ChunksPerClass, 1<<24)
 	case c.LivenessInterval < time.Millisecond:
