@@ -369,8 +369,14 @@ func (l *Log) Recover() (bool, error) {
 	}
 	// The stuck claim's number is used up (a joiner may count on the
 	// next one): the message is lost, and readers count it missed (plain
-	// padding; the next record's number shows the gap).
+	// padding; the next record's number shows the gap). Numbers the
+	// writer dropped (Drop) between its last record and the stuck claim
+	// are used up too: the claimed count covers them, and a reader that
+	// joined after them expects the number after the claim.
 	next++
+	if c := l.seqWord().Load(); c > next {
+		next = c
+	}
 	l.seqWord().Store(next)
 	off := p & l.mask
 	putLogHeader(l.data, off, logRec{seq: next, size: t - p, typ: logPad})

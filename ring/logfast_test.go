@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"context"
 	"errors"
 	"testing"
 )
@@ -74,4 +75,63 @@ func FuzzLogCopy(f *testing.F) {
 			t.Fatalf("batch of %d", n)
 		}
 	})
+}
+
+// TestLogRecoverAfterDrops: a DropNewest writer that dropped messages
+// after its last record and then died inside a claim: Recover uses up the
+// dropped numbers with the stuck one, so a reader from before counts all
+// of them missed, and a reader that joined after the drops (expecting the
+// number after the claim) goes on with the next writer's messages
+// instead of meeting a number it has passed (ErrCorrupt).
+func TestLogRecoverAfterDrops(t *testing.T) {
+	l, mem := newTestLog(t, 4096, 2, LogDropNewest)
+	w := l.Writer()
+	r0, err := l.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if err := w.Write(context.Background(), []byte("before")); err != nil { // message 0
+		t.Fatal(err)
+	}
+	if _, ok, err := r0.TryRead(buf); !ok || err != nil {
+		t.Fatalf("TryRead: %v %v", ok, err)
+	}
+	w.Drop() // 1
+	w.Drop() // 2
+	var late *LogReader
+	killHook = func(s step) {
+		if s == stepProducerClaimed { // message 3 claimed: a reader joins, the writer dies
+			if late, err = l.Join(2); err != nil {
+				panic(err)
+			}
+			panic("the writer dies")
+		}
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_, _, _ = w.TryClaim(40)
+	}()
+	killHook = nil
+	if late == nil {
+		t.Fatal("no reader joined")
+	}
+	l2, err := AttachLog(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l2.Recover(); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if err := l2.TakeOver().Write(context.Background(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := r0.TryRead(buf)
+	if !ok || err != nil || string(rec.Data) != "after" || rec.Missed != 3 {
+		t.Fatalf("reader from before: %q missed %d, %v %v; want \"after\" missed 3", rec.Data, rec.Missed, ok, err)
+	}
+	rec, ok, err = late.TryRead(buf)
+	if !ok || err != nil || string(rec.Data) != "after" || rec.Missed != 0 {
+		t.Fatalf("reader that joined at the claim: %q missed %d, %v %v; want \"after\" missed 0", rec.Data, rec.Missed, ok, err)
+	}
 }
