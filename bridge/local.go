@@ -53,6 +53,20 @@ type Sink interface {
 	PublisherID() (id int, ok bool)
 }
 
+// BatchSink is an optional method of a Sink: PublishBatch puts msgs into
+// the channel in order, as Publish would one by one (the channel's policy
+// applies to each message), and returns how many it published. On success
+// it returns len(msgs), nil. An error wrapping ErrDropped or ErrTooLarge
+// means msgs[n] was dropped (the bridge counts it) and msgs[n+1:] were not
+// tried: the bridge goes on with them. Any other error stops the in side.
+// The in side hands it the messages of each batch frame it receives (see
+// Config.Batch), except with a StateFile, where it publishes one message
+// at a time so that the file is written after each (a kill repeats at
+// most one message). msgs and its slices are valid only during the call.
+type BatchSink interface {
+	PublishBatch(ctx context.Context, msgs [][]byte) (int, error)
+}
+
 // StatsWriter is an optional method of a Source or a Sink: while Run runs
 // it hands the bridge's counters to WriteStats every RelayEvery and once
 // more when it returns, so the local channel can show the far side's

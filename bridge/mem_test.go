@@ -108,10 +108,11 @@ func (s *memSub) TryReceive() (Message, error) {
 }
 
 type memPub struct {
-	ch  *memChan
-	id  int
-	mu  sync.Mutex
-	seq uint64
+	ch      *memChan
+	id      int
+	mu      sync.Mutex
+	seq     uint64
+	batches atomic.Int64 // PublishBatch calls
 }
 
 func (c *memChan) publisher() *memPub {
@@ -171,3 +172,20 @@ func (p *memPub) Publish(ctx context.Context, b []byte) error {
 
 func (p *memPub) MaxMessage() int          { return p.ch.max }
 func (p *memPub) PublisherID() (int, bool) { return p.id, true }
+
+// PublishBatch is Publish for each message in turn (BatchSink): the in
+// side's batch path over the in-memory channel. A message the channel
+// dropped or refused ends the batch with its index.
+func (p *memPub) PublishBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	p.batches.Add(1)
+	for i, m := range msgs {
+		if err := p.Publish(ctx, m); err != nil {
+			return i, err
+		}
+	}
+	return len(msgs), nil
+}
+
+// singleSink hides a Sink's PublishBatch: the in side then publishes one
+// message at a time.
+type singleSink struct{ Sink }

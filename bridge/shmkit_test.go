@@ -284,3 +284,49 @@ func relayOf(tb testing.TB, ch *shmkit.Channel, kind string) shmkit.RelayStats {
 	}
 	return out[0]
 }
+
+// ShmkitSink.PublishBatch puts a batch into a pub/sub channel (one
+// SendBatch) and into a work queue (one Publish each), in order; a message
+// over MaxMessage ends the batch with its index and ErrTooLarge.
+func TestSinkPublishBatch(t *testing.T) {
+	for _, pat := range []shmkit.Pattern{shmkit.PubSub, shmkit.WorkQueue} {
+		t.Run(pat.String(), func(t *testing.T) {
+			ch := newChannel(t, "pb", shmkit.Config{Pattern: pat, MaxMessage: 64, RingDepth: 64})
+			var sub *shmkit.Subscriber
+			if pat == shmkit.WorkQueue {
+				c, err := ch.Consumer()
+				if err != nil {
+					t.Fatal(err)
+				}
+				sub = c.Subscriber
+			} else {
+				var err error
+				if sub, err = ch.Subscriber(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer sub.Close()
+			_, sink := join(t, ch, In)
+			bs, ok := sink.(BatchSink)
+			if !ok {
+				t.Fatal("ShmkitSink is not a BatchSink")
+			}
+			ctx := context.Background()
+			msgs := [][]byte{[]byte("one"), []byte("two"), make([]byte, 65), []byte("four")}
+			n, err := bs.PublishBatch(ctx, msgs)
+			if n != 2 || !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("PublishBatch: %d, %v (want 2, ErrTooLarge)", n, err)
+			}
+			if n, err = bs.PublishBatch(ctx, msgs[3:]); n != 1 || err != nil {
+				t.Fatalf("PublishBatch: %d, %v (want 1, nil)", n, err)
+			}
+			buf := make([]byte, 64)
+			for _, want := range []string{"one", "two", "four"} {
+				n, err := sub.ReceiveInto(ctx, buf)
+				if err != nil || string(buf[:n]) != want {
+					t.Fatalf("got %q, %v; want %q", buf[:n], err, want)
+				}
+			}
+		})
+	}
+}
