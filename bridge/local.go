@@ -35,6 +35,32 @@ type TryReceiver interface {
 	TryReceive() (Message, error)
 }
 
+// Info describes one message a BatchReceiver copied out: its length
+// (more than its buffer's when it was truncated), and the Publisher, Seq
+// and Missed that a Message would report.
+type Info struct {
+	Len       int
+	Publisher int
+	Seq       uint64
+	Missed    uint64
+}
+
+// BatchReceiver is an optional method of a Source, which the out side
+// prefers to Receive and TryReceive when Config.Batch is above 1.
+// ReceiveBatch waits as Receive does (until ctx ends; an error wrapping
+// ErrNoPublishers when every publisher has left and everything was
+// received) until at least one message is ready, then copies up to
+// len(bufs) of the messages that are ready, message i into bufs[i]
+// (truncated to it) and its Info into infos[i], and returns how many. The
+// messages are consumed: nothing stays held. MaxMessage is the largest
+// message the source delivers: the out side passes Batch buffers of
+// MaxMessage bytes (at most the server's max_payload), and uses
+// TryReceive instead when that would take more than 4 MiB.
+type BatchReceiver interface {
+	ReceiveBatch(ctx context.Context, bufs [][]byte, infos []Info) (int, error)
+	MaxMessage() int
+}
+
 // Sink is the local channel as the in side sees it: a publisher.
 type Sink interface {
 	// Publish puts one message of len(p) bytes into the channel (through a
