@@ -55,7 +55,8 @@ type Info struct {
 // messages are consumed: nothing stays held. MaxMessage is the largest
 // message the source delivers: the out side passes Batch buffers of
 // MaxMessage bytes (at most the server's max_payload), and uses
-// TryReceive instead when that would take more than 4 MiB.
+// TryReceive instead when that would take more than 4 MiB or MaxMessage
+// is 0 (unknown).
 type BatchReceiver interface {
 	ReceiveBatch(ctx context.Context, bufs [][]byte, infos []Info) (int, error)
 	MaxMessage() int

@@ -93,8 +93,8 @@ func (b *Bridge) runOut(ctx context.Context) error {
 	}
 	o.max = int(b.nc.MaxPayload()) - 256 // headers: a few short fields
 	if b.cfg.Batch > 1 {
-		if br, ok := b.src.(BatchReceiver); ok {
-			size := min(max(br.MaxMessage(), 1), o.max+1) // longer: a drop anyway
+		if br, ok := b.src.(BatchReceiver); ok && br.MaxMessage() > 0 {
+			size := min(br.MaxMessage(), o.max+1) // longer: a drop anyway
 			if size*b.cfg.Batch <= maxBatchBuffers {
 				o.br = br
 				buf := make([]byte, size*b.cfg.Batch)
