@@ -267,9 +267,10 @@ func (p *plainPair) send(n int, publish func(i int) error) time.Duration {
 // publisher -> NATS -> subscriber pair with the same payloads through the
 // same embedded server, in alternating rounds; it reports the medians, the
 // ratio (issue 19's goal: >= 0.8) and each phase's CPU time per message.
-// b.N messages per side, split over 5 rounds:
+// b.N messages per side, split over 5 rounds (SHMKIT_BRIDGE_BENCH_BATCH
+// sets Config.Batch):
 //
-//	go test -run '^$' -bench Pair64 -benchtime 200000x -count 6 ./bridge/
+//	go test -run '^$' -bench Pair64 -benchtime 300000x -count 6 ./bridge/
 func BenchmarkPair64(b *testing.B) {
 	srv := startServer(b, false, nil)
 	url := srv.ClientURL()
@@ -284,7 +285,7 @@ func BenchmarkPair64(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = app.Close() })
-	bcfg := Config{URLs: []string{url}, Channel: "p64"}
+	bcfg := Config{URLs: []string{url}, Channel: "p64", Batch: envInt("SHMKIT_BRIDGE_BENCH_BATCH", 0)}
 	bcfg.Direction = In
 	runBridge(b, newBridge(b, bcfg, nil, inSink))
 	bcfg.Direction = Out

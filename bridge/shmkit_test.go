@@ -330,3 +330,49 @@ func TestSinkPublishBatch(t *testing.T) {
 		})
 	}
 }
+
+// A work queue on both hosts: JoinShmkit joins host 1 as a consumer and
+// host 2 as a producer; every message of host 1's producer reaches host
+// 2's consumer, in order (one producer, one consumer each side).
+func TestWorkQueueBridge(t *testing.T) {
+	srv := startServer(t, false, nil)
+	const n = 3000
+	cfg := chanCfg
+	cfg.Pattern = shmkit.WorkQueue
+	host1 := newChannel(t, "wq1", cfg)
+	host2 := newChannel(t, "wq2", cfg)
+	outSrc, _ := join(t, host1, Out)
+	_, inSink := join(t, host2, In)
+	cons, err := host2.Consumer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	in, out, stopIn, stopOut := startPair(t, srv, Config{URLs: []string{srv.ClientURL()}, Channel: "wq", ExitWhenIdle: true}, outSrc, inSink)
+	prod, err := host1.Producer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubErr := make(chan error, 1)
+	go func() {
+		defer prod.Close()
+		buf := make([]byte, 16<<10)
+		for seq := uint64(1); seq <= n; seq++ {
+			if err := prod.Send(context.Background(), payload(buf, 1, seq)); err != nil {
+				pubErr <- err
+				return
+			}
+		}
+		pubErr <- nil
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var oc orderCheck
+	if err := receiveN(ctx, ShmkitSource{S: cons.Subscriber}, n, &oc, false); err != nil {
+		t.Fatalf("%v\nout: %+v\nin: %+v", err, out.Stats(), in.Stats())
+	}
+	if err := <-pubErr; err != nil {
+		t.Fatal(err)
+	}
+	stopClean(t, n, out, in, stopOut, stopIn)
+}
