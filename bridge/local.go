@@ -30,7 +30,8 @@ type Source interface {
 
 // TryReceiver is an optional method of a Source: the next message if one
 // is ready, (nil, nil) when none is. With Config.Batch the out side uses it
-// to pack the messages already waiting into one NATS message.
+// to pack the messages already waiting into one NATS message (unless the
+// Source is a BatchReceiver it can use).
 type TryReceiver interface {
 	TryReceive() (Message, error)
 }
