@@ -360,8 +360,8 @@ func (p *Publisher) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			return done, ErrClosed
 		}
 		for _, m := range msgs[done:] {
-			if err := p.checkLen(len(m)); err != nil {
-				return done, err
+			if uint(len(m)) > uint(p.ch.cfg.MaxMessage) {
+				return done, p.checkLen(len(m))
 			}
 		}
 		k, err := p.lw.TryWriteBatch(msgs[done:])
@@ -767,6 +767,13 @@ func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
 		took := 0
 		bytes := 0
 		for got < len(bufs) {
+			if m, _, _, ok := r.CopyFast(bufs[got]); ok {
+				lens[got] = m
+				bytes += m
+				got++
+				took++
+				continue
+			}
 			m, _, _, miss, ok, err := r.CopyNext(bufs[got])
 			if err != nil && errors.Is(err, ring.ErrShortBuffer) {
 				// Longer than its buffer: truncated, as ReceiveInto does.

@@ -739,10 +739,21 @@ func (w *LogWriter) Write(ctx context.Context, msg []byte) error {
 
 // TryWriteBatch copies as many of msgs as there is room for into records
 // and wakes parked readers once. It returns how many it wrote.
+//
+// The records that fit before the end of the lap under the cached limit
+// are claimed together (writeRun: one update of the claimed count and the
+// tail, before any byte of them is written), then written and published
+// one by one; a record that needs padding, a refresh of the limit or an
+// error goes through TryClaim.
 func (w *LogWriter) TryWriteBatch(msgs [][]byte) (int, error) {
 	done := 0
 	var err error
-	for _, m := range msgs {
+	for done < len(msgs) {
+		if k := w.writeRun(msgs[done:]); k > 0 {
+			done += k
+			continue
+		}
+		m := msgs[done]
 		var b []byte
 		var ok bool
 		b, ok, err = w.TryClaim(len(m))
@@ -759,6 +770,59 @@ func (w *LogWriter) TryWriteBatch(msgs [][]byte) (int, error) {
 		w.notify()
 	}
 	return done, err
+}
+
+// writeRun claims, writes and publishes the longest prefix of msgs that
+// fits before the end of the lap under the cached limit, and returns its
+// length (0: the first does not fit, or a claim is pending, or the writer
+// is closed). The claimed count and the tail cover the whole run before
+// any byte of it is written: a writer killed in the run leaves its
+// unpublished records below its tail, where Recover closes them off with
+// the run's numbers used up (the claimed count), and a reader that joins
+// meanwhile starts after the run.
+func (w *LogWriter) writeRun(msgs [][]byte) int {
+	l := w.l
+	t := w.tail
+	if w.pending || w.closed || w.limit <= t { // a fresh handle's limit is 0
+		return 0
+	}
+	room := min(l.capacity-t&l.mask, w.limit-t)
+	var total uint64
+	k := 0
+	for _, m := range msgs {
+		n := uint64(len(m))
+		size := align32(logHeader + n)
+		if n > l.maxPayload || size > room-total {
+			break
+		}
+		total += size
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	w.setClaimed(w.seq+uint64(k), t+total)
+	hook(stepProducerClaimed)
+	p, seq := t, w.seq
+	tag := logData | uint64(w.flags)<<16 | uint64(w.meta)<<32
+	for _, m := range msgs[:k] {
+		n := uint64(len(m))
+		size := align32(logHeader + n)
+		off := p & l.mask
+		// In bounds: the run ends within the lap.
+		copy(unsafe.Slice((*byte)(unsafe.Add(l.base, off+logHeader)), n), m)
+		h := (*[4]uint64)(unsafe.Add(l.base, off))
+		h[1] = seq
+		h[2] = n | size<<32
+		h[3] = tag
+		hook(stepProducerWritten)
+		publishLog(l.posWord(off), p+1)
+		hook(stepProducerPublished)
+		p += size
+		seq++
+	}
+	w.tail, w.seq = p, seq
+	return k
 }
 
 // WriteBatch writes every message of msgs, waiting for room as Write does.

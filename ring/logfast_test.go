@@ -135,3 +135,73 @@ func TestLogRecoverAfterDrops(t *testing.T) {
 		t.Fatalf("reader that joined at the claim: %q missed %d, %v %v; want \"after\" missed 0", rec.Data, rec.Missed, ok, err)
 	}
 }
+
+// TestLogRecoverRun: a writer killed in the middle of a batch (the run
+// TryWriteBatch claims at once): Recover closes off the rest of the run
+// with its numbers used up, a reader from before gets the published part
+// and counts the rest missed, and a reader that joined when the run was
+// claimed goes on with the next writer's messages without an error.
+func TestLogRecoverRun(t *testing.T) {
+	l, mem := newTestLog(t, 4096, 2, LogBlock)
+	w := l.Writer()
+	r0, err := l.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	// One message first: the writer has its limit, so the batch is one run.
+	if err := w.Write(context.Background(), []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := r0.TryRead(buf); !ok || err != nil {
+		t.Fatalf("TryRead: %v %v", ok, err)
+	}
+	var late *LogReader
+	pubs := 0
+	killHook = func(s step) {
+		switch s {
+		case stepProducerClaimed:
+			if late == nil {
+				if late, err = l.Join(2); err != nil {
+					panic(err)
+				}
+			}
+		case stepProducerPublished:
+			if pubs++; pubs == 2 {
+				panic("the writer dies")
+			}
+		}
+	}
+	msgs := [][]byte{[]byte("m0"), []byte("m1"), []byte("m2"), []byte("m3")}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = w.TryWriteBatch(msgs)
+	}()
+	killHook = nil
+	if late == nil {
+		t.Fatal("no reader joined at the claim")
+	}
+	l2, err := AttachLog(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l2.Recover(); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if err := l2.TakeOver().Write(context.Background(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"m0", "m1", "after"} {
+		rec, ok, err := r0.TryRead(buf)
+		if !ok || err != nil || string(rec.Data) != want {
+			t.Fatalf("reader from before, message %d: %q, %v %v; want %q", i, rec.Data, ok, err, want)
+		}
+		if want == "after" && rec.Missed != 2 {
+			t.Fatalf("reader from before: missed %d, want 2", rec.Missed)
+		}
+	}
+	rec, ok, err := late.TryRead(buf)
+	if !ok || err != nil || string(rec.Data) != "after" || rec.Missed != 0 {
+		t.Fatalf("reader that joined at the claim: %q missed %d, %v %v; want \"after\" missed 0", rec.Data, rec.Missed, ok, err)
+	}
+}
