@@ -312,6 +312,13 @@ func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
 		p.busy.exit()
 		return smp, err
 	}
+	return p.loanSlow(ctx, n)
+}
+
+// loanSlow is Publisher.loan off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
+func (p *Publisher) loanSlow(ctx context.Context, n int) (_ *Sample, err error) {
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -330,9 +337,7 @@ func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
 		}
 		return p.logLoan(ctx, n)
 	}
-	p.busy.enter()
-	defer p.busy.exit()
-	return p.wqLoan(ctx, n)
+	return p.wqLoanMarked(ctx, n)
 }
 
 // storeLoans mirrors the loan count in the participant entry (for the
@@ -415,6 +420,13 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 		p.busy.exit()
 		return err
 	}
+	return p.publishSlow(ctx, s)
+}
+
+// publishSlow is Publisher.Publish off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
+func (p *Publisher) publishSlow(ctx context.Context, s *Sample) (err error) {
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -437,9 +449,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 		p.loaned = false
 		return p.logCommit(s.n, s.data)
 	}
-	p.busy.enter()
-	defer p.busy.exit()
-	return p.wqPublish(s)
+	return p.wqPublishMarked(s)
 }
 
 // Send copies msg into the channel and publishes it; msg is not retained.
@@ -481,6 +491,13 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 		p.busy.exit()
 		return err
 	}
+	return p.sendSlow(ctx, msg)
+}
+
+// sendSlow is Publisher.Send off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
+func (p *Publisher) sendSlow(ctx context.Context, msg []byte) (err error) {
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -504,9 +521,7 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p.busy.enter()
-	defer p.busy.exit()
-	return p.wqSend(ctx, msg)
+	return p.wqSendMarked(ctx, msg)
 }
 
 // ID returns the identity every message of p carries (Sample.Publisher):

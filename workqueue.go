@@ -574,3 +574,45 @@ func (s *Subscriber) markHeld(i int, seq uint64, held bool) {
 
 // wqEmpty reports whether the queue holds no message now.
 func (ch *Channel) wqEmpty() bool { return ch.wq.Len() == 0 }
+
+// The work queue's calls with the handle's busy mark held, for the slow
+// paths (a Channel another user may truncate: fault.go). They are
+// functions of their own so that the callers' fast paths keep their
+// defers open-coded (a function with many defers and returns makes every
+// defer a slow one, which the fast path would pay for at each return).
+
+func (p *Publisher) wqLoanMarked(ctx context.Context, n int) (*Sample, error) {
+	p.busy.enter()
+	defer p.busy.exit()
+	return p.wqLoan(ctx, n)
+}
+
+func (p *Publisher) wqPublishMarked(s *Sample) error {
+	p.busy.enter()
+	defer p.busy.exit()
+	return p.wqPublish(s)
+}
+
+func (p *Publisher) wqSendMarked(ctx context.Context, msg []byte) error {
+	p.busy.enter()
+	defer p.busy.exit()
+	return p.wqSend(ctx, msg)
+}
+
+func (s *Subscriber) wqTryMarked() (*Sample, error) {
+	s.busy.enter()
+	defer s.busy.exit()
+	return s.wqTry()
+}
+
+func (s *Subscriber) wqReceiveMarked(ctx context.Context, buf []byte, into bool) (*Sample, int, error) {
+	s.busy.enter()
+	defer s.busy.exit()
+	return s.wqReceive(ctx, buf, into)
+}
+
+func (s *Subscriber) wqReleaseMarked(smp *Sample) error {
+	s.busy.enter()
+	defer s.busy.exit()
+	return smp.release()
+}
