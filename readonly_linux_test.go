@@ -1,6 +1,7 @@
 package shmkit_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -99,69 +100,75 @@ func TestSubscriberPayloadReadOnly(t *testing.T) {
 				name = filepath.Join(t.TempDir(), "chan")
 			}
 			for _, p := range []shmkit.Policy{shmkit.Block, shmkit.DropOldest} {
-				ch, err := shmkit.Create(name, shmkit.Config{Backend: b, MaxMessage: 64, RingDepth: 8, Policy: p})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var peer *shmkit.Channel
-				if b == shmkit.Memfd {
-					peer, err = shmkit.OpenFile(ch.File())
-				} else {
-					peer, err = shmkit.Open(name, shmkit.WithBackend(b))
-				}
-				if err != nil {
-					ch.Close()
-					t.Fatal(err)
-				}
-				pub, err := ch.Publisher()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var subs []*shmkit.Subscriber
-				for _, c := range []*shmkit.Channel{ch, peer} {
-					s, err := c.Subscriber()
-					if err != nil {
-						t.Fatal(err)
-					}
-					subs = append(subs, s)
-				}
-				for i := range 20 { // more than a lap of each log
-					loan, err := pub.Loan(8)
-					if err != nil {
-						t.Fatal(err)
-					}
-					copy(loan.Bytes(), "payload!")
-					loan.Bytes()[7] = byte('0' + i%10)
-					if err := pub.Publish(ctx, loan); err != nil {
-						t.Fatal(err)
-					}
-					want := "payload" + string(rune('0'+i%10))
-					for k, s := range subs {
-						smp, err := s.Receive(ctx)
-						if err != nil || string(smp.Bytes()) != want {
-							t.Fatalf("%v %v message %d subscriber %d: %q, %v", b, p, i, k, smp.Bytes(), err)
-						}
-						if i%7 == 0 && !writeFaults(smp.Bytes()) {
-							t.Fatalf("%v %v: writing into a received sample did not fault", b, p)
-						}
-						if err := smp.Release(); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-				if err := pub.Send(ctx, []byte("copied")); err != nil {
-					t.Fatal(err)
-				}
-				buf := make([]byte, 64)
-				for _, s := range subs {
-					if n, err := s.ReceiveInto(ctx, buf); err != nil || string(buf[:n]) != "copied" {
-						t.Fatalf("ReceiveInto: %q, %v", buf[:n], err)
-					}
-				}
-				peer.Close()
-				ch.Close()
+				readOnlyRound(t, ctx, name, b, p)
 			}
 		})
+	}
+}
+
+// readOnlyRound is one backend and policy of TestSubscriberPayloadReadOnly;
+// its channel is gone when it returns, failed or not.
+func readOnlyRound(t *testing.T, ctx context.Context, name string, b shmkit.Backend, p shmkit.Policy) {
+	t.Helper()
+	ch, err := shmkit.Create(name, shmkit.Config{Backend: b, MaxMessage: 64, RingDepth: 8, Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close() // the last participant's Close removes the name
+	var peer *shmkit.Channel
+	if b == shmkit.Memfd {
+		peer, err = shmkit.OpenFile(ch.File())
+	} else {
+		peer, err = shmkit.Open(name, shmkit.WithBackend(b))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	pub, err := ch.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subs []*shmkit.Subscriber
+	for _, c := range []*shmkit.Channel{ch, peer} {
+		s, err := c.Subscriber()
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	for i := range 20 { // more than a lap of each log
+		loan, err := pub.Loan(8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(loan.Bytes(), "payload!")
+		loan.Bytes()[7] = byte('0' + i%10)
+		if err := pub.Publish(ctx, loan); err != nil {
+			t.Fatal(err)
+		}
+		want := "payload" + string(rune('0'+i%10))
+		for k, s := range subs {
+			smp, err := s.Receive(ctx)
+			if err != nil || string(smp.Bytes()) != want {
+				t.Fatalf("%v %v message %d subscriber %d: %q, %v", b, p, i, k, smp.Bytes(), err)
+			}
+			if i%7 == 0 && !writeFaults(smp.Bytes()) {
+				t.Fatalf("%v %v: writing into a received sample did not fault", b, p)
+			}
+			if err := smp.Release(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := pub.Send(ctx, []byte("copied")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	for _, s := range subs {
+		if n, err := s.ReceiveInto(ctx, buf); err != nil || string(buf[:n]) != "copied" {
+			t.Fatalf("ReceiveInto: %q, %v", buf[:n], err)
+		}
 	}
 }
 
