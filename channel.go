@@ -28,7 +28,8 @@ type Channel struct {
 	cfg     Config
 	hdr     []byte
 	parts   []byte
-	rings   []*dring    // work queue: the delivery ring
+	wq      *ring.MPMC  // work queue: the queue (workqueue.go)
+	wqMem   []byte      // its region
 	logs    []*ring.Log // pub/sub: the publishers' logs (publog.go)
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled

@@ -126,14 +126,10 @@ type Config struct {
 	MaxLoans int
 	// ChunksPerClass is the number of pool chunks of each size class; the
 	// classes are powers of two from 128 bytes up to the one that holds
-	// MaxMessage plus a 64-byte message header. The default is the worst
-	// case the other limits allow (Config.WorstCaseChunks): every ring
-	// full, every subscriber holding MaxHeld samples, every publisher
-	// holding MaxLoans loans and publishing one more, all of them
-	// distinct messages of one size class. With that, the pool never runs
-	// dry. A smaller value saves memory and can: Loan and Send then report
-	// ErrNoMemory, naming who holds the chunks, and LoanContext (policy
-	// Block) waits for one.
+	// MaxMessage plus a 64-byte message header (default
+	// Config.WorstCaseChunks, 1). No message lives in the pool today:
+	// pub/sub messages are in the publishers' logs, a work queue's in its
+	// ring.
 	ChunksPerClass int
 	// Backend holds a named channel (default POSIX). Memfd channels have no
 	// name; share them with Channel.File or the private mode (Listen/Dial).
@@ -229,21 +225,11 @@ const (
 	DefaultMaxLoans         = 16
 )
 
-// WorstCaseChunks is the number of chunks of one size class that the
-// limits of c allow to be in use at once (c's zero fields taken as their
-// defaults), and the default ChunksPerClass. For a work queue: the ring
-// full (RingDepth messages), every consumer holding MaxHeld samples, and
-// every producer holding MaxLoans loans while it publishes one more — all
-// distinct messages of one class; for the defaults 256 + 8×40 + 4×17 = 644
-// chunks, with 4 KiB messages about 5 MiB of pool. For pub/sub it is 1:
-// its messages live in the publishers' logs.
-func (c Config) WorstCaseChunks() int {
-	c = c.withLimits()
-	if c.Pattern == PubSub {
-		return 1 // pub/sub messages live in the publishers' logs (publog.go)
-	}
-	return c.rings()*c.RingDepth + c.MaxSubscribers*MaxHeld + c.MaxPublishers*(c.MaxLoans+1)
-}
+// WorstCaseChunks is the default ChunksPerClass: 1. Messages live in the
+// publishers' logs (pub/sub) and in the queue's ring (work queue), not in
+// the pool; the pool region is kept, one chunk per size class, for
+// messages passed by reference (not yet used).
+func (c Config) WorstCaseChunks() int { return 1 }
 
 func (c Config) withDefaults() Config {
 	c = c.withLimits()
@@ -320,12 +306,17 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: MaxHeld %d outside [1, %d] (a work queue: %d)", ErrConfig, c.MaxHeld, MaxHeldLimit, MaxHeld)
 	case c.Pattern == PubSub && logBytes(c) > ring.MaxLog:
 		return fmt.Errorf("%w: MaxMessage %d needs publisher logs over %d bytes", ErrConfig, c.MaxMessage, ring.MaxLog)
+	case c.Pattern == WorkQueue && wqClaims(c) > ring.MaxClaimSlots:
+		return fmt.Errorf("%w: a work queue of %d producers with MaxLoans %d and %d consumers with MaxHeld %d needs %d claim records, over %d",
+			ErrConfig, c.MaxPublishers, c.MaxLoans, c.MaxSubscribers, c.MaxHeld, wqClaims(c), ring.MaxClaimSlots)
 	case c.MaxPublishers < 1 || c.MaxProcesses < 1 ||
 		c.MaxPublishers+c.MaxSubscribers+c.MaxProcesses > MaxParticipants:
 		return fmt.Errorf("%w: %d publishers + %d subscribers + %d processes exceed %d participants",
 			ErrConfig, c.MaxPublishers, c.MaxSubscribers, c.MaxProcesses, MaxParticipants)
 	case c.MaxLoans < 1 || c.MaxLoans > 1<<20:
 		return fmt.Errorf("%w: MaxLoans %d outside [1, %d]", ErrConfig, c.MaxLoans, 1<<20)
+	case c.Pattern == WorkQueue && wqTooBig(c) != nil:
+		return fmt.Errorf("%w: work queue of %d slots of %d bytes: %w", ErrConfig, c.RingDepth, c.MaxMessage, wqTooBig(c))
 	case c.ChunksPerClass < 1 || c.ChunksPerClass > 1<<24:
 		return fmt.Errorf("%w: ChunksPerClass %d outside [1, %d]", ErrConfig, c.ChunksPerClass, 1<<24)
 	case c.LivenessInterval < time.Millisecond:

@@ -30,7 +30,7 @@ func (ch *Channel) SleepersForTest(k int) uint32 {
 		}
 		return n
 	}
-	return ch.rings[k].notEmpty.Sleepers()
+	return ch.wq.NotEmpty().Sleepers()
 }
 
 // TapActiveForTest returns the channel's tap active word (0: no tap
@@ -56,3 +56,10 @@ func (ch *Channel) JoinedSleepersForTest() uint32 { return ch.joinedEv().Sleeper
 
 // RaceEnabled reports a -race build.
 const RaceEnabled = raceEnabled
+
+// QueueWholeForTest reports what a work queue still holds: messages
+// queued and claim records taken (both 0 once every participant left or
+// was cleaned up).
+func (ch *Channel) QueueWholeForTest() (queued, claims int) {
+	return ch.wq.Len(), ch.wq.ClaimsHeld()
+}

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/allocator"
+	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/segment"
 )
 
@@ -73,28 +74,15 @@ func Inspect(name string, opts ...Option) (Config, Stats, error) {
 		}
 	}
 	var firstErr error
-	rs := ringSize(cfg.RingDepth)
 	if rmem, err := read(regionRings, ringsRegionSize(cfg)); err != nil {
 		firstErr = err
 	} else if cfg.Pattern == PubSub {
 		st.Rings, firstErr = inspectLogs(rmem, cfg)
+	} else if r, err := ring.AttachMPMC(rmem); err != nil {
+		firstErr = fmt.Errorf("%w: work queue ring: %w", ErrCorrupt, err)
 	} else {
-		for k := range cfg.rings() {
-			if (k+1)*rs > len(rmem) {
-				firstErr = fmt.Errorf("%w: rings region of %d bytes holds no ring %d", ErrCorrupt, len(rmem), k)
-				break
-			}
-			tail := u64(rmem[k*rs:], rgTail).Load()
-			rd := u64(rmem[k*rs:], rgRead).Load() & posMask
-			n := (tail & posMask) - rd
-			if tail&posMask < rd || n > uint64(cfg.RingDepth) {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%w: ring %d: tail %d, read %d, depth %d", ErrCorrupt, k, tail&posMask, rd, cfg.RingDepth)
-				}
-				continue
-			}
-			st.Rings = append(st.Rings, RingStats{Ring: k, Depth: cfg.RingDepth, Len: int(n), Closed: tail&closedBit != 0})
-		}
+		// Len clamps an impossible distance between the indices to 0.
+		st.Rings = append(st.Rings, RingStats{Ring: 0, Depth: cfg.RingDepth, Len: r.Len(), Closed: r.Closed()})
 	}
 	for i := range cfg.participants() {
 		e, err := decodeEntry(parts, i, cfg)

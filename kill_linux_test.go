@@ -323,12 +323,13 @@ func TestDeathDetectionBound(t *testing.T) {
 // TestKillWorkQueue kills a consumer at each step of receive and release,
 // and a producer in the middle of a put, while an in-process consumer goes
 // on: no message is delivered twice, at most the one the dead consumer had
-// claimed is lost, the producer's messages arrive at most once each, and
-// the pool is whole afterwards.
+// claimed is lost, the producer's messages arrive at most once each (the
+// one it had reserved is skipped), and afterwards the queue is empty and
+// every claim record free.
 func TestKillWorkQueue(t *testing.T) {
 	cases := []struct{ victim, step string }{
-		{"consumer", "receive.take"}, {"consumer", "receive.held"}, {"consumer", "release.clear"},
-		{"producer", "publish.put"}, {"producer", "publish.disown"},
+		{"consumer", "receive.peek"}, {"consumer", "release.free"},
+		{"producer", "loan.reserve"}, {"producer", "publish.commit"},
 	}
 	for _, c := range cases {
 		t.Run(c.victim+"/"+c.step, func(t *testing.T) {
@@ -426,7 +427,9 @@ func TestKillWorkQueue(t *testing.T) {
 			t.Logf("%d messages delivered once each (per producer %v)", total, perProducer)
 			mine.Close()
 			ch.ScanForTest()
-			poolWhole(t, ch)
+			if q, c := ch.QueueWholeForTest(); q != 0 || c != 0 {
+				t.Errorf("after everyone left: %d messages queued, %d claim records taken", q, c)
+			}
 		})
 	}
 }

@@ -28,12 +28,11 @@ var (
 	chanMagic = fourcc.Make("SHCH")
 	kindChan  = fourcc.Make("CHAN")
 	kindParts = fourcc.Make("PART")
-	kindRings = fourcc.Make("DRNG")
 	kindPool  = fourcc.Make("SLAB")
 )
 
 // layoutVersion is the channel layout version this code writes and reads.
-const layoutVersion = 2
+const layoutVersion = 3
 
 // Channel header (region "chan"). The immutable part [0, hdrImmutable) is
 // written once by Create and covered by the CRC-32C at hdrCRC; the mutable
@@ -98,33 +97,10 @@ const (
 	entrySize         = peHeld + 8*heldSlots // 512
 )
 
-// Delivery ring (region "rings", one per subscriber slot for pub/sub, one
-// for a work queue). Positions only grow; slot pos%depth serves position
-// pos. Every slot is a 16-byte pair: a sequence word and a ref.
-const (
-	rgTail     = 0   // uint64 next position to write; bit 63 = closed
-	rgRead     = 64  // uint64 next position to read
-	rgNotEmpty = 128 // futex.Event: readers sleep here
-	rgNotFull  = 136 // futex.Event: blocked writers sleep here
-	rgSlots    = 192 // depth × slot
-	slotSeq    = 0   // uint64 pos<<16 | state<<8 | participant
-	slotRef    = 8   // uint64 message ref (0 = a hole: skip)
-	slotSize   = 16
-)
-
-// Message header: the first msgHeaderSize bytes of every pool chunk; the
-// payload follows.
-const (
-	mhMask        = 0  // uint64 generation tag<<32 | holders: bit k = subscriber k still holds it; bit 31 = publisher
-	mhRef         = 8  // uint64 the chunk's own ref (checked against the ring's)
-	mhSeq         = 16 // uint64 the publisher's sequence number
-	mhLen         = 24 // uint32 payload length
-	mhPublisher   = 28 // uint32 publisher's participant slot
-	msgHeaderSize = 64
-	pubBit        = uint64(1) << 31
-)
-
-func ringSize(depth int) int { return (rgSlots + depth*slotSize + 63) &^ 63 }
+// Pool chunk: the pool region keeps one chunk per size class (see
+// Config.WorstCaseChunks); its chunks start with a message header of
+// msgHeaderSize bytes.
+const msgHeaderSize = 64
 
 // u32 and u64 are word.U32 and word.U64 with the checks inline: the hot
 // path takes some twenty words per message, and word's out-of-line checks
@@ -259,18 +235,11 @@ func decodeHeader(b []byte) (header, error) {
 func (c Config) participants() int { return c.MaxSubscribers + c.MaxPublishers + c.MaxProcesses }
 
 // ringUnit is the header's ring_size: bytes per publisher log (pub/sub)
-// or of the delivery ring (work queue).
+// or of the queue's ring (work queue).
 func ringUnit(c Config) int {
 	if c.Pattern == PubSub {
 		return logSize(c)
 	}
-	return ringSize(c.RingDepth)
-}
-
-// rings returns the number of delivery rings.
-func (c Config) rings() int {
-	if c.Pattern == WorkQueue {
-		return 1
-	}
-	return 0 // pub/sub: publisher logs (publog.go)
+	n, _ := wqSize(c)
+	return n
 }

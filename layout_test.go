@@ -65,26 +65,11 @@ func TestLayoutDoc(t *testing.T) {
 		{Name: "relay_lag", Offset: peRelayLag, Size: 8},
 		{Name: "held", Offset: peHeld, Size: 8 * heldSlots},
 	})
-	layoutdoc.Check(t, doc, "ring", []F{
-		{Name: "tail", Offset: rgTail, Size: 8},
-		{Name: "read", Offset: rgRead, Size: 8},
-		{Name: "not_empty.seq", Offset: rgNotEmpty, Size: 4},
-		{Name: "not_empty.sleepers", Offset: rgNotEmpty + 4, Size: 4},
-		{Name: "not_full.seq", Offset: rgNotFull, Size: 4},
-		{Name: "not_full.sleepers", Offset: rgNotFull + 4, Size: 4},
-		{Name: "slots", Offset: rgSlots, Size: -1},
-	})
-	layoutdoc.Check(t, doc, "ring_slot", []F{
-		{Name: "seq", Offset: slotSeq, Size: 8},
-		{Name: "ref", Offset: slotRef, Size: 8},
-	})
-	layoutdoc.Check(t, doc, "message", []F{
-		{Name: "mask", Offset: mhMask, Size: 8},
-		{Name: "ref", Offset: mhRef, Size: 8},
-		{Name: "seq", Offset: mhSeq, Size: 8},
-		{Name: "len", Offset: mhLen, Size: 4},
-		{Name: "publisher", Offset: mhPublisher, Size: 4},
-		{Name: "payload", Offset: msgHeaderSize, Size: -1},
+	layoutdoc.Check(t, doc, "queue_message", []F{
+		{Name: "seq", Offset: wqSeq, Size: 8},
+		{Name: "publisher", Offset: wqPublisher, Size: 4},
+		{Name: "zero", Offset: wqZero, Size: 4},
+		{Name: "message", Offset: wqHeader, Size: -1},
 	})
 	layoutdoc.Check(t, doc, "tap", []F{
 		{Name: "slots", Offset: tpSlots, Size: 4},
@@ -112,7 +97,7 @@ func TestLayoutDoc(t *testing.T) {
 		t.Errorf("docs/channels.md: tap entries end at the tail (%d, %d), a default slot is 320 bytes (%d)",
 			tpEntries+MaxTaps*teSize, tpTail, tapSlotSize(DefaultTapSnap))
 	}
-	if entrySize != 512 || slotSize != 16 || hdrSize != 192 {
-		t.Errorf("docs/channels.md states entry 512, slot 16, header 192 bytes; code has %d, %d, %d", entrySize, slotSize, hdrSize)
+	if entrySize != 512 || hdrSize != 192 {
+		t.Errorf("docs/channels.md states entry 512, header 192 bytes; code has %d, %d", entrySize, hdrSize)
 	}
 }

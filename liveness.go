@@ -128,9 +128,9 @@ func (ch *Channel) scan(force bool) int {
 
 // wakeAll wakes every waiter of every ring (a participant left).
 func (ch *Channel) wakeAll() {
-	for _, r := range ch.rings {
-		r.notEmpty.Notify()
-		r.notFull.Notify()
+	if r := ch.wq; r != nil {
+		r.NotEmpty().Notify()
+		r.NotFull().Notify()
 	}
 	for _, l := range ch.logs {
 		l.NotEmpty().Notify()
@@ -139,173 +139,29 @@ func (ch *Channel) wakeAll() {
 	ch.joinedEv().Notify()
 }
 
-// bit returns the delivery-mask bit of ring k.
-func bit(k int) uint64 { return 1 << uint(k) }
-
-// clearBit drops holder bit b of the message r names and frees the chunk
-// when no holder is left. It is idempotent: a second clear of the same bit
-// changes nothing, and a mask found empty is freed again (a holder that
-// cleared the last bit and died before freeing leaves it so; the allocator
-// rejects the second free of one allocation by its generation). The mask
-// word carries the generation tag of r, so a clear can never land on a
-// later message in the same chunk.
-func (ch *Channel) clearBit(p *pool, r ref, b uint64) {
-	chunk, err := p.chunk(r)
-	if err != nil {
-		return // freed already (stale generation) or forged: nothing to drop
-	}
-	clearBitIn(p, r, chunk, b)
-}
-
-// clearBitIn is clearBit for a caller that has the chunk of r already,
-// validated when it got r (a publisher's own loan, a received sample): it
-// skips the allocator's look-up. The chunk's memory stays in the pool
-// whatever happened to r since, and the tag check below makes a clear of a
-// chunk freed and reused meanwhile change nothing.
-func clearBitIn(p *pool, r ref, chunk []byte, b uint64) {
-	mask := u64(chunk, mhMask)
-	tag := maskTag(r)
-	for {
-		m := mask.Load()
-		if m>>32 != tag {
-			return
-		}
-		if m&b == 0 {
-			if uint32(m) == 0 {
-				_ = p.free(r)
-			}
-			return
-		}
-		nm := m &^ b
-		if mask.CompareAndSwap(m, nm) {
-			if uint32(nm) == 0 {
-				_ = p.free(r)
-			}
-			return
-		}
-	}
-}
-
-// maskTag is the generation tag of a message's mask word: the ref's low
-// 30 bits (the allocator's generation) with bit 30 set, so it is never 0.
-func maskTag(r ref) uint64 { return uint64(uint32(r)&(1<<30-1) | 1<<30) }
-
 // clean releases everything participant i (role) held. The caller owns its
 // state word (CLEANING). Every step is idempotent.
 func (ch *Channel) clean(i, role int, w uint64) {
-	p := ch.pool.owner(ch.self)
-	e := ch.entry(i)
-	if ch.cfg.Pattern == PubSub {
-		// The data path is the publishers' logs: a dead subscriber's
-		// lines are freed (what it held goes with them), a dead
-		// publisher's claim is closed off; its log stays readable.
-		switch role {
-		case roleSubscriber:
-			ch.cleanSubscriberLogs(i, w)
-		case rolePublisher:
-			ch.cleanPublisherLog(i)
-			if ch.tap != nil {
-				ch.tap.abandon(ch.cfg.pubIndex(i))
-			}
-		}
-		_, _ = p.reclaim(i)
-		ch.wakeAll()
-		return
+	switch {
+	case role != roleSubscriber && role != rolePublisher:
+		// A Channel handle holds nothing in the data path.
+	case ch.cfg.Pattern != PubSub:
+		// The queue: a dead participant's claims are finished (what it
+		// reserved is skipped, what it held is lost), its claim records
+		// freed.
+		ch.cleanQueue(i, w)
+	case role == roleSubscriber:
+		// A dead subscriber's lines are freed (what it held goes with
+		// them).
+		ch.cleanSubscriberLogs(i, w)
+	default:
+		// A dead publisher's claim is closed off; its log stays
+		// readable.
+		ch.cleanPublisherLog(i)
 	}
-	switch role {
-	case roleSubscriber:
-		k, r := 0, ch.rings[0]
-		if ch.cfg.Pattern == PubSub {
-			k, r = i, ch.rings[i]
-			r.close()
-		}
-		b := bit(k)
-		// Held samples first, then the ring: a receiver stores the ref in
-		// its held table before it frees the ring slot.
-		for h := range heldSlots {
-			w := u64(e, peHeld+8*h)
-			if v := w.Load(); v != 0 {
-				ch.clearBit(p, v, b)
-				w.Store(0)
-			}
-		}
-		drop := func(v ref) { ch.clearBit(p, v, b) }
-		if ch.cfg.Pattern == PubSub {
-			// Slots the dead subscriber itself left READING are repaired.
-			_ = r.drain(ch.self, func(id int) bool { return id != i && ch.alive(id) }, drop)
-		} else {
-			r.repair(i, drop)
-		}
-	case rolePublisher:
-		for k, r := range ch.rings {
-			kb := bit(k)
-			r.repair(i, func(v ref) { ch.clearBit(p, v, kb) })
-		}
-		if v := u64(e, pePubRef).Load(); v != 0 {
-			ch.finishPublish(p, i, v)
-			u64(e, pePubRef).Store(0)
-		}
-		if ch.tap != nil {
-			ch.tap.abandon(ch.cfg.pubIndex(i))
-		}
+	if role == rolePublisher && ch.tap != nil {
+		ch.tap.abandon(ch.cfg.pubIndex(i))
 	}
-	_, _ = p.reclaim(i)
+	_, _ = ch.pool.owner(ch.self).reclaim(i)
 	ch.wakeAll()
-}
-
-// finishPublish completes the publish of message v that dead publisher i
-// left half-done: every subscriber whose bit is set but who neither has it
-// in its ring nor holds it loses the bit, and the publisher's own bit goes.
-func (ch *Channel) finishPublish(p *pool, i int, v ref) {
-	if !p.live(v) || p.ownedBy(v, i) {
-		return // not yet handed over: reclaim frees it
-	}
-	chunk, err := p.chunk(v)
-	if err != nil || u64(chunk, mhRef).Load() != v {
-		return
-	}
-	m := u64(chunk, mhMask).Load()
-	if m>>32 != maskTag(v) || m&pubBit == 0 {
-		return // finished: the publisher's bit protects the chunk until then
-	}
-	for k := range ch.rings {
-		b := bit(k)
-		if m&b == 0 || ch.rings[k].holds(v) {
-			continue
-		}
-		if ch.heldBy(k, v) {
-			continue
-		}
-		ch.clearBit(p, v, b)
-	}
-	ch.clearBit(p, v, pubBit)
-}
-
-// heldBy reports whether the subscriber of ring k (work queue: any
-// consumer) holds v.
-func (ch *Channel) heldBy(k int, v ref) bool {
-	lo, hi := k, k+1
-	if ch.cfg.Pattern == WorkQueue {
-		lo, hi = slotRange(roleSubscriber, ch.cfg)
-	}
-	for s := lo; s < hi; s++ {
-		e := ch.entry(s)
-		for h := range heldSlots {
-			if u64(e, peHeld+8*h).Load() == v {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// holds reports whether a slot of the ring holds v (written or being read).
-func (r *dring) holds(v ref) bool {
-	for i := uint64(0); i < r.depth; i++ {
-		w := u64(r.slots, int(i)*slotSize+slotSeq).Load()
-		if st := seqState(w); (st == stFull || st == stReading) && u64(r.slots, int(i)*slotSize+slotRef).Load() == v {
-			return true
-		}
-	}
-	return false
 }

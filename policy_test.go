@@ -3,7 +3,6 @@ package shmkit_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -376,8 +375,8 @@ func TestBlockDeadlineMidFanout(t *testing.T) {
 // allow, so eight subscribers each holding MaxHeld distinct samples with
 // full rings never make a publisher fail or wait (the old default of
 // 2×RingDepth chunks ran dry at 16); one loan past MaxLoans is
-// ErrTooManyLoans; a pool made smaller than the worst case says who holds
-// its chunks, and the drop policies do not wait for one.
+// ErrTooManyLoans; a full work queue refuses a loan, drops a Send under
+// DropNewest and makes it wait under Block.
 func TestPoolWorstCase(t *testing.T) {
 	cfg := shmkit.Config{MaxMessage: 64, RingDepth: 8, Policy: shmkit.DropOldest}
 	ch, err := shmkit.Create(chanName(t), cfg)
@@ -448,36 +447,44 @@ func TestPoolWorstCase(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A work queue's pool smaller than the worst case, on purpose.
+	// A full work queue: Loan says ErrNoMemory at once; Send drops under
+	// DropNewest (counted), waits under Block until its deadline.
 	for _, pol := range []shmkit.Policy{shmkit.DropNewest, shmkit.Block} {
-		small, err := shmkit.Create(chanName(t), shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 8, ChunksPerClass: 4, Policy: pol})
+		small, err := shmkit.Create(chanName(t), shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 4, Policy: pol})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer small.Close()
-		c, _ := small.Consumer()
 		pr, _ := small.Producer()
-		s, p := c.Subscriber, pr.Publisher
+		p := pr.Publisher
 		for range 4 {
 			if err := p.Send(ctx, []byte("m")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.TryReceive(); err != nil { // held
-				t.Fatal(err)
-			}
+		}
+		if _, err := p.Loan(8); !errors.Is(err, shmkit.ErrNoMemory) {
+			t.Fatalf("%v: loan on a full queue: %v", pol, err)
 		}
 		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		err = p.Send(short, []byte("m"))
 		cancel()
-		if !errors.Is(err, shmkit.ErrNoMemory) || !strings.Contains(err.Error(), "hold 4 unreleased samples") {
-			t.Fatalf("%v: send with a dry pool: %v", pol, err)
+		switch pol {
+		case shmkit.DropNewest:
+			if err != nil {
+				t.Fatalf("DropNewest: send to a full queue: %v, want a drop", err)
+			}
+			st, _ := small.Stats()
+			drops := uint64(0)
+			for _, ps := range st.Participants {
+				drops += ps.Drops
+			}
+			if drops != 1 {
+				t.Fatalf("DropNewest: %d drops counted, want 1", drops)
+			}
+		case shmkit.Block:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Block: a send that waited for room: %v, want its deadline", err)
+			}
 		}
-		if pol == shmkit.Block && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Block: a send that waited for a chunk: %v, want its deadline too", err)
-		}
-		if pol == shmkit.DropNewest && errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("DropNewest waited for a chunk: %v", err)
-		}
-		t.Logf("%v: %v", pol, err)
 	}
 }

@@ -43,19 +43,20 @@ func logSize(c Config) int {
 }
 
 // ringsRegionSize is the size of the "rings" region: the publishers' logs
-// (pub/sub) or the one delivery ring (work queue).
+// (pub/sub) or the work queue's ring.
 func ringsRegionSize(c Config) int {
 	if c.Pattern == PubSub {
 		return c.MaxPublishers * logSize(c)
 	}
-	return c.rings() * ringSize(c.RingDepth)
+	n, _ := wqSize(c) // validate refuses a geometry with an error
+	return n
 }
 
 func ringsRegionKind(c Config) uint32 {
 	if c.Pattern == PubSub {
 		return kindLogs
 	}
-	return kindRings
+	return ring.KindMPMC
 }
 
 func logPolicy(p Policy) ring.LogPolicy {
@@ -72,15 +73,7 @@ func logPolicy(p Policy) ring.LogPolicy {
 func (ch *Channel) setupRings(mem []byte, create bool) error {
 	c := ch.cfg
 	if c.Pattern != PubSub {
-		rs := ringSize(c.RingDepth)
-		for k := range c.rings() {
-			if create {
-				ch.rings = append(ch.rings, newDring(mem[k*rs:], c.RingDepth))
-			} else {
-				ch.rings = append(ch.rings, attachDring(mem[k*rs:], c.RingDepth))
-			}
-		}
-		return nil
+		return ch.setupQueue(mem, create)
 	}
 	if fastMarks() {
 		marksFast.Store(true)

@@ -2,11 +2,9 @@ package shmkit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/atomicx"
@@ -42,14 +40,14 @@ type Publisher struct {
 	busy     busyMark // a fast-path call is inside the mapping (busy.go)
 	slot     int
 	w        uint64
-	pool     *pool
 	e        []byte
-	mu       sync.Mutex // serialises Publish: per-publisher order
+	mu       sync.Mutex // work queue: serialises its calls' bookkeeping; both: Close
 	seq      uint64
 	done     bool
 	shut     atomic.Bool // done, readable without mu (Loan's early check)
-	smp      sampleSlab  // under mu
+	smp      sampleSlab  // work queue: under mu
 	relay    Relay
+	wq       *wqProducer  // work queue: its handles on the queue (workqueue.go)
 	loans    atomic.Int64 // work queue: samples loaned and not yet published or discarded (mirrored in peLoans)
 }
 
@@ -79,14 +77,10 @@ type Subscriber struct {
 	shut       atomic.Bool
 	slot       int
 	w          uint64
-	ring       *dring
-	bit        uint64
-	pool       *pool
+	wq         *wqConsumer // work queue: its handles on the queue (workqueue.go)
 	e          []byte
 	mu         sync.Mutex
-	held       [heldSlots]bool
 	nheld      int
-	missed     uint64 // the shared missed counter when last reported
 	joinPubs   uint64
 	pubAtJoin  bool
 	done       bool
@@ -123,8 +117,9 @@ type Sample struct {
 	end    uint64
 	pub    *Publisher
 	sub    *Subscriber
-	r      ref
-	chunk  []byte
+	chunk  []byte             // work queue: the slot's payload (message header, then data)
+	wqp    *ring.MPMCProducer // work queue: the loan's handle
+	wqc    *ring.MPMCConsumer // work queue: the held sample's handle
 	n      int
 	held   int
 	missed uint64
@@ -206,13 +201,16 @@ func (ch *Channel) publisher() (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{ch: ch, slot: i, pool: ch.pool.owner(i), e: ch.entry(i)}
+	p := &Publisher{ch: ch, slot: i, e: ch.entry(i)}
 	p.relay.init(ch, p.e, i)
 	if ch.cfg.Pattern == PubSub {
-		if err := p.joinLog(); err != nil {
-			u64(p.e, peState).Store(w&^0xff | psFree)
-			return nil, err
-		}
+		err = p.joinLog()
+	} else {
+		err = p.joinQueue(w)
+	}
+	if err != nil {
+		u64(p.e, peState).Store(w&^0xff | psFree)
+		return nil, err
 	}
 	u64(ch.hdr, hdrPubJoins).Add(1)
 	if p.w, err = ch.activate(i, w); err != nil {
@@ -245,7 +243,7 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Subscriber{ch: ch, slot: i, pool: ch.pool.owner(i), e: ch.entry(i)}
+	s := &Subscriber{ch: ch, slot: i, e: ch.entry(i)}
 	s.relay.init(ch, s.e, i)
 	for h := range heldSlots {
 		u64(s.e, peHeld+8*h).Store(0)
@@ -254,12 +252,13 @@ func (ch *Channel) subscriber() (*Subscriber, error) {
 	s.pubAtJoin = ch.livePublisher() // a dead predecessor's entry does not count
 	if ch.cfg.Pattern == PubSub {
 		s.heldIn = make([]int, len(ch.logs))
-		if err := s.joinLogs(w); err != nil {
-			u64(s.e, peState).Store(w&^0xff | psFree)
-			return nil, err
-		}
+		err = s.joinLogs(w)
 	} else {
-		s.ring, s.bit = ch.rings[0], bit(0)
+		err = s.joinQueue(w)
+	}
+	if err != nil {
+		u64(s.e, peState).Store(w&^0xff | psFree)
+		return nil, err
 	}
 	if s.w, err = ch.activate(i, w); err != nil {
 		return nil, err
@@ -297,12 +296,15 @@ func (ch *Channel) publishersPresent() bool {
 // waiting. Pub/sub: room claimed in the publisher's log (ErrNoMemory while
 // the slowest subscriber is a whole log behind under Block; under
 // DropNewest a private buffer whose Publish drops the message), one loan at
-// a time (ErrTooManyLoans). Work queue: a chunk of the pool (ErrNoMemory
-// when the size class is empty). Publish it or Discard it.
+// a time (ErrTooManyLoans). Work queue: a slot of the queue reserved in
+// place (ErrNoMemory while the queue is full), up to MaxLoans at a time;
+// consumers wait at a loan's position until it is published or discarded,
+// so write it and publish it at once. Publish it or Discard it.
 func (p *Publisher) Loan(n int) (*Sample, error) { return p.loan(nil, n) }
 
-// LoanContext is Loan that waits for room (pub/sub) or a free chunk (work
-// queue) until ctx ends.
+// LoanContext is Loan that waits for room (in the publisher's log, or a
+// free slot of a work queue) until ctx ends; a DropNewest work queue does
+// not wait.
 func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -344,24 +346,7 @@ func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
 		}
 		return p.logLoan(ctx, n)
 	}
-	if l := p.loans.Add(1); l > int64(p.ch.cfg.MaxLoans) {
-		p.loans.Add(-1)
-		return nil, fmt.Errorf("%w: this publisher holds %d (MaxLoans %d): publish or discard one", ErrTooManyLoans, l-1, p.ch.cfg.MaxLoans)
-	}
-	r, chunk, err := p.take(ctx, n)
-	if err != nil {
-		p.loans.Add(-1)
-		return nil, err
-	}
-	p.storeLoans()
-	if err := p.lockOpen(r); err != nil {
-		p.unloan()
-		return nil, err
-	}
-	s := p.smp.next()
-	p.mu.Unlock()
-	*s = Sample{pub: p, r: r, chunk: chunk, data: chunk[msgHeaderSize:], n: n, state: sampleLoaned, from: p.id()}
-	return s, nil
+	return p.wqLoan(ctx, n)
 }
 
 // storeLoans mirrors the loan count in the participant entry (for the
@@ -381,76 +366,9 @@ func (p *Publisher) checkLen(n int) error {
 	return nil
 }
 
-// lockOpen locks p.mu for a caller holding chunk r from take. If p was
-// closed meanwhile (Close's reclaim may have run before the alloc) it
-// frees r, leaves p.mu unlocked and returns ErrClosed.
-func (p *Publisher) lockOpen(r ref) error {
-	p.mu.Lock()
-	if p.done {
-		p.mu.Unlock()
-		_ = p.pool.free(r)
-		return ErrClosed
-	}
-	return nil
-}
-
-// take allocates a chunk for n payload bytes (waiting for one until ctx
-// ends unless ctx is nil) and stamps its mask and ref words. The caller
-// has entered the channel; the chunk is owned by p's participant slot
-// until it is published, so a SIGKILL returns it (ReclaimOwner).
-func (p *Publisher) take(ctx context.Context, n int) (ref, []byte, error) {
-	if p.shut.Load() {
-		return 0, nil, ErrClosed
-	}
-	r, err := p.pool.alloc(n)
-	if err != nil && ctx != nil && p.ch.cfg.Policy == Block && errors.Is(err, ErrNoMemory) {
-		r, err = p.waitAlloc(ctx, n) // the drop policies never wait
-	}
-	if err != nil {
-		if errors.Is(err, ErrNoMemory) {
-			err = fmt.Errorf("%w; %s", err, p.ch.chunkHolders())
-		}
-		return 0, nil, err
-	}
-	at("loan.alloc")
-	chunk, err := p.pool.chunk(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32)
-	atomicx.StoreRelease64(u64(chunk, mhRef), r)
-	return r, chunk, nil
-}
-
-// waitAlloc waits for a chunk after an alloc found the class empty. It
-// announces itself in the header's loan_waiters word first, so that frees
-// count and notify (pool.free), then reads the count, retries, and parks
-// until the count moves. Ordering: the announce and every free's push are
-// sequentially consistent atomics, as are the count load and the free's
-// load of loan_waiters, so either the retry sees the freed chunk or the
-// free sees the waiter and moves the count after it (store-buffer pattern).
-func (p *Publisher) waitAlloc(ctx context.Context, n int) (ref, error) {
-	p.pool.waiters.Add(1)
-	defer p.pool.waiters.Add(^uint32(0))
-	for {
-		if p.isDone() {
-			return 0, ErrClosed
-		}
-		seen := p.pool.frees.Load()
-		r, err := p.pool.alloc(n)
-		if !errors.Is(err, ErrNoMemory) {
-			return r, err
-		}
-		if werr := p.ch.wait(ctx, p.pool.freed, func() bool { return p.pool.frees.Load() != seen }, true); werr != nil {
-			if errors.Is(werr, ErrClosed) {
-				return 0, werr
-			}
-			return 0, fmt.Errorf("%w: waiting for a chunk for %d bytes: %w", werr, n, err)
-		}
-	}
-}
-
-// Discard returns a loaned sample to the pool unpublished.
+// Discard gives a loaned sample up unpublished (pub/sub: the claimed room
+// becomes padding; work queue: the slot becomes a tombstone consumers
+// skip).
 func (s *Sample) Discard() error {
 	if s.state != sampleLoaned {
 		return ErrSampleState
@@ -468,18 +386,16 @@ func (s *Sample) Discard() error {
 		}
 		return p.logErr(p.lw.Abort())
 	}
-	s.pub.unloan()
-	return s.pub.pool.free(s.r)
+	return s.pub.wqDiscard(s)
 }
 
 // Publish delivers a loaned sample to every subscriber attached now (pub/
 // sub) or to the queue (work queue); the sample belongs to the channel
 // afterwards and must not be touched. Pub/sub: one release store in the
 // publisher's log (the room was claimed by the loan, so Publish never
-// waits). Work queue: with policy Block, Publish waits for room in the
-// ring until ctx ends and then returns ctx.Err(). With a
-// ctx already done on entry Publish delivers nothing and returns ctx.Err();
-// the sample stays loaned (Publish it again or Discard it).
+// waits). Work queue: one release store too (the loan reserved the slot).
+// With a ctx already done on entry Publish delivers nothing and returns
+// ctx.Err(); the sample stays loaned (Publish it again or Discard it).
 func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 	if p.lw != nil && !p.ch.guard && s != nil && s.pub == p && s.state == sampleLoaned {
 		// Pub/sub fast path (busy.go): the room was claimed by the loan.
@@ -519,153 +435,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 		p.loaned = false
 		return p.logCommit(s.n, s.data)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done {
-		return ErrClosed
-	}
-	s.state = sampleDone
-	p.unloan()
-	return p.publish(ctx, s.r, s.chunk, s.n)
-}
-
-// publish delivers chunk r (n payload bytes) as Publish promises. The
-// caller has entered the channel and holds p.mu.
-func (p *Publisher) publish(ctx context.Context, r ref, chunk []byte, n int) error {
-	ch := p.ch
-	p.seq++
-	atomicx.StoreRelease64(u64(chunk, mhSeq), p.seq)
-	atomicx.StoreRelease32(u32(chunk, mhLen), uint32(n))
-	atomicx.StoreRelease32(u32(chunk, mhPublisher), uint32(p.id()))
-	atomicx.StoreRelease64(u64(p.e, pePubRef), r)
-	at("publish.pubref")
-	// Targets: the subscribers active now, each with its state word so a
-	// slot reused meanwhile is recognised.
-	var targets [MaxConsumers]uint64
-	mask := uint64(0)
-	if ch.cfg.Pattern == PubSub {
-		for k := range ch.cfg.MaxSubscribers {
-			w := ch.state(k)
-			if psState(w) == psActive {
-				targets[k] = w
-				mask |= bit(k)
-			}
-		}
-	} else {
-		mask = bit(0)
-	}
-	atomicx.StoreRelease64(u64(chunk, mhMask), maskTag(r)<<32|mask|pubBit)
-	at("publish.mask")
-	if err := p.pool.disown(r); err != nil {
-		return err
-	}
-	at("publish.disown")
-	var errs []error
-	for k := range ch.rings {
-		b := bit(k)
-		if mask&b == 0 {
-			continue
-		}
-		var to target
-		if ch.cfg.Pattern == PubSub {
-			to = target{word: u64(ch.entry(k), peState), want: targets[k]}
-		}
-		if err := p.deliver(ctx, k, r, to); err != nil {
-			clearBitIn(p.pool, r, chunk, b)
-			if !errors.Is(err, errDropped) && len(errs) == 0 {
-				errs = append(errs, err)
-			}
-		}
-		at("publish.put")
-	}
-	// Taps: one load of a read-mostly word while none is attached. The
-	// copy comes after delivery (subscribers are not kept waiting for it)
-	// and before the publisher's bit goes (the chunk is still ours to read).
-	if t := ch.tap; t != nil && t.active.Load() != 0 {
-		t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), p.seq, chunk[msgHeaderSize:msgHeaderSize+n])
-	}
-	clearBitIn(p.pool, r, chunk, pubBit)
-	at("publish.unpub")
-	atomicx.StoreRelease64(u64(p.e, pePubRef), 0)
-	add64(u64(p.e, peMsgs), 1)
-	add64(u64(p.e, peBytes), uint64(n))
-	if p.seq%activityEvery == 1 {
-		atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
-		ch.maybeScan()
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return nil
-}
-
-// deliver puts r into ring k, applying the channel's policy when it is
-// full. An error means r is not in the ring (the caller drops its bit).
-func (p *Publisher) deliver(ctx context.Context, k int, r ref, to target) error {
-	ch := p.ch
-	ring := ch.rings[k]
-	var blockedSince time.Time
-	defer func() {
-		if !blockedSince.IsZero() {
-			d := uint64(time.Since(blockedSince))
-			add64(u64(p.e, peBlocked), d)
-		}
-	}()
-	for {
-		res, err := ring.put(r, p.slot, to)
-		if err != nil {
-			return err
-		}
-		switch res {
-		case putDone:
-			return nil
-		case putClosed:
-			return errDropped // the subscriber left: the caller drops its bit
-		}
-		// Full.
-		switch ch.cfg.Policy {
-		case DropNewest:
-			p.countDrop(k)
-			return errDropped
-		case DropOldest:
-			pos, v, ok, err := ring.take(p.slot)
-			if err != nil {
-				return err
-			}
-			if ok {
-				at("drop.take")
-				if v != 0 {
-					ch.clearBit(p.pool, v, bit(k))
-					p.countDrop(k)
-				}
-				ring.finish(pos)
-			}
-			continue
-		}
-		// Block.
-		if blockedSince.IsZero() {
-			blockedSince = time.Now()
-		}
-		if !to.valid() {
-			return errDropped
-		}
-		spin := time.Since(blockedSince) < ch.cfg.LivenessInterval
-		if err := ch.wait(ctx, ring.notFull, func() bool { return ring.canPut() || !to.valid() }, spin); err != nil {
-			p.countDrop(k)
-			return err
-		}
-	}
-}
-
-// errDropped is an internal marker: the message was not delivered to one
-// subscriber, by policy; Publish does not report it.
-var errDropped = errors.New("dropped")
-
-func (p *Publisher) countDrop(k int) {
-	add64(u64(p.e, peDrops), 1)
-	if p.ch.cfg.Pattern == PubSub {
-		u64(p.ch.entry(k), peMissed).Add(1)
-	}
+	return p.wqPublish(s)
 }
 
 // Send copies msg into the channel and publishes it; msg is not retained.
@@ -673,8 +443,9 @@ func (p *Publisher) countDrop(k int) {
 // waits for room until ctx ends, and a Send that returns ctx.Err()
 // published the message to nobody; under DropNewest a message with no
 // room is dropped for every subscriber (counted; they see it in Missed);
-// under DropOldest it never waits. Work queue: a chunk of the pool and the
-// delivery ring, waiting as LoanContext and Publish do.
+// under DropOldest it never waits. Work queue: a slot of the queue, waiting
+// for one under Block until ctx ends; under DropNewest a message that finds
+// the queue full is dropped (counted in the producer's drops).
 func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 	if p.lw != nil && !p.ch.guard {
 		// The pub/sub fast path: no defer (a conditional one makes every
@@ -710,13 +481,6 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 		}
 		return p.logSend(ctx, msg)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	n := len(msg)
-	if err := p.checkLen(n); err != nil {
-		return err
-	}
 	if err := p.ch.enterAt(p.slot); err != nil {
 		return err
 	}
@@ -724,16 +488,7 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r, chunk, err := p.take(ctx, n)
-	if err != nil {
-		return err
-	}
-	copy(chunk[msgHeaderSize:msgHeaderSize+n], msg)
-	if err := p.lockOpen(r); err != nil {
-		return err
-	}
-	defer p.mu.Unlock()
-	return p.publish(ctx, r, chunk, n)
+	return p.wqSend(ctx, msg)
 }
 
 // ID returns the identity every message of p carries (Sample.Publisher):
@@ -751,8 +506,7 @@ func (p *Publisher) isDone() bool {
 	return p.done
 }
 
-// Close leaves the channel. Loaned samples not yet published return to the
-// pool. When the last publisher has left, subscribers receive what is
+// Close leaves the channel. Loaned samples not yet published are given up. When the last publisher has left, subscribers receive what is
 // left and then ErrPeerGone. Close is idempotent.
 func (p *Publisher) Close() error {
 	if err := p.ch.enter(); err != nil {
@@ -770,6 +524,9 @@ func (p *Publisher) closeInternal() error {
 	}
 	p.done = true
 	p.shut.Store(true)
+	if p.wq != nil {
+		p.wqClose()
+	}
 	p.mu.Unlock()
 	if p.log != nil {
 		// A fast-path call in another goroutine finishes before the slot

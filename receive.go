@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
-	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // ctxErr is ctx.Err() for a possibly nil ctx: every call that takes a
@@ -154,7 +153,7 @@ func (s *Subscriber) TryReceive() (_ *Sample, err error) {
 		}
 		smp, err = s.logTry()
 	} else {
-		smp, err = s.tryReceive()
+		smp, err = s.wqTry()
 	}
 	if err == nil && smp == nil {
 		s.ch.maybeScan()
@@ -224,54 +223,13 @@ func (s *Subscriber) receive(ctx context.Context) (*Sample, error) {
 			}
 		}
 	}
-	var since time.Time
-	defer func() {
-		if !since.IsZero() {
-			add64(u64(s.e, peBlocked), uint64(time.Since(since)))
-		}
-	}()
-	for spun := false; ; {
-		smp, err := s.tryReceive()
-		if smp != nil || err != nil {
-			return smp, err
-		}
-		if !spun {
-			// In a stream the next message is often a few hundred
-			// nanoseconds away: poll the ring (two loads a poll) before
-			// the clock reads and the peer and liveness checks below.
-			spun = true
-			if s.pollTake() {
-				continue
-			}
-		}
-		if s.peerGone() {
-			return nil, ErrPeerGone
-		}
-		if since.IsZero() {
-			since = time.Now()
-		}
-		s.ch.maybeScan()
-		spin := time.Since(since) < s.ch.cfg.LivenessInterval
-		if err := s.ch.wait(ctx, s.ring.notEmpty, s.ready, spin); err != nil {
-			return nil, err
-		}
-	}
+	smp, _, err := s.wqReceive(ctx, nil, false)
+	return smp, err
 }
 
-// receivePolls bounds Receive's first poll of an empty ring, about a
-// microsecond.
+// receivePolls bounds a work queue Receive's first poll of an empty ring,
+// about a microsecond.
 const receivePolls = 256
-
-// pollTake polls the ring until a take may find something, receivePolls
-// times at most.
-func (s *Subscriber) pollTake() bool {
-	for range receivePolls {
-		if s.ring.canTake() {
-			return true
-		}
-	}
-	return false
-}
 
 // peerGone reports whether every publisher has left: none is attached now,
 // and one was attached when s joined or has joined since.
@@ -285,76 +243,7 @@ func (s *Subscriber) peerGone() bool {
 	if s.readers != nil {
 		return s.logDrained()
 	}
-	return s.ring.empty()
-}
-
-func (s *Subscriber) tryReceive() (*Sample, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return nil, ErrClosed
-	}
-	if s.nheld == heldSlots {
-		return nil, fmt.Errorf("%w: %d", ErrTooManyHeld, heldSlots)
-	}
-	h := 0
-	for s.held[h] {
-		h++
-	}
-	for {
-		pos, v, ok, err := s.ring.take(s.slot)
-		if err != nil || !ok {
-			return nil, err
-		}
-		at("receive.take")
-		if v == 0 {
-			s.ring.finish(pos) // a hole
-			continue
-		}
-		atomicx.StoreRelease64(u64(s.e, peHeld+8*h), v)
-		at("receive.held")
-		s.ring.finish(pos)
-		smp, err := s.sample(v, h)
-		if err != nil {
-			u64(s.e, peHeld+8*h).Store(0)
-			return nil, err
-		}
-		s.held[h] = true
-		s.nheld++
-		m := u64(s.e, peMissed).Load()
-		smp.missed = m - s.missed
-		s.missed = m
-		add64(u64(s.e, peMsgs), 1)
-		add64(u64(s.e, peBytes), uint64(smp.n))
-		if s.nrecv++; s.nrecv%activityEvery == 1 {
-			atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
-			s.ch.maybeScan()
-		}
-		return smp, nil
-	}
-}
-
-// sample validates the message v names (it comes from shared memory).
-func (s *Subscriber) sample(v ref, h int) (*Sample, error) {
-	chunk, err := s.pool.chunk(v)
-	if err != nil {
-		return nil, err
-	}
-	if got := u64(chunk, mhRef).Load(); got != v {
-		return nil, fmt.Errorf("%w: message header names %#x, ring gave %#x", ErrCorrupt, got, v)
-	}
-	m := u64(chunk, mhMask).Load()
-	if m>>32 != maskTag(v) || m&s.bit == 0 {
-		return nil, fmt.Errorf("%w: message %#x: mask %#x does not hold this subscriber", ErrCorrupt, v, m)
-	}
-	n := int(u32(chunk, mhLen).Load())
-	if n > len(chunk)-msgHeaderSize || n > s.ch.cfg.MaxMessage {
-		return nil, fmt.Errorf("%w: message %#x: length %d in a chunk of %d", ErrCorrupt, v, n, len(chunk))
-	}
-	smp := s.smp.next() // the caller holds s.mu
-	*smp = Sample{sub: s, r: v, chunk: chunk, data: chunk[msgHeaderSize:], n: n, held: h, state: sampleReceived,
-		seq: u64(chunk, mhSeq).Load(), from: int(u32(chunk, mhPublisher).Load())}
-	return smp, nil
+	return s.ch.wqEmpty()
 }
 
 // Release gives a received sample back; its bytes must not be used
@@ -396,18 +285,7 @@ func (smp *Sample) release() error {
 		}
 		return s.logRelease(smp)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	smp.state = sampleDone
-	if s.done {
-		return nil // released with the subscriber
-	}
-	clearBitIn(s.pool, smp.r, smp.chunk, s.bit)
-	at("release.clear")
-	atomicx.StoreRelease64(u64(s.e, peHeld+8*smp.held), 0)
-	s.held[smp.held] = false
-	s.nheld--
-	return nil
+	return s.wqRelease(smp)
 }
 
 // ReceiveInto receives the next message, copies it into buf and releases
@@ -469,13 +347,8 @@ func (s *Subscriber) receiveInto(ctx context.Context, buf []byte) (int, error) {
 			}
 		}
 	}
-	smp, err := s.receive(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := smp.Len()
-	copy(buf, smp.Bytes())
-	return n, smp.release()
+	_, n, err := s.wqReceive(ctx, buf, true)
+	return n, err
 }
 
 // Close leaves the channel: the subscriber's unreleased samples are
@@ -497,6 +370,9 @@ func (s *Subscriber) closeInternal() error {
 	}
 	s.done = true
 	s.shut.Store(true)
+	if s.wq != nil {
+		s.wqClose()
+	}
 	s.mu.Unlock()
 	if s.readers != nil {
 		for _, e := range s.events {

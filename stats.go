@@ -2,7 +2,6 @@ package shmkit
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shmkit/shmkit/allocator"
@@ -109,48 +108,4 @@ func participantStats(e entry, c Config) ParticipantStats {
 		ps.LastActive = time.Unix(0, int64(min(e.Active, 1<<62)))
 	}
 	return ps
-}
-
-// chunkHolders says who holds the pool's chunks, for the error of a loan
-// that found its size class empty: the subscribers' unreleased samples and
-// queued messages and the publishers' loans, per participant.
-func (ch *Channel) chunkHolders() string {
-	var held, queued, loans []string
-	nh, nq, nl := 0, 0, 0
-	for i := range ch.cfg.participants() {
-		e, err := decodeEntry(ch.parts, i, ch.cfg)
-		if err != nil || e.State == psFree {
-			continue
-		}
-		switch e.Role {
-		case roleSubscriber:
-			if e.HeldRefs > 0 {
-				held = append(held, fmt.Sprintf("slot %d pid %d: %d", i, e.PID, e.HeldRefs))
-				nh += e.HeldRefs
-			}
-			if ch.cfg.Pattern == PubSub && i < len(ch.rings) {
-				if n := ch.rings[i].len(); n > 0 {
-					queued = append(queued, fmt.Sprintf("slot %d pid %d: %d", i, e.PID, n))
-					nq += n
-				}
-			}
-		case rolePublisher:
-			if n := u64(ch.entry(i), peLoans).Load(); n > 0 && n <= 1<<20 {
-				loans = append(loans, fmt.Sprintf("slot %d pid %d: %d", i, e.PID, n))
-				nl += int(n)
-			}
-		}
-	}
-	if ch.cfg.Pattern == WorkQueue && len(ch.rings) == 1 {
-		nq = ch.rings[0].len()
-		queued = append(queued, fmt.Sprintf("the queue: %d", nq))
-	}
-	list := func(l []string) string {
-		if len(l) == 0 {
-			return ""
-		}
-		return " (" + strings.Join(l, "; ") + ")"
-	}
-	return fmt.Sprintf("%d chunks per class (worst case for this configuration: %d); subscribers hold %d unreleased samples%s, %d messages are queued for them%s, publishers hold %d loans%s",
-		ch.cfg.ChunksPerClass, ch.cfg.WorstCaseChunks(), nh, list(held), nq, list(queued), nl, list(loans))
 }

@@ -658,3 +658,6 @@ func readTaps(mem []byte) ([]TapInfo, error) {
 	}
 	return out, nil
 }
+
+// bit returns bit k of a 64-bit mask.
+func bit(k int) uint64 { return 1 << uint(k) }

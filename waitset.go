@@ -34,7 +34,7 @@ func (s *Subscriber) ready() bool {
 	if s.readers != nil {
 		return s.logReady() || s.peerGone()
 	}
-	return s.ring.canTake() || s.peerGone()
+	return s.ch.wq.CanGet() || s.peerGone()
 }
 
 // waitEvents are the events a subscriber's messages are announced on: its
@@ -43,7 +43,7 @@ func (s *Subscriber) waitEvents() []*futex.Event {
 	if s.readers != nil {
 		return s.events
 	}
-	return []*futex.Event{s.ring.notEmpty}
+	return []*futex.Event{s.ch.wq.NotEmpty()}
 }
 
 // Wait returns a subscription that has a message to receive, or whose

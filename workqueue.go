@@ -1,14 +1,25 @@
 package shmkit
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/atomicx"
+	"github.com/shmkit/shmkit/ring"
+)
 
 // Producer puts messages on a work queue; each goes to exactly one
 // Consumer. It has the Publisher's methods (Loan, LoanContext, Publish,
-// Send, Close).
+// Send, SendBatch, Close) and, unlike a pub/sub Publisher, is safe for
+// concurrent use.
 type Producer struct{ *Publisher }
 
 // Consumer takes messages from a work queue. It has the Subscriber's
-// methods (Receive, TryReceive, ReceiveInto, Close).
+// methods (Receive, TryReceive, ReceiveInto, ReceiveBatch, Close) and,
+// unlike a pub/sub Subscriber, is safe for concurrent use.
 type Consumer struct{ *Subscriber }
 
 // Producer joins a WorkQueue channel as a producer (ErrFull beyond
@@ -38,3 +49,533 @@ func (ch *Channel) Consumer() (*Consumer, error) {
 	}
 	return &Consumer{s}, nil
 }
+
+// The work queue's data path: one ring.MPMC in the channel's "rings"
+// region (kind MPMC), its slots holding the messages inline (a claim per
+// message: each goes to one consumer), with claim records so that a dead
+// participant's claims are finished by ring.MPMC.Repair (docs/channels.md,
+// "Work queue"). A slot's payload starts with a 16-byte message header:
+//
+//	wqSeq        uint64  the producer slot's message number
+//	wqPublisher  uint32  the producer's identity (Sample.Publisher)
+//	wqZero       uint32  zero
+//
+// and the message follows. A Loan is a reserved slot (ring.MPMCProducer.
+// TryReserve): consumers wait at its position until Publish or Discard,
+// so loans are for messages written at once. A received Sample is a
+// peeked slot (TryPeek), freed at Release: producers wait for it only
+// when they come round the ring to it.
+const (
+	wqSeq       = 0
+	wqPublisher = 8
+	wqZero      = 12
+	wqHeader    = 16
+)
+
+// wqClaims is the number of claim records of a work queue's ring: one per
+// handle that may hold a claim at once. A producer has one for each loan
+// and one for Send; a consumer one for each held sample and one for
+// ReceiveInto.
+func wqClaims(c Config) int {
+	return c.MaxPublishers*(c.MaxLoans+1) + c.MaxSubscribers*(c.MaxHeld+1)
+}
+
+func wqOptions(c Config) []ring.Option {
+	return []ring.Option{ring.WithClaimSlots(wqClaims(c))}
+}
+
+// wqSize is the size of a work queue's rings region (0 with an error for a
+// geometry the ring refuses).
+func wqSize(c Config) (int, error) {
+	return ring.MPMCSize(c.RingDepth, c.MaxMessage+wqHeader, wqOptions(c)...)
+}
+
+// wqMaxRegion bounds a work queue's ring region (RingDepth slots of
+// MaxMessage bytes): 1 GiB.
+const wqMaxRegion = 1 << 30
+
+// wqTooBig is nil when c's queue fits (validate checks the claim count
+// first).
+func wqTooBig(c Config) error {
+	n, err := wqSize(c)
+	if err == nil && n > wqMaxRegion {
+		err = fmt.Errorf("%d bytes, over %d: lower RingDepth or MaxMessage", n, wqMaxRegion)
+	}
+	return err
+}
+
+// setupQueue makes (create) or attaches the work queue's ring in mem.
+func (ch *Channel) setupQueue(mem []byte, create bool) error {
+	c := ch.cfg
+	var r *ring.MPMC
+	var err error
+	if create {
+		r, err = ring.NewMPMC(mem, c.RingDepth, c.MaxMessage+wqHeader, wqOptions(c)...)
+	} else {
+		r, err = ring.AttachMPMC(mem)
+		if err == nil && (r.Cap() != c.RingDepth || r.SlotSize() != c.MaxMessage+wqHeader || r.ClaimSlots() != wqClaims(c)) {
+			err = fmt.Errorf("%w: work queue ring of %d slots of %d bytes with %d claim records; the header says %d, %d, %d",
+				ErrCorrupt, r.Cap(), r.SlotSize(), r.ClaimSlots(), c.RingDepth, c.MaxMessage+wqHeader, wqClaims(c))
+		}
+	}
+	if err != nil {
+		if errors.Is(err, ring.ErrCorrupt) || errors.Is(err, ring.ErrBadMagic) || errors.Is(err, ring.ErrVersion) || errors.Is(err, ring.ErrConfig) {
+			err = fmt.Errorf("%w: work queue ring: %w", ErrCorrupt, err)
+		}
+		return err
+	}
+	ch.wq, ch.wqMem = r, mem
+	return nil
+}
+
+// wqRing attaches a value of the queue's ring whose handles record owner
+// in their claim records.
+func (ch *Channel) wqRing(owner uint32) (*ring.MPMC, error) {
+	r, err := ring.AttachMPMC(ch.wqMem, ring.WithOwner(owner))
+	if err != nil {
+		return nil, fmt.Errorf("%w: work queue ring: %w", ErrCorrupt, err)
+	}
+	return r, nil
+}
+
+// cleanQueue finishes what participant i (state word w) left in the
+// queue: a position it reserved becomes a tombstone, the messages it held
+// are freed (lost, counted in its entry's drops), and its claim records
+// are freed. For a participant that left cleanly it only frees the
+// records. Repair waits for a live handle caught between recording and
+// claiming (instructions); the wait is bounded by a liveness interval, and
+// the records of an owner it could not finish stay marked dead.
+func (ch *Channel) cleanQueue(i int, w uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), ch.cfg.LivenessInterval)
+	defer cancel()
+	e := ch.entry(i)
+	_, _ = ch.wq.Repair(ctx, func([]byte) { add64(u64(e, peDrops), 1) }, logOwner(i, w))
+}
+
+// waitQueue is Channel.wait on one of the queue's events, with the ring's
+// fence rules (see ring.MPMC.NotEmpty).
+func (ch *Channel) waitQueue(ctx context.Context, ev *futex.Event, cond func() bool, spin bool) error {
+	r := ch.wq
+	fenced := func() bool { return !r.FenceRecheck(ev) || cond() }
+	return ch.waitBounded(ctx, []*futex.Event{ev}, fenced, spin, r.ParkBound())
+}
+
+// --- producer ---
+
+// wqProducer is a Producer's side of the queue: the handles its loans and
+// sends claim slots with. Everything in it is used under Publisher.mu.
+type wqProducer struct {
+	r     *ring.MPMC
+	send  *ring.MPMCProducer   // Send's handle
+	free  []*ring.MPMCProducer // loan handles not holding a loan
+	loans map[*ring.MPMCProducer]*Sample
+}
+
+// joinQueue sets p up on the queue (before p is active: a claim record is
+// taken at a handle's first operation).
+func (p *Publisher) joinQueue(w uint64) error {
+	r, err := p.ch.wqRing(logOwner(p.slot, w))
+	if err != nil {
+		return err
+	}
+	q := &wqProducer{r: r, send: r.Producer(), loans: map[*ring.MPMCProducer]*Sample{}}
+	for range p.ch.cfg.MaxLoans {
+		q.free = append(q.free, r.Producer())
+	}
+	p.wq = q
+	return nil
+}
+
+// wqLoan is Loan on a work queue; the caller has entered the channel.
+func (p *Publisher) wqLoan(ctx context.Context, n int) (*Sample, error) {
+	if err := p.checkLen(n); err != nil {
+		return nil, err
+	}
+	q := p.wq
+	var since time.Time
+	defer p.countBlocked(&since)
+	for {
+		p.mu.Lock()
+		if p.done {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if len(q.free) == 0 {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: this publisher holds %d (MaxLoans %d): publish or discard one", ErrTooManyLoans, len(q.loans), p.ch.cfg.MaxLoans)
+		}
+		h := q.free[len(q.free)-1]
+		b, ok, err := h.TryReserve()
+		if ok {
+			at("loan.reserve")
+			q.free = q.free[:len(q.free)-1]
+			s := p.smp.next()
+			p.seq++
+			*s = Sample{pub: p, chunk: b, data: b[wqHeader:], n: n, seq: p.seq, from: p.id(), state: sampleLoaned, wqp: h}
+			q.loans[h] = s
+			p.loans.Add(1)
+			p.storeLoans()
+			p.mu.Unlock()
+			return s, nil
+		}
+		p.mu.Unlock()
+		if err != nil {
+			return nil, p.wqErr(err)
+		}
+		if ctx == nil || p.ch.cfg.Policy != Block {
+			return nil, fmt.Errorf("%w: the work queue is full (%d messages)", ErrNoMemory, q.r.Cap())
+		}
+		if err := p.wqWaitRoom(ctx, &since); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// countBlocked adds the time since *since (if set) to p's blocked time.
+func (p *Publisher) countBlocked(since *time.Time) {
+	if !since.IsZero() {
+		add64(u64(p.e, peBlocked), uint64(time.Since(*since)))
+	}
+}
+
+// wqWaitRoom waits until the queue may have a free slot, ctx ends or p
+// closes.
+func (p *Publisher) wqWaitRoom(ctx context.Context, since *time.Time) error {
+	if since.IsZero() {
+		*since = time.Now()
+	}
+	r := p.ch.wq
+	spin := time.Since(*since) < p.ch.cfg.LivenessInterval
+	return p.ch.waitQueue(ctx, r.NotFull(), func() bool { return r.CanPut() || p.shut.Load() }, spin)
+}
+
+func (p *Publisher) wqErr(err error) error {
+	if errors.Is(err, ring.ErrCorrupt) {
+		return fmt.Errorf("%w: work queue: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// wqPublish is Publish on a work queue; the caller has entered the channel.
+func (p *Publisher) wqPublish(s *Sample) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return ErrClosed // Close gave the loan up
+	}
+	h := s.wqp
+	s.state = sampleDone
+	p.wqStamp(s.chunk, s.seq, s.n)
+	if err := h.Commit(wqHeader + s.n); err != nil {
+		return p.wqErr(err)
+	}
+	at("publish.commit")
+	p.wqUnloan(h)
+	p.wqCount(s.n)
+	return nil
+}
+
+// wqStamp writes the message header into slot (a slot's payload, whose
+// message is n bytes at wqHeader) and copies the message's first bytes to
+// the taps.
+func (p *Publisher) wqStamp(slot []byte, seq uint64, n int) {
+	atomicx.StoreRelease64(u64(slot, wqSeq), seq)
+	atomicx.StoreRelease32(u32(slot, wqPublisher), uint32(p.id()))
+	atomicx.StoreRelease32(u32(slot, wqZero), 0)
+	if t := p.ch.tap; t != nil && t.active.Load() != 0 {
+		t.copyOut(p.ch.cfg.pubIndex(p.slot), p.id(), seq, slot[wqHeader:wqHeader+n])
+	}
+}
+
+// wqUnloan returns loan handle h to the free list (under p.mu).
+func (p *Publisher) wqUnloan(h *ring.MPMCProducer) {
+	delete(p.wq.loans, h)
+	p.wq.free = append(p.wq.free, h)
+	p.unloan()
+}
+
+// wqCount counts a message of n bytes sent.
+func (p *Publisher) wqCount(n int) {
+	add64(u64(p.e, peMsgs), 1)
+	add64(u64(p.e, peBytes), uint64(n))
+	if p.nsent++; p.nsent%activityEvery == 1 {
+		atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
+		p.ch.maybeScan()
+	}
+}
+
+// wqDiscard is Discard on a work queue; the caller has entered the channel.
+func (p *Publisher) wqDiscard(s *Sample) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.state = sampleDone
+	if p.done {
+		return nil // Close gave the loan up
+	}
+	err := s.wqp.Abort()
+	p.wqUnloan(s.wqp)
+	return p.wqErr(err)
+}
+
+// wqSend is Send on a work queue; the caller has entered the channel.
+func (p *Publisher) wqSend(ctx context.Context, msg []byte) error {
+	n := len(msg)
+	if err := p.checkLen(n); err != nil {
+		return err
+	}
+	q := p.wq
+	var since time.Time
+	defer p.countBlocked(&since)
+	for {
+		p.mu.Lock()
+		if p.done {
+			p.mu.Unlock()
+			return ErrClosed
+		}
+		b, ok, err := q.send.TryReserve()
+		if ok {
+			at("send.reserve")
+			p.seq++
+			copy(b[wqHeader:wqHeader+n], msg)
+			p.wqStamp(b, p.seq, n)
+			err = q.send.Commit(wqHeader + n)
+			p.mu.Unlock()
+			if err != nil {
+				return p.wqErr(err)
+			}
+			p.wqCount(n)
+			return nil
+		}
+		p.mu.Unlock()
+		if err != nil {
+			return p.wqErr(err)
+		}
+		if p.ch.cfg.Policy == DropNewest {
+			add64(u64(p.e, peDrops), 1)
+			return nil
+		}
+		if err := p.wqWaitRoom(ctx, &since); err != nil {
+			return err
+		}
+	}
+}
+
+// wqClose gives p's outstanding loans up (their positions become
+// tombstones). The caller holds p.mu and has set p.done; the claim records
+// are freed when p leaves (cleanQueue).
+func (p *Publisher) wqClose() {
+	for h, s := range p.wq.loans {
+		_ = h.Abort()
+		s.state = sampleDone
+		delete(p.wq.loans, h)
+	}
+	p.loans.Store(0)
+	p.storeLoans()
+}
+
+// --- consumer ---
+
+// wqConsumer is a Consumer's side of the queue: the handles its held
+// samples and ReceiveInto claim slots with. Used under Subscriber.mu.
+type wqConsumer struct {
+	r    *ring.MPMC
+	into *ring.MPMCConsumer   // ReceiveInto's handle
+	hs   []*ring.MPMCConsumer // one per sample it may hold (MaxHeld)
+	free []int                // indices of hs not holding a sample
+	held []*Sample            // the sample hs[i] holds, or nil
+}
+
+// joinQueue sets s up on the queue.
+func (s *Subscriber) joinQueue(w uint64) error {
+	r, err := s.ch.wqRing(logOwner(s.slot, w))
+	if err != nil {
+		return err
+	}
+	q := &wqConsumer{r: r, into: r.Consumer(), held: make([]*Sample, s.ch.cfg.MaxHeld)}
+	for i := range s.ch.cfg.MaxHeld {
+		q.hs = append(q.hs, r.Consumer())
+		q.free = append(q.free, i)
+	}
+	s.wq = q
+	return nil
+}
+
+// wqTry takes the next message as a held sample, or returns nil, nil when
+// the queue is empty. The caller has entered the channel.
+func (s *Subscriber) wqTry() (*Sample, error) {
+	q := s.wq
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, ErrClosed
+	}
+	if len(q.free) == 0 {
+		return nil, fmt.Errorf("%w: %d (MaxHeld)", ErrTooManyHeld, s.ch.cfg.MaxHeld)
+	}
+	i := q.free[len(q.free)-1]
+	h := q.hs[i]
+	b, ok, err := h.TryPeek()
+	if !ok {
+		return nil, s.wqErr(err)
+	}
+	at("receive.peek")
+	n, seq, from, err := s.wqCheck(b)
+	if err != nil {
+		_ = h.Release()
+		return nil, err
+	}
+	q.free = q.free[:len(q.free)-1]
+	smp := s.smp.next()
+	*smp = Sample{sub: s, data: b[wqHeader:], n: n, seq: seq, from: from, state: sampleReceived, wqc: h, held: i}
+	q.held[i] = smp
+	s.markHeld(i, seq, true)
+	s.wqCount(n)
+	return smp, nil
+}
+
+// wqCheck validates a slot's payload b (shared memory): its message
+// length, number and publisher.
+func (s *Subscriber) wqCheck(b []byte) (n int, seq uint64, from int, err error) {
+	if len(b) < wqHeader {
+		return 0, 0, 0, fmt.Errorf("%w: work queue message of %d bytes, under its %d-byte header", ErrCorrupt, len(b), wqHeader)
+	}
+	return len(b) - wqHeader, u64(b, wqSeq).Load(), int(u32(b, wqPublisher).Load()), nil
+}
+
+func (s *Subscriber) wqErr(err error) error {
+	if err != nil && errors.Is(err, ring.ErrCorrupt) {
+		return fmt.Errorf("%w: work queue: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+func (s *Subscriber) wqCount(n int) {
+	add64(u64(s.e, peMsgs), 1)
+	add64(u64(s.e, peBytes), uint64(n))
+	if s.nrecv++; s.nrecv%activityEvery == 1 {
+		atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
+		s.ch.maybeScan()
+	}
+}
+
+// wqRelease is Release on a work queue: the slot is freed.
+func (s *Subscriber) wqRelease(smp *Sample) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	smp.state = sampleDone
+	if s.done {
+		return nil // released with the subscriber
+	}
+	err := smp.wqc.Release()
+	at("release.free")
+	s.wq.held[smp.held] = nil
+	s.wq.free = append(s.wq.free, smp.held)
+	s.markHeld(smp.held, 0, false)
+	return s.wqErr(err)
+}
+
+// wqInto takes the next message into buf (truncated; the message's length
+// is returned) and frees its slot, reporting false when the queue is
+// empty. The caller has entered the channel.
+func (s *Subscriber) wqInto(buf []byte) (int, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return 0, false, ErrClosed
+	}
+	h := s.wq.into
+	b, ok, err := h.TryPeek()
+	if !ok {
+		return 0, false, s.wqErr(err)
+	}
+	n, _, _, err := s.wqCheck(b)
+	if err == nil {
+		copy(buf, b[wqHeader:])
+	}
+	if rerr := h.Release(); err == nil {
+		err = s.wqErr(rerr)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	s.wqCount(n)
+	return n, true, nil
+}
+
+// wqWait waits until the queue may hold a message, waiting as Receive
+// says (the publishers gone: ErrPeerGone).
+func (s *Subscriber) wqWait(ctx context.Context, since *time.Time) error {
+	r := s.ch.wq
+	for range receivePolls {
+		if r.CanGet() {
+			return nil
+		}
+	}
+	if s.peerGone() {
+		return ErrPeerGone
+	}
+	if since.IsZero() {
+		*since = time.Now()
+	}
+	s.ch.maybeScan()
+	spin := time.Since(*since) < s.ch.cfg.LivenessInterval
+	return s.ch.waitQueue(ctx, r.NotEmpty(), func() bool { return r.CanGet() || s.shut.Load() }, spin)
+}
+
+// wqReceive is Receive (into nil buf) or ReceiveInto on a work queue; the
+// caller has entered the channel.
+func (s *Subscriber) wqReceive(ctx context.Context, buf []byte, into bool) (*Sample, int, error) {
+	var since time.Time
+	defer func() {
+		if !since.IsZero() {
+			add64(u64(s.e, peBlocked), uint64(time.Since(since)))
+		}
+	}()
+	for {
+		if into {
+			n, ok, err := s.wqInto(buf)
+			if ok || err != nil {
+				return nil, n, err
+			}
+		} else {
+			smp, err := s.wqTry()
+			if smp != nil || err != nil {
+				return smp, 0, err
+			}
+		}
+		if err := s.wqWait(ctx, &since); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// wqClose frees the slots of s's held samples. The caller holds s.mu and
+// has set s.done.
+func (s *Subscriber) wqClose() {
+	q := s.wq
+	for i, smp := range q.held {
+		if smp != nil {
+			_ = q.hs[i].Release()
+			smp.state = sampleDone
+			q.held[i] = nil
+			q.free = append(q.free, i)
+			s.markHeld(i, 0, false)
+		}
+	}
+}
+
+// markHeld records in s's entry whether it holds a sample with handle i
+// (the word: the message's number with bit 63 set, or 0), for Stats and
+// shmctl (ParticipantStats.Held).
+func (s *Subscriber) markHeld(i int, seq uint64, held bool) {
+	v := uint64(0)
+	if held {
+		v = seq | 1<<63
+	}
+	if i < heldSlots {
+		atomicx.StoreRelease64(u64(s.e, peHeld+8*i), v)
+	}
+}
+
+// wqEmpty reports whether the queue holds no message now.
+func (ch *Channel) wqEmpty() bool { return ch.wq.Len() == 0 }

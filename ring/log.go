@@ -465,30 +465,14 @@ func (l *Log) NotEmpty() *futex.Event { return &l.c.notEmpty }
 // returns the longest one futex sleep on the log's events may last (0: no
 // bound of the log's own): a log whose fence mode is still pending must be
 // re-checked every millisecond.
-func (l *Log) ParkBound() time.Duration {
-	c := l.c
-	if f := c.hdr.fence.Load(); f != fenceFast && f != fenceStrict {
-		c.handOver()
-	}
-	if f := c.hdr.fence.Load(); f != fenceFast && f != fenceStrict {
-		return handOverRecheck
-	}
-	return 0
-}
+func (l *Log) ParkBound() time.Duration { return l.c.parkBound() }
 
 // FenceRecheck is the waiter's half of the asymmetric fence, before a
 // re-check of the condition made while counted as a sleeper on e (one of
 // the log's events): in fast mode it calls membarrier. It returns false
 // when that failed (the log is raised to pending): the caller then treats
 // its condition as true, a spurious wake-up.
-func (l *Log) FenceRecheck(e *futex.Event) bool {
-	c := l.c
-	if e.Sleepers() != 0 && c.hdr.fence.Load() == fenceFast && !sleeperFence() {
-		c.hdr.fence.CompareAndSwap(fenceFast, fencePending)
-		return false
-	}
-	return true
-}
+func (l *Log) FenceRecheck(e *futex.Event) bool { return l.c.fenceRecheck(e) }
 
 // NotFull: see NotEmpty.
 func (l *Log) NotFull() *futex.Event { return &l.c.notFull }

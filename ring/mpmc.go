@@ -3,7 +3,10 @@ package ring
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/futex"
 
 	"github.com/shmkit/shmkit/internal/atomicx"
 )
@@ -199,6 +202,35 @@ func (r *MPMC) Len() int {
 	}
 	return int(t - h)
 }
+
+// NotEmpty is the event consumers park on (producers notify it after a
+// publication, when someone sleeps); NotFull the one producers waiting for
+// a free slot park on (consumers notify it after freeing one). A caller
+// that parks on them itself (a channel waiting with its own liveness
+// checks) does what this package's waits do (wait.go): it bounds each sleep
+// by ParkBound, and calls FenceRecheck(e) before each re-check of its
+// condition made while counted as a sleeper on e (false: treat the
+// condition as true). CanPut and CanGet are the conditions.
+func (r *MPMC) NotEmpty() *futex.Event { return &r.c.notEmpty }
+
+// NotFull: see NotEmpty.
+func (r *MPMC) NotFull() *futex.Event { return &r.c.notFull }
+
+// ParkBound returns the longest one futex sleep on the ring's events may
+// last (0: no bound of the ring's own); see NotEmpty.
+func (r *MPMC) ParkBound() time.Duration { return r.c.parkBound() }
+
+// FenceRecheck is the waiter's half of the asymmetric fence; see NotEmpty.
+func (r *MPMC) FenceRecheck(e *futex.Event) bool { return r.c.fenceRecheck(e) }
+
+// CanPut reports whether a producer may find a free slot now (or the ring
+// is closed): the condition to wait for on NotFull.
+func (r *MPMC) CanPut() bool { return r.canPut() }
+
+// CanGet reports whether a consumer may find a message (or a tombstone to
+// skip) now, or the ring is closed and drained: the condition to wait for
+// on NotEmpty.
+func (r *MPMC) CanGet() bool { return r.canGet() }
 
 // Closed reports whether a producer has closed the ring.
 func (r *MPMC) Closed() bool { return r.c.tail.Load()&mpmcClosed != 0 }

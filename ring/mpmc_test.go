@@ -858,3 +858,46 @@ func TestMPMCRepairUnderTraffic(t *testing.T) {
 	}
 	t.Logf("%d dead claims repaired under traffic, %d messages handed to lost", repaired, lost)
 }
+
+// TestMPMCAbort: an aborted reservation is a tombstone the consumers skip,
+// the messages around it arrive in order, the slot is reused on the next
+// lap, and Abort without a reservation is ErrOrder.
+func TestMPMCAbort(t *testing.T) {
+	r, _ := newTestMPMC(t, 4, 16, WithClaimSlots(2))
+	p, c := r.Producer(), r.Consumer()
+	if err := p.Abort(); !errors.Is(err, ErrOrder) {
+		t.Fatalf("abort without reserve: %v", err)
+	}
+	buf := make([]byte, 16)
+	for lap := range 3 {
+		if ok, err := p.TryEnqueue([]byte{byte(lap), 1}); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		b, ok, err := p.TryReserve()
+		if !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		b[0] = 0xee
+		if err := p.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := p.TryEnqueue([]byte{byte(lap), 2}); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if !r.CanGet() {
+			t.Fatal("CanGet false with two messages queued")
+		}
+		for want := byte(1); want <= 2; want++ {
+			n, ok, err := c.TryDequeue(buf)
+			if !ok || err != nil || n != 2 || buf[0] != byte(lap) || buf[1] != want {
+				t.Fatalf("lap %d: got %v %v %v %x, want message %d", lap, n, ok, err, buf[:n], want)
+			}
+		}
+		if _, ok, err := c.TryDequeue(buf); ok || err != nil {
+			t.Fatalf("lap %d: the aborted slot was delivered (%v, %v)", lap, ok, err)
+		}
+		if r.Len() != 0 || !r.CanPut() {
+			t.Fatalf("lap %d: Len %d, CanPut %v after draining", lap, r.Len(), r.CanPut())
+		}
+	}
+}

@@ -58,6 +58,25 @@ func (p *MPMCProducer) Commit(n int) error {
 	return nil
 }
 
+// Abort gives up the reserved slot without publishing a message: the
+// position becomes a tombstone that consumers skip, as Repair makes of a
+// dead producer's claim. It returns ErrOrder without a reservation.
+func (p *MPMCProducer) Abort() error {
+	r := p.r
+	if !p.reserved {
+		return fmt.Errorf("%w: abort without reserve", ErrOrder)
+	}
+	p.reserved, p.ready = false, true
+	if mpmcHook != nil {
+		mpmcHook(stepPutWritten)
+	}
+	publish64(r.turn(p.resvPos), r.putTurn(p.resvPos)+2)
+	if r.c.mayWake(&r.c.notEmpty) {
+		r.c.wake(&r.c.notEmpty)
+	}
+	return nil
+}
+
 // TryPeek claims the next message and returns it in place, valid until
 // Release, which frees its slot. It reports false when the ring is empty,
 // ErrClosed once it is closed and drained.

@@ -252,3 +252,27 @@ func (o *options) wait(ctx context.Context, c *control, e *futex.Event, cond fun
 	park := futex.Waiter{Strategy: futex.Park, Recheck: recheck}
 	return park.Wait(ctx, e, fenced)
 }
+
+// parkBound is Log.ParkBound and MPMC.ParkBound: it completes a pending
+// fence hand-over if this process can, and returns handOverRecheck while
+// the ring's fence mode is still pending (0: no bound of its own).
+func (c *control) parkBound() time.Duration {
+	if f := c.hdr.fence.Load(); f != fenceFast && f != fenceStrict {
+		c.handOver()
+	}
+	if f := c.hdr.fence.Load(); f != fenceFast && f != fenceStrict {
+		return handOverRecheck
+	}
+	return 0
+}
+
+// fenceRecheck is Log.FenceRecheck and MPMC.FenceRecheck: the waiter's half
+// of the asymmetric fence before a re-check made while counted as a
+// sleeper on e. False: the fence failed and the ring is raised to pending.
+func (c *control) fenceRecheck(e *futex.Event) bool {
+	if e.Sleepers() != 0 && c.hdr.fence.Load() == fenceFast && !sleeperFence() {
+		c.hdr.fence.CompareAndSwap(fenceFast, fencePending)
+		return false
+	}
+	return true
+}
