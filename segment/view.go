@@ -3,7 +3,6 @@ package segment
 import (
 	"errors"
 	"fmt"
-	"os"
 )
 
 // MapReadOnly maps the n bytes at offset off of the data area a second
@@ -51,27 +50,4 @@ func (s *Segment) unmapViews() error {
 	}
 	s.views = nil
 	return err
-}
-
-// reopenSame opens s's path read-only and checks that it is still the
-// file s maps (same device and inode where the OS has them).
-func (s *Segment) reopenSame() (*os.File, error) {
-	f, err := os.OpenFile(s.path, os.O_RDONLY|openNoFollow, 0)
-	if err != nil {
-		return nil, osErr(err)
-	}
-	w, err := fileOwner(f)
-	if err == nil && (w.dev != s.dev || w.ino != s.ino) {
-		err = fmt.Errorf("%w: %s now holds another object (inode %d, not %d)", ErrNotExist, s.path, w.ino, s.ino)
-	}
-	if err == nil {
-		var size int64
-		if size, err = objectSize(f); err == nil && size != s.hdr.totalSize {
-			err = fmt.Errorf("%w: %s is %d bytes, mapped %d", ErrCorrupt, s.path, size, s.hdr.totalSize)
-		}
-	}
-	if err != nil {
-		return nil, errors.Join(err, f.Close())
-	}
-	return f, nil
 }

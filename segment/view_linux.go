@@ -13,12 +13,12 @@ import (
 func (s *Segment) mapView(off, n int64) (mapping, []byte, error) {
 	switch s.hdr.backend {
 	case POSIX, File:
-		f, err := s.reopenSame()
+		fd, err := s.reopenSameFd()
 		if err != nil {
 			return nil, nil, err
 		}
-		m, b, err := mmapView(int(f.Fd()), off, n)
-		return m, b, errors.Join(err, f.Close())
+		m, b, err := mmapView(fd, off, n)
+		return m, b, errors.Join(err, unix.Close(fd))
 	case Memfd:
 		if s.file == nil {
 			return nil, nil, ErrClosed
@@ -55,4 +55,28 @@ func mmapView(fd int, off, n int64) (*fdMapping, []byte, error) {
 	}
 	d := off - start
 	return &fdMapping{mem: mem}, mem[d : d+n : d+n], nil
+}
+
+// reopenSameFd opens s's path read-only (a bare descriptor: no os.File,
+// no poller) and checks that it is still the file s maps, of the size
+// mapped.
+func (s *Segment) reopenSameFd() (int, error) {
+	fd, err := unix.Open(s.path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, osErr(&os.PathError{Op: "open", Path: s.path, Err: err})
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("fstat %s: %w", s.path, osErr(err))
+	case uint64(st.Dev) != s.dev || uint64(st.Ino) != s.ino:
+		err = fmt.Errorf("%w: %s now holds another object (inode %d, not %d)", ErrNotExist, s.path, st.Ino, s.ino)
+	case st.Size != s.hdr.totalSize:
+		err = fmt.Errorf("%w: %s is %d bytes, mapped %d", ErrCorrupt, s.path, st.Size, s.hdr.totalSize)
+	}
+	if err != nil {
+		return -1, errors.Join(err, unix.Close(fd))
+	}
+	return fd, nil
 }

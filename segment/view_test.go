@@ -106,3 +106,28 @@ func TestMapReadOnlySuccessor(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkOpenView: what MapReadOnly adds to an attachment's lifetime
+// (Open, then Close): reopen, fstat, mmap, and a second munmap.
+func BenchmarkOpenView(b *testing.B) {
+	for _, view := range []bool{false, true} {
+		b.Run(map[bool]string{false: "open-close", true: "open-view-close"}[view], func(b *testing.B) {
+			name := testName(b)
+			mustCreate(b, POSIX, name, 1<<20, nil)
+			for range b.N {
+				s, err := Open(POSIX, name, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if view {
+					if _, err := s.MapReadOnly(s.DataOffset(), 512<<10); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
