@@ -190,3 +190,24 @@ func writeFaults(b []byte) (faulted bool) {
 	b[0] = v
 	return false
 }
+
+// BenchmarkChannelOpenClose: Open and Close of a pub/sub channel with the
+// default configuration (what the read-only mapping of the logs adds to a
+// process's join: docs/benchmarks.md, "Read-only payloads").
+func BenchmarkChannelOpenClose(b *testing.B) {
+	name := chanName(b)
+	ch, err := shmkit.Create(name, shmkit.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ch.Close()
+	for range b.N {
+		c, err := shmkit.Open(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
