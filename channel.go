@@ -16,8 +16,8 @@ import (
 )
 
 // Channel is one process's handle on a channel: a segment holding the
-// channel header, the participant table, the delivery rings and the chunk
-// pool. Create makes one, Open joins one. A Channel is safe for concurrent
+// channel header, the participant table, the data path (the publishers'
+// logs, or the work queue's ring), the chunk pool and the tap ring. Create makes one, Open joins one. A Channel is safe for concurrent
 // use; its publishers and subscribers are created from it and closed with
 // it. Every handle occupies one participant slot (MaxProcesses of them).
 type Channel struct {
@@ -233,7 +233,6 @@ func Create(name string, cfg Config, opts ...Option) (*Channel, error) {
 	if ch.pool, err = newPool(mems[3], cfg); err != nil {
 		return fail(err)
 	}
-	ch.pool.setWords(ch.hdr)
 	if len(mems) > 5 {
 		ch.tname = mems[5]
 	}
@@ -357,7 +356,6 @@ func attach(seg *segment.Segment, name string, o options) (*Channel, error) {
 	if ch.pool, err = attachPool(pmem); err != nil {
 		return fail(err)
 	}
-	ch.pool.setWords(hdr)
 	// The tap region: absent in a channel of a shmkit from before taps
 	// (the channel works, OpenTap says ErrNoTap); present but impossible is
 	// corruption.

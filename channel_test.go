@@ -131,7 +131,7 @@ func TestOpenValidates(t *testing.T) {
 		t.Fatalf("create twice: %v", err)
 	}
 	for _, c := range []shmkit.Config{
-		{RingDepth: 3}, {MaxSubscribers: 2000}, {Pattern: shmkit.WorkQueue, MaxSubscribers: 40}, {MaxHeld: -1}, {Pattern: 9}, {Policy: 7}, {MaxMessage: -1},
+		{RingDepth: 3}, {MaxSubscribers: 2000}, {Pattern: shmkit.WorkQueue, MaxSubscribers: 100}, {MaxHeld: -1}, {Pattern: 9}, {Policy: 7}, {MaxMessage: -1},
 		{Pattern: shmkit.WorkQueue, Policy: shmkit.DropOldest},
 	} {
 		if _, err := shmkit.Create(chanName(t), c); !errors.Is(err, shmkit.ErrConfig) {

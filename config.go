@@ -72,20 +72,19 @@ const (
 
 // Limits of a channel's layout.
 const (
-	// MaxSubscribers is the most subscribers a pub/sub channel can have
-	// (each reads every publisher's log through a line of its own); a
-	// work queue has at most MaxConsumers.
+	// MaxSubscribers is the most subscribers (consumers) a channel can
+	// have: a pub/sub subscriber reads every publisher's log through a
+	// line of its own. A work queue's consumers are bounded by its claim
+	// records too: (MaxHeld+1) per consumer and (MaxLoans+1) per producer,
+	// ring.MaxClaimSlots (4096) in all: 98 consumers with the defaults,
+	// 256 with MaxHeld 14.
 	MaxSubscribers = 1024
-	// MaxConsumers is the most consumers of a work queue: one bit each in
-	// a message's delivery mask.
-	MaxConsumers = 31
 	// MaxPublishersLimit is the most publishers (producers): a publisher
 	// identity carries its index in 8 bits.
 	MaxPublishersLimit = 255
 	// MaxParticipants is the most entries of the participant table.
 	MaxParticipants = 2047
-	// MaxHeld is the default of Config.MaxHeld, and the most samples a work
-	// queue consumer may hold unreleased.
+	// MaxHeld is the default of Config.MaxHeld.
 	MaxHeld = heldSlots
 	// MaxHeldLimit is the largest Config.MaxHeld.
 	MaxHeldLimit = 1 << 16
@@ -108,12 +107,13 @@ type Config struct {
 	// MaxPublishers is the most publishers (producers) at once (default 4).
 	MaxPublishers int
 	// MaxSubscribers is the most subscribers (consumers) at once, at most
-	// MaxSubscribers (MaxConsumers for a work queue; default 8).
+	// MaxSubscribers (default 8).
 	MaxSubscribers int
 	// MaxHeld is the most samples one subscriber may hold unreleased at
 	// once (ErrTooManyHeld beyond; default MaxHeld, 40). Held samples pin
-	// the subscriber's position in their publishers' logs. A work queue
-	// consumer holds at most MaxHeld.
+	// the subscriber's position in their publishers' logs; a work queue
+	// consumer's each hold a slot of the queue (producers wait for it when
+	// they come round to it).
 	MaxHeld int
 	// MaxProcesses is the most Channel handles attached at once
 	// (default MaxPublishers+MaxSubscribers).
@@ -298,12 +298,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: RingDepth %d is not a power of two in [2, %d]", ErrConfig, c.RingDepth, MaxRingDepth)
 	case c.MaxSubscribers < 1 || c.MaxSubscribers > MaxSubscribers:
 		return fmt.Errorf("%w: MaxSubscribers %d outside [1, %d]", ErrConfig, c.MaxSubscribers, MaxSubscribers)
-	case c.Pattern == WorkQueue && c.MaxSubscribers > MaxConsumers:
-		return fmt.Errorf("%w: MaxSubscribers %d: a work queue has at most %d consumers", ErrConfig, c.MaxSubscribers, MaxConsumers)
 	case c.MaxPublishers > MaxPublishersLimit:
 		return fmt.Errorf("%w: MaxPublishers %d over %d", ErrConfig, c.MaxPublishers, MaxPublishersLimit)
-	case c.MaxHeld < 1 || c.MaxHeld > MaxHeldLimit || c.Pattern == WorkQueue && c.MaxHeld > MaxHeld:
-		return fmt.Errorf("%w: MaxHeld %d outside [1, %d] (a work queue: %d)", ErrConfig, c.MaxHeld, MaxHeldLimit, MaxHeld)
+	case c.MaxHeld < 1 || c.MaxHeld > MaxHeldLimit:
+		return fmt.Errorf("%w: MaxHeld %d outside [1, %d]", ErrConfig, c.MaxHeld, MaxHeldLimit)
 	case c.Pattern == PubSub && logBytes(c) > ring.MaxLog:
 		return fmt.Errorf("%w: MaxMessage %d needs publisher logs over %d bytes", ErrConfig, c.MaxMessage, ring.MaxLog)
 	case c.Pattern == WorkQueue && wqClaims(c) > ring.MaxClaimSlots:

@@ -68,9 +68,10 @@ const (
 )
 
 // Participant entry (region "parts", one entry per participant slot).
-// Slots [0, MaxSubscribers) are subscribers (consumers), slot k owning ring
-// k (pub/sub) and bit k of every message's delivery mask; then publishers
-// (producers); then Channel handles (one per attached process handle).
+// Slots [0, MaxSubscribers) are subscribers (consumers), slot k owning
+// reader line k of every publisher's log (pub/sub); then publishers
+// (producers), slot MaxSubscribers+j writing log j; then Channel handles
+// (one per attached process handle).
 const (
 	peState   = 0   // uint64 state word (see state.go)
 	pePID     = 8   // uint32 process id

@@ -162,6 +162,5 @@ func (ch *Channel) clean(i, role int, w uint64) {
 	if role == rolePublisher && ch.tap != nil {
 		ch.tap.abandon(ch.cfg.pubIndex(i))
 	}
-	_, _ = ch.pool.owner(ch.self).reclaim(i)
 	ch.wakeAll()
 }

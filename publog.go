@@ -72,11 +72,11 @@ func logPolicy(p Policy) ring.LogPolicy {
 // setupRings makes (create) or attaches the rings region's structures.
 func (ch *Channel) setupRings(mem []byte, create bool) error {
 	c := ch.cfg
-	if c.Pattern != PubSub {
-		return ch.setupQueue(mem, create)
-	}
 	if fastMarks() {
 		marksFast.Store(true)
+	}
+	if c.Pattern != PubSub {
+		return ch.setupQueue(mem, create)
 	}
 	ls, capacity := logSize(c), logBytes(c)
 	ro, err := ch.ringsView(len(mem))

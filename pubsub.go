@@ -45,7 +45,6 @@ type Publisher struct {
 	seq      uint64
 	done     bool
 	shut     atomic.Bool // done, readable without mu (Loan's early check)
-	smp      sampleSlab  // work queue: under mu
 	relay    Relay
 	wq       *wqProducer  // work queue: its handles on the queue (workqueue.go)
 	loans    atomic.Int64 // work queue: samples loaned and not yet published or discarded (mirrored in peLoans)
@@ -85,26 +84,7 @@ type Subscriber struct {
 	pubAtJoin  bool
 	done       bool
 	nrecv      uint64
-	smp        sampleSlab // under mu
 	relay      Relay
-}
-
-// sampleSlab hands out Samples from a batch allocated at once, so a
-// message costs no Go allocation of its own (one per sampleBatch). A
-// Sample is never reused: a stale *Sample kept by its user stays in its
-// final state (Publish or Release again is ErrSampleState), and keeps its
-// batch (sampleBatch Samples, a few KiB) from being collected.
-type sampleSlab struct{ free []Sample }
-
-const sampleBatch = 64
-
-func (b *sampleSlab) next() *Sample {
-	if len(b.free) == 0 {
-		b.free = make([]Sample, sampleBatch)
-	}
-	s := &b.free[0]
-	b.free = b.free[1:]
-	return s
 }
 
 // Sample is a message in shared memory: loaned by a publisher (writable
@@ -121,7 +101,7 @@ type Sample struct {
 	wqp    *ring.MPMCProducer // work queue: the loan's handle
 	wqc    *ring.MPMCConsumer // work queue: the held sample's handle
 	n      int
-	held   int
+	held   int // its index among its handle's held (pub/sub, work queue) or loaned (work queue) samples
 	missed uint64
 	seq    uint64
 	from   int
@@ -316,15 +296,20 @@ func (p *Publisher) LoanContext(ctx context.Context, n int) (*Sample, error) {
 }
 
 func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
-	if p.lw != nil && !p.ch.guard {
-		// Pub/sub fast path: the handle's busy mark (busy.go), no defer.
+	if (p.lw != nil || p.wq != nil) && !p.ch.guard {
+		// The fast path: the handle's busy mark (busy.go), no defer.
 		if ctx != nil {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
+		var smp *Sample
 		p.busy.enter()
-		smp, err := p.logLoan(ctx, n) // checks shut
+		if p.wq != nil {
+			smp, err = p.wqLoan(ctx, n) // checks shut
+		} else {
+			smp, err = p.logLoan(ctx, n) // checks shut
+		}
 		p.busy.exit()
 		return smp, err
 	}
@@ -346,6 +331,8 @@ func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
 		}
 		return p.logLoan(ctx, n)
 	}
+	p.busy.enter()
+	defer p.busy.exit()
 	return p.wqLoan(ctx, n)
 }
 
@@ -377,8 +364,14 @@ func (s *Sample) Discard() error {
 		return err
 	}
 	defer s.pub.ch.exitAt(s.pub.slot)
+	p := s.pub
+	if p.wq != nil {
+		p.busy.enter()
+		defer p.busy.exit()
+		return p.wqDiscard(s)
+	}
 	s.state = sampleDone
-	if p := s.pub; p.lw != nil {
+	if p.lw != nil {
 		p.loaned = false
 		if p.dropLoan {
 			p.dropLoan = false
@@ -386,7 +379,7 @@ func (s *Sample) Discard() error {
 		}
 		return p.logErr(p.lw.Abort())
 	}
-	return s.pub.wqDiscard(s)
+	return nil
 }
 
 // Publish delivers a loaned sample to every subscriber attached now (pub/
@@ -413,6 +406,16 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 		p.busy.exit()
 		return err
 	}
+	if p.wq != nil && !p.ch.guard && s != nil && s.pub == p && s.state == sampleLoaned {
+		// Work queue fast path: the loan reserved the slot.
+		if err := ctxErr(ctx); err != nil {
+			return err // the sample stays loaned
+		}
+		p.busy.enter()
+		err = p.wqPublish(s) // checks shut
+		p.busy.exit()
+		return err
+	}
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -435,6 +438,8 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 		p.loaned = false
 		return p.logCommit(s.n, s.data)
 	}
+	p.busy.enter()
+	defer p.busy.exit()
 	return p.wqPublish(s)
 }
 
@@ -465,6 +470,18 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 		p.busy.exit()
 		return err
 	}
+	if p.wq != nil && !p.ch.guard {
+		// The work queue's fast path, the same way.
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		p.busy.enter()
+		if err = ctx.Err(); err == nil {
+			err = p.wqSend(ctx, msg) // checks shut
+		}
+		p.busy.exit()
+		return err
+	}
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -488,6 +505,8 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	p.busy.enter()
+	defer p.busy.exit()
 	return p.wqSend(ctx, msg)
 }
 
@@ -524,10 +543,14 @@ func (p *Publisher) closeInternal() error {
 	}
 	p.done = true
 	p.shut.Store(true)
+	p.mu.Unlock()
 	if p.wq != nil {
+		// A call in another goroutine finishes (a wait for room wakes
+		// and sees shut) before the loans are given up.
+		p.ch.wq.NotFull().Notify()
+		p.busy.quiesce()
 		p.wqClose()
 	}
-	p.mu.Unlock()
 	if p.log != nil {
 		// A fast-path call in another goroutine finishes before the slot
 		// (and the log) can pass to another publisher.

@@ -121,14 +121,19 @@ func (ch *Channel) waitBounded(ctx context.Context, evs []*futex.Event, cond fun
 // gone (see ErrPeerGone for exactly when). The sample's bytes are valid
 // until Release.
 func (s *Subscriber) TryReceive() (_ *Sample, err error) {
-	if s.readers != nil && !s.ch.guard {
-		// Pub/sub fast path (busy.go), no defer.
+	if (s.readers != nil || s.wq != nil) && !s.ch.guard {
+		// The fast path (busy.go), no defer.
 		s.busy.enter()
 		if s.shut.Load() {
 			s.busy.exit()
 			return nil, ErrClosed
 		}
-		smp, err := s.logTry()
+		var smp *Sample
+		if s.wq != nil {
+			smp, err = s.wqTry()
+		} else {
+			smp, err = s.logTry()
+		}
 		if err == nil && smp == nil {
 			s.ch.maybeScan()
 			err = ErrWouldBlock
@@ -153,6 +158,8 @@ func (s *Subscriber) TryReceive() (_ *Sample, err error) {
 		}
 		smp, err = s.logTry()
 	} else {
+		s.busy.enter()
+		defer s.busy.exit()
 		smp, err = s.wqTry()
 	}
 	if err == nil && smp == nil {
@@ -171,6 +178,16 @@ func (s *Subscriber) TryReceive() (_ *Sample, err error) {
 // subscriber that joined while no publisher was attached waits for one
 // instead. The sample's bytes are valid until Release.
 func (s *Subscriber) Receive(ctx context.Context) (_ *Sample, err error) {
+	if s.wq != nil && !s.ch.guard {
+		// Work queue fast path (busy.go), no defer.
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
+		}
+		s.busy.enter()
+		smp, _, err := s.wqReceive(ctx, nil, false) // checks shut
+		s.busy.exit()
+		return smp, err
+	}
 	if s.readers != nil && !s.ch.guard {
 		// Pub/sub fast path (busy.go), no defer.
 		if err := ctxErr(ctx); err != nil {
@@ -223,6 +240,8 @@ func (s *Subscriber) receive(ctx context.Context) (*Sample, error) {
 			}
 		}
 	}
+	s.busy.enter()
+	defer s.busy.exit()
 	smp, _, err := s.wqReceive(ctx, nil, false)
 	return smp, err
 }
@@ -260,8 +279,8 @@ func (smp *Sample) Release() error {
 		return ErrSampleState
 	}
 	s := smp.sub
-	if s.readers != nil && !s.ch.guard {
-		// Pub/sub fast path (busy.go).
+	if (s.readers != nil || s.wq != nil) && !s.ch.guard {
+		// The fast path (busy.go).
 		s.busy.enter()
 		err := smp.release() // checks shut
 		s.busy.exit()
@@ -272,6 +291,10 @@ func (smp *Sample) Release() error {
 		return nil // released with the channel
 	}
 	defer s.ch.exitAt(s.slot)
+	if s.wq != nil {
+		s.busy.enter()
+		defer s.busy.exit()
+	}
 	return smp.release()
 }
 
@@ -292,6 +315,16 @@ func (smp *Sample) release() error {
 // it. A message longer than buf is truncated to len(buf); the returned
 // length is the message's. It enters the channel once for the three steps.
 func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err error) {
+	if s.wq != nil && !s.ch.guard {
+		// Work queue fast path (busy.go), no defer.
+		if err := ctxErr(ctx); err != nil {
+			return 0, err
+		}
+		s.busy.enter()
+		_, n, err := s.wqReceive(ctx, buf, true) // checks shut
+		s.busy.exit()
+		return n, err
+	}
 	if s.readers != nil && !s.ch.guard {
 		// The pub/sub fast path, without defer (see Publisher.Send).
 		if ctx == nil {
@@ -347,6 +380,8 @@ func (s *Subscriber) receiveInto(ctx context.Context, buf []byte) (int, error) {
 			}
 		}
 	}
+	s.busy.enter()
+	defer s.busy.exit()
 	_, n, err := s.wqReceive(ctx, buf, true)
 	return n, err
 }
@@ -370,10 +405,14 @@ func (s *Subscriber) closeInternal() error {
 	}
 	s.done = true
 	s.shut.Store(true)
+	s.mu.Unlock()
 	if s.wq != nil {
+		// A call in another goroutine finishes (a wait wakes and sees
+		// shut) before the held samples are freed.
+		s.ch.wq.NotEmpty().Notify()
+		s.busy.quiesce()
 		s.wqClose()
 	}
-	s.mu.Unlock()
 	if s.readers != nil {
 		for _, e := range s.events {
 			e.Notify()

@@ -35,15 +35,15 @@ type Stats struct {
 	Participants []ParticipantStats
 	// Classes (Inspect only) are the pool's figures per size class.
 	Classes []allocator.ClassStats
-	// Rings (Inspect only) are the delivery rings: one per subscriber slot
-	// of a PubSub channel (ring k serves subscriber slot k), one shared by
-	// the consumers of a WorkQueue.
+	// Rings (Inspect only): for a PubSub channel one row per subscriber
+	// slot (Len: the messages it has not released yet, in all logs); for a
+	// WorkQueue one row, the queue.
 	Rings []RingStats
 	// Taps are the taps attached to the channel (OpenTap).
 	Taps []TapInfo
 }
 
-// RingStats are one delivery ring's figures as Inspect read them.
+// RingStats are one row of Stats.Rings as Inspect read it.
 type RingStats struct {
 	Ring   int
 	Depth  int  // slots

@@ -18,10 +18,11 @@ import (
 
 // Taps. A tap watches a channel's messages as they pass without taking
 // part in the channel: it holds no participant slot, no ring and no chunk,
-// so it can neither slow a subscriber down nor hold up the pool. An
-// observer that read the delivery rings would only see what is queued, and
-// one that held chunks would hold up the pool; so the publisher copies,
-// and only while a tap is attached.
+// so it can neither slow a subscriber down nor hold a publisher back. A
+// reader line of its own in each log would hold publishers back (or, under
+// DropOldest, lose what it cannot keep up with, as a tap may), and a work
+// queue gives each message to one consumer; so the publisher copies, and
+// only while a tap is attached.
 //
 // Region "tap" (layout:tap in docs/channels.md) holds the tap ring's
 // geometry (fixed by Create), the active word (bit k: tap slot k is

@@ -13,13 +13,14 @@ import (
 
 // Producer puts messages on a work queue; each goes to exactly one
 // Consumer. It has the Publisher's methods (Loan, LoanContext, Publish,
-// Send, SendBatch, Close) and, unlike a pub/sub Publisher, is safe for
-// concurrent use.
+// Send, SendBatch, Close) and, as a Publisher, is used by one goroutine at
+// a time (Close from another is safe): give each goroutine its own.
 type Producer struct{ *Publisher }
 
 // Consumer takes messages from a work queue. It has the Subscriber's
-// methods (Receive, TryReceive, ReceiveInto, ReceiveBatch, Close) and,
-// unlike a pub/sub Subscriber, is safe for concurrent use.
+// methods (Receive, TryReceive, ReceiveInto, ReceiveBatch, Close) and, as
+// a Subscriber, is used by one goroutine at a time (Close from another is
+// safe; its Samples are reused): give each goroutine its own.
 type Consumer struct{ *Subscriber }
 
 // Producer joins a WorkQueue channel as a producer (ErrFull beyond
@@ -163,12 +164,15 @@ func (ch *Channel) waitQueue(ctx context.Context, ev *futex.Event, cond func() b
 // --- producer ---
 
 // wqProducer is a Producer's side of the queue: the handles its loans and
-// sends claim slots with. Everything in it is used under Publisher.mu.
+// sends claim slots with. Only the goroutine using the Producer touches it
+// (and Close, once that goroutine's call is out: busy.go).
 type wqProducer struct {
-	r     *ring.MPMC
-	send  *ring.MPMCProducer   // Send's handle
-	free  []*ring.MPMCProducer // loan handles not holding a loan
-	loans map[*ring.MPMCProducer]*Sample
+	r      *ring.MPMC
+	send   *ring.MPMCProducer   // Send's handle
+	hs     []*ring.MPMCProducer // one per loan it may hold (MaxLoans)
+	smp    []Sample             // the sample of hs[i]'s loan (reused)
+	free   []int                // indices of hs not holding a loan
+	loaned []bool
 }
 
 // joinQueue sets p up on the queue (before p is active: a claim record is
@@ -178,9 +182,11 @@ func (p *Publisher) joinQueue(w uint64) error {
 	if err != nil {
 		return err
 	}
-	q := &wqProducer{r: r, send: r.Producer(), loans: map[*ring.MPMCProducer]*Sample{}}
-	for range p.ch.cfg.MaxLoans {
-		q.free = append(q.free, r.Producer())
+	n := p.ch.cfg.MaxLoans
+	q := &wqProducer{r: r, send: r.Producer(), smp: make([]Sample, n), loaned: make([]bool, n)}
+	for i := range n {
+		q.hs = append(q.hs, r.Producer())
+		q.free = append(q.free, n-1-i)
 	}
 	p.wq = q
 	return nil
@@ -195,30 +201,26 @@ func (p *Publisher) wqLoan(ctx context.Context, n int) (*Sample, error) {
 	var since time.Time
 	defer p.countBlocked(&since)
 	for {
-		p.mu.Lock()
-		if p.done {
-			p.mu.Unlock()
+		if p.shut.Load() {
 			return nil, ErrClosed
 		}
 		if len(q.free) == 0 {
-			p.mu.Unlock()
-			return nil, fmt.Errorf("%w: this publisher holds %d (MaxLoans %d): publish or discard one", ErrTooManyLoans, len(q.loans), p.ch.cfg.MaxLoans)
+			return nil, fmt.Errorf("%w: this publisher holds %d (MaxLoans %d): publish or discard one", ErrTooManyLoans, len(q.hs), p.ch.cfg.MaxLoans)
 		}
-		h := q.free[len(q.free)-1]
+		i := q.free[len(q.free)-1]
+		h := q.hs[i]
 		b, ok, err := h.TryReserve()
 		if ok {
 			at("loan.reserve")
 			q.free = q.free[:len(q.free)-1]
-			s := p.smp.next()
+			s := &q.smp[i]
 			p.seq++
-			*s = Sample{pub: p, chunk: b, data: b[wqHeader:], n: n, seq: p.seq, from: p.id(), state: sampleLoaned, wqp: h}
-			q.loans[h] = s
+			*s = Sample{pub: p, chunk: b, data: b[wqHeader:], n: n, seq: p.seq, from: p.id(), state: sampleLoaned, wqp: h, held: i}
+			q.loaned[i] = true
 			p.loans.Add(1)
 			p.storeLoans()
-			p.mu.Unlock()
 			return s, nil
 		}
-		p.mu.Unlock()
 		if err != nil {
 			return nil, p.wqErr(err)
 		}
@@ -258,10 +260,8 @@ func (p *Publisher) wqErr(err error) error {
 
 // wqPublish is Publish on a work queue; the caller has entered the channel.
 func (p *Publisher) wqPublish(s *Sample) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done {
-		return ErrClosed // Close gave the loan up
+	if p.shut.Load() {
+		return ErrClosed // Close gives the loan up
 	}
 	h := s.wqp
 	s.state = sampleDone
@@ -270,7 +270,7 @@ func (p *Publisher) wqPublish(s *Sample) error {
 		return p.wqErr(err)
 	}
 	at("publish.commit")
-	p.wqUnloan(h)
+	p.wqUnloan(s.held)
 	p.wqCount(s.n)
 	return nil
 }
@@ -287,10 +287,10 @@ func (p *Publisher) wqStamp(slot []byte, seq uint64, n int) {
 	}
 }
 
-// wqUnloan returns loan handle h to the free list (under p.mu).
-func (p *Publisher) wqUnloan(h *ring.MPMCProducer) {
-	delete(p.wq.loans, h)
-	p.wq.free = append(p.wq.free, h)
+// wqUnloan returns loan handle i to the free list.
+func (p *Publisher) wqUnloan(i int) {
+	p.wq.loaned[i] = false
+	p.wq.free = append(p.wq.free, i)
 	p.unloan()
 }
 
@@ -306,14 +306,12 @@ func (p *Publisher) wqCount(n int) {
 
 // wqDiscard is Discard on a work queue; the caller has entered the channel.
 func (p *Publisher) wqDiscard(s *Sample) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	s.state = sampleDone
-	if p.done {
-		return nil // Close gave the loan up
+	if p.shut.Load() {
+		return nil // Close gives the loan up
 	}
 	err := s.wqp.Abort()
-	p.wqUnloan(s.wqp)
+	p.wqUnloan(s.held)
 	return p.wqErr(err)
 }
 
@@ -327,9 +325,7 @@ func (p *Publisher) wqSend(ctx context.Context, msg []byte) error {
 	var since time.Time
 	defer p.countBlocked(&since)
 	for {
-		p.mu.Lock()
-		if p.done {
-			p.mu.Unlock()
+		if p.shut.Load() {
 			return ErrClosed
 		}
 		b, ok, err := q.send.TryReserve()
@@ -339,14 +335,12 @@ func (p *Publisher) wqSend(ctx context.Context, msg []byte) error {
 			copy(b[wqHeader:wqHeader+n], msg)
 			p.wqStamp(b, p.seq, n)
 			err = q.send.Commit(wqHeader + n)
-			p.mu.Unlock()
 			if err != nil {
 				return p.wqErr(err)
 			}
 			p.wqCount(n)
 			return nil
 		}
-		p.mu.Unlock()
 		if err != nil {
 			return p.wqErr(err)
 		}
@@ -361,13 +355,18 @@ func (p *Publisher) wqSend(ctx context.Context, msg []byte) error {
 }
 
 // wqClose gives p's outstanding loans up (their positions become
-// tombstones). The caller holds p.mu and has set p.done; the claim records
+// tombstones). The caller has set p.shut and waited for p's calls in
+// flight (busy.quiesce); the claim records
 // are freed when p leaves (cleanQueue).
 func (p *Publisher) wqClose() {
-	for h, s := range p.wq.loans {
-		_ = h.Abort()
-		s.state = sampleDone
-		delete(p.wq.loans, h)
+	q := p.wq
+	for i, l := range q.loaned {
+		if l {
+			_ = q.hs[i].Abort()
+			q.smp[i].state = sampleDone
+			q.loaned[i] = false
+			q.free = append(q.free, i)
+		}
 	}
 	p.loans.Store(0)
 	p.storeLoans()
@@ -376,13 +375,14 @@ func (p *Publisher) wqClose() {
 // --- consumer ---
 
 // wqConsumer is a Consumer's side of the queue: the handles its held
-// samples and ReceiveInto claim slots with. Used under Subscriber.mu.
+// samples and ReceiveInto claim slots with; used as wqProducer is.
 type wqConsumer struct {
 	r    *ring.MPMC
 	into *ring.MPMCConsumer   // ReceiveInto's handle
 	hs   []*ring.MPMCConsumer // one per sample it may hold (MaxHeld)
+	smp  []Sample             // the sample hs[i] holds (reused)
 	free []int                // indices of hs not holding a sample
-	held []*Sample            // the sample hs[i] holds, or nil
+	held []bool
 }
 
 // joinQueue sets s up on the queue.
@@ -391,10 +391,11 @@ func (s *Subscriber) joinQueue(w uint64) error {
 	if err != nil {
 		return err
 	}
-	q := &wqConsumer{r: r, into: r.Consumer(), held: make([]*Sample, s.ch.cfg.MaxHeld)}
-	for i := range s.ch.cfg.MaxHeld {
+	n := s.ch.cfg.MaxHeld
+	q := &wqConsumer{r: r, into: r.Consumer(), smp: make([]Sample, n), held: make([]bool, n)}
+	for i := range n {
 		q.hs = append(q.hs, r.Consumer())
-		q.free = append(q.free, i)
+		q.free = append(q.free, n-1-i)
 	}
 	s.wq = q
 	return nil
@@ -404,9 +405,7 @@ func (s *Subscriber) joinQueue(w uint64) error {
 // the queue is empty. The caller has entered the channel.
 func (s *Subscriber) wqTry() (*Sample, error) {
 	q := s.wq
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
+	if s.shut.Load() {
 		return nil, ErrClosed
 	}
 	if len(q.free) == 0 {
@@ -425,9 +424,9 @@ func (s *Subscriber) wqTry() (*Sample, error) {
 		return nil, err
 	}
 	q.free = q.free[:len(q.free)-1]
-	smp := s.smp.next()
+	smp := &q.smp[i]
 	*smp = Sample{sub: s, data: b[wqHeader:], n: n, seq: seq, from: from, state: sampleReceived, wqc: h, held: i}
-	q.held[i] = smp
+	q.held[i] = true
 	s.markHeld(i, seq, true)
 	s.wqCount(n)
 	return smp, nil
@@ -460,15 +459,13 @@ func (s *Subscriber) wqCount(n int) {
 
 // wqRelease is Release on a work queue: the slot is freed.
 func (s *Subscriber) wqRelease(smp *Sample) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	smp.state = sampleDone
-	if s.done {
+	if s.shut.Load() {
 		return nil // released with the subscriber
 	}
 	err := smp.wqc.Release()
 	at("release.free")
-	s.wq.held[smp.held] = nil
+	s.wq.held[smp.held] = false
 	s.wq.free = append(s.wq.free, smp.held)
 	s.markHeld(smp.held, 0, false)
 	return s.wqErr(err)
@@ -478,9 +475,7 @@ func (s *Subscriber) wqRelease(smp *Sample) error {
 // is returned) and frees its slot, reporting false when the queue is
 // empty. The caller has entered the channel.
 func (s *Subscriber) wqInto(buf []byte) (int, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
+	if s.shut.Load() {
 		return 0, false, ErrClosed
 	}
 	h := s.wq.into
@@ -549,15 +544,15 @@ func (s *Subscriber) wqReceive(ctx context.Context, buf []byte, into bool) (*Sam
 	}
 }
 
-// wqClose frees the slots of s's held samples. The caller holds s.mu and
-// has set s.done.
+// wqClose frees the slots of s's held samples. The caller has set s.shut
+// and waited for s's calls in flight (busy.quiesce).
 func (s *Subscriber) wqClose() {
 	q := s.wq
-	for i, smp := range q.held {
-		if smp != nil {
+	for i, h := range q.held {
+		if h {
 			_ = q.hs[i].Release()
-			smp.state = sampleDone
-			q.held[i] = nil
+			q.smp[i].state = sampleDone
+			q.held[i] = false
 			q.free = append(q.free, i)
 			s.markHeld(i, 0, false)
 		}

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"runtime"
 	"slices"
 	"strconv"
@@ -257,4 +258,118 @@ func (p *plainPair) send(n int, publish func(i int) error) time.Duration {
 		p.b.Fatalf("plain pair: %d of %d after 60s", p.got.Load(), n)
 	}
 	return time.Since(start)
+}
+
+// BenchmarkPair64 measures messages per second of 64-byte messages
+// through the bridge pair with every bridge setting at its default (a
+// publisher's Send on channel 1 -> out bridge -> NATS -> in bridge ->
+// channel 2 -> a subscriber's ReceiveInto) against a plain nats.go
+// publisher -> NATS -> subscriber pair with the same payloads through the
+// same embedded server, in alternating rounds; it reports the medians, the
+// ratio (issue 19's goal: >= 0.8) and each phase's CPU time per message.
+// b.N messages per side, split over 5 rounds (SHMKIT_BRIDGE_BENCH_BATCH
+// sets Config.Batch):
+//
+//	go test -run '^$' -bench Pair64 -benchtime 300000x -count 6 ./bridge/
+func BenchmarkPair64(b *testing.B) {
+	srv := startServer(b, false, nil)
+	url := srv.ClientURL()
+	const size = 64
+	cfg := shmkit.Config{MaxMessage: 16 << 10, RingDepth: 1024}
+	host1 := newChannel(b, "p64a", cfg)
+	host2 := newChannel(b, "p64b", cfg)
+	outSrc, _ := join(b, host1, Out)
+	_, inSink := join(b, host2, In)
+	app, err := host2.Subscriber()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = app.Close() })
+	bcfg := Config{URLs: []string{url}, Channel: "p64", Batch: envInt("SHMKIT_BRIDGE_BENCH_BATCH", 0)}
+	bcfg.Direction = In
+	runBridge(b, newBridge(b, bcfg, nil, inSink))
+	bcfg.Direction = Out
+	out := newBridge(b, bcfg, outSrc, nil)
+	runBridge(b, out)
+	pub, err := host1.Publisher()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = pub.Close() })
+	plainPub := newPlainPair(b, url, "plain.p64")
+	waitFor(b, "subscriptions", 10*time.Second, func() bool {
+		return interest(srv, "shmkit.p64") && interest(srv, "plain.p64")
+	})
+
+	const rounds = 5
+	per := max(b.N/rounds, 1)
+	msg := make([]byte, size)
+	ctx := context.Background()
+	var seq uint64
+	plain := func() time.Duration {
+		return plainPub.send(per, func(i int) error {
+			binary.LittleEndian.PutUint64(msg, uint64(i+1))
+			return plainPub.pub.Publish("plain.p64", msg)
+		})
+	}
+	viaBridge := func() time.Duration {
+		start := time.Now()
+		errc := make(chan error, 1)
+		go func() {
+			m := make([]byte, size)
+			for i := range per {
+				binary.LittleEndian.PutUint64(m, seq+uint64(i)+1)
+				if err := pub.Send(ctx, m); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		buf := make([]byte, 16<<10)
+		for i := range per {
+			n, err := app.ReceiveInto(rctx, buf)
+			if err != nil || n != size {
+				b.Fatalf("bridge: message %d of %d: %d bytes, %v", i, per, n, err)
+			}
+			if got := binary.LittleEndian.Uint64(buf); got != seq+uint64(i)+1 {
+				b.Fatalf("bridge: message %d of %d is %d", i, per, got)
+			}
+		}
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		seq += uint64(per)
+		return time.Since(start)
+	}
+	measure := func(f func() time.Duration) (msgsPerSec, cpuNs float64) {
+		c0 := cpuTime()
+		d := f()
+		return float64(per) / d.Seconds(), float64(cpuTime()-c0) / float64(per)
+	}
+	b.ResetTimer()
+	var tp, tb, cp, cb []float64
+	for range rounds {
+		r, c := measure(plain)
+		tp, cp = append(tp, r), append(cp, c)
+		r, c = measure(viaBridge)
+		tb, cb = append(tb, r), append(cb, c)
+	}
+	b.StopTimer()
+	for _, v := range [][]float64{tp, tb, cp, cb} {
+		slices.Sort(v)
+	}
+	m := rounds / 2
+	b.ReportMetric(tp[m], "nats-msgs/s")
+	b.ReportMetric(tb[m], "bridge-msgs/s")
+	b.ReportMetric(tb[m]/tp[m], "ratio")
+	b.ReportMetric(cp[m], "nats-cpu-ns/msg")
+	b.ReportMetric(cb[m], "bridge-cpu-ns/msg")
+	if st := out.Stats(); st.OutFrames > 0 {
+		b.ReportMetric(float64(st.OutMsgs)/float64(st.OutFrames), "msgs/frame")
+	}
+	b.Logf("per round %d msgs; nats msgs/s %.0f; bridge msgs/s %.0f", per, tp, tb)
+	b.Logf("CPU ns per message: nats %.0f; bridge %.0f", cp, cb)
 }

@@ -107,8 +107,11 @@ type Config struct {
 	// for more) into one NATS message, a frame the in side unpacks; each
 	// message keeps its publisher and sequence. It divides the per-message
 	// costs of NATS; a plain NATS subscriber then sees frames (a Shmkit
-	// header "<channel> <origin> batch <count>"). Needs a Source with TryReceive. Default
-	// DefaultBatch (64); 1 turns batching off (for plain NATS subscribers).
+	// header "<channel> <origin> batch <count>"). Needs a Source with
+	// ReceiveBatch (BatchReceiver) or TryReceive (TryReceiver); the in side
+	// publishes a frame's messages with one PublishBatch where its Sink
+	// has one (BatchSink). Default DefaultBatch (64); 1 turns batching off
+	// (for plain NATS subscribers).
 	Batch int
 	// MaxPendingBytes bounds the bytes of the messages the client buffers
 	// for the in side (core NATS; default 64 MiB).

@@ -64,12 +64,17 @@ type childRun struct {
 }
 
 // startChannelChild starts in bridge child n publishing into the shmkit
-// channel name.
-func startChannelChild(t *testing.T, dir, url, stream string, n int, name string) *childRun {
+// channel name, with the state file dir/state (none when noState: the in
+// side then publishes each frame with one PublishBatch).
+func startChannelChild(t *testing.T, dir, url, stream string, n int, name string, noState ...bool) *childRun {
 	t.Helper()
 	stats := fmt.Sprintf("%s/stats%d.json", dir, n)
+	state := dir + "/state"
+	if len(noState) > 0 && noState[0] {
+		state = ""
+	}
 	cmd := proctest.Command(t, "inbridge", "BRIDGE_URL="+url, "BRIDGE_STREAM="+stream,
-		"BRIDGE_CHANNEL="+name, "BRIDGE_STATE="+dir+"/state", "BRIDGE_STATS="+stats)
+		"BRIDGE_CHANNEL="+name, "BRIDGE_STATE="+state, "BRIDGE_STATS="+stats)
 	proctest.Start(t, cmd)
 	return &childRun{cmd: cmd, stats: stats}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -150,14 +152,27 @@ func FuzzFrame(f *testing.F) {
 	f.Add(make([]byte, frameHeader))
 	f.Add(append([]byte{3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 'a', 'b', 'c'))
 	f.Add([]byte{255, 255, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})
-	sink := newMemChan(1<<20, 1, true).publisher() // no subscriber: publishing only counts
+	// No subscriber: publishing only counts. The same frame once through
+	// PublishBatch, once one message at a time.
+	sink := newMemChan(1<<20, 1, true).publisher()
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		b := &Bridge{origin: "me", sink: sink}
-		b.cfg = b.cfg.withDefaults()
-		tr := &seqTracker{b: b, last: map[uint64]uint64{}}
-		if err := tr.handleFrame(context.Background(), "peer", frame); err != nil {
-			t.Fatal(err)
+		var got [2]Stats
+		for i, s := range []Sink{sink, singleSink{sink}} {
+			b := &Bridge{origin: "me", sink: s}
+			b.cfg = b.cfg.withDefaults()
+			tr := newSeqTracker(b)
+			if (tr.batch != nil) != (i == 0) {
+				t.Fatalf("sink %d: batch path %v", i, tr.batch != nil)
+			}
+			if err := tr.handleFrame(context.Background(), "peer", frame); err != nil {
+				t.Fatal(err)
+			}
+			got[i] = b.Stats()
 		}
+		if got[0].InMsgs != got[1].InMsgs || got[0].InDuplicates != got[1].InDuplicates || got[0].InDrops != got[1].InDrops || got[0].InLost != got[1].InLost {
+			t.Fatalf("batch and single paths differ: %+v, %+v", got[0], got[1])
+		}
+		b := got[0]
 		var n uint64
 		for rest := frame; len(rest) >= frameHeader; {
 			l := uint64(binary.LittleEndian.Uint32(rest))
@@ -167,7 +182,7 @@ func FuzzFrame(f *testing.F) {
 			n++
 			rest = rest[frameHeader+l:]
 		}
-		if got := b.c.inMsgs.Load() + b.c.inDup.Load(); got != n {
+		if got := b.InMsgs + b.InDuplicates; got != n {
 			t.Fatalf("%d messages delivered or skipped, the frame holds %d whole ones", got, n)
 		}
 	})
@@ -210,4 +225,71 @@ func FuzzMeta(f *testing.F) {
 			t.Fatalf("%q -> %+v -> %q: %v", v, m, m.String(), err)
 		}
 	})
+}
+
+// pickySink drops messages that start with 'd' (ErrDropped) and refuses
+// those over 8 bytes (ErrTooLarge); it records what it published.
+type pickySink struct{ got []string }
+
+func (s *pickySink) Publish(_ context.Context, p []byte) error {
+	switch {
+	case len(p) > s.MaxMessage():
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(p))
+	case len(p) > 0 && p[0] == 'd':
+		return fmt.Errorf("%w: picky", ErrDropped)
+	}
+	s.got = append(s.got, string(p))
+	return nil
+}
+
+func (s *pickySink) PublishBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	for i, m := range msgs {
+		if err := s.Publish(ctx, m); err != nil {
+			return i, err
+		}
+	}
+	return len(msgs), nil
+}
+
+func (s *pickySink) MaxMessage() int          { return 8 }
+func (s *pickySink) PublisherID() (int, bool) { return 0, false }
+
+// A frame delivered through PublishBatch counts a dropped or too large
+// message as the single path does and goes on with the rest, in order.
+func TestFrameBatchDrops(t *testing.T) {
+	var frame []byte
+	add := func(seq uint64, p string) {
+		frame = binary.LittleEndian.AppendUint32(frame, uint32(len(p)))
+		frame = binary.LittleEndian.AppendUint32(frame, 1)
+		frame = binary.LittleEndian.AppendUint32(frame, 0)
+		frame = binary.LittleEndian.AppendUint64(frame, seq)
+		frame = append(frame, p...)
+	}
+	for i, p := range []string{"a", "d1", "b", "far too large", "d2", "c", "d3"} {
+		add(uint64(i+1), p)
+	}
+	add(5, "dup") // already seen: skipped
+	add(9, "e")   // after a gap of one
+	want := []string{"a", "b", "c", "e"}
+	for _, batch := range []bool{true, false} {
+		ps := &pickySink{}
+		var s Sink = ps
+		if !batch {
+			s = singleSink{ps}
+		}
+		b := &Bridge{origin: "me", sink: s}
+		b.cfg = b.cfg.withDefaults()
+		tr := newSeqTracker(b)
+		if (tr.batch != nil) != batch {
+			t.Fatalf("batch %v: tracker batch path %v", batch, tr.batch != nil)
+		}
+		if err := tr.handleFrame(context.Background(), "peer", frame); err != nil {
+			t.Fatal(err)
+		}
+		st := b.Stats()
+		if !slices.Equal(ps.got, want) || st.InMsgs != 4 || st.InDrops != 4 || st.InDuplicates != 1 || st.InLost != 1 {
+			t.Errorf("batch %v: published %q; stats msgs %d drops %d dups %d lost %d (want %q, 4, 4, 1, 1)",
+				batch, ps.got, st.InMsgs, st.InDrops, st.InDuplicates, st.InLost, want)
+		}
+	}
 }

@@ -44,6 +44,8 @@
 // (Config.Stream) is the lossless mode.
 //
 // The bridge sees the channel only through the small Source and Sink
-// interfaces (local.go); shmkit.go adapts a shmkit channel to them
-// (JoinShmkit, ShmkitSource, ShmkitSink), and tests use an in-memory one.
+// interfaces (local.go) and their optional batch methods (TryReceiver,
+// BatchReceiver, BatchSink); shmkit.go adapts a shmkit channel to them
+// (JoinShmkit, ShmkitSource, ShmkitSink: a frame's messages go into the
+// channel with one Publisher.SendBatch), and tests use an in-memory one.
 package bridge

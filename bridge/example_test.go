@@ -1,8 +1,11 @@
 package bridge_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"log"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -66,6 +69,41 @@ func ExampleConfig_jetStream() {
 		TLSCA:     "ca.pem",
 		Creds:     "host-b.creds",
 	}, src, sink)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	_ = b.Run(context.Background())
+}
+
+// lineSink is a Sink of one's own: it writes each message as a line to a
+// buffered writer. With PublishBatch (BatchSink) the in side hands it a
+// batch frame's messages at once, and it flushes once per frame.
+type lineSink struct{ w *bufio.Writer }
+
+func (s lineSink) Publish(ctx context.Context, p []byte) error {
+	_, err := s.PublishBatch(ctx, [][]byte{p})
+	return err
+}
+
+func (s lineSink) PublishBatch(_ context.Context, msgs [][]byte) (int, error) {
+	for i, m := range msgs {
+		if _, err := fmt.Fprintf(s.w, "%q\n", m); err != nil {
+			return i, err
+		}
+	}
+	return len(msgs), s.w.Flush()
+}
+
+func (s lineSink) MaxMessage() int          { return 1 << 20 }
+func (s lineSink) PublisherID() (int, bool) { return 0, false }
+
+// Bridging a subject into something that is not a channel: a Sink of one's
+// own, here lines on standard output. BatchSink is optional; TryReceiver
+// and BatchReceiver are the Source's counterparts.
+func ExampleBatchSink() {
+	var sink bridge.Sink = lineSink{bufio.NewWriter(os.Stdout)}
+	b, err := bridge.New(bridge.Config{URLs: []string{"nats://nats.example:4222"}, Channel: "orders", Direction: bridge.In}, nil, sink)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -25,6 +25,32 @@ const (
 type seqTracker struct {
 	b    *Bridge
 	last map[uint64]uint64 // key hash -> last delivered (or dropped) seq
+	// batch is the sink's PublishBatch; nil without one, or with a state
+	// file (written after each message).
+	batch BatchSink
+	msgs  [][]byte // a frame's messages to deliver, reused
+	// The key of the last origin publisher a frame named (a frame holds
+	// few publishers, usually one): pubKeyIDs hashes decimal strings.
+	kOrigin     string
+	kID, kEpoch uint64
+	key         uint64
+}
+
+func newSeqTracker(b *Bridge) *seqTracker {
+	t := &seqTracker{b: b, last: map[uint64]uint64{}}
+	if bs, ok := b.sink.(BatchSink); ok && b.state == nil {
+		t.batch = bs
+	}
+	return t
+}
+
+// keyOf is pubKeyIDs(origin, id, epoch), remembered for the next call.
+func (t *seqTracker) keyOf(origin string, id, epoch uint64) uint64 {
+	if t.key == 0 || id != t.kID || epoch != t.kEpoch || origin != t.kOrigin {
+		t.kOrigin, t.kID, t.kEpoch = origin, id, epoch
+		t.key = pubKeyIDs(origin, id, epoch)
+	}
+	return t.key
 }
 
 // maxTracked bounds the tracker: beyond it the map is cleared (each origin
@@ -135,15 +161,22 @@ func (t *seqTracker) handle(ctx context.Context, m *nats.Msg) error {
 // handleFrame unpacks a batch frame: per message a 20-byte header (length
 // u32, publisher id u32, epoch u32, sequence u64, little endian) and the
 // payload. The frame comes from the network: a malformed one is counted
-// (InDrops) and reported, never trusted past its bounds.
+// (InDrops) and reported, never trusted past its bounds. With a BatchSink
+// the messages go into the channel in one PublishBatch (what precedes a
+// malformed part is delivered); without, one Publish each.
 func (t *seqTracker) handleFrame(ctx context.Context, origin string, b []byte) error {
+	msgs := t.msgs[:0]
+	defer func() { clear(msgs); t.msgs = msgs[:0] }() // no pointers into the NATS buffer kept
+	var bad error
 	for len(b) > 0 {
 		if len(b) < frameHeader {
-			return t.badFrame(len(b))
+			bad = t.badFrame(len(b))
+			break
 		}
 		n := uint64(binary.LittleEndian.Uint32(b))
 		if n > uint64(len(b)-frameHeader) {
-			return t.badFrame(len(b))
+			bad = t.badFrame(len(b))
+			break
 		}
 		id := uint64(binary.LittleEndian.Uint32(b[4:]))
 		epoch := uint64(binary.LittleEndian.Uint32(b[8:]))
@@ -152,14 +185,59 @@ func (t *seqTracker) handleFrame(ctx context.Context, origin string, b []byte) e
 		b = b[frameHeader+n:]
 		var key uint64
 		if origin != "" && seq != 0 {
-			key = pubKeyIDs(origin, id, epoch)
+			key = t.keyOf(origin, id, epoch)
 			if t.gap(key, seq, origin) == skipDup {
 				t.b.c.inDup.Add(1)
 				continue
 			}
 		}
-		if err := t.deliver(ctx, key, seq, data); err != nil {
+		if t.batch == nil {
+			if err := t.deliver(ctx, key, seq, data); err != nil {
+				return err
+			}
+			continue
+		}
+		// Recorded now (no state file: only the map), so the next
+		// message of the same publisher in this frame is checked
+		// against this one; the in side stops if the delivery fails.
+		_ = t.done(key, seq)
+		msgs = append(msgs, data)
+	}
+	if len(msgs) > 0 {
+		if err := t.deliverBatch(ctx, msgs); err != nil {
 			return err
+		}
+	}
+	return bad
+}
+
+// deliverBatch publishes a frame's messages through the BatchSink,
+// counting each delivered and each dropped one as deliver does.
+func (t *seqTracker) deliverBatch(ctx context.Context, msgs [][]byte) error {
+	b := t.b
+	for len(msgs) > 0 {
+		n, err := t.batch.PublishBatch(ctx, msgs)
+		n = min(max(n, 0), len(msgs))
+		var bytes int
+		for _, m := range msgs[:n] {
+			bytes += len(m)
+		}
+		b.c.inMsgs.Add(uint64(n))
+		b.c.inBytes.Add(uint64(bytes))
+		msgs = msgs[n:]
+		switch {
+		case err == nil && len(msgs) == 0:
+			return nil
+		case err == nil:
+			return fmt.Errorf("bridge: in: publish: the sink published %d of %d messages and returned no error", n, n+len(msgs))
+		case len(msgs) > 0 && (errors.Is(err, ErrDropped) || errors.Is(err, ErrTooLarge)):
+			b.c.inDrops.Add(1)
+			if errors.Is(err, ErrTooLarge) {
+				b.noteErr(err)
+			}
+			msgs = msgs[1:]
+		default:
+			return fmt.Errorf("bridge: in: publish: %w", err)
 		}
 	}
 	return nil
@@ -191,7 +269,7 @@ func (t *seqTracker) deliver(ctx context.Context, key, seq uint64, data []byte) 
 }
 
 func (b *Bridge) runIn(ctx context.Context) error {
-	t := &seqTracker{b: b, last: map[uint64]uint64{}}
+	t := newSeqTracker(b)
 	if b.cfg.Stream != "" {
 		return b.runInJetStream(ctx, t)
 	}

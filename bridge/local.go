@@ -30,9 +30,37 @@ type Source interface {
 
 // TryReceiver is an optional method of a Source: the next message if one
 // is ready, (nil, nil) when none is. With Config.Batch the out side uses it
-// to pack the messages already waiting into one NATS message.
+// to pack the messages already waiting into one NATS message (unless the
+// Source is a BatchReceiver it can use).
 type TryReceiver interface {
 	TryReceive() (Message, error)
+}
+
+// Info describes one message a BatchReceiver copied out: its length
+// (more than its buffer's when it was truncated), and the Publisher, Seq
+// and Missed that a Message would report.
+type Info struct {
+	Len       int
+	Publisher int
+	Seq       uint64
+	Missed    uint64
+}
+
+// BatchReceiver is an optional method of a Source, which the out side
+// prefers to Receive and TryReceive when Config.Batch is above 1.
+// ReceiveBatch waits as Receive does (until ctx ends; an error wrapping
+// ErrNoPublishers when every publisher has left and everything was
+// received) until at least one message is ready, then copies up to
+// len(bufs) of the messages that are ready, message i into bufs[i]
+// (truncated to it) and its Info into infos[i], and returns how many. The
+// messages are consumed: nothing stays held. MaxMessage is the largest
+// message the source delivers: the out side passes Batch buffers of
+// MaxMessage bytes (at most the server's max_payload), and uses
+// TryReceive instead when that would take more than 4 MiB or MaxMessage
+// is 0 (unknown).
+type BatchReceiver interface {
+	ReceiveBatch(ctx context.Context, bufs [][]byte, infos []Info) (int, error)
+	MaxMessage() int
 }
 
 // Sink is the local channel as the in side sees it: a publisher.
@@ -51,6 +79,20 @@ type Sink interface {
 	// with Direction Both the out side skips them (no loop). ok is false
 	// while it is not known yet.
 	PublisherID() (id int, ok bool)
+}
+
+// BatchSink is an optional method of a Sink: PublishBatch puts msgs into
+// the channel in order, as Publish would one by one (the channel's policy
+// applies to each message), and returns how many it published. On success
+// it returns len(msgs), nil. An error wrapping ErrDropped or ErrTooLarge
+// means msgs[n] was dropped (the bridge counts it) and msgs[n+1:] were not
+// tried: the bridge goes on with them. Any other error stops the in side.
+// The in side hands it the messages of each batch frame it receives (see
+// Config.Batch), except with a StateFile, where it publishes one message
+// at a time so that the file is written after each (a kill repeats at
+// most one message). msgs and its slices are valid only during the call.
+type BatchSink interface {
+	PublishBatch(ctx context.Context, msgs [][]byte) (int, error)
 }
 
 // StatsWriter is an optional method of a Source or a Sink: while Run runs

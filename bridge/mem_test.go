@@ -51,10 +51,11 @@ func (m *memMsg) Release() error {
 }
 
 type memSub struct {
-	ch     *memChan
-	q      chan *memMsg
-	missed atomic.Uint64
-	seen   uint64
+	ch      *memChan
+	q       chan *memMsg
+	missed  atomic.Uint64
+	seen    uint64
+	batches atomic.Int64 // ReceiveBatch calls
 }
 
 func (c *memChan) subscribe() *memSub {
@@ -108,10 +109,11 @@ func (s *memSub) TryReceive() (Message, error) {
 }
 
 type memPub struct {
-	ch  *memChan
-	id  int
-	mu  sync.Mutex
-	seq uint64
+	ch      *memChan
+	id      int
+	mu      sync.Mutex
+	seq     uint64
+	batches atomic.Int64 // PublishBatch calls
 }
 
 func (c *memChan) publisher() *memPub {
@@ -171,3 +173,50 @@ func (p *memPub) Publish(ctx context.Context, b []byte) error {
 
 func (p *memPub) MaxMessage() int          { return p.ch.max }
 func (p *memPub) PublisherID() (int, bool) { return p.id, true }
+
+// PublishBatch is Publish for each message in turn (BatchSink): the in
+// side's batch path over the in-memory channel. A message the channel
+// dropped or refused ends the batch with its index.
+func (p *memPub) PublishBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	p.batches.Add(1)
+	for i, m := range msgs {
+		if err := p.Publish(ctx, m); err != nil {
+			return i, err
+		}
+	}
+	return len(msgs), nil
+}
+
+// singleSink hides a Sink's PublishBatch: the in side then publishes one
+// message at a time.
+type singleSink struct{ Sink }
+
+// ReceiveBatch is Receive, then TryReceive while messages are ready, each
+// copied out and released (BatchReceiver): the out side's batch path over
+// the in-memory channel.
+func (s *memSub) ReceiveBatch(ctx context.Context, bufs [][]byte, infos []Info) (int, error) {
+	m, err := s.Receive(ctx)
+	n := 0
+	for err == nil && m != nil && n < len(bufs) {
+		mm := m.(*memMsg)
+		infos[n] = Info{Len: len(mm.data), Publisher: mm.pub, Seq: mm.seq, Missed: mm.missed}
+		copy(bufs[n], mm.data)
+		if err := mm.Release(); err != nil {
+			return n, err
+		}
+		if n++; n < len(bufs) {
+			m, err = s.TryReceive()
+		}
+	}
+	s.batches.Add(1)
+	return n, err
+}
+
+func (s *memSub) MaxMessage() int { return s.ch.max }
+
+// trySource hides a memSub's ReceiveBatch: the out side then batches with
+// TryReceive.
+type trySource struct{ s *memSub }
+
+func (t trySource) Receive(ctx context.Context) (Message, error) { return t.s.Receive(ctx) }
+func (t trySource) TryReceive() (Message, error)                 { return t.s.TryReceive() }

@@ -34,8 +34,11 @@ type outPublisher struct {
 	since int // messages since the last kick of the flusher
 	kick  chan struct{}
 	max   int
-	tr    TryReceiver // for batches; nil when off
-	next  Message     // received for a batch it did not fit in
+	tr    TryReceiver   // for batches; nil when off
+	next  Message       // received for a batch it did not fit in
+	br    BatchReceiver // for batches, preferred to tr; nil when off
+	bufs  [][]byte      // br's buffers, one per message of a batch
+	infos []Info
 	frame []byte
 	bmsg  *nats.Msg // largest payload the server takes with our headers
 	fc    *flowOut  // nil: no flow control (JetStream, or turned off)
@@ -89,9 +92,23 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		defer o.drainJetStream()
 	}
 	o.max = int(b.nc.MaxPayload()) - 256 // headers: a few short fields
-	if tr, ok := b.src.(TryReceiver); ok && b.cfg.Batch > 1 {
-		o.tr = tr
-		o.bmsg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{Header: {""}}}
+	if b.cfg.Batch > 1 {
+		if br, ok := b.src.(BatchReceiver); ok && br.MaxMessage() > 0 {
+			size := min(br.MaxMessage(), o.max+1) // longer: a drop anyway
+			if size*b.cfg.Batch <= maxBatchBuffers {
+				o.br = br
+				buf := make([]byte, size*b.cfg.Batch)
+				o.bufs = make([][]byte, b.cfg.Batch)
+				for i := range o.bufs {
+					o.bufs[i] = buf[i*size : (i+1)*size : (i+1)*size]
+				}
+				o.infos = make([]Info, b.cfg.Batch)
+			}
+		}
+		if tr, ok := b.src.(TryReceiver); ok || o.br != nil {
+			o.tr = tr
+			o.bmsg = &nats.Msg{Subject: b.cfg.Subject, Header: nats.Header{Header: {""}}}
+		}
 	}
 	defer func() {
 		if o.next != nil {
@@ -104,6 +121,26 @@ func (b *Bridge) runOut(ctx context.Context) error {
 		}
 		if b.nc.IsClosed() {
 			return ErrClosed
+		}
+		if o.br != nil {
+			n, err := o.br.ReceiveBatch(ctx, o.bufs, o.infos)
+			if err == nil {
+				err = o.sendReceived(ctx, n)
+			} else if ctx.Err() == nil && errors.Is(err, ErrNoPublishers) {
+				if done, err := o.idle(ctx); done || err != nil {
+					return err
+				}
+				continue
+			} else if ctx.Err() == nil {
+				err = fmt.Errorf("bridge: out: receive: %w", err)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			continue
 		}
 		m := o.next // a message an earlier batch had no room for
 		o.next = nil
@@ -262,22 +299,25 @@ func sub(u counter, n uint64) {
 // track applies m's Missed count, the loop check (skip: m came in from
 // NATS through our own in side) and the publisher's epoch.
 func (o *outPublisher) track(m Message) (pt *pubTrack, skip bool) {
+	return o.trackInfo(m.Publisher(), m.Seq(), m.Missed())
+}
+
+func (o *outPublisher) trackInfo(pub int, seq, missed uint64) (pt *pubTrack, skip bool) {
 	b := o.b
-	if n := m.Missed(); n > 0 {
-		b.c.outMissed.Add(n)
+	if missed > 0 {
+		b.c.outMissed.Add(missed)
 	}
 	if b.cfg.Direction == Both {
-		if id, ok := b.sink.PublisherID(); ok && id == m.Publisher() {
+		if id, ok := b.sink.PublisherID(); ok && id == pub {
 			b.c.outLooped.Add(1)
 			return nil, true
 		}
 	}
-	pt = o.pubs[m.Publisher()]
+	pt = o.pubs[pub]
 	if pt == nil {
 		pt = &pubTrack{}
-		o.pubs[m.Publisher()] = pt
+		o.pubs[pub] = pt
 	}
-	seq := m.Seq()
 	if pt.started && seq <= pt.last {
 		pt.epoch++
 	}
@@ -288,21 +328,103 @@ func (o *outPublisher) track(m Message) (pt *pubTrack, skip bool) {
 // send publishes one message with its own headers. Counted losses return
 // nil; an error stops the out side.
 func (o *outPublisher) send(ctx context.Context, m Message) error {
-	b := o.b
 	pt, skip := o.track(m)
 	if skip {
 		return nil
 	}
-	data, seq := m.Bytes(), m.Seq()
-	if len(data) > o.max {
-		b.c.outDrops.Add(1)
-		b.noteErr(fmt.Errorf("%w: %d bytes from publisher %d seq %d, the server's max_payload is %d",
-			ErrTooLarge, len(data), m.Publisher(), seq, b.nc.MaxPayload()))
+	data := m.Bytes()
+	return o.sendOne(ctx, pt, m.Publisher(), m.Seq(), data, len(data))
+}
+
+// sendOne publishes one message, data (n bytes long; longer than data
+// when it was truncated, a drop), with its own header.
+func (o *outPublisher) sendOne(ctx context.Context, pt *pubTrack, pub int, seq uint64, data []byte, n int) error {
+	b := o.b
+	if o.tooLarge(pub, seq, n) {
 		return nil
 	}
-	o.hbuf = Meta{Channel: b.cfg.Channel, Origin: b.origin, Publisher: m.Publisher(), Epoch: pt.epoch, Seq: seq}.appendTo(o.hbuf[:0])
+	o.hbuf = Meta{Channel: b.cfg.Channel, Origin: b.origin, Publisher: pub, Epoch: pt.epoch, Seq: seq}.appendTo(o.hbuf[:0])
 	o.hv[0] = string(o.hbuf)
 	return o.emit(ctx, o.msg, data, 1, len(data))
+}
+
+// tooLarge counts and reports a message of n bytes that no NATS message
+// can carry.
+func (o *outPublisher) tooLarge(pub int, seq uint64, n int) bool {
+	if n <= o.max {
+		return false
+	}
+	o.b.c.outDrops.Add(1)
+	o.b.noteErr(fmt.Errorf("%w: %d bytes from publisher %d seq %d, the server's max_payload is %d",
+		ErrTooLarge, n, pub, seq, o.b.nc.MaxPayload()))
+	return true
+}
+
+// whole reports whether buffer i holds all of message in; a message the
+// source truncated (longer than its MaxMessage said) is a counted drop.
+func (o *outPublisher) whole(i int, in Info) bool {
+	if in.Len >= 0 && in.Len <= len(o.bufs[i]) {
+		return true
+	}
+	o.b.c.outDrops.Add(1)
+	o.b.noteErr(fmt.Errorf("%w: %d bytes from publisher %d seq %d, truncated to the source's MaxMessage %d",
+		ErrTooLarge, in.Len, in.Publisher, in.Seq, len(o.bufs[i])))
+	return false
+}
+
+// maxBatchBuffers bounds the memory of a BatchReceiver's buffers.
+const maxBatchBuffers = 4 << 20
+
+// sendReceived sends the n messages a BatchReceiver copied into o.bufs:
+// one alone as a single message, more as frames of what fits.
+func (o *outPublisher) sendReceived(ctx context.Context, n int) error {
+	b := o.b
+	n = min(max(n, 0), len(o.bufs))
+	if n == 1 {
+		in := o.infos[0]
+		pt, skip := o.trackInfo(in.Publisher, in.Seq, in.Missed)
+		if skip {
+			return nil
+		}
+		if o.tooLarge(in.Publisher, in.Seq, in.Len) || !o.whole(0, in) {
+			return nil
+		}
+		return o.sendOne(ctx, pt, in.Publisher, in.Seq, o.bufs[0][:in.Len], in.Len)
+	}
+	f := o.frame[:0]
+	count, nbytes := 0, 0
+	flush := func() error {
+		if count == 0 {
+			return nil
+		}
+		o.hbuf = Meta{Channel: b.cfg.Channel, Origin: b.origin, Batch: count}.appendTo(o.hbuf[:0])
+		o.bmsg.Header[Header][0] = string(o.hbuf)
+		err := o.emit(ctx, o.bmsg, f, count, nbytes)
+		f, count, nbytes = f[:0], 0, 0
+		return err
+	}
+	for i, in := range o.infos[:n] {
+		pt, skip := o.trackInfo(in.Publisher, in.Seq, in.Missed)
+		if skip || o.tooLarge(in.Publisher, in.Seq, in.Len) || !o.whole(i, in) {
+			continue
+		}
+		if len(f)+frameHeader+in.Len > o.max {
+			if err := flush(); err != nil {
+				o.frame = f
+				return err
+			}
+		}
+		f = binary.LittleEndian.AppendUint32(f, uint32(in.Len))
+		f = binary.LittleEndian.AppendUint32(f, uint32(in.Publisher))
+		f = binary.LittleEndian.AppendUint32(f, uint32(pt.epoch))
+		f = binary.LittleEndian.AppendUint64(f, in.Seq)
+		f = append(f, o.bufs[i][:in.Len]...)
+		count++
+		nbytes += in.Len
+	}
+	err := flush()
+	o.frame = f
+	return err
 }
 
 // emit publishes msg with data, standing for n channel messages of nbytes

@@ -9,8 +9,8 @@ import (
 )
 
 // This file is the only one that knows the shmkit channel API. It relies
-// on: Channel.Publisher/Subscriber/Config; Publisher.Send, Loan, Publish,
-// ID, Close, Relay; Subscriber.Receive, TryReceive, Close, Relay;
+// on: Channel.Publisher/Subscriber/Config; Publisher.Send, SendBatch, Loan,
+// Publish, ID, Close, Relay; Subscriber.Receive, TryReceive, Close, Relay;
 // Relay.SetKind, Store; Sample.Bytes, Publisher, Seq, Missed, Release; the
 // errors ErrPeerGone, ErrTooLarge, ErrNoMemory.
 
@@ -121,6 +121,37 @@ func (s *ShmkitSink) Publish(ctx context.Context, b []byte) error {
 	return s.p.Publish(ctx, smp)
 }
 
+// PublishBatch publishes msgs in order (BatchSink). A pub/sub channel:
+// one SendBatch, which copies each message into the publisher's log as
+// Send does, under the same policies, and wakes waiting subscribers once
+// for the batch. A message over MaxMessage ends the batch before it
+// (ErrTooLarge, n its index). A work queue: Publish, one at a time.
+func (s *ShmkitSink) PublishBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if !s.pubsub {
+		for i, m := range msgs {
+			if err := s.Publish(ctx, m); err != nil {
+				return i, err
+			}
+		}
+		return len(msgs), nil
+	}
+	lim := len(msgs)
+	for i, m := range msgs {
+		if len(m) > s.max {
+			lim = i
+			break
+		}
+	}
+	n, err := s.p.SendBatch(ctx, msgs[:lim])
+	if err != nil {
+		return n, sinkErr(err)
+	}
+	if lim < len(msgs) {
+		return lim, fmt.Errorf("%w: %d bytes, the channel's MaxMessage is %d", ErrTooLarge, len(msgs[lim]), s.max)
+	}
+	return len(msgs), nil
+}
+
 // sinkErr maps the channel's pool errors onto the Sink's.
 func sinkErr(err error) error {
 	switch {
@@ -146,7 +177,8 @@ func (s *ShmkitSink) MaxMessage() int { return s.max }
 func (s *ShmkitSink) PublisherID() (int, bool) { return s.id, true }
 
 // JoinShmkit joins ch for a bridge in direction d: a subscriber for Out, a
-// publisher for In (both for Both). The returned close leaves the channel
+// publisher for In (both for Both); on a work queue a consumer (one more
+// competing for the messages) and a producer. The returned close leaves the channel
 // (call it after the bridge's Close).
 func JoinShmkit(ch *shmkit.Channel, d Direction) (src Source, sink Sink, leave func() error, err error) {
 	var sub *shmkit.Subscriber
@@ -161,15 +193,32 @@ func JoinShmkit(ch *shmkit.Channel, d Direction) (src Source, sink Sink, leave f
 		}
 		return errors.Join(errs...)
 	}
+	wq := ch.Config().Pattern == shmkit.WorkQueue
 	if d&Out != 0 {
-		if sub, err = ch.Subscriber(); err != nil {
+		if wq {
+			var c *shmkit.Consumer
+			if c, err = ch.Consumer(); err == nil {
+				sub = c.Subscriber
+			}
+		} else {
+			sub, err = ch.Subscriber()
+		}
+		if err != nil {
 			return nil, nil, nil, fmt.Errorf("bridge: join %s as subscriber: %w", ch.Name(), err)
 		}
 		src = ShmkitSource{S: sub}
 		_ = sub.Relay().SetKind(RelayKindOut)
 	}
 	if d&In != 0 {
-		if pub, err = ch.Publisher(); err != nil {
+		if wq {
+			var p *shmkit.Producer
+			if p, err = ch.Producer(); err == nil {
+				pub = p.Publisher
+			}
+		} else {
+			pub, err = ch.Publisher()
+		}
+		if err != nil {
 			_ = leave()
 			return nil, nil, nil, fmt.Errorf("bridge: join %s as publisher: %w", ch.Name(), err)
 		}

@@ -284,3 +284,95 @@ func relayOf(tb testing.TB, ch *shmkit.Channel, kind string) shmkit.RelayStats {
 	}
 	return out[0]
 }
+
+// ShmkitSink.PublishBatch puts a batch into a pub/sub channel (one
+// SendBatch) and into a work queue (one Publish each), in order; a message
+// over MaxMessage ends the batch with its index and ErrTooLarge.
+func TestSinkPublishBatch(t *testing.T) {
+	for _, pat := range []shmkit.Pattern{shmkit.PubSub, shmkit.WorkQueue} {
+		t.Run(pat.String(), func(t *testing.T) {
+			ch := newChannel(t, "pb", shmkit.Config{Pattern: pat, MaxMessage: 64, RingDepth: 64})
+			var sub *shmkit.Subscriber
+			if pat == shmkit.WorkQueue {
+				c, err := ch.Consumer()
+				if err != nil {
+					t.Fatal(err)
+				}
+				sub = c.Subscriber
+			} else {
+				var err error
+				if sub, err = ch.Subscriber(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer sub.Close()
+			_, sink := join(t, ch, In)
+			bs, ok := sink.(BatchSink)
+			if !ok {
+				t.Fatal("ShmkitSink is not a BatchSink")
+			}
+			ctx := context.Background()
+			msgs := [][]byte{[]byte("one"), []byte("two"), make([]byte, 65), []byte("four")}
+			n, err := bs.PublishBatch(ctx, msgs)
+			if n != 2 || !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("PublishBatch: %d, %v (want 2, ErrTooLarge)", n, err)
+			}
+			if n, err = bs.PublishBatch(ctx, msgs[3:]); n != 1 || err != nil {
+				t.Fatalf("PublishBatch: %d, %v (want 1, nil)", n, err)
+			}
+			buf := make([]byte, 64)
+			for _, want := range []string{"one", "two", "four"} {
+				n, err := sub.ReceiveInto(ctx, buf)
+				if err != nil || string(buf[:n]) != want {
+					t.Fatalf("got %q, %v; want %q", buf[:n], err, want)
+				}
+			}
+		})
+	}
+}
+
+// A work queue on both hosts: JoinShmkit joins host 1 as a consumer and
+// host 2 as a producer; every message of host 1's producer reaches host
+// 2's consumer, in order (one producer, one consumer each side).
+func TestWorkQueueBridge(t *testing.T) {
+	srv := startServer(t, false, nil)
+	const n = 3000
+	cfg := chanCfg
+	cfg.Pattern = shmkit.WorkQueue
+	host1 := newChannel(t, "wq1", cfg)
+	host2 := newChannel(t, "wq2", cfg)
+	outSrc, _ := join(t, host1, Out)
+	_, inSink := join(t, host2, In)
+	cons, err := host2.Consumer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	in, out, stopIn, stopOut := startPair(t, srv, Config{URLs: []string{srv.ClientURL()}, Channel: "wq", ExitWhenIdle: true}, outSrc, inSink)
+	prod, err := host1.Producer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubErr := make(chan error, 1)
+	go func() {
+		defer prod.Close()
+		buf := make([]byte, 16<<10)
+		for seq := uint64(1); seq <= n; seq++ {
+			if err := prod.Send(context.Background(), payload(buf, 1, seq)); err != nil {
+				pubErr <- err
+				return
+			}
+		}
+		pubErr <- nil
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var oc orderCheck
+	if err := receiveN(ctx, ShmkitSource{S: cons.Subscriber}, n, &oc, false); err != nil {
+		t.Fatalf("%v\nout: %+v\nin: %+v", err, out.Stats(), in.Stats())
+	}
+	if err := <-pubErr; err != nil {
+		t.Fatal(err)
+	}
+	stopClean(t, n, out, in, stopOut, stopIn)
+}
