@@ -17,9 +17,9 @@ import (
 
 // Channel is one process's handle on a channel: a segment holding the
 // channel header, the participant table, the data path (the publishers'
-// logs, or the work queue's ring), the chunk pool and the tap ring. Create makes one, Open joins one. A Channel is safe for concurrent
-// use; its publishers and subscribers are created from it and closed with
-// it. Every handle occupies one participant slot (MaxProcesses of them).
+// logs, or the work queue's ring), the chunk pool and the tap ring.
+// Create makes one, Open joins one. A Channel is safe for concurrent use;
+// its publishers and subscribers are created from it and closed with it. Every handle occupies one participant slot (MaxProcesses of them).
 type Channel struct {
 	seg     *segment.Segment
 	name    string

@@ -250,6 +250,81 @@ func TestKillRandom(t *testing.T) {
 	}
 }
 
+// TestKillWorkQueueRandom SIGKILLs a producer and a consumer of a work
+// queue at random moments while traffic flows: no message arrives twice,
+// the surviving producer's messages all arrive but the one the dead
+// consumer may have claimed, and the queue is empty with every claim
+// record free afterwards.
+func TestKillWorkQueueRandom(t *testing.T) {
+	rounds := 4
+	if testing.Short() {
+		rounds = 2
+	}
+	for r := range rounds {
+		name := chanName(t)
+		ch, err := shmkit.Create(name, shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 16, LivenessInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		victimCons, vo := start(t, "consumer", "CH="+name, "KILL_AT=none") // prints unbuffered
+		keep, ko := start(t, "consumer", "CH="+name)
+		waitFor(t, "consumers", func() bool { return count(t, ch, "consumer") == 2 })
+		hold, err := ch.Producer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		victimProd, _ := start(t, "producer", "CH="+name, "COUNT=1000000")
+		steady, po := start(t, "producer", "CH="+name, "COUNT=3000")
+		waitFor(t, "traffic from the victim producer", func() bool {
+			st, err := ch.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range st.Participants {
+				if p.PID == victimProd.Process.Pid && p.Messages > 100 {
+					return true
+				}
+			}
+			return false
+		})
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond) // a random moment, not a synchronisation
+		_ = victimProd.Process.Kill()
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+		_ = victimCons.Process.Kill()
+		_ = victimProd.Wait()
+		_ = victimCons.Wait()
+		waitOK(t, steady, po)
+		hold.Close()
+		waitOK(t, keep, ko)
+		got := map[string]int{}
+		steadyID := ""
+		for _, l := range append(strings.Fields(vo.String()), strings.Fields(ko.String())...) {
+			got[l]++
+		}
+		perProducer := map[string]int{}
+		for m, k := range got {
+			if k != 1 {
+				t.Errorf("round %d: message %s delivered %d times", r, m, k)
+			}
+			perProducer[strings.Split(m, ":")[0]]++
+		}
+		for id, n := range perProducer {
+			if n >= 2999 && n <= 3000 {
+				steadyID = id
+			}
+		}
+		if steadyID == "" {
+			t.Errorf("round %d: no producer delivered 2999 or 3000 messages: %v", r, perProducer)
+		}
+		ch.ScanForTest()
+		if q, c := ch.QueueWholeForTest(); q != 0 || c != 0 {
+			t.Errorf("round %d: %d messages queued, %d claim records taken after everyone left", r, q, c)
+		}
+		t.Logf("round %d: delivered per producer %v", r, perProducer)
+		ch.Close()
+	}
+}
+
 // deathBound is how long after a death a parked wait must have noticed it
 // in these tests: the promise is one liveness interval plus a scan; ten
 // intervals leave slack for a loaded 2-core machine while a regression to

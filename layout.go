@@ -60,9 +60,9 @@ const (
 	hdrRemoving    = 128 // uint32: pid of the last participant while it removes the name, else 0
 	hdrTypeFP      = 136 // uint64 fingerprint of the typed message, 0 = untyped
 	hdrPubJoins    = 144 // uint64 publishers (producers) that ever joined
-	hdrFreed       = 160 // futex.Event: loans waiting for a free chunk sleep here
-	hdrFrees       = 168 // uint32 chunks freed while a loan waits (wraps)
-	hdrLoanWaiters = 172 // uint32 loans waiting for a chunk (frees counts only while non-zero)
+	hdrFreed       = 160 // futex.Event: unused since layout 3 (no message lives in the pool)
+	hdrFrees       = 168 // uint32 unused
+	hdrLoanWaiters = 172 // uint32 unused
 	hdrJoinedEv    = 176 // futex.Event: WaitFor sleeps here; every participant that becomes active notifies
 	hdrSize        = 192
 )
@@ -84,7 +84,7 @@ const (
 	peActive  = 96  // uint64 last activity, unix ns (owner only)
 	peLoans   = 104 // uint64 publisher: samples loaned and not yet published or discarded (owner only)
 	peMissed  = 128 // uint64 subscriber: its messages dropped by publishers (atomic add by them)
-	pePubRef  = 136 // uint64 publisher: the ref being published, 0 = none
+	pePubRef  = 136 // uint64 unused since layout 3, zero
 	// The relay block (relay.go): written by the owner only, zero when the
 	// participant is no relay.
 	peRelayKind       = 144 // 8 bytes ASCII [a-z0-9._-], zero padded; 0 = not a relay

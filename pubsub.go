@@ -17,11 +17,11 @@ import (
 // messages are delivered in the order its calls return.
 //
 // On a pub/sub channel a Publisher appends to a log of its own in the
-// channel (docs/channels.md, "Data path") and, as a bufio.Writer, is used
-// by one goroutine at a time: its calls take no lock. Close (its own or
-// the Channel's) from another goroutine is safe: a call in flight
-// finishes, later ones return ErrClosed. A work queue's Producer is safe
-// for concurrent use.
+// channel (docs/channels.md, "Data path"); a work queue's Producer claims
+// slots of the queue's ring. Either, as a bufio.Writer, is used by one
+// goroutine at a time: its calls take no lock. Close (its own or the
+// Channel's) from another goroutine is safe: a call in flight finishes,
+// later ones return ErrClosed. Give each goroutine a handle of its own.
 type Publisher struct {
 	ch *Channel
 	// Pub/sub: the publisher's log, its writer, its one loan sample.
@@ -51,10 +51,11 @@ type Publisher struct {
 }
 
 // Subscriber receives from a channel (a consumer on a work queue). On a
-// pub/sub channel it reads every publisher's log in place and, as a
+// pub/sub channel it reads every publisher's log in place; on a work
+// queue it claims messages from the queue's ring. Either, as a
 // bufio.Reader, is used by one goroutine at a time (Close from another is
 // safe); the Samples it returns are reused, so a Sample must not be used
-// after its Release. A work queue's Consumer is safe for concurrent use.
+// after its Release.
 type Subscriber struct {
 	ch *Channel
 	// Pub/sub: a reader of every publisher's log, the samples it can hold
