@@ -117,7 +117,9 @@ const (
 
 // Bytes returns the payload. For a loaned sample it is writable and valid
 // until Publish or Discard; for a received one it must only be read and is
-// valid until Release. In both cases it points into shared memory.
+// valid until Release: on pub/sub it lies in a read-only mapping, and a
+// write into it faults (SIGSEGV). In both cases it points into shared
+// memory.
 func (s *Sample) Bytes() []byte {
 	if s == nil || s.state == sampleDone {
 		return nil

@@ -74,6 +74,7 @@ type Log struct {
 	policy     LogPolicy
 	opts       options
 	w          *LogWriter
+	rdata      []byte // data as readers' payload slices show it (WithReadView)
 }
 
 // logSlot is one reader's line.
@@ -141,7 +142,14 @@ func NewLog(mem []byte, capacityBytes, readers int, policy LogPolicy, opts ...Op
 		return nil, err
 	}
 	clear(mem[dataOffset:p.size])
-	return newLog(mem, initControl(mem, p), p, opts), nil
+	if err := checkLogView(mem, p.size, opts, false); err != nil {
+		return nil, err
+	}
+	c := initControl(mem, p)
+	if err := checkLogView(mem, p.size, opts, true); err != nil {
+		return nil, err
+	}
+	return newLog(mem, c, p, opts), nil
 }
 
 // AttachLog returns the log initialised at the start of mem, after
@@ -160,14 +168,52 @@ func AttachLog(mem []byte, opts ...Option) (*Log, error) {
 	if want.size != p.size {
 		return nil, fmt.Errorf("%w: log header size %d, geometry needs %d", ErrCorrupt, p.size, want.size)
 	}
+	if err := checkLogView(mem, p.size, opts, true); err != nil {
+		return nil, err
+	}
 	return newLog(mem, c, p, opts), nil
+}
+
+// WithReadView gives a Log a second mapping of its region, typically
+// read-only (segment.Segment.MapReadOnly of the same bytes): the records
+// that TryNext and Next return (LogRecord.Data) are slices of view, so a
+// reader's code that writes into a payload faults instead of changing
+// what other readers see. The writer, Recover and the reader lines keep
+// using the region passed to NewLog or AttachLog. view must be at least
+// as long as the log (ErrConfig) and show the same memory (its header
+// bytes must equal the region's, ErrConfig otherwise); it must stay
+// mapped as long as the region. Other ring types ignore it.
+func WithReadView(view []byte) Option {
+	return func(o *options) { o.view = view }
+}
+
+// checkLogView checks a WithReadView view against the log's region of
+// size bytes: long enough, and (once the header is written, inited)
+// showing the same header.
+func checkLogView(mem []byte, size uint64, opts []Option, inited bool) error {
+	v := applyOptions(opts).view
+	switch {
+	case v == nil:
+		return nil
+	case uint64(len(v)) < size:
+		return fmt.Errorf("%w: log read view of %d bytes, the log needs %d", ErrConfig, len(v), size)
+	case inited && string(v[:checkedBytes]) != string(mem[:checkedBytes]):
+		return fmt.Errorf("%w: log read view does not show the log's region (its header differs)", ErrConfig)
+	}
+	return nil
 }
 
 func newLog(mem []byte, c *control, p params, opts []Option) *Log {
 	readers := int(p.slotSize & 0xffffff)
 	slotsEnd := dataOffset + uint64(readers)*cacheLine
 	data := mem[slotsEnd:p.size:p.size]
+	o := applyOptions(opts)
+	rdata := data
+	if o.view != nil {
+		rdata = o.view[slotsEnd:p.size:p.size]
+	}
 	return &Log{
+		rdata:      rdata,
 		c:          c,
 		data:       data,
 		base:       unsafe.Pointer(unsafe.SliceData(data)),
@@ -176,7 +222,7 @@ func newLog(mem []byte, c *control, p params, opts []Option) *Log {
 		mask:       p.capacity - 1,
 		maxPayload: p.capacity/2 - logHeader,
 		policy:     LogPolicy(p.slotSize >> 24),
-		opts:       applyOptions(opts),
+		opts:       o,
 	}
 }
 
@@ -942,7 +988,7 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 		p := r.next
 		d := off + logHeader
 		r.last, r.next, r.seq = p, p+h.size, h.seq+1
-		return LogRecord{Data: l.data[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}, true, nil
+		return LogRecord{Data: l.rdata[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}, true, nil
 	}
 	if r.left {
 		return LogRecord{}, false, ErrClosed
@@ -998,7 +1044,7 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 		r.seq = h.seq + 1
 		d := off + logHeader
 		return LogRecord{
-			Data: l.data[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq,
+			Data: l.rdata[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq,
 			Missed: missed, Flags: h.flags, Meta: h.meta,
 		}, true, nil
 	}

@@ -10,6 +10,7 @@ type options struct {
 	waiter futex.Waiter
 	claims int    // MPMC claim records (WithClaimSlots)
 	owner  uint32 // MPMC claim owner (WithOwner)
+	view   []byte // Log: a read-only view of the region (WithReadView)
 }
 
 // WithWaiter sets how the handle's blocking calls wait for the other side
