@@ -3,6 +3,7 @@ package shmkit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,5 +210,53 @@ func BenchmarkChannelOpenClose(b *testing.B) {
 		if err := c.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestConsumerPayloadReadOnly: a work queue's consumers, on every backend,
+// read their samples from the read-only mapping too (a write faults),
+// while the producer writes its loans in place.
+func TestConsumerPayloadReadOnly(t *testing.T) {
+	ctx := ctxT(t)
+	for _, b := range []shmkit.Backend{shmkit.POSIX, shmkit.SysV, shmkit.File, shmkit.Memfd} {
+		t.Run(b.String(), func(t *testing.T) {
+			name := chanName(t)
+			if b == shmkit.File {
+				name = filepath.Join(t.TempDir(), "chan")
+			}
+			ch, err := shmkit.Create(name, shmkit.Config{Backend: b, Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			pr, err := ch.Producer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			co, err := ch.Consumer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 { // more than a lap of the ring
+				loan, err := pr.Loan(8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				copy(loan.Bytes(), fmt.Sprintf("payload%d", i%10))
+				if err := pr.Publish(ctx, loan); err != nil {
+					t.Fatal(err)
+				}
+				smp, err := co.Receive(ctx)
+				if err != nil || string(smp.Bytes()) != fmt.Sprintf("payload%d", i%10) {
+					t.Fatalf("%v message %d: %q, %v", b, i, smp.Bytes(), err)
+				}
+				if i%7 == 0 && !writeFaults(smp.Bytes()) {
+					t.Fatalf("%v: writing into a received work queue sample did not fault", b)
+				}
+				if err := smp.Release(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }

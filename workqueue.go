@@ -108,12 +108,15 @@ func wqTooBig(c Config) error {
 // setupQueue makes (create) or attaches the work queue's ring in mem.
 func (ch *Channel) setupQueue(mem []byte, create bool) error {
 	c := ch.cfg
+	ro, err := ch.ringsView(len(mem)) // what consumers read in place: read-only
+	if err != nil {
+		return err
+	}
 	var r *ring.MPMC
-	var err error
 	if create {
-		r, err = ring.NewMPMC(mem, c.RingDepth, c.MaxMessage+wqHeader, wqOptions(c)...)
+		r, err = ring.NewMPMC(mem, c.RingDepth, c.MaxMessage+wqHeader, append(wqOptions(c), ring.WithReadView(ro))...)
 	} else {
-		r, err = ring.AttachMPMC(mem)
+		r, err = ring.AttachMPMC(mem, ring.WithReadView(ro))
 		if err == nil && (r.Cap() != c.RingDepth || r.SlotSize() != c.MaxMessage+wqHeader || r.ClaimSlots() != wqClaims(c)) {
 			err = fmt.Errorf("%w: work queue ring of %d slots of %d bytes with %d claim records; the header says %d, %d, %d",
 				ErrCorrupt, r.Cap(), r.SlotSize(), r.ClaimSlots(), c.RingDepth, c.MaxMessage+wqHeader, wqClaims(c))
@@ -125,14 +128,14 @@ func (ch *Channel) setupQueue(mem []byte, create bool) error {
 		}
 		return err
 	}
-	ch.wq, ch.wqMem = r, mem
+	ch.wq, ch.wqMem, ch.wqView = r, mem, ro
 	return nil
 }
 
 // wqRing attaches a value of the queue's ring whose handles record owner
 // in their claim records.
 func (ch *Channel) wqRing(owner uint32) (*ring.MPMC, error) {
-	r, err := ring.AttachMPMC(ch.wqMem, ring.WithOwner(owner))
+	r, err := ring.AttachMPMC(ch.wqMem, ring.WithOwner(owner), ring.WithReadView(ch.wqView))
 	if err != nil {
 		return nil, fmt.Errorf("%w: work queue ring: %w", ErrCorrupt, err)
 	}

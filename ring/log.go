@@ -142,11 +142,11 @@ func NewLog(mem []byte, capacityBytes, readers int, policy LogPolicy, opts ...Op
 		return nil, err
 	}
 	clear(mem[dataOffset:p.size])
-	if err := checkLogView(mem, p.size, opts, false); err != nil {
+	if err := checkView(mem, p.size, applyOptions(opts).view, false); err != nil {
 		return nil, err
 	}
 	c := initControl(mem, p)
-	if err := checkLogView(mem, p.size, opts, true); err != nil {
+	if err := checkView(mem, p.size, applyOptions(opts).view, true); err != nil {
 		return nil, err
 	}
 	return newLog(mem, c, p, opts), nil
@@ -168,39 +168,10 @@ func AttachLog(mem []byte, opts ...Option) (*Log, error) {
 	if want.size != p.size {
 		return nil, fmt.Errorf("%w: log header size %d, geometry needs %d", ErrCorrupt, p.size, want.size)
 	}
-	if err := checkLogView(mem, p.size, opts, true); err != nil {
+	if err := checkView(mem, p.size, applyOptions(opts).view, true); err != nil {
 		return nil, err
 	}
 	return newLog(mem, c, p, opts), nil
-}
-
-// WithReadView gives a Log a second mapping of its region, typically
-// read-only (segment.Segment.MapReadOnly of the same bytes): the records
-// that TryNext and Next return (LogRecord.Data) are slices of view, so a
-// reader's code that writes into a payload faults instead of changing
-// what other readers see. The writer, Recover and the reader lines keep
-// using the region passed to NewLog or AttachLog. view must be at least
-// as long as the log (ErrConfig) and show the same memory (its header
-// bytes must equal the region's, ErrConfig otherwise); it must stay
-// mapped as long as the region. Other ring types ignore it.
-func WithReadView(view []byte) Option {
-	return func(o *options) { o.view = view }
-}
-
-// checkLogView checks a WithReadView view against the log's region of
-// size bytes: long enough, and (once the header is written, inited)
-// showing the same header.
-func checkLogView(mem []byte, size uint64, opts []Option, inited bool) error {
-	v := applyOptions(opts).view
-	switch {
-	case v == nil:
-		return nil
-	case uint64(len(v)) < size:
-		return fmt.Errorf("%w: log read view of %d bytes, the log needs %d", ErrConfig, len(v), size)
-	case inited && string(v[:checkedBytes]) != string(mem[:checkedBytes]):
-		return fmt.Errorf("%w: log read view does not show the log's region (its header differs)", ErrConfig)
-	}
-	return nil
 }
 
 func newLog(mem []byte, c *control, p params, opts []Option) *Log {

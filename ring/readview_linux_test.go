@@ -111,3 +111,55 @@ func writeFaults(b []byte) (faulted bool) {
 	b[0] = v
 	return false
 }
+
+// TestMPMCReadView: with WithReadView, the messages TryPeek returns are
+// slices of the read-only view (a write into one faults), while the
+// producers, TryDequeue and Release go on through the writable mapping; a
+// short view, or one of other memory, is refused.
+func TestMPMCReadView(t *testing.T) {
+	const capacity, slot = 8, 64
+	size, err := MPMCSize(capacity, slot, WithClaimSlots(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, f := proctest.Memfd(t, size)
+	ro, err := memfd.Map(f, size, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = memfd.Unmap(ro) })
+	if _, err := NewMPMC(mem, capacity, slot, WithClaimSlots(2), WithReadView(ro[:size-1])); !errors.Is(err, ErrConfig) {
+		t.Fatalf("NewMPMC with a short view: %v, want ErrConfig", err)
+	}
+	w, err := NewMPMC(mem, capacity, slot, WithClaimSlots(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AttachMPMC(mem, WithReadView(alignedMem(t, size))); !errors.Is(err, ErrConfig) {
+		t.Fatalf("AttachMPMC with a view of other memory: %v, want ErrConfig", err)
+	}
+	r, err := AttachMPMC(mem, WithReadView(ro)) // another process's handle
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, c := w.Producer(), r.Consumer()
+	lo, hi := uintptr(unsafe.Pointer(&ro[0])), uintptr(unsafe.Pointer(&ro[0]))+uintptr(len(ro))
+	for i := range 3 * capacity { // several laps
+		if ok, err := p.TryEnqueue([]byte{byte(i), 1, 2, 3}); !ok || err != nil {
+			t.Fatalf("enqueue %d: %v %v", i, ok, err)
+		}
+		b, ok, err := c.TryPeek()
+		if !ok || err != nil || len(b) != 4 || b[0] != byte(i) {
+			t.Fatalf("peek %d: %v %v %x", i, ok, err, b)
+		}
+		if a := uintptr(unsafe.Pointer(&b[0])); a < lo || a+4 > hi {
+			t.Fatalf("message %d: the payload is not in the read-only view", i)
+		}
+		if i == 3 && !writeFaults(b) {
+			t.Fatal("a write into a peeked payload did not fault")
+		}
+		if err := c.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
