@@ -553,8 +553,9 @@ func (s *Subscriber) wqClose() {
 	q := s.wq
 	for i, h := range q.held {
 		if h {
+			// The sample stays "received": its Release after Close
+			// returns nil (released with the subscriber), as on pub/sub.
 			_ = q.hs[i].Release()
-			q.smp[i].state = sampleDone
 			q.held[i] = false
 			q.free = append(q.free, i)
 			s.markHeld(i, 0, false)
