@@ -30,6 +30,7 @@ type Channel struct {
 	parts   []byte
 	wq      *ring.MPMC  // work queue: the queue (workqueue.go)
 	wqMem   []byte      // its region
+	wqView  []byte      // the region mapped read-only (nil where the backend cannot)
 	logs    []*ring.Log // pub/sub: the publishers' logs (publog.go)
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled

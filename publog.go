@@ -11,6 +11,7 @@ import (
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/segment"
 )
 
 // The pub/sub data path: one ring.Log per publisher slot in the channel's
@@ -85,14 +86,22 @@ func (ch *Channel) setupRings(mem []byte, create bool) error {
 		return ch.setupQueue(mem, create)
 	}
 	ls, capacity := logSize(c), logBytes(c)
+	ro, err := ch.ringsView(len(mem))
+	if err != nil {
+		return err
+	}
 	for j := range c.MaxPublishers {
 		m := mem[j*ls : (j+1)*ls : (j+1)*ls]
+		var view ring.Option
+		if ro != nil {
+			view = ring.WithReadView(ro[j*ls : (j+1)*ls : (j+1)*ls])
+		}
 		var l *ring.Log
 		var err error
 		if create {
-			l, err = ring.NewLog(m, capacity, c.MaxSubscribers, logPolicy(c.Policy))
+			l, err = ring.NewLog(m, capacity, c.MaxSubscribers, logPolicy(c.Policy), view)
 		} else {
-			l, err = ring.AttachLog(m)
+			l, err = ring.AttachLog(m, view)
 			if err == nil && (l.Cap() != capacity || l.Readers() != c.MaxSubscribers || l.Policy() != logPolicy(c.Policy)) {
 				err = fmt.Errorf("%w: log %d of %d bytes, %d readers, policy %v; the header says %d, %d, %v",
 					ErrCorrupt, j, l.Cap(), l.Readers(), l.Policy(), capacity, c.MaxSubscribers, logPolicy(c.Policy))
@@ -107,6 +116,32 @@ func (ch *Channel) setupRings(mem []byte, create bool) error {
 		ch.logs = append(ch.logs, l)
 	}
 	return nil
+}
+
+// ringsView maps the first n bytes of the rings region a second time,
+// read-only: every payload a Subscriber returns in place (Sample.Bytes)
+// is a slice of it, so a subscriber's write into one faults instead of
+// changing what the other subscribers read, while this process's
+// publishers, its reader lines and the cleaner's Recover write through
+// the writable mapping (docs/channels.md, "Hardening"). nil where the
+// segment cannot map itself twice (segment.ErrUnsupported). A POSIX or
+// File segment is mapped again from its name (segment.MapReadOnly): a
+// name removed meanwhile is errRetry.
+func (ch *Channel) ringsView(n int) ([]byte, error) {
+	r, err := ch.seg.Region(regionRings)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ch.seg.MapReadOnly(r.Offset, int64(n))
+	switch {
+	case errors.Is(err, segment.ErrUnsupported):
+		return nil, nil
+	case errors.Is(err, segment.ErrNotExist):
+		// The name no longer holds the segment just opened: it was
+		// removed (and maybe made again) since; Open tries again.
+		return nil, fmt.Errorf("%w: %w", errRetry, err)
+	}
+	return v, err
 }
 
 // owner is the reader identity a subscriber's slots carry in every log:

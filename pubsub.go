@@ -117,7 +117,9 @@ const (
 
 // Bytes returns the payload. For a loaned sample it is writable and valid
 // until Publish or Discard; for a received one it must only be read and is
-// valid until Release. In both cases it points into shared memory.
+// valid until Release: on pub/sub it lies in a read-only mapping, and a
+// write into it faults (SIGSEGV). In both cases it points into shared
+// memory.
 func (s *Sample) Bytes() []byte {
 	if s == nil || s.state == sampleDone {
 		return nil
@@ -312,6 +314,13 @@ func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
 		p.busy.exit()
 		return smp, err
 	}
+	return p.loanSlow(ctx, n)
+}
+
+// loanSlow is Publisher.loan off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
+func (p *Publisher) loanSlow(ctx context.Context, n int) (_ *Sample, err error) {
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -330,9 +339,7 @@ func (p *Publisher) loan(ctx context.Context, n int) (_ *Sample, err error) {
 		}
 		return p.logLoan(ctx, n)
 	}
-	p.busy.enter()
-	defer p.busy.exit()
-	return p.wqLoan(ctx, n)
+	return p.wqLoanMarked(ctx, n)
 }
 
 // storeLoans mirrors the loan count in the participant entry (for the
@@ -415,6 +422,13 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 		p.busy.exit()
 		return err
 	}
+	return p.publishSlow(ctx, s)
+}
+
+// publishSlow is Publisher.Publish off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
+func (p *Publisher) publishSlow(ctx context.Context, s *Sample) (err error) {
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -437,9 +451,7 @@ func (p *Publisher) Publish(ctx context.Context, s *Sample) (err error) {
 		p.loaned = false
 		return p.logCommit(s.n, s.data)
 	}
-	p.busy.enter()
-	defer p.busy.exit()
-	return p.wqPublish(s)
+	return p.wqPublishMarked(s)
 }
 
 // Send copies msg into the channel and publishes it; msg is not retained.
@@ -484,9 +496,9 @@ func (p *Publisher) Send(ctx context.Context, msg []byte) (err error) {
 	return p.sendSlow(ctx, msg)
 }
 
-// sendSlow is Send but for the fast paths: a function of its own, because
-// its defers (not open-coded: too many returns) made every return of Send
-// call runtime.deferreturn, about 90 instructions a message.
+// sendSlow is Publisher.Send off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
 func (p *Publisher) sendSlow(ctx context.Context, msg []byte) (err error) {
 	if p.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
@@ -514,9 +526,7 @@ func (p *Publisher) sendSlow(ctx context.Context, msg []byte) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p.busy.enter()
-	defer p.busy.exit()
-	return p.wqSend(ctx, msg)
+	return p.wqSendMarked(ctx, msg)
 }
 
 // ID returns the identity every message of p carries (Sample.Publisher):

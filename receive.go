@@ -144,6 +144,13 @@ func (s *Subscriber) TryReceive() (_ *Sample, err error) {
 		s.busy.exit()
 		return smp, err
 	}
+	return s.tryReceiveSlow()
+}
+
+// tryReceiveSlow is Subscriber.TryReceive off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
+func (s *Subscriber) tryReceiveSlow() (_ *Sample, err error) {
 	if s.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -158,9 +165,7 @@ func (s *Subscriber) TryReceive() (_ *Sample, err error) {
 		}
 		smp, err = s.logTry()
 	} else {
-		s.busy.enter()
-		defer s.busy.exit()
-		smp, err = s.wqTry()
+		smp, err = s.wqTryMarked()
 	}
 	if err == nil && smp == nil {
 		s.ch.maybeScan()
@@ -203,6 +208,13 @@ func (s *Subscriber) Receive(ctx context.Context) (_ *Sample, err error) {
 		s.busy.exit()
 		return smp, err
 	}
+	return s.receiveSlow(ctx)
+}
+
+// receiveSlow is Subscriber.Receive off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
+func (s *Subscriber) receiveSlow(ctx context.Context) (_ *Sample, err error) {
 	if s.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
 	}
@@ -240,9 +252,7 @@ func (s *Subscriber) receive(ctx context.Context) (*Sample, error) {
 			}
 		}
 	}
-	s.busy.enter()
-	defer s.busy.exit()
-	smp, _, err := s.wqReceive(ctx, nil, false)
+	smp, _, err := s.wqReceiveMarked(ctx, nil, false)
 	return smp, err
 }
 
@@ -292,8 +302,7 @@ func (smp *Sample) Release() error {
 	}
 	defer s.ch.exitAt(s.slot)
 	if s.wq != nil {
-		s.busy.enter()
-		defer s.busy.exit()
+		return s.wqReleaseMarked(smp)
 	}
 	return smp.release()
 }
@@ -348,10 +357,9 @@ func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err er
 	return s.receiveIntoSlow(ctx, buf)
 }
 
-// receiveIntoSlow is ReceiveInto but for the fast paths: a function of its
-// own, because its defers (not open-coded once ReceiveInto had too many
-// returns) made every return of ReceiveInto call runtime.deferreturn,
-// about 90 instructions a message.
+// receiveIntoSlow is Subscriber.ReceiveInto off its fast path (a guarded channel:
+// fault.go; a sample of another state). Its defers live here: in the
+// fast path's function they would all be slow ones, paid at every return.
 func (s *Subscriber) receiveIntoSlow(ctx context.Context, buf []byte) (_ int, err error) {
 	if s.ch.guard {
 		defer catchFault(&err, guardFaults()) // fault.go
@@ -388,9 +396,7 @@ func (s *Subscriber) receiveInto(ctx context.Context, buf []byte) (int, error) {
 			}
 		}
 	}
-	s.busy.enter()
-	defer s.busy.exit()
-	_, n, err := s.wqReceive(ctx, buf, true)
+	_, n, err := s.wqReceiveMarked(ctx, buf, true)
 	return n, err
 }
 

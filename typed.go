@@ -173,7 +173,8 @@ func SendAs[T any](ctx context.Context, p *Publisher, v T) error {
 }
 
 // ReceiveAs receives the next message as a T in shared memory, valid until
-// the sample's Release. A message of another size is ErrTypeMismatch (and
+// the sample's Release; read it only (it lies in a read-only mapping on
+// pub/sub: a write through the pointer faults). A message of another size is ErrTypeMismatch (and
 // is released).
 func ReceiveAs[T any](ctx context.Context, s *Subscriber) (*Sample, *T, error) {
 	ti := typeOf[T]()

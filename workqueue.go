@@ -108,12 +108,15 @@ func wqTooBig(c Config) error {
 // setupQueue makes (create) or attaches the work queue's ring in mem.
 func (ch *Channel) setupQueue(mem []byte, create bool) error {
 	c := ch.cfg
+	ro, err := ch.ringsView(len(mem)) // what consumers read in place: read-only
+	if err != nil {
+		return err
+	}
 	var r *ring.MPMC
-	var err error
 	if create {
-		r, err = ring.NewMPMC(mem, c.RingDepth, c.MaxMessage+wqHeader, wqOptions(c)...)
+		r, err = ring.NewMPMC(mem, c.RingDepth, c.MaxMessage+wqHeader, append(wqOptions(c), ring.WithReadView(ro))...)
 	} else {
-		r, err = ring.AttachMPMC(mem)
+		r, err = ring.AttachMPMC(mem, ring.WithReadView(ro))
 		if err == nil && (r.Cap() != c.RingDepth || r.SlotSize() != c.MaxMessage+wqHeader || r.ClaimSlots() != wqClaims(c)) {
 			err = fmt.Errorf("%w: work queue ring of %d slots of %d bytes with %d claim records; the header says %d, %d, %d",
 				ErrCorrupt, r.Cap(), r.SlotSize(), r.ClaimSlots(), c.RingDepth, c.MaxMessage+wqHeader, wqClaims(c))
@@ -125,14 +128,14 @@ func (ch *Channel) setupQueue(mem []byte, create bool) error {
 		}
 		return err
 	}
-	ch.wq, ch.wqMem = r, mem
+	ch.wq, ch.wqMem, ch.wqView = r, mem, ro
 	return nil
 }
 
 // wqRing attaches a value of the queue's ring whose handles record owner
 // in their claim records.
 func (ch *Channel) wqRing(owner uint32) (*ring.MPMC, error) {
-	r, err := ring.AttachMPMC(ch.wqMem, ring.WithOwner(owner))
+	r, err := ring.AttachMPMC(ch.wqMem, ring.WithOwner(owner), ring.WithReadView(ch.wqView))
 	if err != nil {
 		return nil, fmt.Errorf("%w: work queue ring: %w", ErrCorrupt, err)
 	}
@@ -550,8 +553,9 @@ func (s *Subscriber) wqClose() {
 	q := s.wq
 	for i, h := range q.held {
 		if h {
+			// The sample stays "received": its Release after Close
+			// returns nil (released with the subscriber), as on pub/sub.
 			_ = q.hs[i].Release()
-			q.smp[i].state = sampleDone
 			q.held[i] = false
 			q.free = append(q.free, i)
 			s.markHeld(i, 0, false)
@@ -574,3 +578,45 @@ func (s *Subscriber) markHeld(i int, seq uint64, held bool) {
 
 // wqEmpty reports whether the queue holds no message now.
 func (ch *Channel) wqEmpty() bool { return ch.wq.Len() == 0 }
+
+// The work queue's calls with the handle's busy mark held, for the slow
+// paths (a Channel another user may truncate: fault.go). They are
+// functions of their own so that the callers' fast paths keep their
+// defers open-coded (a function with many defers and returns makes every
+// defer a slow one, which the fast path would pay for at each return).
+
+func (p *Publisher) wqLoanMarked(ctx context.Context, n int) (*Sample, error) {
+	p.busy.enter()
+	defer p.busy.exit()
+	return p.wqLoan(ctx, n)
+}
+
+func (p *Publisher) wqPublishMarked(s *Sample) error {
+	p.busy.enter()
+	defer p.busy.exit()
+	return p.wqPublish(s)
+}
+
+func (p *Publisher) wqSendMarked(ctx context.Context, msg []byte) error {
+	p.busy.enter()
+	defer p.busy.exit()
+	return p.wqSend(ctx, msg)
+}
+
+func (s *Subscriber) wqTryMarked() (*Sample, error) {
+	s.busy.enter()
+	defer s.busy.exit()
+	return s.wqTry()
+}
+
+func (s *Subscriber) wqReceiveMarked(ctx context.Context, buf []byte, into bool) (*Sample, int, error) {
+	s.busy.enter()
+	defer s.busy.exit()
+	return s.wqReceive(ctx, buf, into)
+}
+
+func (s *Subscriber) wqReleaseMarked(smp *Sample) error {
+	s.busy.enter()
+	defer s.busy.exit()
+	return smp.release()
+}

@@ -135,6 +135,7 @@ func TestWorkQueueLoans(t *testing.T) {
 	if err := p.Send(ctx, []byte("third")); err != nil {
 		t.Fatal(err)
 	}
+	var third *shmkit.Sample
 	for i, want := range []string{"first", "second", "third"} {
 		m, err := c.TryReceive()
 		if err != nil {
@@ -145,7 +146,9 @@ func TestWorkQueueLoans(t *testing.T) {
 		}
 		if i < 2 {
 			m.Release()
-		} // the third stays held
+		} else {
+			third = m // stays held
+		}
 	}
 	if _, err := p.Loan(4); err != nil { // left for Close to give up
 		t.Fatal(err)
@@ -155,6 +158,9 @@ func TestWorkQueueLoans(t *testing.T) {
 		t.Fatalf("receive after the producer closed: %v, want ErrPeerGone", err)
 	}
 	co.Close() // frees the held third message
+	if err := third.Release(); err != nil {
+		t.Fatalf("Release of a sample its Consumer's Close released: %v, want nil", err)
+	}
 	if q, n := ch.QueueWholeForTest(); q != 0 || n != 0 {
 		t.Fatalf("%d queued, %d claim records taken after both closed", q, n)
 	}

@@ -74,6 +74,7 @@ type Log struct {
 	policy     LogPolicy
 	opts       options
 	w          *LogWriter
+	rdata      []byte // data as readers' payload slices show it (WithReadView)
 }
 
 // logSlot is one reader's line.
@@ -141,7 +142,14 @@ func NewLog(mem []byte, capacityBytes, readers int, policy LogPolicy, opts ...Op
 		return nil, err
 	}
 	clear(mem[dataOffset:p.size])
-	return newLog(mem, initControl(mem, p), p, opts), nil
+	if err := checkView(mem, p.size, applyOptions(opts).view, false); err != nil {
+		return nil, err
+	}
+	c := initControl(mem, p)
+	if err := checkView(mem, p.size, applyOptions(opts).view, true); err != nil {
+		return nil, err
+	}
+	return newLog(mem, c, p, opts), nil
 }
 
 // AttachLog returns the log initialised at the start of mem, after
@@ -160,6 +168,9 @@ func AttachLog(mem []byte, opts ...Option) (*Log, error) {
 	if want.size != p.size {
 		return nil, fmt.Errorf("%w: log header size %d, geometry needs %d", ErrCorrupt, p.size, want.size)
 	}
+	if err := checkView(mem, p.size, applyOptions(opts).view, true); err != nil {
+		return nil, err
+	}
 	return newLog(mem, c, p, opts), nil
 }
 
@@ -167,7 +178,13 @@ func newLog(mem []byte, c *control, p params, opts []Option) *Log {
 	readers := int(p.slotSize & 0xffffff)
 	slotsEnd := dataOffset + uint64(readers)*cacheLine
 	data := mem[slotsEnd:p.size:p.size]
+	o := applyOptions(opts)
+	rdata := data
+	if o.view != nil {
+		rdata = o.view[slotsEnd:p.size:p.size]
+	}
 	return &Log{
+		rdata:      rdata,
 		c:          c,
 		data:       data,
 		base:       unsafe.Pointer(unsafe.SliceData(data)),
@@ -176,7 +193,7 @@ func newLog(mem []byte, c *control, p params, opts []Option) *Log {
 		mask:       p.capacity - 1,
 		maxPayload: p.capacity/2 - logHeader,
 		policy:     LogPolicy(p.slotSize >> 24),
-		opts:       applyOptions(opts),
+		opts:       o,
 	}
 }
 
@@ -1052,7 +1069,7 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 		p := r.next
 		d := off + logHeader
 		r.last, r.next, r.seq = p, p+h.size, h.seq+1
-		return LogRecord{Data: l.data[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}, true, nil
+		return LogRecord{Data: l.rdata[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}, true, nil
 	}
 	if r.left {
 		return LogRecord{}, false, ErrClosed
@@ -1110,7 +1127,7 @@ func (r *LogReader) TryNext() (LogRecord, bool, error) {
 		r.seq = h.seq + 1
 		d := off + logHeader
 		return LogRecord{
-			Data: l.data[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq,
+			Data: l.rdata[d : d+h.n : d+h.n], Pos: p, End: r.next, Seq: h.seq,
 			Missed: missed, Flags: h.flags, Meta: h.meta,
 		}, true, nil
 	}

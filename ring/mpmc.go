@@ -56,6 +56,7 @@ type MPMC struct {
 	mem      []byte
 	c        *control
 	base     unsafe.Pointer // first slot; every slot address is base + (pos&mask)*stride
+	rbase    unsafe.Pointer // the same slots in the WithReadView view (base without one)
 	capacity uint64
 	mask     uint64
 	shift    uint
@@ -116,6 +117,9 @@ func NewMPMC(mem []byte, capacity, slotSize int, opts ...Option) (*MPMC, error) 
 	if err := checkRegion(mem, p.size); err != nil {
 		return nil, err
 	}
+	if err := checkView(mem, p.size, o.view, false); err != nil {
+		return nil, err
+	}
 	// Every turn 0: every slot waits for lap 0; every claim record free.
 	clear(mem[dataOffset:p.size])
 	return newMPMC(mem, initControl(mem, p), p, o), nil
@@ -139,6 +143,9 @@ func AttachMPMC(mem []byte, opts ...Option) (*MPMC, error) {
 	}
 	o := applyOptions(opts)
 	o.claims = int(extra / mpmcClaimSize)
+	if err := checkView(mem, p.size, o.view, true); err != nil {
+		return nil, err
+	}
 	return newMPMC(mem, c, p, o), nil
 }
 
@@ -148,6 +155,7 @@ func newMPMC(mem []byte, c *control, p params, o options) *MPMC {
 		mem:      mem[:p.size:p.size],
 		c:        c,
 		base:     unsafe.Pointer(&mem[dataOffset]),
+		rbase:    unsafe.Pointer(&mem[dataOffset]),
 		capacity: p.capacity,
 		mask:     p.capacity - 1,
 		shift:    log2(p.capacity),
@@ -159,6 +167,9 @@ func newMPMC(mem []byte, c *control, p params, o options) *MPMC {
 	}
 	if o.claims > 0 {
 		r.claims = unsafe.Pointer(&mem[dataOffset+p.capacity*stride])
+	}
+	if o.view != nil {
+		r.rbase = unsafe.Pointer(&o.view[dataOffset])
 	}
 	// Wait conditions. A producer may go on when the slot at the enqueue
 	// index no longer holds an earlier lap, or the ring is closed; a
@@ -264,6 +275,12 @@ func setSlotLen(s unsafe.Pointer, n int) { atomicx.StoreRelease32(slotLen(s), ui
 
 func (r *MPMC) payload(s unsafe.Pointer, n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(s, mpmcSlotHeader)), n)
+}
+
+// readPayload is payload for a slot a consumer returns in place (TryPeek):
+// from the WithReadView view when there is one.
+func (r *MPMC) readPayload(s unsafe.Pointer, n int) []byte {
+	return r.payload(unsafe.Add(r.rbase, uintptr(s)-uintptr(r.base)), n)
 }
 
 // putTurn is the turn of pos's slot while it is free for pos's producer,

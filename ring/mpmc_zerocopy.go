@@ -104,7 +104,7 @@ func (c *MPMCConsumer) TryPeek() ([]byte, bool, error) {
 			mpmcHook(stepGetCopied)
 		}
 		c.peeked, c.peekPos, c.ready = true, pos, false
-		return r.payload(s, l), true, nil
+		return r.readPayload(s, l), true, nil
 	}
 }
 

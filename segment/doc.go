@@ -21,6 +21,9 @@
 // slices and *atomic.Uint32/*atomic.Uint64 they return point into the
 // shared mapping and stay valid until Close. Touch shared words only through
 // the atomic types; the race detector cannot see mapped memory.
+// MapReadOnly maps part of the data area a second time, PROT_READ, for
+// memory handed to code that must not write it (a write faults); Close
+// unmaps it with the segment.
 //
 // Segment names and SysV keys outlive processes: remove what you create.
 //

@@ -26,11 +26,12 @@ type Segment struct {
 	toc      []Region       // validated TOC entries (private copies)
 	tocIndex map[string]int // region name -> index in toc
 
-	path     string   // POSIX and File: the file's path
-	dev, ino uint64   // POSIX and File: the identity of the file mapped
-	others   bool     // POSIX and File: another uid may write (shrink) the file
-	id       int      // SysV: shmid
-	file     *os.File // Memfd: the memfd
+	path     string    // POSIX and File: the file's path
+	dev, ino uint64    // POSIX and File: the identity of the file mapped
+	others   bool      // POSIX and File: another uid may write (shrink) the file
+	id       int       // SysV: shmid
+	file     *os.File  // Memfd: the memfd
+	views    []mapping // MapReadOnly's mappings, unmapped by Close
 }
 
 // mapping is what a backend keeps for a live attachment.
@@ -239,8 +240,8 @@ func word64(mem []byte, off int) *atomic.Uint64 { return word.U64(mem, off) }
 
 // Close unmaps the segment and releases its descriptors. It does not remove
 // the segment (see Remove). Every slice and atomic pointer obtained from s
-// becomes invalid. Close is idempotent; later calls return nil and other
-// methods return ErrClosed.
+// becomes invalid, and so does every MapReadOnly view. Close is
+// idempotent; later calls return nil and other methods return ErrClosed.
 func (s *Segment) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,7 +249,7 @@ func (s *Segment) Close() error {
 		return nil
 	}
 	s.mem, s.count, s.toc, s.tocIndex = nil, nil, nil, nil
-	err := s.m.unmap()
+	err := errors.Join(s.unmapViews(), s.m.unmap())
 	s.m, s.file = nil, nil
 	return err
 }

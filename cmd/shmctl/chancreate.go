@@ -27,13 +27,13 @@ type chanCreateFlags struct {
 func (f *chanCreateFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.pattern, "pattern", "pubsub", "channel: pubsub (every subscriber gets every message) or workqueue (each message to one consumer)")
-	fl.StringVar(&f.policy, "policy", "block", "channel: what a publisher does when a ring is full: block, drop-newest or drop-oldest")
+	fl.StringVar(&f.policy, "policy", "block", "channel: what a publisher does when its log (a work queue: the queue) is full: block, drop-newest or drop-oldest (pub/sub only)")
 	fl.StringVar(&f.maxMessage, "max-message", "", fmt.Sprintf("channel: largest message (e.g. 4KiB; default %d bytes)", shmkit.DefaultMaxMessage))
-	fl.IntVar(&f.ringDepth, "ring-depth", 0, fmt.Sprintf("channel: slots of each delivery ring, a power of two (default %d)", shmkit.DefaultRingDepth))
+	fl.IntVar(&f.ringDepth, "ring-depth", 0, fmt.Sprintf("channel: a power of two that sizes each publisher's log (room for that many 256-byte records) or is a work queue's slot count (default %d)", shmkit.DefaultRingDepth))
 	fl.IntVar(&f.publishers, "publishers", 0, fmt.Sprintf("channel: most publishers at once (default %d)", shmkit.DefaultMaxPublishers))
 	fl.IntVar(&f.subscribers, "subscribers", 0, fmt.Sprintf("channel: most subscribers (consumers) at once, at most %d (default %d)", shmkit.MaxSubscribers, shmkit.DefaultMaxSubscribers))
 	fl.IntVar(&f.processes, "processes", 0, "channel: most processes with a handle at once (default publishers + subscribers)")
-	fl.IntVar(&f.chunks, "chunks-per-class", 0, "channel: pool chunks per size class (default 2 x ring depth)")
+	fl.IntVar(&f.chunks, "chunks-per-class", 0, "channel: pool chunks per size class (default 1: no message lives in the pool)")
 	fl.IntVar(&f.tapSlots, "tap-slots", 0, "channel: slots of the tap ring (default 256; -1: no tap)")
 	fl.IntVar(&f.tapSnap, "tap-snap", 0, "channel: bytes a tap captures per message (default 256)")
 	fl.DurationVar(&f.liveness, "liveness", 0, "channel: how often participants look for dead peers (default 100ms)")
@@ -147,7 +147,7 @@ func createChannel(w io.Writer, name string, b shmkit.Backend, f *chanCreateFlag
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	depth := "ring depth" // a work queue's delivery ring
+	depth := "queue slots" // a work queue's ring
 	if c.Pattern == shmkit.PubSub {
 		depth = "ring depth (sizes each publisher's log)"
 	}

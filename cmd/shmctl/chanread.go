@@ -53,8 +53,10 @@ type chanRelay struct {
 	Lag        uint64 `json:"lag"`
 }
 
-// chanRing is one delivery ring; Subscriber is the pid of the subscriber
-// in its slot (0 when none, or for a work queue's shared ring).
+// chanRing is one row of Stats.Rings: a subscriber slot's unreleased
+// messages in all logs (pub/sub) or the work queue's queued messages;
+// Subscriber is the pid of the subscriber in its slot (0 when none, or
+// for a work queue).
 type chanRing struct {
 	Ring       int  `json:"ring"`
 	Depth      int  `json:"depth"`

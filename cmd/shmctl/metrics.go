@@ -28,9 +28,9 @@ type chanCollector struct {
 var (
 	mInfo = prometheus.NewDesc("shmkit_channel_info", "A channel: its pattern and policy (value 1).",
 		[]string{"channel", "backend", "pattern", "policy"}, nil)
-	mDepth = prometheus.NewDesc("shmkit_channel_ring_depth", "Slots of each delivery ring.",
+	mDepth = prometheus.NewDesc("shmkit_channel_ring_depth", "RingDepth: records of 256 bytes each publisher's log holds (pub/sub), or the work queue's slots.",
 		[]string{"channel", "backend"}, nil)
-	mRingLen = prometheus.NewDesc("shmkit_ring_occupancy", "Messages waiting in a delivery ring.",
+	mRingLen = prometheus.NewDesc("shmkit_ring_occupancy", "Messages not yet released: per subscriber slot in all logs (pub/sub), or queued (work queue, ring 0).",
 		[]string{"channel", "backend", "ring"}, nil)
 	mParts = prometheus.NewDesc("shmkit_channel_participants", "Participant slots in use, by role.",
 		[]string{"channel", "backend", "role"}, nil)
