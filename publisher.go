@@ -382,27 +382,53 @@ func (p *Publisher) closeInternal() error {
 func (p *Publisher) leave() { p.ch.retire(p.e, p.w, p.slot, rolePublisher) }
 
 // SendBatch copies every message of msgs into the channel in order, as
-// Send would one by one, but wakes parked subscribers once for the batch.
-// It returns how many it sent (under DropNewest, dropped ones count as
-// sent). On a work queue it sends them one by one.
+// Send would one by one, but wakes parked subscribers once for the batch
+// (pub/sub: the records that fit are claimed as one run). It returns how
+// many it sent (under DropNewest, dropped ones count as sent). A message
+// over MaxMessage fails the call before anything is sent.
 func (p *Publisher) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if p.ch.cfg.Pattern != PubSub {
-		for i, m := range msgs {
-			if err := p.Send(ctx, m); err != nil {
-				return i, err
-			}
-		}
-		return len(msgs), nil
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
+	for _, m := range msgs {
+		if uint(len(m)) > uint(p.ch.cfg.MaxMessage) {
+			return 0, p.checkLen(len(m))
+		}
+	}
+	if p.ch.guard {
+		return p.sendBatchSlow(ctx, msgs)
+	}
+	p.busy.enter() // the fast path (busy.go)
+	n, err := p.sendBatch(ctx, msgs)
+	p.busy.exit()
+	return n, err
+}
+
+// sendBatchSlow is SendBatch on a guarded channel (fault.go).
+func (p *Publisher) sendBatchSlow(ctx context.Context, msgs [][]byte) (_ int, err error) {
+	defer catchFault(&err, guardFaults())
 	if err := p.ch.enterAt(p.slot); err != nil {
 		return 0, err
 	}
 	defer p.ch.exitAt(p.slot)
-	if err := ctx.Err(); err != nil {
-		return 0, err
+	p.busy.enter()
+	defer p.busy.exit()
+	return p.sendBatch(ctx, msgs)
+}
+
+// sendBatch is SendBatch for a caller that holds the busy mark; the
+// lengths are checked.
+func (p *Publisher) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if p.wq != nil {
+		for i, m := range msgs {
+			if err := p.wqSend(ctx, m); err != nil { // checks shut
+				return i, err
+			}
+		}
+		return len(msgs), nil
 	}
 	done := 0
 	for done < len(msgs) {
@@ -411,11 +437,6 @@ func (p *Publisher) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		}
 		if p.shut.Load() {
 			return done, ErrClosed
-		}
-		for _, m := range msgs[done:] {
-			if uint(len(m)) > uint(p.ch.cfg.MaxMessage) {
-				return done, p.checkLen(len(m))
-			}
 		}
 		k, err := p.lw.TryWriteBatch(msgs[done:])
 		if k > 0 {

@@ -402,18 +402,37 @@ func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, infos []Me
 	if len(bufs) == 0 || len(infos) < len(bufs) {
 		return 0, fmt.Errorf("%w: ReceiveBatch of %d buffers with %d infos", ErrConfig, len(bufs), len(infos))
 	}
-	if err := s.ch.enterAt(s.slot); err != nil {
-		return 0, err
-	}
-	defer s.ch.exitAt(s.slot)
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if s.ch.cfg.Pattern != PubSub {
-		return s.wqBatchMarked(ctx, bufs, infos)
+	if s.ch.guard {
+		return s.receiveBatchSlow(ctx, bufs, infos)
+	}
+	s.busy.enter() // the fast path (busy.go)
+	n, err := s.receiveBatch(ctx, bufs, infos)
+	s.busy.exit()
+	return n, err
+}
+
+// receiveBatchSlow is ReceiveBatch on a guarded channel (fault.go).
+func (s *Subscriber) receiveBatchSlow(ctx context.Context, bufs [][]byte, infos []MessageInfo) (_ int, err error) {
+	defer catchFault(&err, guardFaults())
+	if err := s.ch.enterAt(s.slot); err != nil {
+		return 0, err
+	}
+	defer s.ch.exitAt(s.slot)
+	s.busy.enter()
+	defer s.busy.exit()
+	return s.receiveBatch(ctx, bufs, infos)
+}
+
+// receiveBatch is ReceiveBatch for a caller that holds the busy mark.
+func (s *Subscriber) receiveBatch(ctx context.Context, bufs [][]byte, infos []MessageInfo) (int, error) {
+	if s.wq != nil {
+		return s.wqBatch(ctx, bufs, infos) // checks shut
 	}
 	for {
 		if s.shut.Load() {

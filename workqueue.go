@@ -661,9 +661,3 @@ func (s *Subscriber) wqReleaseMarked(smp *Sample) error {
 	defer s.busy.exit()
 	return smp.release()
 }
-
-func (s *Subscriber) wqBatchMarked(ctx context.Context, bufs [][]byte, infos []MessageInfo) (int, error) {
-	s.busy.enter()
-	defer s.busy.exit()
-	return s.wqBatch(ctx, bufs, infos)
-}
