@@ -303,20 +303,24 @@ func TestBatches(t *testing.T) {
 		}
 		errc <- nil
 	}()
-	bufs, lens := make([][]byte, 16), make([]int, 16)
+	bufs, infos := make([][]byte, 16), make([]shmkit.MessageInfo, 16)
 	for i := range bufs {
 		bufs[i] = make([]byte, 150) // shorter than the longest messages
 	}
 	for seq := uint64(1); seq <= n; {
-		k, err := sub.ReceiveBatch(ctx, bufs, lens)
+		k, err := sub.ReceiveBatch(ctx, bufs, infos)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range k {
 			want := make([]byte, msgSize(seq, max))
 			payload(want, pub.ID(), seq)
-			if lens[i] != len(want) || string(bufs[i][:min(lens[i], 150)]) != string(want[:min(len(want), 150)]) {
-				t.Fatalf("message %d: length %d, want %d, or bytes differ", seq, lens[i], len(want))
+			l := infos[i].Len
+			if l != len(want) || string(bufs[i][:min(l, 150)]) != string(want[:min(len(want), 150)]) {
+				t.Fatalf("message %d: length %d, want %d, or bytes differ", seq, l, len(want))
+			}
+			if infos[i].Seq != seq || infos[i].Publisher != pub.ID() || infos[i].Missed != 0 {
+				t.Fatalf("message %d: info %+v, want seq %d from %#x", seq, infos[i], seq, pub.ID())
 			}
 			seq++
 		}

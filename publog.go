@@ -746,11 +746,27 @@ func (s *Subscriber) logDrained() bool {
 	return true
 }
 
+// MessageInfo describes one message ReceiveBatch copied: its length (more
+// than its buffer's when it was truncated) and what the Sample's
+// Publisher, Seq and Missed would have said.
+type MessageInfo struct {
+	Len       int
+	Publisher int
+	Seq       uint64
+	Missed    uint64
+}
+
 // ReceiveBatch copies up to len(bufs) messages into bufs (message i into
-// bufs[i], truncated to its length; lens[i] is the message's length),
-// waiting until at least one is there or ctx ends, and publishes its
-// position once per log for the batch. It returns how many it received.
-func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, lens []int) (int, error) {
+// bufs[i], truncated to its length) and describes message i in infos[i],
+// waiting until at least one is there or ctx ends. It returns how many it
+// received. Pub/sub: it takes what every log has ready and publishes its
+// position once per log for the batch. Work queue: it takes what is
+// queued, each message claimed and freed in turn. infos must be at least
+// as long as bufs and bufs not empty (ErrConfig).
+func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, infos []MessageInfo) (int, error) {
+	if len(bufs) == 0 || len(infos) < len(bufs) {
+		return 0, fmt.Errorf("%w: ReceiveBatch of %d buffers with %d infos", ErrConfig, len(bufs), len(infos))
+	}
 	if err := s.ch.enterAt(s.slot); err != nil {
 		return 0, err
 	}
@@ -762,19 +778,13 @@ func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, lens []int
 		return 0, err
 	}
 	if s.ch.cfg.Pattern != PubSub {
-		// A work queue: one at a time.
-		n, err := s.receiveInto(ctx, bufs[0])
-		if err != nil {
-			return 0, err
-		}
-		lens[0] = n
-		return 1, nil
+		return s.wqBatchMarked(ctx, bufs, infos)
 	}
 	for {
 		if s.shut.Load() {
 			return 0, ErrClosed
 		}
-		n, err := s.logBatch(bufs, lens)
+		n, err := s.logBatch(bufs, infos)
 		if n > 0 || err != nil {
 			return n, err
 		}
@@ -786,7 +796,7 @@ func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, lens []int
 
 // logBatch takes up to len(bufs) messages from the logs, in place of
 // TryNext per message and one position store per log touched.
-func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
+func (s *Subscriber) logBatch(bufs [][]byte, infos []MessageInfo) (int, error) {
 	got := 0
 	k := len(s.readers)
 	var missed uint64
@@ -802,14 +812,15 @@ func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
 		took := 0
 		bytes := 0
 		for got < len(bufs) {
-			if m, _, _, ok := r.CopyFast(bufs[got]); ok {
-				lens[got] = m
+			if m, seq, meta, ok := r.CopyFast(bufs[got]); ok {
+				infos[got] = MessageInfo{Len: m, Publisher: j | int(meta)<<8, Seq: seq + 1}
 				bytes += m
 				got++
 				took++
 				continue
 			}
-			m, _, _, miss, ok, err := r.CopyNext(bufs[got])
+			m, seq, meta, miss, ok, err := r.CopyNext(bufs[got])
+			l := m
 			if err != nil && errors.Is(err, ring.ErrShortBuffer) {
 				// Longer than its buffer: truncated, as ReceiveInto does.
 				rec, ok2, err2 := r.TryNext()
@@ -822,9 +833,7 @@ func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
 					continue
 				}
 				miss, ok, err = rec.Missed, true, nil
-				lens[got] = len(rec.Data)
-			} else {
-				lens[got] = m
+				seq, meta, l = rec.Seq, rec.Meta, len(rec.Data)
 			}
 			if err != nil {
 				return got, s.readErr(j, err)
@@ -832,6 +841,7 @@ func (s *Subscriber) logBatch(bufs [][]byte, lens []int) (int, error) {
 			if !ok {
 				break
 			}
+			infos[got] = MessageInfo{Len: l, Publisher: j | int(meta)<<8, Seq: seq + 1, Missed: miss}
 			missed += miss
 			bytes += min(m, len(bufs[got]))
 			got++

@@ -478,15 +478,22 @@ func (s *Subscriber) wqRelease(smp *Sample) error {
 // is returned) and frees its slot, reporting false when the queue is
 // empty. The caller has entered the channel.
 func (s *Subscriber) wqInto(buf []byte) (int, bool, error) {
+	var info MessageInfo
+	ok, err := s.wqIntoInfo(buf, &info)
+	return info.Len, ok, err
+}
+
+// wqIntoInfo is wqInto that describes the message in *info.
+func (s *Subscriber) wqIntoInfo(buf []byte, info *MessageInfo) (bool, error) {
 	if s.shut.Load() {
-		return 0, false, ErrClosed
+		return false, ErrClosed
 	}
 	h := s.wq.into
 	b, ok, err := h.TryPeek()
 	if !ok {
-		return 0, false, s.wqErr(err)
+		return false, s.wqErr(err)
 	}
-	n, _, _, err := s.wqCheck(b)
+	n, seq, from, err := s.wqCheck(b)
 	if err == nil {
 		copy(buf, b[wqHeader:])
 	}
@@ -494,10 +501,45 @@ func (s *Subscriber) wqInto(buf []byte) (int, bool, error) {
 		err = s.wqErr(rerr)
 	}
 	if err != nil {
-		return 0, false, err
+		return false, err
 	}
+	*info = MessageInfo{Len: n, Publisher: from, Seq: seq}
 	s.wqCount(n)
-	return n, true, nil
+	return true, nil
+}
+
+// wqBatch is ReceiveBatch on a work queue: it waits for the first message
+// as ReceiveInto does, then takes what else is queued now, each copied and
+// its slot freed at once. The caller has entered the channel (or holds the
+// busy mark).
+func (s *Subscriber) wqBatch(ctx context.Context, bufs [][]byte, infos []MessageInfo) (int, error) {
+	var since time.Time
+	defer func() {
+		if !since.IsZero() {
+			add64(u64(s.e, peBlocked), uint64(time.Since(since)))
+		}
+	}()
+	for {
+		ok, err := s.wqIntoInfo(bufs[0], &infos[0])
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			break
+		}
+		if err := s.wqWait(ctx, &since); err != nil {
+			return 0, err
+		}
+	}
+	got := 1
+	for got < len(bufs) {
+		ok, err := s.wqIntoInfo(bufs[got], &infos[got])
+		if err != nil || !ok {
+			return got, err
+		}
+		got++
+	}
+	return got, nil
 }
 
 // wqWait waits until the queue may hold a message, waiting as Receive
@@ -619,4 +661,10 @@ func (s *Subscriber) wqReleaseMarked(smp *Sample) error {
 	s.busy.enter()
 	defer s.busy.exit()
 	return smp.release()
+}
+
+func (s *Subscriber) wqBatchMarked(ctx context.Context, bufs [][]byte, infos []MessageInfo) (int, error) {
+	s.busy.enter()
+	defer s.busy.exit()
+	return s.wqBatch(ctx, bufs, infos)
 }

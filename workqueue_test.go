@@ -165,3 +165,41 @@ func TestWorkQueueLoans(t *testing.T) {
 		t.Fatalf("%d queued, %d claim records taken after both closed", q, n)
 	}
 }
+
+// TestWorkQueueReceiveBatch: a consumer's ReceiveBatch takes what is
+// queued (each message once, with its length, producer and number), waits
+// for the first, and refuses an empty batch or short infos.
+func TestWorkQueueReceiveBatch(t *testing.T) {
+	ch, err := shmkit.Create(chanName(t), shmkit.Config{Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	ctx := ctxT(t)
+	pr, _ := ch.Producer()
+	co, _ := ch.Consumer()
+	if _, err := co.ReceiveBatch(ctx, nil, nil); !errors.Is(err, shmkit.ErrConfig) {
+		t.Fatalf("empty batch: %v, want ErrConfig", err)
+	}
+	bufs := [][]byte{make([]byte, 64), make([]byte, 64), make([]byte, 4), make([]byte, 64)}
+	if _, err := co.ReceiveBatch(ctx, bufs, make([]shmkit.MessageInfo, 3)); !errors.Is(err, shmkit.ErrConfig) {
+		t.Fatalf("short infos: %v, want ErrConfig", err)
+	}
+	if n, err := pr.SendBatch(ctx, [][]byte{[]byte("m1"), []byte("m2"), []byte("message3"), []byte("m4"), []byte("m5")}); n != 5 || err != nil {
+		t.Fatal(n, err)
+	}
+	infos := make([]shmkit.MessageInfo, 4)
+	n, err := co.ReceiveBatch(ctx, bufs, infos)
+	if n != 4 || err != nil {
+		t.Fatalf("batch: %d, %v", n, err)
+	}
+	for i, want := range []string{"m1", "m2", "message3", "m4"} {
+		got := string(bufs[i][:min(infos[i].Len, len(bufs[i]))])
+		if infos[i].Len != len(want) || got != want[:min(len(want), len(bufs[i]))] || infos[i].Seq != uint64(i+1) || infos[i].Publisher != pr.ID() {
+			t.Fatalf("message %d: %q %+v, want %q", i, got, infos[i], want)
+		}
+	}
+	if n, err := co.ReceiveBatch(ctx, bufs, infos); n != 1 || err != nil || string(bufs[0][:infos[0].Len]) != "m5" {
+		t.Fatalf("the rest: %d, %v", n, err)
+	}
+}

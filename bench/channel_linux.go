@@ -124,15 +124,15 @@ func (b *chanBatchOut) flush() error {
 // chanBatchIn receives up to batchSize messages per ReceiveBatch call (one
 // position store per batch) and hands them out one by one.
 type chanBatchIn struct {
-	ctx  context.Context
-	sub  *shmkit.Subscriber
-	bufs [][]byte
-	lens []int
-	n, i int
+	ctx   context.Context
+	sub   *shmkit.Subscriber
+	bufs  [][]byte
+	infos []shmkit.MessageInfo
+	n, i  int
 }
 
 func newChanBatchIn(ctx context.Context, sub *shmkit.Subscriber, size int) *chanBatchIn {
-	b := &chanBatchIn{ctx: ctx, sub: sub, bufs: make([][]byte, batchSize), lens: make([]int, batchSize)}
+	b := &chanBatchIn{ctx: ctx, sub: sub, bufs: make([][]byte, batchSize), infos: make([]shmkit.MessageInfo, batchSize)}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, size)
 	}
@@ -141,7 +141,7 @@ func newChanBatchIn(ctx context.Context, sub *shmkit.Subscriber, size int) *chan
 
 func (b *chanBatchIn) next() ([]byte, error) {
 	if b.i == b.n {
-		n, err := b.sub.ReceiveBatch(b.ctx, b.bufs, b.lens)
+		n, err := b.sub.ReceiveBatch(b.ctx, b.bufs, b.infos)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +149,7 @@ func (b *chanBatchIn) next() ([]byte, error) {
 	}
 	b.i++
 	m := b.bufs[b.i-1]
-	if l := b.lens[b.i-1]; l <= len(m) {
+	if l := b.infos[b.i-1].Len; l <= len(m) {
 		m = m[:l]
 	}
 	return m, nil

@@ -10,9 +10,10 @@ import (
 
 // This file is the only one that knows the shmkit channel API. It relies
 // on: Channel.Publisher/Subscriber/Config; Publisher.Send, SendBatch, Loan,
-// Publish, ID, Close, Relay; Subscriber.Receive, TryReceive, Close, Relay;
-// Relay.SetKind, Store; Sample.Bytes, Publisher, Seq, Missed, Release; the
-// errors ErrPeerGone, ErrTooLarge, ErrNoMemory.
+// Publish, ID, Close, Relay; Subscriber.Receive, TryReceive, ReceiveBatch,
+// Close, Relay; MessageInfo; Relay.SetKind, Store; Sample.Bytes,
+// Publisher, Seq, Missed, Release; the errors ErrPeerGone, ErrTooLarge,
+// ErrNoMemory.
 
 // Relay kinds the bridge's participants carry in the channel (shmctl stat
 // and metrics show them).
@@ -48,8 +49,48 @@ func storeRelay(r *shmkit.Relay, st shmkit.RelayStats) error {
 	return r.Store(st)
 }
 
-// ShmkitSource is the out side's view of a shmkit subscriber.
-type ShmkitSource struct{ S *shmkit.Subscriber }
+// ShmkitSource is the out side's view of a shmkit subscriber. Made by
+// NewShmkitSource (or JoinShmkit) it is a BatchReceiver: the out side takes
+// each batch with one Subscriber.ReceiveBatch. A ShmkitSource{S: sub}
+// literal works too, one sample at a time (TryReceive).
+type ShmkitSource struct {
+	S     *shmkit.Subscriber
+	max   int                   // the channel's MaxMessage; 0: unknown
+	infos *[]shmkit.MessageInfo // ReceiveBatch's, reused
+}
+
+// NewShmkitSource wraps s, a subscriber of ch.
+func NewShmkitSource(ch *shmkit.Channel, s *shmkit.Subscriber) ShmkitSource {
+	return ShmkitSource{S: s, max: ch.Config().MaxMessage, infos: new([]shmkit.MessageInfo)}
+}
+
+// MaxMessage is the channel's MaxMessage, 0 for a ShmkitSource not made by
+// NewShmkitSource (the out side then uses TryReceive).
+func (a ShmkitSource) MaxMessage() int {
+	if a.infos == nil {
+		return 0
+	}
+	return a.max
+}
+
+// ReceiveBatch copies up to len(bufs) messages with one
+// Subscriber.ReceiveBatch (BatchReceiver): it waits for the first, takes
+// what else is ready, and on pub/sub stores the subscriber's position once
+// per publisher log; nothing stays held. ErrPeerGone becomes
+// ErrNoPublishers.
+func (a ShmkitSource) ReceiveBatch(ctx context.Context, bufs [][]byte, infos []Info) (int, error) {
+	if len(*a.infos) < len(bufs) {
+		*a.infos = make([]shmkit.MessageInfo, len(bufs))
+	}
+	n, err := a.S.ReceiveBatch(ctx, bufs, *a.infos)
+	for i, in := range (*a.infos)[:n] {
+		infos[i] = Info{Len: in.Len, Publisher: in.Publisher, Seq: in.Seq, Missed: in.Missed}
+	}
+	if err != nil && errors.Is(err, shmkit.ErrPeerGone) {
+		return n, fmt.Errorf("%w: %w", ErrNoPublishers, err)
+	}
+	return n, err
+}
 
 // Receive waits for the next sample; ErrPeerGone becomes ErrNoPublishers.
 // The *shmkit.Sample is the Message: its bytes stay in shared memory
@@ -82,9 +123,9 @@ func (a ShmkitSource) TryReceive() (Message, error) {
 	return smp, nil
 }
 
-// ShmkitSink is the in side's view of a shmkit publisher. It publishes
-// into the channel's pool: the payload is copied once, from the NATS
-// message into a chunk in shared memory (Send, or Loan and Publish).
+// ShmkitSink is the in side's view of a shmkit publisher. The payload is
+// copied once, from the NATS message into shared memory: the publisher's
+// log, or a slot of the work queue (Send, or Loan and Publish).
 type ShmkitSink struct {
 	p      *shmkit.Publisher
 	max    int
@@ -104,8 +145,8 @@ func NewShmkitSink(ch *shmkit.Channel, p *shmkit.Publisher) *ShmkitSink {
 // for room until ctx ends; DropNewest drops a message the log has no room
 // for and the channel counts it, for the publisher and for every
 // subscriber's Missed; DropOldest never waits). A work queue: with Block a
-// full pool or ring waits (Send); with DropNewest a full pool is
-// ErrDropped (Loan, which does not wait).
+// full queue waits (Send); with DropNewest a full queue is ErrDropped
+// (Loan, which does not wait).
 func (s *ShmkitSink) Publish(ctx context.Context, b []byte) error {
 	if len(b) > s.max {
 		return fmt.Errorf("%w: %d bytes, the channel's MaxMessage is %d", ErrTooLarge, len(b), s.max)
@@ -206,7 +247,7 @@ func JoinShmkit(ch *shmkit.Channel, d Direction) (src Source, sink Sink, leave f
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("bridge: join %s as subscriber: %w", ch.Name(), err)
 		}
-		src = ShmkitSource{S: sub}
+		src = NewShmkitSource(ch, sub)
 		_ = sub.Relay().SetKind(RelayKindOut)
 	}
 	if d&In != 0 {
