@@ -330,7 +330,10 @@ func (s *Subscriber) ReceiveInto(ctx context.Context, buf []byte) (_ int, err er
 			return 0, err
 		}
 		s.busy.enter()
-		_, n, err := s.wqReceive(ctx, buf, true) // checks shut
+		n, ok, err := s.wqInto(buf) // checks shut
+		if !ok && err == nil {
+			_, n, err = s.wqReceive(ctx, buf, true)
+		}
 		s.busy.exit()
 		return n, err
 	}

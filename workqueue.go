@@ -2,6 +2,7 @@ package shmkit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -190,6 +191,7 @@ func (p *Publisher) joinQueue(w uint64) error {
 	for i := range n {
 		q.hs = append(q.hs, r.Producer())
 		q.free = append(q.free, n-1-i)
+		q.smp[i] = Sample{pub: p, wqp: q.hs[i], held: i}
 	}
 	p.wq = q
 	return nil
@@ -216,9 +218,9 @@ func (p *Publisher) wqLoan(ctx context.Context, n int) (*Sample, error) {
 		if ok {
 			at("loan.reserve")
 			q.free = q.free[:len(q.free)-1]
-			s := &q.smp[i]
+			s := &q.smp[i] // pub, wqp and held are set at join
 			p.seq++
-			*s = Sample{pub: p, chunk: b, data: b[wqHeader:], n: n, seq: p.seq, from: p.id(), state: sampleLoaned, wqp: h, held: i}
+			s.chunk, s.data, s.n, s.seq, s.from, s.state = b, b[wqHeader:], n, p.seq, p.id(), sampleLoaned
 			q.loaned[i] = true
 			p.loans.Add(1)
 			p.storeLoans()
@@ -280,11 +282,15 @@ func (p *Publisher) wqPublish(s *Sample) error {
 
 // wqStamp writes the message header into slot (a slot's payload, whose
 // message is n bytes at wqHeader) and copies the message's first bytes to
-// the taps.
+// the taps. The header is payload, like the message: written with plain
+// stores while the producer owns the slot, published with it by the
+// turn's release store (Commit), read by the one consumer that claims the
+// slot after that, never written while anyone reads it.
 func (p *Publisher) wqStamp(slot []byte, seq uint64, n int) {
-	atomicx.StoreRelease64(u64(slot, wqSeq), seq)
-	atomicx.StoreRelease32(u32(slot, wqPublisher), uint32(p.id()))
-	atomicx.StoreRelease32(u32(slot, wqZero), 0)
+	h := slot[:wqHeader:wqHeader]
+	binary.LittleEndian.PutUint64(h[wqSeq:], seq)
+	binary.LittleEndian.PutUint32(h[wqPublisher:], uint32(p.id()))
+	binary.LittleEndian.PutUint32(h[wqZero:], 0)
 	if t := p.ch.tap; t != nil && t.active.Load() != 0 {
 		t.copyOut(p.ch.cfg.pubIndex(p.slot), p.id(), seq, slot[wqHeader:wqHeader+n])
 	}
@@ -399,6 +405,7 @@ func (s *Subscriber) joinQueue(w uint64) error {
 	for i := range n {
 		q.hs = append(q.hs, r.Consumer())
 		q.free = append(q.free, n-1-i)
+		q.smp[i] = Sample{sub: s, wqc: q.hs[i], held: i}
 	}
 	s.wq = q
 	return nil
@@ -427,8 +434,8 @@ func (s *Subscriber) wqTry() (*Sample, error) {
 		return nil, err
 	}
 	q.free = q.free[:len(q.free)-1]
-	smp := &q.smp[i]
-	*smp = Sample{sub: s, data: b[wqHeader:], n: n, seq: seq, from: from, state: sampleReceived, wqc: h, held: i}
+	smp := &q.smp[i] // sub, wqc and held are set at join
+	smp.data, smp.n, smp.seq, smp.from, smp.state = b[wqHeader:], n, seq, from, sampleReceived
 	q.held[i] = true
 	s.markHeld(i, seq, true)
 	s.wqCount(n)
@@ -441,7 +448,7 @@ func (s *Subscriber) wqCheck(b []byte) (n int, seq uint64, from int, err error) 
 	if len(b) < wqHeader {
 		return 0, 0, 0, fmt.Errorf("%w: work queue message of %d bytes, under its %d-byte header", ErrCorrupt, len(b), wqHeader)
 	}
-	return len(b) - wqHeader, u64(b, wqSeq).Load(), int(u32(b, wqPublisher).Load()), nil
+	return len(b) - wqHeader, binary.LittleEndian.Uint64(b[wqSeq:]), int(binary.LittleEndian.Uint32(b[wqPublisher:])), nil
 }
 
 func (s *Subscriber) wqErr(err error) error {
