@@ -31,7 +31,7 @@ type Channel struct {
 	wq      *ring.MPMC  // work queue: the queue (workqueue.go)
 	wqMem   []byte      // its region
 	wqView  []byte      // the region mapped read-only (nil where the backend cannot)
-	logs    []*ring.Log // pub/sub: the publishers' logs (publog.go)
+	logs    []*ring.Log // pub/sub: the publishers' logs (log.go)
 	pool    *pool
 	tap     *tapRing // nil: no tap region, or taps disabled
 	tname   []byte   // the type-name region (typed.go); nil in a channel from before it
@@ -571,4 +571,42 @@ func (ch *Channel) allFree() bool {
 		}
 	}
 	return true
+}
+
+// setupRings makes (create) or attaches the rings region's data path: the
+// publishers' logs (log.go) or the work queue's ring (workqueue.go).
+func (ch *Channel) setupRings(mem []byte, create bool) error {
+	if fastMarks() {
+		marksFast.Store(true)
+	}
+	if ch.cfg.Pattern != PubSub {
+		return ch.setupQueue(mem, create)
+	}
+	return ch.setupLogs(mem, create)
+}
+
+// ringsView maps the first n bytes of the rings region a second time,
+// read-only: every payload a Subscriber returns in place (Sample.Bytes)
+// is a slice of it, so a subscriber's write into one faults instead of
+// changing what the other subscribers read, while this process's
+// publishers, its reader lines and the cleaner's Recover write through
+// the writable mapping (docs/channels.md, "Hardening"). nil where the
+// segment cannot map itself twice (segment.ErrUnsupported). A POSIX or
+// File segment is mapped again from its name (segment.MapReadOnly): a
+// name removed meanwhile is errRetry.
+func (ch *Channel) ringsView(n int) ([]byte, error) {
+	r, err := ch.seg.Region(regionRings)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ch.seg.MapReadOnly(r.Offset, int64(n))
+	switch {
+	case errors.Is(err, segment.ErrUnsupported):
+		return nil, nil
+	case errors.Is(err, segment.ErrNotExist):
+		// The name no longer holds the segment just opened: it was
+		// removed (and maybe made again) since; Open tries again.
+		return nil, fmt.Errorf("%w: %w", errRetry, err)
+	}
+	return v, err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/shmkit/shmkit/internal/atomicx"
 	"github.com/shmkit/shmkit/internal/checksum"
 	"github.com/shmkit/shmkit/internal/fourcc"
+	"github.com/shmkit/shmkit/ring"
 )
 
 // The byte layout of every shared structure of a channel. docs/channels.md
@@ -243,4 +244,21 @@ func ringUnit(c Config) int {
 	}
 	n, _ := wqSize(c)
 	return n
+}
+
+// ringsRegionSize is the size of the "rings" region: the publishers' logs
+// (pub/sub) or the work queue's ring.
+func ringsRegionSize(c Config) int {
+	if c.Pattern == PubSub {
+		return c.MaxPublishers * logSize(c)
+	}
+	n, _ := wqSize(c) // validate refuses a geometry with an error
+	return n
+}
+
+func ringsRegionKind(c Config) uint32 {
+	if c.Pattern == PubSub {
+		return kindLogs
+	}
+	return ring.KindMPMC
 }

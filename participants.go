@@ -199,3 +199,25 @@ var myStart = func() uint64 {
 	}
 	return s
 }()
+
+// livePublisher reports whether a publisher entry is held by a live
+// process (joining, active, or being cleaned by a live cleaner).
+func (ch *Channel) livePublisher() bool {
+	lo, hi := slotRange(rolePublisher, ch.cfg)
+	for i := lo; i < hi; i++ {
+		if psState(ch.state(i)) != psFree && ch.alive(i) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ch *Channel) publishersPresent() bool {
+	lo, hi := slotRange(rolePublisher, ch.cfg)
+	for i := lo; i < hi; i++ {
+		if psState(ch.state(i)) != psFree {
+			return true
+		}
+	}
+	return false
+}

@@ -157,14 +157,6 @@ func (ch *Channel) cleanQueue(i int, w uint64) {
 	_, _ = ch.wq.Repair(ctx, func([]byte) { add64(u64(e, peDrops), 1) }, logOwner(i, w))
 }
 
-// waitQueue is Channel.wait on one of the queue's events, with the ring's
-// fence rules (see ring.MPMC.NotEmpty).
-func (ch *Channel) waitQueue(ctx context.Context, ev *futex.Event, cond func() bool, spin bool) error {
-	r := ch.wq
-	fenced := func() bool { return !r.FenceRecheck(ev) || cond() }
-	return ch.waitBounded(ctx, []*futex.Event{ev}, fenced, spin, r.ParkBound())
-}
-
 // --- producer ---
 
 // wqProducer is a Producer's side of the queue: the handles its loans and
@@ -253,7 +245,7 @@ func (p *Publisher) wqWaitRoom(ctx context.Context, since *time.Time) error {
 	}
 	r := p.ch.wq
 	spin := time.Since(*since) < p.ch.cfg.LivenessInterval
-	return p.ch.waitQueue(ctx, r.NotFull(), func() bool { return r.CanPut() || p.shut.Load() }, spin)
+	return p.ch.waitRing(ctx, []fencer{r}, []*futex.Event{r.NotFull()}, func() bool { return r.CanPut() || p.shut.Load() }, spin)
 }
 
 func (p *Publisher) wqErr(err error) error {
@@ -566,7 +558,7 @@ func (s *Subscriber) wqWait(ctx context.Context, since *time.Time) error {
 	}
 	s.ch.maybeScan()
 	spin := time.Since(*since) < s.ch.cfg.LivenessInterval
-	return s.ch.waitQueue(ctx, r.NotEmpty(), func() bool { return r.CanGet() || s.shut.Load() }, spin)
+	return s.ch.waitRing(ctx, []fencer{r}, []*futex.Event{r.NotEmpty()}, func() bool { return r.CanGet() || s.shut.Load() }, spin)
 }
 
 // wqReceive is Receive (into nil buf) or ReceiveInto on a work queue; the

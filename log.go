@@ -11,7 +11,6 @@ import (
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/ring"
-	"github.com/shmkit/shmkit/segment"
 )
 
 // The pub/sub data path: one ring.Log per publisher slot in the channel's
@@ -49,23 +48,6 @@ func logSize(c Config) int {
 	return n
 }
 
-// ringsRegionSize is the size of the "rings" region: the publishers' logs
-// (pub/sub) or the work queue's ring.
-func ringsRegionSize(c Config) int {
-	if c.Pattern == PubSub {
-		return c.MaxPublishers * logSize(c)
-	}
-	n, _ := wqSize(c) // validate refuses a geometry with an error
-	return n
-}
-
-func ringsRegionKind(c Config) uint32 {
-	if c.Pattern == PubSub {
-		return kindLogs
-	}
-	return ring.KindMPMC
-}
-
 func logPolicy(p Policy) ring.LogPolicy {
 	switch p {
 	case DropNewest:
@@ -76,15 +58,10 @@ func logPolicy(p Policy) ring.LogPolicy {
 	return ring.LogBlock
 }
 
-// setupRings makes (create) or attaches the rings region's structures.
-func (ch *Channel) setupRings(mem []byte, create bool) error {
+// setupLogs makes (create) or attaches the publishers' logs in the rings
+// region mem.
+func (ch *Channel) setupLogs(mem []byte, create bool) error {
 	c := ch.cfg
-	if fastMarks() {
-		marksFast.Store(true)
-	}
-	if c.Pattern != PubSub {
-		return ch.setupQueue(mem, create)
-	}
 	ls, capacity := logSize(c), logBytes(c)
 	ro, err := ch.ringsView(len(mem))
 	if err != nil {
@@ -116,32 +93,6 @@ func (ch *Channel) setupRings(mem []byte, create bool) error {
 		ch.logs = append(ch.logs, l)
 	}
 	return nil
-}
-
-// ringsView maps the first n bytes of the rings region a second time,
-// read-only: every payload a Subscriber returns in place (Sample.Bytes)
-// is a slice of it, so a subscriber's write into one faults instead of
-// changing what the other subscribers read, while this process's
-// publishers, its reader lines and the cleaner's Recover write through
-// the writable mapping (docs/channels.md, "Hardening"). nil where the
-// segment cannot map itself twice (segment.ErrUnsupported). A POSIX or
-// File segment is mapped again from its name (segment.MapReadOnly): a
-// name removed meanwhile is errRetry.
-func (ch *Channel) ringsView(n int) ([]byte, error) {
-	r, err := ch.seg.Region(regionRings)
-	if err != nil {
-		return nil, err
-	}
-	v, err := ch.seg.MapReadOnly(r.Offset, int64(n))
-	switch {
-	case errors.Is(err, segment.ErrUnsupported):
-		return nil, nil
-	case errors.Is(err, segment.ErrNotExist):
-		// The name no longer holds the segment just opened: it was
-		// removed (and maybe made again) since; Open tries again.
-		return nil, fmt.Errorf("%w: %w", errRetry, err)
-	}
-	return v, err
 }
 
 // owner is the reader identity a subscriber's slots carry in every log:
@@ -276,7 +227,7 @@ func (p *Publisher) waitRoom(ctx context.Context, n int) error {
 			return ErrClosed
 		}
 		p.ch.maybeScan()
-		err := p.ch.waitAny(ctx, []*ring.Log{p.log}, []*futex.Event{ev}, func() bool { return p.lw.Room(n) || p.shut.Load() }, spin)
+		err := p.ch.waitRing(ctx, []fencer{p.log}, []*futex.Event{ev}, func() bool { return p.lw.Room(n) || p.shut.Load() }, spin)
 		if err != nil {
 			return err
 		}
@@ -363,89 +314,6 @@ func (p *Publisher) drop() {
 	add64(u64(p.e, peDrops), 1)
 }
 
-// SendBatch copies every message of msgs into the channel in order, as
-// Send would one by one, but wakes parked subscribers once for the batch.
-// It returns how many it sent (under DropNewest, dropped ones count as
-// sent). On a work queue it sends them one by one.
-func (p *Publisher) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if p.ch.cfg.Pattern != PubSub {
-		for i, m := range msgs {
-			if err := p.Send(ctx, m); err != nil {
-				return i, err
-			}
-		}
-		return len(msgs), nil
-	}
-	if err := p.ch.enterAt(p.slot); err != nil {
-		return 0, err
-	}
-	defer p.ch.exitAt(p.slot)
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	done := 0
-	for done < len(msgs) {
-		if p.loaned {
-			return done, fmt.Errorf("%w: a loan is pending", ErrSampleState)
-		}
-		if p.shut.Load() {
-			return done, ErrClosed
-		}
-		for _, m := range msgs[done:] {
-			if uint(len(m)) > uint(p.ch.cfg.MaxMessage) {
-				return done, p.checkLen(len(m))
-			}
-		}
-		k, err := p.lw.TryWriteBatch(msgs[done:])
-		if k > 0 {
-			var bytes int
-			for _, m := range msgs[done : done+k] {
-				bytes += len(m)
-			}
-			p.afterPublishBatch(msgs[done:done+k], bytes)
-			done += k
-		}
-		if err != nil {
-			return done, p.logErr(err)
-		}
-		if done == len(msgs) {
-			break
-		}
-		// No room for the next one.
-		if p.ch.cfg.Policy == DropNewest {
-			p.drop()
-			done++
-			continue
-		}
-		if err := p.waitRoom(ctx, len(msgs[done])); err != nil {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-func (p *Publisher) afterPublishBatch(msgs [][]byte, bytes int) {
-	ch := p.ch
-	if t := ch.tap; t != nil && t.active.Load() != 0 {
-		seq := p.lw.Seq() - uint64(len(msgs))
-		for _, m := range msgs {
-			seq++
-			t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), seq, m)
-		}
-	}
-	p.seq = p.lw.Seq()
-	add64(u64(p.e, peMsgs), uint64(len(msgs)))
-	add64(u64(p.e, peBytes), uint64(bytes))
-	if p.nsent += uint64(len(msgs)); p.nsent >= activityEvery {
-		p.nsent = 0
-		u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
-		ch.maybeScan()
-	}
-}
-
 // --- subscriber ---
 
 // joinLogs joins every publisher log at reader slot s.slot; the reader
@@ -471,8 +339,10 @@ func (s *Subscriber) joinLogs(w uint64) error {
 		s.readers[j] = r
 	}
 	s.events = make([]*futex.Event, len(s.ch.logs))
+	s.fencers = make([]fencer, len(s.ch.logs))
 	for j, l := range s.ch.logs {
 		s.events[j] = l.NotEmpty()
+		s.fencers[j] = l
 	}
 	s.cMsgs, s.cBytes = u64(s.e, peMsgs), u64(s.e, peBytes)
 	s.samples = make([]Sample, s.ch.cfg.MaxHeld)
@@ -746,54 +616,6 @@ func (s *Subscriber) logDrained() bool {
 	return true
 }
 
-// MessageInfo describes one message ReceiveBatch copied: its length (more
-// than its buffer's when it was truncated) and what the Sample's
-// Publisher, Seq and Missed would have said.
-type MessageInfo struct {
-	Len       int
-	Publisher int
-	Seq       uint64
-	Missed    uint64
-}
-
-// ReceiveBatch copies up to len(bufs) messages into bufs (message i into
-// bufs[i], truncated to its length) and describes message i in infos[i],
-// waiting until at least one is there or ctx ends. It returns how many it
-// received. Pub/sub: it takes what every log has ready and publishes its
-// position once per log for the batch. Work queue: it takes what is
-// queued, each message claimed and freed in turn. infos must be at least
-// as long as bufs and bufs not empty (ErrConfig).
-func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, infos []MessageInfo) (int, error) {
-	if len(bufs) == 0 || len(infos) < len(bufs) {
-		return 0, fmt.Errorf("%w: ReceiveBatch of %d buffers with %d infos", ErrConfig, len(bufs), len(infos))
-	}
-	if err := s.ch.enterAt(s.slot); err != nil {
-		return 0, err
-	}
-	defer s.ch.exitAt(s.slot)
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if s.ch.cfg.Pattern != PubSub {
-		return s.wqBatchMarked(ctx, bufs, infos)
-	}
-	for {
-		if s.shut.Load() {
-			return 0, ErrClosed
-		}
-		n, err := s.logBatch(bufs, infos)
-		if n > 0 || err != nil {
-			return n, err
-		}
-		if err := s.waitData(ctx); err != nil {
-			return 0, err
-		}
-	}
-}
-
 // logBatch takes up to len(bufs) messages from the logs, in place of
 // TryNext per message and one position store per log touched.
 func (s *Subscriber) logBatch(bufs [][]byte, infos []MessageInfo) (int, error) {
@@ -889,7 +711,7 @@ func (s *Subscriber) waitData(ctx context.Context) error {
 			return ErrClosed
 		}
 		s.ch.maybeScan()
-		if err := s.ch.waitAny(ctx, s.ch.logs, s.events, func() bool { return s.logReady() || s.shut.Load() }, spin); err != nil {
+		if err := s.ch.waitRing(ctx, s.fencers, s.events, func() bool { return s.logReady() || s.shut.Load() }, spin); err != nil {
 			return err
 		}
 	}
@@ -911,28 +733,6 @@ func (ch *Channel) cleanPublisherLog(i int) {
 		_, _ = l.Recover()
 		l.NotEmpty().Notify()
 	}
-}
-
-// waitAny is Channel.wait over several logs' events, with the ring's
-// fence rules (ring.Log.FenceRecheck before each re-check made while
-// counted as a sleeper; sleeps bounded by ParkBound while a log's fence
-// mode is pending): the logs publish with plain release stores.
-func (ch *Channel) waitAny(ctx context.Context, logs []*ring.Log, evs []*futex.Event, cond func() bool, spin bool) error {
-	var bound time.Duration
-	for _, l := range logs {
-		if b := l.ParkBound(); b > 0 && (bound == 0 || b < bound) {
-			bound = b
-		}
-	}
-	fenced := func() bool {
-		for i, e := range evs {
-			if !logs[i].FenceRecheck(e) {
-				return true
-			}
-		}
-		return cond()
-	}
-	return ch.waitBounded(ctx, evs, fenced, spin, bound)
 }
 
 // inspectLogs reports, for each subscriber slot, the messages it has not

@@ -3,117 +3,96 @@ package shmkit
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/ring"
 )
 
-// ctxErr is ctx.Err() for a possibly nil ctx: every call that takes a
-// context returns it at once when the context is already done on entry
-// (a consumer that cancels on SIGTERM stops, queued messages or not).
-func ctxErr(ctx context.Context) error {
-	if ctx == nil {
-		return nil
-	}
-	return ctx.Err()
+// Subscriber receives from a channel (a consumer on a work queue). On a
+// pub/sub channel it reads every publisher's log in place; on a work
+// queue it claims messages from the queue's ring. Either, as a
+// bufio.Reader, is used by one goroutine at a time (Close from another is
+// safe); the Samples it returns are reused, so a Sample must not be used
+// after its Release.
+type Subscriber struct {
+	ch *Channel
+	// Pub/sub: a reader of every publisher's log, the samples it can hold
+	// (reused), the free ones, and how many it holds per log.
+	readers    []*ring.LogReader
+	events     []*futex.Event
+	fencers    []fencer // the logs of events, for their waits' fences
+	samples    []Sample
+	free       []int
+	heldIn     []int
+	rr         int
+	burst      int            // messages taken in a row from log rr
+	cMsgs      *atomic.Uint64 // its entry's counters (owner only)
+	cBytes     *atomic.Uint64
+	busy       busyMark // a fast-path call is inside the mapping (busy.go)
+	lastMissed uint64
+	lastSeq    uint64
+	lastFrom   int
+	lost       uint64 // messages overwritten while copied (DropOldest)
+	shut       atomic.Bool
+	slot       int
+	w          uint64
+	wq         *wqConsumer // work queue: its handles on the queue (workqueue.go)
+	e          []byte
+	mu         sync.Mutex
+	nheld      int
+	joinPubs   uint64
+	pubAtJoin  bool
+	done       bool
+	nrecv      uint64
+	relay      Relay
 }
 
-// wait parks until cond holds, ctx ends, the Channel closes, or one
-// liveness interval passes (then it scans for dead participants, since a
-// wait that long may be stuck on one, and returns nil so the caller
-// re-checks its state). It returns ctx.Err() when ctx ended and ErrClosed
-// when the Channel is closing.
-//
-// Neither the interval nor ctx reaches the futex waiter as a context: the
-// waiter's own context.AfterFunc may run after the wait returned, and after
-// Close unmapped the event it touches. Here the interval is part of the
-// condition (a parked waiter re-checks every Waiter.Recheck), and ctx's end
-// is signalled by an AfterFunc of ours that Close waits for (it counts as a
-// call in flight until it has run or been stopped).
-//
-// spin false parks at once: a caller that already waited a whole interval
-// does not spin again.
-func (ch *Channel) wait(ctx context.Context, ev *futex.Event, cond func() bool, spin bool) error {
-	return ch.waitEvents(ctx, []*futex.Event{ev}, cond, spin)
+// Subscriber joins the channel as a subscriber (a consumer on a work
+// queue: see Consumer). A subscriber receives what is published after it
+// joined. It fails with ErrFull when MaxSubscribers are attached.
+func (ch *Channel) Subscriber() (*Subscriber, error) {
+	if ch.cfg.Pattern != PubSub {
+		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
+	}
+	return ch.subscriber()
 }
 
-// waitEvents is wait on several events (futex.Waiter.WaitAnyUntil): any
-// of them notified makes it re-check cond.
-func (ch *Channel) waitEvents(ctx context.Context, evs []*futex.Event, cond func() bool, spin bool) error {
-	return ch.waitBounded(ctx, evs, cond, spin, 0)
-}
-
-// waitBounded is waitEvents with each futex sleep bounded by bound (0: by
-// the liveness interval only).
-func (ch *Channel) waitBounded(ctx context.Context, evs []*futex.Event, cond func() bool, spin bool, bound time.Duration) error {
-	if ctx == nil {
-		ctx = context.Background()
+func (ch *Channel) subscriber() (*Subscriber, error) {
+	if err := ch.enter(); err != nil {
+		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return err // checked on every pass, before the condition
+	defer ch.exit()
+	i, w, err := ch.claim(roleSubscriber)
+	if err != nil {
+		return nil, err
 	}
-	if cond() {
-		return nil
+	s := &Subscriber{ch: ch, slot: i, e: ch.entry(i)}
+	s.relay.init(ch, s.e, i)
+	for h := range heldSlots {
+		u64(s.e, peHeld+8*h).Store(0)
 	}
-	w := ch.waiter
-	if !spin {
-		w.Strategy = futex.Park
-	}
-	if w.Recheck <= 0 || w.Recheck > ch.cfg.LivenessInterval {
-		w.Recheck = ch.cfg.LivenessInterval
-	}
-	if bound > 0 && w.Recheck > bound {
-		w.Recheck = bound
-	}
-	var ended atomic.Bool
-	if ctx.Done() != nil {
-		ch.inflight[0].n.Add(1)
-		stop := context.AfterFunc(ctx, func() {
-			defer ch.inflight[0].n.Add(-1)
-			ended.Store(true)
-			if ch.guard {
-				// The events lie in the mapping, which a hostile peer may
-				// truncate: a fault here is not this goroutine's caller's
-				// to catch, so it is caught here (the waiter re-checks
-				// within its re-check interval anyway).
-				var err error
-				defer catchFault(&err, guardFaults())
-			}
-			for _, ev := range evs {
-				ev.Notify()
-			}
-		})
-		defer func() {
-			if stop() {
-				ch.inflight[0].n.Add(-1)
-			}
-		}()
-	}
-	// The waiter reads the clock for the interval itself: every 64 polls
-	// while it spins, at every wake-up once parked. (A clock read inside
-	// cond, every 64th call, came once per 32 re-checks when parked: the
-	// dead were noticed 32 intervals late.)
-	full := func() bool { return cond() || ch.closing.Load() || ended.Load() }
-	until := time.Now().Add(ch.cfg.LivenessInterval)
-	var expired bool
-	var err error
-	if len(evs) == 1 {
-		expired, err = w.WaitUntil(context.Background(), evs[0], full, until)
+	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
+	s.pubAtJoin = ch.livePublisher() // a dead predecessor's entry does not count
+	if ch.cfg.Pattern == PubSub {
+		s.heldIn = make([]int, len(ch.logs))
+		err = s.joinLogs(w)
 	} else {
-		expired, err = w.WaitAnyUntil(context.Background(), evs, full, until)
+		err = s.joinQueue(w)
 	}
-	switch {
-	case err != nil:
-		return err
-	case ended.Load():
-		return ctx.Err()
-	case ch.closing.Load():
-		return ErrClosed
-	case expired:
-		ch.scan(false)
+	if err != nil {
+		u64(s.e, peState).Store(w&^0xff | psFree)
+		return nil, err
 	}
-	return nil
+	if s.w, err = ch.activate(i, w); err != nil {
+		return nil, err
+	}
+	if err := ch.register(s); err != nil {
+		s.leave()
+		return nil, err
+	}
+	return s, nil
 }
 
 // TryReceive returns the next message without waiting: ErrWouldBlock when
@@ -275,51 +254,6 @@ func (s *Subscriber) peerGone() bool {
 	return s.ch.wqEmpty()
 }
 
-// Release gives a received sample back; its bytes must not be used
-// afterwards, nor the Sample (pub/sub reuses it). Pub/sub: the
-// subscriber's position in that publisher's log moves to the oldest sample
-// it still holds there; under DropOldest Release returns ErrOverrun when
-// the publisher may have overwritten the sample while it was held (what
-// was read from it may be torn). Work queue: the chunk is freed.
-func (smp *Sample) Release() error {
-	if smp == nil || smp.state != sampleReceived {
-		if smp != nil && smp.state == sampleLoaned {
-			return fmt.Errorf("%w: Release of a loaned sample: give it back with Discard, or send it with Publish", ErrSampleState)
-		}
-		return ErrSampleState
-	}
-	s := smp.sub
-	if (s.readers != nil || s.wq != nil) && !s.ch.guard {
-		// The fast path (busy.go).
-		s.busy.enter()
-		err := smp.release() // checks shut
-		s.busy.exit()
-		return err
-	}
-	if err := s.ch.enterAt(s.slot); err != nil {
-		smp.state = sampleDone
-		return nil // released with the channel
-	}
-	defer s.ch.exitAt(s.slot)
-	if s.wq != nil {
-		return s.wqReleaseMarked(smp)
-	}
-	return smp.release()
-}
-
-// release is Release for a caller that has entered the channel.
-func (smp *Sample) release() error {
-	s := smp.sub
-	if s.readers != nil {
-		if s.shut.Load() {
-			smp.state = sampleDone
-			return nil // released with the subscriber
-		}
-		return s.logRelease(smp)
-	}
-	return s.wqRelease(smp)
-}
-
 // ReceiveInto receives the next message, copies it into buf and releases
 // it. A message longer than buf is truncated to len(buf); the returned
 // length is the message's. It enters the channel once for the three steps.
@@ -446,3 +380,51 @@ func (s *Subscriber) closeInternal() error {
 }
 
 func (s *Subscriber) leave() { s.ch.retire(s.e, s.w, s.slot, roleSubscriber) }
+
+// MessageInfo describes one message ReceiveBatch copied: its length (more
+// than its buffer's when it was truncated) and what the Sample's
+// Publisher, Seq and Missed would have said.
+type MessageInfo struct {
+	Len       int
+	Publisher int
+	Seq       uint64
+	Missed    uint64
+}
+
+// ReceiveBatch copies up to len(bufs) messages into bufs (message i into
+// bufs[i], truncated to its length) and describes message i in infos[i],
+// waiting until at least one is there or ctx ends. It returns how many it
+// received. Pub/sub: it takes what every log has ready and publishes its
+// position once per log for the batch. Work queue: it takes what is
+// queued, each message claimed and freed in turn. infos must be at least
+// as long as bufs and bufs not empty (ErrConfig).
+func (s *Subscriber) ReceiveBatch(ctx context.Context, bufs [][]byte, infos []MessageInfo) (int, error) {
+	if len(bufs) == 0 || len(infos) < len(bufs) {
+		return 0, fmt.Errorf("%w: ReceiveBatch of %d buffers with %d infos", ErrConfig, len(bufs), len(infos))
+	}
+	if err := s.ch.enterAt(s.slot); err != nil {
+		return 0, err
+	}
+	defer s.ch.exitAt(s.slot)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if s.ch.cfg.Pattern != PubSub {
+		return s.wqBatchMarked(ctx, bufs, infos)
+	}
+	for {
+		if s.shut.Load() {
+			return 0, ErrClosed
+		}
+		n, err := s.logBatch(bufs, infos)
+		if n > 0 || err != nil {
+			return n, err
+		}
+		if err := s.waitData(ctx); err != nil {
+			return 0, err
+		}
+	}
+}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/atomicx"
 	"github.com/shmkit/shmkit/ring"
 )
@@ -50,120 +50,6 @@ type Publisher struct {
 	loans    atomic.Int64 // work queue: samples loaned and not yet published or discarded (mirrored in peLoans)
 }
 
-// Subscriber receives from a channel (a consumer on a work queue). On a
-// pub/sub channel it reads every publisher's log in place; on a work
-// queue it claims messages from the queue's ring. Either, as a
-// bufio.Reader, is used by one goroutine at a time (Close from another is
-// safe); the Samples it returns are reused, so a Sample must not be used
-// after its Release.
-type Subscriber struct {
-	ch *Channel
-	// Pub/sub: a reader of every publisher's log, the samples it can hold
-	// (reused), the free ones, and how many it holds per log.
-	readers    []*ring.LogReader
-	events     []*futex.Event
-	samples    []Sample
-	free       []int
-	heldIn     []int
-	rr         int
-	burst      int            // messages taken in a row from log rr
-	cMsgs      *atomic.Uint64 // its entry's counters (owner only)
-	cBytes     *atomic.Uint64
-	busy       busyMark // a fast-path call is inside the mapping (busy.go)
-	lastMissed uint64
-	lastSeq    uint64
-	lastFrom   int
-	lost       uint64 // messages overwritten while copied (DropOldest)
-	shut       atomic.Bool
-	slot       int
-	w          uint64
-	wq         *wqConsumer // work queue: its handles on the queue (workqueue.go)
-	e          []byte
-	mu         sync.Mutex
-	nheld      int
-	joinPubs   uint64
-	pubAtJoin  bool
-	done       bool
-	nrecv      uint64
-	relay      Relay
-}
-
-// Sample is a message in shared memory: loaned by a publisher (writable
-// until Publish or Discard) or received by a subscriber (read-only by
-// contract until Release). Its bytes are never copied.
-type Sample struct {
-	data   []byte // the payload's bytes: cap is what may be used
-	log    int    // pub/sub: the log it came from
-	pos    uint64 // pub/sub: its position there
-	end    uint64
-	pub    *Publisher
-	sub    *Subscriber
-	chunk  []byte             // work queue: the slot's payload (message header, then data)
-	wqp    *ring.MPMCProducer // work queue: the loan's handle
-	wqc    *ring.MPMCConsumer // work queue: the held sample's handle
-	n      int
-	held   int // its index among its handle's held (pub/sub, work queue) or loaned (work queue) samples
-	missed uint64
-	seq    uint64
-	from   int
-	state  int
-}
-
-const (
-	sampleLoaned = iota + 1
-	sampleReceived
-	sampleDone
-)
-
-// Bytes returns the payload. For a loaned sample it is writable and valid
-// until Publish or Discard; for a received one it must only be read and is
-// valid until Release: on pub/sub it lies in a read-only mapping, and a
-// write into it faults (SIGSEGV). In both cases it points into shared
-// memory.
-func (s *Sample) Bytes() []byte {
-	if s == nil || s.state == sampleDone {
-		return nil
-	}
-	return s.data[:s.n:s.n]
-}
-
-// Len returns the payload length.
-func (s *Sample) Len() int { return s.n }
-
-// Missed returns how many messages meant for this subscriber publishers
-// dropped (policies DropNewest and DropOldest, or a Block publisher whose
-// context ended) between its previous Receive and this one. With
-// DropOldest the dropped messages came before this one; with DropNewest
-// they came after the messages still queued at the time of the drop, so
-// the count arrives ahead of the gap.
-func (s *Sample) Missed() uint64 { return s.missed }
-
-// Seq returns the message's number in its publisher slot's log: 1, 2, ...
-// from the channel's creation, continued by a publisher that takes a slot
-// over from one that left or died (a gap in the numbers is a message
-// missed: Missed counts it). A loaned sample's Seq is the number it will
-// carry when published.
-func (s *Sample) Seq() uint64 { return s.seq }
-
-// Publisher identifies the sample's publisher: its index among the
-// channel's publisher slots and the slot's generation (index |
-// generation<<8), so a publisher that takes over the slot of one that left
-// has another identity.
-func (s *Sample) Publisher() int { return s.from }
-
-// SetLen shrinks or grows a loaned sample's payload within what was loaned
-// rounded up to its chunk (for writers that learn the size while writing).
-func (s *Sample) SetLen(n int) error {
-	if s.state != sampleLoaned {
-		return ErrSampleState
-	}
-	if n < 0 || n > cap(s.data) || n > s.pub.ch.cfg.MaxMessage {
-		return fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
-	}
-	s.n = n
-	return nil
-}
-
 // Publisher joins the channel as a publisher (a producer on a work queue:
 // see Producer). It fails with ErrFull when MaxPublishers are attached.
 func (ch *Channel) Publisher() (*Publisher, error) {
@@ -203,74 +89,6 @@ func (ch *Channel) publisher() (*Publisher, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// Subscriber joins the channel as a subscriber (a consumer on a work
-// queue: see Consumer). A subscriber receives what is published after it
-// joined. It fails with ErrFull when MaxSubscribers are attached.
-func (ch *Channel) Subscriber() (*Subscriber, error) {
-	if ch.cfg.Pattern != PubSub {
-		return nil, fmt.Errorf("%w: Subscriber on a %v channel; use Consumer", ErrConfig, ch.cfg.Pattern)
-	}
-	return ch.subscriber()
-}
-
-func (ch *Channel) subscriber() (*Subscriber, error) {
-	if err := ch.enter(); err != nil {
-		return nil, err
-	}
-	defer ch.exit()
-	i, w, err := ch.claim(roleSubscriber)
-	if err != nil {
-		return nil, err
-	}
-	s := &Subscriber{ch: ch, slot: i, e: ch.entry(i)}
-	s.relay.init(ch, s.e, i)
-	for h := range heldSlots {
-		u64(s.e, peHeld+8*h).Store(0)
-	}
-	s.joinPubs = u64(ch.hdr, hdrPubJoins).Load()
-	s.pubAtJoin = ch.livePublisher() // a dead predecessor's entry does not count
-	if ch.cfg.Pattern == PubSub {
-		s.heldIn = make([]int, len(ch.logs))
-		err = s.joinLogs(w)
-	} else {
-		err = s.joinQueue(w)
-	}
-	if err != nil {
-		u64(s.e, peState).Store(w&^0xff | psFree)
-		return nil, err
-	}
-	if s.w, err = ch.activate(i, w); err != nil {
-		return nil, err
-	}
-	if err := ch.register(s); err != nil {
-		s.leave()
-		return nil, err
-	}
-	return s, nil
-}
-
-// livePublisher reports whether a publisher entry is held by a live
-// process (joining, active, or being cleaned by a live cleaner).
-func (ch *Channel) livePublisher() bool {
-	lo, hi := slotRange(rolePublisher, ch.cfg)
-	for i := lo; i < hi; i++ {
-		if psState(ch.state(i)) != psFree && ch.alive(i) {
-			return true
-		}
-	}
-	return false
-}
-
-func (ch *Channel) publishersPresent() bool {
-	lo, hi := slotRange(rolePublisher, ch.cfg)
-	for i := lo; i < hi; i++ {
-		if psState(ch.state(i)) != psFree {
-			return true
-		}
-	}
-	return false
 }
 
 // Loan returns a writable sample of n bytes in shared memory without
@@ -355,35 +173,6 @@ func (p *Publisher) unloan() {
 func (p *Publisher) checkLen(n int) error {
 	if n < 0 || n > p.ch.cfg.MaxMessage {
 		return fmt.Errorf("%w: %d bytes, MaxMessage is %d", ErrTooLarge, n, p.ch.cfg.MaxMessage)
-	}
-	return nil
-}
-
-// Discard gives a loaned sample up unpublished (pub/sub: the claimed room
-// becomes padding; work queue: the slot becomes a tombstone consumers
-// skip).
-func (s *Sample) Discard() error {
-	if s.state != sampleLoaned {
-		return ErrSampleState
-	}
-	if err := s.pub.ch.enterAt(s.pub.slot); err != nil {
-		return err
-	}
-	defer s.pub.ch.exitAt(s.pub.slot)
-	p := s.pub
-	if p.wq != nil {
-		p.busy.enter()
-		defer p.busy.exit()
-		return p.wqDiscard(s)
-	}
-	s.state = sampleDone
-	if p.lw != nil {
-		p.loaned = false
-		if p.dropLoan {
-			p.dropLoan = false
-			return nil
-		}
-		return p.logErr(p.lw.Abort())
 	}
 	return nil
 }
@@ -591,3 +380,86 @@ func (p *Publisher) closeInternal() error {
 }
 
 func (p *Publisher) leave() { p.ch.retire(p.e, p.w, p.slot, rolePublisher) }
+
+// SendBatch copies every message of msgs into the channel in order, as
+// Send would one by one, but wakes parked subscribers once for the batch.
+// It returns how many it sent (under DropNewest, dropped ones count as
+// sent). On a work queue it sends them one by one.
+func (p *Publisher) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if p.ch.cfg.Pattern != PubSub {
+		for i, m := range msgs {
+			if err := p.Send(ctx, m); err != nil {
+				return i, err
+			}
+		}
+		return len(msgs), nil
+	}
+	if err := p.ch.enterAt(p.slot); err != nil {
+		return 0, err
+	}
+	defer p.ch.exitAt(p.slot)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	done := 0
+	for done < len(msgs) {
+		if p.loaned {
+			return done, fmt.Errorf("%w: a loan is pending", ErrSampleState)
+		}
+		if p.shut.Load() {
+			return done, ErrClosed
+		}
+		for _, m := range msgs[done:] {
+			if uint(len(m)) > uint(p.ch.cfg.MaxMessage) {
+				return done, p.checkLen(len(m))
+			}
+		}
+		k, err := p.lw.TryWriteBatch(msgs[done:])
+		if k > 0 {
+			var bytes int
+			for _, m := range msgs[done : done+k] {
+				bytes += len(m)
+			}
+			p.afterPublishBatch(msgs[done:done+k], bytes)
+			done += k
+		}
+		if err != nil {
+			return done, p.logErr(err)
+		}
+		if done == len(msgs) {
+			break
+		}
+		// No room for the next one.
+		if p.ch.cfg.Policy == DropNewest {
+			p.drop()
+			done++
+			continue
+		}
+		if err := p.waitRoom(ctx, len(msgs[done])); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+func (p *Publisher) afterPublishBatch(msgs [][]byte, bytes int) {
+	ch := p.ch
+	if t := ch.tap; t != nil && t.active.Load() != 0 {
+		seq := p.lw.Seq() - uint64(len(msgs))
+		for _, m := range msgs {
+			seq++
+			t.copyOut(ch.cfg.pubIndex(p.slot), p.id(), seq, m)
+		}
+	}
+	p.seq = p.lw.Seq()
+	add64(u64(p.e, peMsgs), uint64(len(msgs)))
+	add64(u64(p.e, peBytes), uint64(bytes))
+	if p.nsent += uint64(len(msgs)); p.nsent >= activityEvery {
+		p.nsent = 0
+		u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
+		ch.maybeScan()
+	}
+}
