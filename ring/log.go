@@ -239,28 +239,6 @@ func storeOwn(p *atomic.Uint64, v uint64) {
 // fastStores: plain stores keep their order (amd64's TSO).
 const fastStores = runtime.GOARCH == "amd64"
 
-// publishLog is publish64 for the log's hot paths (a record's pos word, a
-// reader's position): where publish64 is a release store (fastPublish,
-// amd64 only) it is that same plain MOV, written inline instead of through
-// the assembly call (about 17 instructions a store with its ABI wrapper).
-// The compiler keeps it in place: Go's SSA threads every store through
-// one memory chain, so no earlier store moves after it, and the scheduler
-// places every load of the memory state it replaces before it; calls (the
-// payload's memmove) are barriers. The hardware keeps x86-TSO's order
-// (internal/atomicx).
-func publishLog(p *atomic.Uint64, v uint64) {
-	if fastPublish && !raceEnabled {
-		*(*uint64)(unsafe.Pointer(p)) = v
-		return
-	}
-	publishSlow(p, v)
-}
-
-// publishSlow is publish64 out of line, so that publishLog inlines.
-//
-//go:noinline
-func publishSlow(p *atomic.Uint64, v uint64) { publish64(p, v) }
-
 func (l *Log) verWord() *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(l.c), logVerWordOff))
 }
@@ -687,7 +665,7 @@ func (w *LogWriter) commit(n int, flags uint16, meta uint32) error {
 	h[2] = uint64(n) | w.claimSize<<32
 	h[3] = logData | uint64(flags)<<16 | uint64(meta)<<32
 	hook(stepProducerWritten)
-	publishLog(l.posWord(off), w.claimPos+1)
+	publish64(l.posWord(off), w.claimPos+1)
 	hook(stepProducerPublished)
 	w.seq++
 	w.pending = false
@@ -833,7 +811,7 @@ func (w *LogWriter) writeRun(msgs [][]byte) int {
 		h[2] = n | size<<32
 		h[3] = tag
 		hook(stepProducerWritten)
-		publishLog(l.posWord(off), p+1)
+		publish64(l.posWord(off), p+1)
 		hook(stepProducerPublished)
 		p += size
 		seq++
@@ -1197,7 +1175,7 @@ func (r *LogReader) Release(pos uint64) error {
 	}
 	hook(stepConsumerCopied)
 	r.published = pos
-	publishLog(&r.slot.pos, pos)
+	publish64(&r.slot.pos, pos)
 	hook(stepConsumerReleased)
 	if c, e := r.l.c, &r.l.c.notFull; c.mayWake(e) {
 		c.wake(e)
@@ -1288,7 +1266,7 @@ func (w *LogWriter) Append(msg []byte, meta uint32) (bool, error) {
 	h[2] = n | size<<32
 	h[3] = logData | uint64(meta)<<32
 	hook(stepProducerWritten)
-	publishLog(l.posWord(off), t+1)
+	publish64(l.posWord(off), t+1)
 	hook(stepProducerPublished)
 	w.tail = end
 	w.seq = seq + 1
@@ -1353,7 +1331,7 @@ func (r *LogReader) ReleaseCursor() {
 	}
 	hook(stepConsumerCopied)
 	r.published = pos
-	publishLog(&r.slot.pos, pos)
+	publish64(&r.slot.pos, pos)
 	hook(stepConsumerReleased)
 	if c, e := r.l.c, &r.l.c.notFull; c.mayWake(e) {
 		c.wake(e)

@@ -138,8 +138,12 @@ func (c *control) handOver() {
 // it would report every message a ring in Go memory carries as a race.
 //
 // On amd64 the release store is a plain MOV written inline (no call into
-// atomicx's assembly: about 17 instructions with its ABI wrapper); the
-// argument that the compiler keeps it in place is publishLog's.
+// atomicx's assembly: about 17 instructions with its ABI wrapper). The
+// compiler keeps it in place: Go's SSA threads every store through one
+// memory chain, so no earlier store moves after it, and the scheduler
+// places every load of the memory state it replaces before it; calls (a
+// payload's memmove) are barriers. The hardware keeps x86-TSO's order
+// (internal/atomicx).
 func publish64(p *atomic.Uint64, v uint64) {
 	if fastPublish && !raceEnabled {
 		*(*uint64)(unsafe.Pointer(p)) = v
