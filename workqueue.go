@@ -180,6 +180,7 @@ func (p *Publisher) joinQueue(w uint64) error {
 	}
 	n := p.ch.cfg.MaxLoans
 	q := &wqProducer{r: r, send: r.Producer(), smp: make([]Sample, n), loaned: make([]bool, n)}
+	p.cMsgs, p.cBytes = u64(p.e, peMsgs), u64(p.e, peBytes)
 	for i := range n {
 		q.hs = append(q.hs, r.Producer())
 		q.free = append(q.free, n-1-i)
@@ -295,12 +296,13 @@ func (p *Publisher) wqUnloan(i int) {
 	p.unloan()
 }
 
-// wqCount counts a message of n bytes sent.
+// wqCount counts a message of n bytes sent (owner-only counters: bump).
 func (p *Publisher) wqCount(n int) {
-	add64(u64(p.e, peMsgs), 1)
-	add64(u64(p.e, peBytes), uint64(n))
-	if p.nsent++; p.nsent%activityEvery == 1 {
-		atomicx.StoreRelease64(u64(p.e, peActive), uint64(time.Now().UnixNano()))
+	bump(p.cMsgs, 1)
+	bump(p.cBytes, uint64(n))
+	if p.nsent++; p.nsent >= activityEvery {
+		p.nsent = 0
+		u64(p.e, peActive).Store(uint64(time.Now().UnixNano()))
 		p.ch.maybeScan()
 	}
 }
@@ -394,6 +396,7 @@ func (s *Subscriber) joinQueue(w uint64) error {
 	}
 	n := s.ch.cfg.MaxHeld
 	q := &wqConsumer{r: r, into: r.Consumer(), smp: make([]Sample, n), held: make([]bool, n)}
+	s.cMsgs, s.cBytes = u64(s.e, peMsgs), u64(s.e, peBytes)
 	for i := range n {
 		q.hs = append(q.hs, r.Consumer())
 		q.free = append(q.free, n-1-i)
@@ -450,14 +453,7 @@ func (s *Subscriber) wqErr(err error) error {
 	return err
 }
 
-func (s *Subscriber) wqCount(n int) {
-	add64(u64(s.e, peMsgs), 1)
-	add64(u64(s.e, peBytes), uint64(n))
-	if s.nrecv++; s.nrecv%activityEvery == 1 {
-		atomicx.StoreRelease64(u64(s.e, peActive), uint64(time.Now().UnixNano()))
-		s.ch.maybeScan()
-	}
-}
+func (s *Subscriber) wqCount(n int) { s.count(1, n) }
 
 // wqRelease is Release on a work queue: the slot is freed.
 func (s *Subscriber) wqRelease(smp *Sample) error {

@@ -107,11 +107,13 @@ func (r *MPMC) claimAt(i int) *mpmcClaim {
 
 func claimRole(tag uint64) uint64 { return tag >> claimRoleShift & claimRoleMask }
 
-// record stores the intent to claim n positions from pos. The release
-// store cannot pass the compare-and-swap that follows it (a locked
-// instruction on amd64, a store-release/load-acquire pair on arm64).
+// record stores the intent to claim n positions from pos with publish64
+// (a release store: the inline MOV on amd64, else sequentially
+// consistent). It cannot pass the compare-and-swap that follows it (a
+// locked instruction on amd64; on other architectures the store is
+// sequentially consistent).
 func (cl *mpmcClaim) record(pos uint64, n int) {
-	atomicx.StoreRelease64(&cl.intent, uint64(n)<<intentPosBits|pos&intentPosMask)
+	publish64(&cl.intent, uint64(n)<<intentPosBits|pos&intentPosMask)
 	if mpmcHook != nil {
 		mpmcHook(stepIntent(cl))
 	}
