@@ -94,15 +94,23 @@ func TestSubscriberWriteFaults(t *testing.T) {
 // writes its loans and the copying receives work.
 func TestSubscriberPayloadReadOnly(t *testing.T) {
 	ctx := ctxT(t)
+	eachBackend(t, func(t *testing.T, name string, b shmkit.Backend) {
+		for _, p := range []shmkit.Policy{shmkit.Block, shmkit.DropOldest} {
+			readOnlyRound(t, ctx, name, b, p)
+		}
+	})
+}
+
+// eachBackend runs f as a subtest for every backend, with a name for a
+// channel there (a path in a temporary directory for File).
+func eachBackend(t *testing.T, f func(t *testing.T, name string, b shmkit.Backend)) {
 	for _, b := range []shmkit.Backend{shmkit.POSIX, shmkit.SysV, shmkit.File, shmkit.Memfd} {
 		t.Run(b.String(), func(t *testing.T) {
 			name := chanName(t)
 			if b == shmkit.File {
 				name = filepath.Join(t.TempDir(), "chan")
 			}
-			for _, p := range []shmkit.Policy{shmkit.Block, shmkit.DropOldest} {
-				readOnlyRound(t, ctx, name, b, p)
-			}
+			f(t, name, b)
 		})
 	}
 }
@@ -218,45 +226,39 @@ func BenchmarkChannelOpenClose(b *testing.B) {
 // while the producer writes its loans in place.
 func TestConsumerPayloadReadOnly(t *testing.T) {
 	ctx := ctxT(t)
-	for _, b := range []shmkit.Backend{shmkit.POSIX, shmkit.SysV, shmkit.File, shmkit.Memfd} {
-		t.Run(b.String(), func(t *testing.T) {
-			name := chanName(t)
-			if b == shmkit.File {
-				name = filepath.Join(t.TempDir(), "chan")
-			}
-			ch, err := shmkit.Create(name, shmkit.Config{Backend: b, Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 8})
+	eachBackend(t, func(t *testing.T, name string, b shmkit.Backend) {
+		ch, err := shmkit.Create(name, shmkit.Config{Backend: b, Pattern: shmkit.WorkQueue, MaxMessage: 64, RingDepth: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		pr, err := ch.Producer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		co, err := ch.Consumer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 { // more than a lap of the ring
+			loan, err := pr.Loan(8)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ch.Close()
-			pr, err := ch.Producer()
-			if err != nil {
+			copy(loan.Bytes(), fmt.Sprintf("payload%d", i%10))
+			if err := pr.Publish(ctx, loan); err != nil {
 				t.Fatal(err)
 			}
-			co, err := ch.Consumer()
-			if err != nil {
+			smp, err := co.Receive(ctx)
+			if err != nil || string(smp.Bytes()) != fmt.Sprintf("payload%d", i%10) {
+				t.Fatalf("%v message %d: %q, %v", b, i, smp.Bytes(), err)
+			}
+			if i%7 == 0 && !writeFaults(smp.Bytes()) {
+				t.Fatalf("%v: writing into a received work queue sample did not fault", b)
+			}
+			if err := smp.Release(); err != nil {
 				t.Fatal(err)
 			}
-			for i := range 20 { // more than a lap of the ring
-				loan, err := pr.Loan(8)
-				if err != nil {
-					t.Fatal(err)
-				}
-				copy(loan.Bytes(), fmt.Sprintf("payload%d", i%10))
-				if err := pr.Publish(ctx, loan); err != nil {
-					t.Fatal(err)
-				}
-				smp, err := co.Receive(ctx)
-				if err != nil || string(smp.Bytes()) != fmt.Sprintf("payload%d", i%10) {
-					t.Fatalf("%v message %d: %q, %v", b, i, smp.Bytes(), err)
-				}
-				if i%7 == 0 && !writeFaults(smp.Bytes()) {
-					t.Fatalf("%v: writing into a received work queue sample did not fault", b)
-				}
-				if err := smp.Release(); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
