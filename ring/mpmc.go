@@ -465,7 +465,9 @@ func (r *MPMC) claimGet(cl *mpmcClaim, room int) (pos uint64, tomb, ok bool, err
 			if cl != nil {
 				cl.clear()
 			}
-			pos = r.head()
+			if pos, err = r.headAfterLoss(pos, t); err != nil {
+				return 0, false, false, err
+			}
 			continue
 		}
 		if d < 0 {
@@ -486,6 +488,19 @@ func (r *MPMC) claimGet(cl *mpmcClaim, room int) (pos uint64, tomb, ok bool, err
 // head loads the dequeue index. Only a hostile peer sets its closed bit;
 // masking it keeps positions in the range producers use.
 func (r *MPMC) head() uint64 { return r.c.head.Load() &^ mpmcClosed }
+
+// headAfterLoss is the dequeue index to try next after a consumer's
+// compare-and-swap from pos (whose slot showed turn t) failed: another
+// consumer took pos. An index word with the closed bit set (a hostile
+// peer's) fails every compare-and-swap from a masked position, which would
+// loop for ever: ErrCorrupt.
+func (r *MPMC) headAfterLoss(pos, t uint64) (uint64, error) {
+	h := r.c.head.Load()
+	if h&mpmcClosed != 0 {
+		return 0, r.corrupt("dequeue (closed bit on the dequeue index)", pos, t)
+	}
+	return h, nil
+}
 
 // claimGetRun claims up to k consecutive published positions with one
 // compare-and-swap, stopping before a message longer than the capacity of
@@ -534,7 +549,10 @@ func (r *MPMC) claimGetRun(cl *mpmcClaim, bufs [][]byte) (uint64, int, error) {
 				cl.clear()
 			}
 			k = min(len(bufs), mpmcMaxRun)
-			pos = r.head()
+			var err error
+			if pos, err = r.headAfterLoss(pos, t); err != nil {
+				return 0, 0, err
+			}
 			continue
 		}
 		if d < 0 {

@@ -901,3 +901,36 @@ func TestMPMCAbort(t *testing.T) {
 		}
 	}
 }
+
+// TestMPMCHeadClosedBit: a dequeue index with the closed bit set (only a
+// hostile peer writes it) is ErrCorrupt for every consumer call, not a
+// compare-and-swap loop that never ends (FuzzQueue found the hang).
+func TestMPMCHeadClosedBit(t *testing.T) {
+	r, _ := newTestMPMC(t, 4, 16, WithClaimSlots(2))
+	p, c := r.Producer(), r.Consumer()
+	for range 2 {
+		if ok, err := p.TryEnqueue([]byte("x")); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	r.c.head.Or(mpmcClosed)
+	buf := make([]byte, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, _, err := c.TryDequeue(buf); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("TryDequeue: %v, want ErrCorrupt", err)
+		}
+		if _, _, err := c.TryPeek(); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("TryPeek: %v, want ErrCorrupt", err)
+		}
+		if _, err := c.TryDequeueBatch([][]byte{buf, buf}); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("TryDequeueBatch: %v, want ErrCorrupt", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a consumer call looped on the corrupt dequeue index")
+	}
+}
