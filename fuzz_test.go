@@ -248,15 +248,15 @@ func TestCorruptLog(t *testing.T) {
 // FuzzQueue overwrites a work queue's ring (indices, events, slots, claim
 // records) with arbitrary bytes, as a hostile or broken peer could, and
 // runs a consumer's and a producer's calls on it: each returns, none
-// panics.
+// panics. The channel is a memfd one: the fuzzing engine kills its
+// workers without running deferred calls, and a named segment would stay
+// behind in /dev/shm.
 func FuzzQueue(f *testing.F) {
-	name := fmt.Sprintf("shmkit-fuzzq-%d", os.Getpid())
-	ch, err := Create(name, Config{Pattern: WorkQueue, MaxMessage: 16, RingDepth: 4, MaxPublishers: 1, MaxSubscribers: 1,
+	ch, err := Create("fuzzq", Config{Backend: Memfd, Pattern: WorkQueue, MaxMessage: 16, RingDepth: 4, MaxPublishers: 1, MaxSubscribers: 1,
 		MaxLoans: 1, MaxHeld: 2, Policy: DropNewest})
 	if err != nil {
 		f.Fatal(err)
 	}
-	defer Remove(name, WithForce())
 	defer ch.Close()
 	cons, _ := ch.Consumer()
 	prod, _ := ch.Producer()
