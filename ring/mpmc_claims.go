@@ -182,8 +182,10 @@ func intentRange(in, ref uint64) (uint64, uint64) {
 // claiming, which lasts instructions; a live handle that won that position
 // and holds it in Reserve or Peek until Commit or Release; or a dead owner
 // not yet passed to Repair: pass every dead owner, in this call or
-// another); it returns
-// ctx.Err() when ctx ends first, and can be called again. A ring without
+// another); it returns ctx.Err() when ctx ends first, and can be called
+// again. Every call also finishes the records an earlier call marked dead
+// and could not finish before its ctx ended (their messages go to this
+// call's lost), so a later repair of any owner frees them. A ring without
 // claim slots returns ErrConfig.
 func (r *MPMC) Repair(ctx context.Context, lost func(msg []byte), owners ...uint32) (int, error) {
 	if r.nclaims == 0 {
@@ -209,8 +211,8 @@ func (r *MPMC) Repair(ctx context.Context, lost func(msg []byte), owners ...uint
 		for i := range r.nclaims {
 			cl := r.claimAt(i)
 			t := cl.tag.Load()
-			if claimRole(t) == 0 || t&claimDead == 0 || !slices.Contains(owners, uint32(t&claimOwnerMask)) {
-				continue
+			if claimRole(t) == 0 || t&claimDead == 0 {
+				continue // free, or alive: every dead record is finished here, this call's owners' and any an earlier call left
 			}
 			in := cl.intent.Load()
 			if cl.tag.Load() != t {

@@ -672,9 +672,13 @@ func TestMPMCRepairWaitsForLive(t *testing.T) {
 	if r.turn(0).Load() != 0 {
 		t.Fatal("position 0 touched")
 	}
-	// Once owner 3 is known dead too, position 0 is tombstoned.
+	// Once owner 3 is known dead too, position 0 is tombstoned, and the
+	// record owner 2's repair left marked dead is finished with it.
 	if n, err := r.Repair(ctx, nil, 3); n != 1 || err != nil {
 		t.Fatal(n, err)
+	}
+	if held := r.ClaimsHeld(); held != 0 {
+		t.Fatalf("%d claim records taken after owner 3's repair, want 0 (owner 2's left over)", held)
 	}
 	if n, err := r.Repair(ctx, nil, 2); n != 0 || err != nil {
 		t.Fatal(n, err)
