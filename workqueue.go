@@ -280,12 +280,12 @@ func (p *Publisher) wqPublish(s *Sample) error {
 // turn's release store (Commit), read by the one consumer that claims the
 // slot after that, never written while anyone reads it.
 func (p *Publisher) wqStamp(slot []byte, seq uint64, n int) {
-	h := slot[:wqHeader:wqHeader]
+	h, id := slot[:wqHeader:wqHeader], p.id()
 	binary.LittleEndian.PutUint64(h[wqSeq:], seq)
-	binary.LittleEndian.PutUint32(h[wqPublisher:], uint32(p.id()))
+	binary.LittleEndian.PutUint32(h[wqPublisher:], uint32(id))
 	binary.LittleEndian.PutUint32(h[wqZero:], 0)
 	if t := p.ch.tap; t != nil && t.active.Load() != 0 {
-		t.copyOut(p.ch.cfg.pubIndex(p.slot), p.id(), seq, slot[wqHeader:wqHeader+n])
+		t.copyOut(p.ch.cfg.pubIndex(p.slot), id, seq, slot[wqHeader:wqHeader+n])
 	}
 }
 

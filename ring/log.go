@@ -1173,6 +1173,13 @@ func (r *LogReader) Release(pos uint64) error {
 	if pos < r.published || pos > r.next {
 		return fmt.Errorf("%w: release to %d, published %d, cursor %d", ErrOrder, pos, r.published, r.next)
 	}
+	r.publishPos(pos)
+	return nil
+}
+
+// publishPos stores pos in the reader's line (Release, ReleaseCursor) and
+// wakes a writer parked for room (one load while none is).
+func (r *LogReader) publishPos(pos uint64) {
 	hook(stepConsumerCopied)
 	r.published = pos
 	publish64(&r.slot.pos, pos)
@@ -1180,7 +1187,6 @@ func (r *LogReader) Release(pos uint64) error {
 	if c, e := r.l.c, &r.l.c.notFull; c.mayWake(e) {
 		c.wake(e)
 	}
-	return nil
 }
 
 // TryRead copies the next message into buf and publishes the position past
@@ -1197,30 +1203,11 @@ func (r *LogReader) TryRead(buf []byte) (LogRecord, bool, error) {
 		_ = r.Release(r.next)
 		return LogRecord{Data: buf[:m], Pos: p, End: r.next, Seq: h.seq, Flags: h.flags, Meta: h.meta}, true, nil
 	}
-	for {
-		st := r.save()
-		rec, ok, err := r.TryNext()
-		if !ok || err != nil {
-			return rec, false, err
-		}
-		if len(rec.Data) > len(buf) {
-			r.restore(st, rec)
-			return LogRecord{}, false, fmt.Errorf("%w: message of %d bytes, buffer of %d", ErrShortBuffer, len(rec.Data), len(buf))
-		}
-		rec.Data = buf[:copy(buf, rec.Data)]
-		if r.l.policy == LogDropOldest {
-			if t, over := r.overrun(rec.Pos); over {
-				// Overwritten while copied: it and what it reported
-				// missed are reported with the next message.
-				r.seq = rec.Seq - rec.Missed
-				r.missed -= rec.Missed
-				r.resync(t)
-				continue
-			}
-		}
+	rec, ok, err := r.TryRead0(buf)
+	if ok && err == nil {
 		_ = r.Release(rec.End)
-		return rec, true, nil
 	}
+	return rec, ok, err
 }
 
 // Append copies msg into a new record committed with meta (flags 0) and
@@ -1325,16 +1312,8 @@ func (r *LogReader) CopyFast(buf []byte) (n int, seq uint64, meta uint32, ok boo
 // it read. One store to its own line (none when the position is there
 // already), then the wake-up check for a writer parked for room.
 func (r *LogReader) ReleaseCursor() {
-	pos := r.next
-	if pos == r.published {
-		return
-	}
-	hook(stepConsumerCopied)
-	r.published = pos
-	publish64(&r.slot.pos, pos)
-	hook(stepConsumerReleased)
-	if c, e := r.l.c, &r.l.c.notFull; c.mayWake(e) {
-		c.wake(e)
+	if r.next != r.published {
+		r.publishPos(r.next)
 	}
 }
 
