@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit"
+	"github.com/shmkit/shmkit/internal/procfs"
 )
 
 // collect receives on s until ErrPeerGone, checking each publisher's
@@ -355,6 +356,13 @@ func TestDeathDetectionBound(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) returns before the child has stopped: one still running
+	// would take the first message and quit over its length, and then
+	// nothing pins the log. Wait for the kernel to report it stopped.
+	waitFor(t, "the subscriber to stop", func() bool {
+		_, st, err := procfs.Stat(cmd.Process.Pid)
+		return err == nil && st == 'T'
+	})
 	for n := 0; ; n++ {
 		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 		err := pub.Send(short, []byte("x"))
