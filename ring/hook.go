@@ -12,6 +12,7 @@ const (
 	stepConsumerCopied                    // message read, its room not yet handed back
 	stepConsumerReleased                  // room handed back, producer not yet woken
 	stepProducerClaimed                   // log: claim published (tail stored), nothing written
+	stepProducerPadded                    // log: padding to the lap's end published, the record not yet claimed
 	stepLast                              // number of steps + 1
 )
 

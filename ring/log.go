@@ -601,12 +601,17 @@ func (w *LogWriter) claimSlow(n int) ([]byte, bool, error) {
 		// the old lap, where Recover looks for the unfinished record.
 		// (Claimed together with the record, the tail was already in the
 		// new lap, Recover closed off only the record, and readers stayed
-		// at the unwritten padding for ever.) The message number counts
-		// as claimed from here: a death before the record is a lost
-		// message, as any stuck claim.
-		w.setClaimed(w.seq+1, t+pad)
+		// at the unwritten padding for ever.) The claimed count stays
+		// w.seq: a reader that joins at this tail reads the record next,
+		// and it carries w.seq. (Counting it claimed here made such a
+		// joiner expect w.seq+1 and take the record for corrupt.) A
+		// writer killed before publishing the padding is a stuck claim
+		// to Recover, which uses the number up: readers count one
+		// message missed that was never written, never one too few.
+		w.setClaimed(w.seq, t+pad)
 		putLogHeader(l.data, off, logRec{seq: w.seq, size: pad, typ: logPad})
 		publish64(l.posWord(off), t+1)
+		hook(stepProducerPadded)
 		t, off = t+pad, 0
 	}
 	w.claim(t, size, size, n)

@@ -240,7 +240,7 @@ func testLogCrashWriter(t *testing.T, batch int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := []step{stepProducerClaimed, stepProducerWritten, stepProducerPublished, stepProducerNotified}
+	steps := []step{stepProducerPadded, stepProducerClaimed, stepProducerWritten, stepProducerPublished, stepProducerNotified}
 	plans := crashPlans(3, steps, crashRandom())
 	n := uint64(1000 * len(plans))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -248,7 +248,7 @@ func testLogCrashWriter(t *testing.T, batch int) {
 	var cursor atomic.Uint64
 	done := make(chan error, 1)
 	var dups atomic.Uint64
-	go func() {
+	goInArea(t, cancel, func() {
 		buf := make([]byte, logTestMax)
 		var next uint64
 		for {
@@ -287,7 +287,7 @@ func testLogCrashWriter(t *testing.T, batch int) {
 				return
 			}
 		}
-	}()
+	})
 	for _, p := range plans {
 		runCrashChild(t, a, "log-write", p, fmt.Sprintf("RING_N=%d", n), fmt.Sprintf("RING_BATCH=%d", batch))
 		if p.step == 0 && p.delay == 0 {
@@ -334,7 +334,7 @@ func TestLogCrashReader(t *testing.T) {
 	defer cancel()
 	stop := make(chan struct{})
 	wrote := make(chan uint64, 1)
-	go func() {
+	goInArea(t, cancel, func() {
 		w := l.Writer()
 		var i uint64
 		defer func() { w.Close(); wrote <- i }()
@@ -348,9 +348,9 @@ func TestLogCrashReader(t *testing.T) {
 				return
 			}
 		}
-	}()
+	})
 	survivor := make(chan error, 1)
-	go func() {
+	goInArea(t, cancel, func() {
 		buf := make([]byte, logTestMax)
 		for next := uint64(0); ; next++ {
 			rec, err := r.Read(ctx, buf)
@@ -367,7 +367,7 @@ func TestLogCrashReader(t *testing.T) {
 				return
 			}
 		}
-	}()
+	})
 	for k, p := range plans {
 		owner := uint32(k + 1)
 		if p.step == 0 && p.delay == 0 {

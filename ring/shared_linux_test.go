@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -113,4 +114,17 @@ func waitCmd(tb testing.TB, cmd *exec.Cmd) {
 func childFail(format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "child: "+format+"\n", args...)
 	return 1
+}
+
+// goInArea runs f in a goroutine that uses the shared area, and makes the
+// test's cleanup cancel (the ctx f waits with) and wait for f before the
+// area is unmapped: a test that fails while f is parked in the area then
+// reports its failure, instead of faulting on the unmapped futex word.
+func goInArea(tb testing.TB, cancel context.CancelFunc, f func()) {
+	done := make(chan struct{})
+	tb.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		f()
+	}()
 }
