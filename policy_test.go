@@ -485,6 +485,12 @@ func TestPoolWorstCase(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Block: a send that waited for room: %v, want its deadline", err)
 			}
+			st, _ := small.Stats()
+			for _, ps := range st.Participants {
+				if ps.Role == shmkit.RoleProducer && ps.Blocked < 40*time.Millisecond {
+					t.Fatalf("Block: the producer's Blocked is %v after a 50 ms wait", ps.Blocked)
+				}
+			}
 		}
 	}
 }

@@ -40,6 +40,7 @@ type Publisher struct {
 	busy     busyMark // a fast-path call is inside the mapping (busy.go)
 	slot     int
 	w        uint64
+	idv      int // id(): its slot and generation, fixed at activation
 	e        []byte
 	mu       sync.Mutex // work queue: serialises its calls' bookkeeping; both: Close
 	seq      uint64
@@ -83,6 +84,7 @@ func (ch *Channel) publisher() (*Publisher, error) {
 	if p.w, err = ch.activate(i, w); err != nil {
 		return nil, err
 	}
+	p.idv = ch.cfg.pubIndex(p.slot) | psGen(p.w)<<8
 	p.tagLog()
 	if err := ch.register(p); err != nil {
 		p.leave()
@@ -325,7 +327,7 @@ func (p *Publisher) sendSlow(ctx context.Context, msg []byte) (err error) {
 func (p *Publisher) ID() int { return p.id() }
 
 // id is the publisher identity samples carry: index | generation<<8.
-func (p *Publisher) id() int { return p.ch.cfg.pubIndex(p.slot) | psGen(p.w)<<8 }
+func (p *Publisher) id() int { return p.idv }
 
 func (p *Publisher) isDone() bool {
 	p.mu.Lock()

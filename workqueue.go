@@ -324,34 +324,51 @@ func (p *Publisher) wqSend(ctx context.Context, msg []byte) error {
 	if err := p.checkLen(n); err != nil {
 		return err
 	}
-	q := p.wq
+	if p.shut.Load() {
+		return ErrClosed
+	}
+	if ok, err := p.wqTrySend(msg); ok || err != nil {
+		return err
+	}
+	return p.wqSendSlow(ctx, msg)
+}
+
+// wqTrySend puts msg into the queue if it has a free slot now.
+func (p *Publisher) wqTrySend(msg []byte) (bool, error) {
+	n := len(msg)
+	b, ok, err := p.wq.send.TryReserve()
+	if !ok {
+		return false, p.wqErr(err)
+	}
+	at("send.reserve")
+	p.seq++
+	copy(b[wqHeader:wqHeader+n], msg)
+	p.wqStamp(b, p.seq, n)
+	if err := p.wq.send.Commit(wqHeader + n); err != nil {
+		return false, p.wqErr(err)
+	}
+	p.wqCount(n)
+	return true, nil
+}
+
+// wqSendSlow is wqSend once the queue was full: under DropNewest the
+// message is dropped, else it waits for room (its defer lives here, off
+// the fast path: busy.go).
+func (p *Publisher) wqSendSlow(ctx context.Context, msg []byte) error {
+	if p.ch.cfg.Policy == DropNewest {
+		add64(u64(p.e, peDrops), 1)
+		return nil
+	}
 	var since time.Time
 	defer p.countBlocked(&since)
 	for {
+		if err := p.wqWaitRoom(ctx, &since); err != nil {
+			return err
+		}
 		if p.shut.Load() {
 			return ErrClosed
 		}
-		b, ok, err := q.send.TryReserve()
-		if ok {
-			at("send.reserve")
-			p.seq++
-			copy(b[wqHeader:wqHeader+n], msg)
-			p.wqStamp(b, p.seq, n)
-			err = q.send.Commit(wqHeader + n)
-			if err != nil {
-				return p.wqErr(err)
-			}
-			p.wqCount(n)
-			return nil
-		}
-		if err != nil {
-			return p.wqErr(err)
-		}
-		if p.ch.cfg.Policy == DropNewest {
-			add64(u64(p.e, peDrops), 1)
-			return nil
-		}
-		if err := p.wqWaitRoom(ctx, &since); err != nil {
+		if ok, err := p.wqTrySend(msg); ok || err != nil {
 			return err
 		}
 	}
