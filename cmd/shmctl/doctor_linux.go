@@ -6,11 +6,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/shmkit/shmkit/internal/memfd"
 	"os"
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/memfd"
 
 	"github.com/dustin/go-humanize"
 	"golang.org/x/sys/unix"
