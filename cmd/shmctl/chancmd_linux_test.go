@@ -93,7 +93,7 @@ func TestCreateChannelOpen(t *testing.T) {
 	if _, errOut, code := shmctl(t, "create", "--channel", name); code != exitError || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("create of an existing channel: exit %d, %q", code, errOut)
 	}
-	mustShmctl(t, "rm", name)
+	mustRm(t, name)
 	if exists(segment.POSIX, name) {
 		t.Fatal("rm left the channel")
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/proctest"
 	"github.com/shmkit/shmkit/segment"
@@ -90,6 +91,25 @@ func mustShmctl(t *testing.T, args ...string) string {
 	return out
 }
 
+// mustRm runs `shmctl rm` until it removes the segment. rm refuses (exit
+// 3) a segment in use, and a process listing segments meanwhile (another
+// test's `shmctl ls`, segment.List) maps or attaches each one for a
+// moment: it tries again for up to 10 s while refused.
+func mustRm(t *testing.T, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, errOut, code := shmctl(t, append([]string{"rm"}, args...)...)
+		if code == 0 {
+			return
+		}
+		if code != exitInUse || time.Now().After(deadline) {
+			t.Fatalf("shmctl rm %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestCreateListInspectRemove(t *testing.T) {
 	dir := t.TempDir()
 	for _, b := range []string{"posix", "sysv", "file"} {
@@ -140,7 +160,7 @@ func TestCreateListInspectRemove(t *testing.T) {
 				t.Fatalf("inspect:\n%s", text)
 			}
 
-			mustShmctl(t, "rm", target, "--backend", b)
+			mustRm(t, target, "--backend", b)
 			if _, errOut, code := shmctl(t, "inspect", target, "--backend", b); code == 0 ||
 				!strings.Contains(errOut, "does not exist") {
 				t.Fatalf("inspect after rm: exit %d, %q", code, errOut)
