@@ -22,9 +22,10 @@ func ctxErr(ctx context.Context) error {
 
 // fencer is a ring whose event a wait parks on. ring.Log and ring.MPMC
 // publish with plain release stores, so a waiter counted as a sleeper
-// fences before each re-check of its condition (FenceRecheck; false:
-// treat the condition as true) and bounds each sleep while the ring's
-// fence mode is pending (ParkBound): ring/wait.go, "the asymmetric fence".
+// fences before the re-check of its condition that decides whether it
+// sleeps (FenceRecheck, as futex.Waiter.Fence; false: treat the condition
+// as true) and bounds each sleep while the ring's fence mode is pending
+// (ParkBound): ring/wait.go, "the asymmetric fence".
 type fencer interface {
 	ParkBound() time.Duration
 	FenceRecheck(e *futex.Event) bool
@@ -124,13 +125,21 @@ func waitOn(ctx context.Context, chs []*Channel, evs []*futex.Event, rings []fen
 	// while it spins, at every wake-up once parked. (A clock read inside
 	// cond, every 64th call, came once per 32 re-checks when parked: the
 	// dead were noticed 32 intervals late.)
-	full := func() bool {
-		for i, r := range rings {
-			if r != nil && !r.FenceRecheck(evs[i]) {
-				return true
+	full := func() bool { return cond() || closing() || ended.Load() }
+	// The rings' fences come only in the re-check the waiter makes once
+	// counted as a sleeper (futex.Waiter.Fence). In full they ran at every
+	// poll of a spinning waiter whenever another waiter slept on the same
+	// event: a membarrier system call per poll for the subscribers of a
+	// fan-out, three quarters of their CPU time.
+	if len(rings) > 0 {
+		w.Fence = func() bool {
+			for i, r := range rings {
+				if r != nil && !r.FenceRecheck(evs[i]) {
+					return false
+				}
 			}
+			return true
 		}
-		return cond() || closing() || ended.Load()
 	}
 	until := time.Now().Add(interval)
 	var expired bool

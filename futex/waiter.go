@@ -173,6 +173,13 @@ type Waiter struct {
 	// DefaultRecheck; a negative value sleeps until woken (a lost wake-up
 	// then costs the rest of the caller's context).
 	Recheck time.Duration
+	// Fence, when set, is called by a parking waiter after it has counted
+	// itself as a sleeper on its Events and armed them, when cond is false,
+	// before it checks cond once more and sleeps: the waiter's half of an
+	// asymmetric fence (package ring), which then costs nothing while the
+	// waiter spins, nor when cond already holds. False reports that the
+	// fence failed: the wait ends as if cond held (a spurious wake-up).
+	Fence func() bool
 }
 
 // pollsPerClockCheck is how many condition polls run between reads of the
@@ -221,7 +228,23 @@ func (w Waiter) wait(ctx context.Context, e *Event, cond func() bool, until time
 	if done, err := w.spin(ctx, cond, until); done || err != nil {
 		return err
 	}
-	return e.park(ctx, cond, w.recheck(), until)
+	return e.park(ctx, cond, w.armed(cond), w.recheck(), until)
+}
+
+// armed is the check a parking waiter makes once counted as a sleeper and
+// armed: cond, and while it is false the Fence and cond again (a true
+// cond needs no fence: what it saw is there).
+func (w Waiter) armed(cond func() bool) func() bool {
+	if w.Fence == nil {
+		return cond
+	}
+	fence := w.Fence
+	return func() bool {
+		if cond() {
+			return true
+		}
+		return !fence() || cond()
+	}
 }
 
 // WaitAny is Wait over several Events: it returns nil as soon as cond
@@ -244,9 +267,10 @@ func (w Waiter) waitAny(ctx context.Context, evs []*Event, cond func() bool, unt
 	if done, err := w.spin(ctx, cond, until); done || err != nil {
 		return err
 	}
-	err := parkAny(ctx, evs, cond, w.recheck(), until)
+	armed := w.armed(cond)
+	err := parkAny(ctx, evs, cond, armed, w.recheck(), until)
 	if errors.Is(err, errNoWaitv) {
-		return parkEach(ctx, evs, cond, w.recheck(), until)
+		return parkEach(ctx, evs, cond, armed, w.recheck(), until)
 	}
 	return err
 }
@@ -274,6 +298,7 @@ func (w Waiter) spin(ctx context.Context, cond func() bool, until time.Time) (do
 			}
 			if w.Strategy == Yield {
 				osYield()
+			} else {
 			}
 			if i%pollsPerClockCheck == 0 {
 				if ctxDone != nil {
@@ -320,7 +345,7 @@ func (w Waiter) spin(ctx context.Context, cond func() bool, until time.Time) (do
 // the no-lost-wake-up argument of park holds for each Event separately (a
 // Notify on any one either sees this sleeper and an armed seq, and wakes
 // the futex_waitv, or its condition was already seen by the re-check).
-func parkAny(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration, until time.Time) error {
+func parkAny(ctx context.Context, evs []*Event, cond, armed func() bool, recheck time.Duration, until time.Time) error {
 	if ctx.Done() != nil {
 		bumped := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
@@ -350,7 +375,7 @@ func parkAny(ctx context.Context, evs []*Event, cond func() bool, recheck time.D
 			e.sleepers.Add(1)
 			seqs[i] = e.arm()
 		}
-		if cond() {
+		if armed() {
 			leave()
 			return nil
 		}
@@ -424,12 +449,12 @@ func woke(ctx context.Context, cond func() bool, err error, bounded bool, until 
 
 // parkEach is WaitAny's fallback: one goroutine parks on each Event; the
 // first whose wait ends ends the others.
-func parkEach(ctx context.Context, evs []*Event, cond func() bool, recheck time.Duration, until time.Time) error {
+func parkEach(ctx context.Context, evs []*Event, cond, armed func() bool, recheck time.Duration, until time.Time) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(evs))
 	for _, e := range evs {
-		go func() { errs <- e.park(pctx, cond, recheck, until) }()
+		go func() { errs <- e.park(pctx, cond, armed, recheck, until) }()
 	}
 	first := <-errs
 	cancel()
@@ -446,8 +471,9 @@ func parkEach(ctx context.Context, evs []*Event, cond func() bool, recheck time.
 }
 
 // park sleeps on the futex until cond holds or ctx is done, re-checking
-// cond at least every recheck (never, if recheck < 0).
-func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duration, until time.Time) error {
+// cond at least every recheck (never, if recheck < 0). Counted as a
+// sleeper and armed, it checks with armed (cond with the Waiter's fence).
+func (e *Event) park(ctx context.Context, cond, armed func() bool, recheck time.Duration, until time.Time) error {
 	if ctx.Done() != nil {
 		// Cancellation must reach a thread asleep in the kernel: bump seq and
 		// wake everyone. Other sleepers see a spurious wake-up and re-check.
@@ -464,7 +490,7 @@ func (e *Event) park(ctx context.Context, cond func() bool, recheck time.Duratio
 	for {
 		e.sleepers.Add(1)
 		seq := e.arm()
-		if cond() {
+		if armed() {
 			e.sleepers.Add(^uint32(0))
 			return nil
 		}

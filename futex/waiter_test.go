@@ -89,3 +89,73 @@ func TestWaitUntil(t *testing.T) {
 		t.Fatalf("canceled ctx: %v", err)
 	}
 }
+
+// TestWaiterFence: the Fence runs only in the check a parking waiter makes
+// once counted as a sleeper and armed, and only when cond is false there:
+// never while spinning, never when cond already holds. It then runs before
+// a last check of cond, and a failed fence ends the wait as a spurious
+// wake-up. Over several events (WaitAny) the same holds.
+func TestWaiterFence(t *testing.T) {
+	ctx := context.Background()
+	var e, f Event
+	var fences, sleepersAtFence atomic.Int32
+	fence := func(evs ...*Event) func() bool {
+		return func() bool {
+			fences.Add(1)
+			for _, ev := range evs {
+				if ev.Sleepers() == 0 {
+					sleepersAtFence.Add(1) // not counted: wrong place
+				}
+			}
+			return true
+		}
+	}
+
+	// Spinning to a cond that becomes true: no fence.
+	var polls atomic.Int32
+	w := Waiter{Strategy: SpinThenPark, Spin: time.Second, Fence: fence(&e)}
+	if err := w.Wait(ctx, &e, func() bool { return polls.Add(1) > 1000 }); err != nil || fences.Load() != 0 {
+		t.Fatalf("spinning: %v, %d fences, want none", err, fences.Load())
+	}
+
+	// Parking with cond true at the armed check: no fence.
+	w = Waiter{Strategy: Park, Fence: fence(&e)}
+	calls := 0
+	if err := w.Wait(ctx, &e, func() bool { calls++; return calls > 1 }); err != nil || fences.Load() != 0 {
+		t.Fatalf("cond true once armed: %v, %d fences, want none", err, fences.Load())
+	}
+
+	// Cond false once armed: the fence, then cond again, which holds.
+	calls = 0
+	if err := w.Wait(ctx, &e, func() bool { calls++; return calls > 2 }); err != nil || fences.Load() != 1 || calls != 3 {
+		t.Fatalf("cond true after the fence: %v, %d fences, %d checks; want 1 fence, 3 checks", err, fences.Load(), calls)
+	}
+
+	// A failed fence ends the wait at once, without sleeping.
+	w.Fence = func() bool { fences.Add(1); return false }
+	w.Recheck = -1 // it would sleep until woken
+	if err := w.Wait(ctx, &e, func() bool { return false }); err != nil || fences.Load() != 2 {
+		t.Fatalf("failed fence: %v, %d fences; want nil and 2", err, fences.Load())
+	}
+
+	// Parked on two events: the fence with the waiter counted on both,
+	// before each sleep.
+	var ready atomic.Bool
+	w = Waiter{Strategy: Park, Fence: fence(&e, &f)}
+	done := make(chan error, 1)
+	go func() { done <- w.WaitAny(ctx, []*Event{&e, &f}, ready.Load) }()
+	for f.Sleepers() == 0 {
+		time.Sleep(time.Millisecond) // polling an observable fact
+	}
+	ready.Store(true)
+	f.Notify()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := fences.Load(); got < 3 {
+		t.Fatalf("WaitAny: %d fences in all, want 3 (one per sleep)", got)
+	}
+	if n := sleepersAtFence.Load(); n != 0 {
+		t.Fatalf("the fence ran %d times on an event the waiter was not counted on", n)
+	}
+}

@@ -245,20 +245,12 @@ func (o *options) wait(ctx context.Context, c *control, e *futex.Event, cond fun
 			recheck = handOverRecheck
 		}
 	}
-	fenced := func() bool {
-		// Only the re-check made while counted as a sleeper needs the
-		// fence (see above); the others skip the system call.
-		if e.Sleepers() != 0 && c.hdr.fence.Load() == fenceFast && !sleeperFence() {
-			// The fence failed (canFence is now false): raise the ring
-			// and report the condition as possibly true, a spurious
-			// wake-up; the caller's next wait is bounded.
-			c.hdr.fence.CompareAndSwap(fenceFast, fencePending)
-			return true
-		}
-		return cond()
-	}
-	park := futex.Waiter{Strategy: futex.Park, Recheck: recheck}
-	return park.Wait(ctx, e, fenced)
+	// Only the re-check made while counted as a sleeper needs the fence
+	// (see above): the Waiter calls it there, and only when cond is false.
+	// A fence that failed (canFence is now false) has raised the ring, and
+	// the wait ends as a spurious wake-up; the caller's next is bounded.
+	park := futex.Waiter{Strategy: futex.Park, Recheck: recheck, Fence: func() bool { return c.fenceRecheck(e) }}
+	return park.Wait(ctx, e, cond)
 }
 
 // parkBound is Log.ParkBound and MPMC.ParkBound: it completes a pending
@@ -276,7 +268,9 @@ func (c *control) parkBound() time.Duration {
 
 // fenceRecheck is Log.FenceRecheck and MPMC.FenceRecheck: the waiter's half
 // of the asymmetric fence before a re-check made while counted as a
-// sleeper on e. False: the fence failed and the ring is raised to pending.
+// sleeper on e (futex.Waiter.Fence). False: the fence failed and the ring
+// is raised to pending. Called by a waiter that is not counted, it fences
+// whenever another waiter sleeps on e: a membarrier system call per call.
 func (c *control) fenceRecheck(e *futex.Event) bool {
 	if e.Sleepers() != 0 && c.hdr.fence.Load() == fenceFast && !sleeperFence() {
 		c.hdr.fence.CompareAndSwap(fenceFast, fencePending)
