@@ -391,3 +391,110 @@ func TestLogCrashReader(t *testing.T) {
 	}
 	t.Logf("%d messages written through %d reader processes", <-wrote, len(plans))
 }
+
+// TestLogJoinChurn: readers join and leave again and again while the
+// writer streams messages of varying length into a small log (padding at
+// lap ends) and a batch now and then, under each policy. Every joiner's
+// first record carries its message's number (ErrCorrupt before the
+// padding fix), and from there each record is the next message or counts
+// exactly the messages it skipped in Missed (none under LogBlock).
+func TestLogJoinChurn(t *testing.T) {
+	for _, policy := range []LogPolicy{LogBlock, LogDropNewest, LogDropOldest} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) { testLogJoinChurn(t, policy) })
+	}
+}
+
+func testLogJoinChurn(t *testing.T, policy LogPolicy) {
+	// In a shared mapping, as a channel's logs: under LogDropOldest the
+	// writer overwrites what a lapped reader copies (the reader then
+	// checks and discards it), which the race detector would report in
+	// Go memory.
+	_, l := newLogArea(t, 2048, 3, policy)
+	w := l.Writer()
+	stay, err := l.Join(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30_000
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errs := make(chan error, 3)
+	var joins atomic.Int64
+	go func() { // the writer: message i carries number i (a drop uses it up)
+		defer w.Close()
+		// A writer that never waits would be done before many joins: it
+		// goes on until 300 readers have joined.
+		for i := uint64(0); i < n || joins.Load() < 300; {
+			if i%97 == 0 && policy == LogBlock {
+				batch := [][]byte{logMsg(i, logTestMax), logMsg(i+1, logTestMax), logMsg(i+2, logTestMax)}
+				k, err := w.WriteBatch(ctx, batch)
+				if err != nil {
+					errs <- fmt.Errorf("writer, batch at %d: %w", i, err)
+					return
+				}
+				i += uint64(k)
+				continue
+			}
+			if policy == LogBlock {
+				if err := w.Write(ctx, logMsg(i, logTestMax)); err != nil {
+					errs <- fmt.Errorf("writer, message %d: %w", i, err)
+					return
+				}
+			} else if ok, err := w.TryWrite(logMsg(i, logTestMax)); err != nil {
+				errs <- fmt.Errorf("writer, message %d: %w", i, err)
+				return
+			} else if !ok {
+				w.Drop()
+			}
+			i++
+		}
+		errs <- nil
+	}()
+	read := func(r *LogReader, who string, limit int) (int, error) {
+		buf := make([]byte, logTestMax)
+		var next uint64
+		for k := 0; limit == 0 || k < limit; k++ {
+			rec, err := r.Read(ctx, buf)
+			if errors.Is(err, ErrClosed) {
+				return k, nil
+			}
+			if err != nil {
+				return k, fmt.Errorf("%s: %w", who, err)
+			}
+			i, err := checkLogMsg(rec.Data, logTestMax)
+			gap := k > 0 && i != next+rec.Missed
+			if err != nil || rec.Seq != i || gap || (policy == LogBlock && rec.Missed != 0) {
+				return k, fmt.Errorf("%s: message %d with number %d, missed %d, after %d: %v", who, i, rec.Seq, rec.Missed, next-1, err)
+			}
+			next = i + 1
+		}
+		return limit, nil
+	}
+	go func() { // the reader present throughout
+		_, err := read(stay, "reader present throughout", 0)
+		errs <- err
+	}()
+	go func() { // readers that come and go
+		for owner := uint32(2); ; owner++ {
+			r, err := l.Join(owner)
+			if err != nil {
+				errs <- fmt.Errorf("join %d: %w", joins.Load(), err)
+				return
+			}
+			k, err := read(r, fmt.Sprintf("joiner %d", joins.Add(1)), 1+int(owner%50))
+			l.RemoveReaders(owner)
+			if err != nil || k < 1+int(owner%50) { // closed: the stream is over
+				if err == nil {
+					t.Logf("%d joins", joins.Load())
+				}
+				errs <- err
+				return
+			}
+		}
+	}()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

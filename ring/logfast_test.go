@@ -3,9 +3,7 @@ package ring
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
-	"time"
 )
 
 // TestLogShortBufferKeepsPending: a reader that learned of dropped
@@ -287,94 +285,6 @@ func TestLogJoinAtLapPadding(t *testing.T) {
 				t.Fatalf("writer dies %v, %s: %d bytes, seq %d, missed %d, %v %v; want message 6, seq 6, missed 0",
 					dies, name, len(rec.Data), rec.Seq, rec.Missed, ok, err)
 			}
-		}
-	}
-}
-
-// TestLogJoinChurn: readers join and leave again and again while the
-// writer streams messages of varying length into a small log (padding at
-// most lap ends) and a batch now and then. Every joiner's first record
-// carries the number it expects, and from there each record is the next
-// message with its own number: never ErrCorrupt, never a gap, under
-// LogBlock where nothing may be missed.
-func TestLogJoinChurn(t *testing.T) {
-	l, _ := newTestLog(t, 2048, 3, LogBlock)
-	w := l.Writer()
-	stay, err := l.Join(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 50_000
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	errs := make(chan error, 3)
-	go func() { // the writer
-		defer w.Close()
-		for i := uint64(0); i < n; {
-			if i%97 == 0 {
-				batch := [][]byte{logMsg(i, logTestMax), logMsg(i+1, logTestMax), logMsg(i+2, logTestMax)}
-				k, err := w.WriteBatch(ctx, batch[:min(3, n-i)])
-				if err != nil {
-					errs <- fmt.Errorf("writer, batch at %d: %w", i, err)
-					return
-				}
-				i += uint64(k)
-				continue
-			}
-			if err := w.Write(ctx, logMsg(i, logTestMax)); err != nil {
-				errs <- fmt.Errorf("writer, message %d: %w", i, err)
-				return
-			}
-			i++
-		}
-		errs <- nil
-	}()
-	read := func(r *LogReader, who string, first bool, limit int) (int, error) {
-		buf := make([]byte, logTestMax)
-		var next uint64
-		for k := 0; limit == 0 || k < limit; k++ {
-			rec, err := r.Read(ctx, buf)
-			if errors.Is(err, ErrClosed) {
-				return k, nil
-			}
-			if err != nil {
-				return k, fmt.Errorf("%s: %w", who, err)
-			}
-			i, err := checkLogMsg(rec.Data, logTestMax)
-			if err != nil || rec.Seq != i || rec.Missed != 0 || (!first && i != next) {
-				return k, fmt.Errorf("%s: message %d with number %d, missed %d, want %d: %v", who, i, rec.Seq, rec.Missed, next, err)
-			}
-			first, next = false, i+1
-		}
-		return limit, nil
-	}
-	go func() { // the reader present throughout
-		_, err := read(stay, "reader present throughout", true, 0)
-		errs <- err
-	}()
-	go func() { // readers that come and go
-		joins := 0
-		for owner := uint32(2); ; owner++ {
-			r, err := l.Join(owner)
-			if err != nil {
-				errs <- fmt.Errorf("join %d: %w", joins, err)
-				return
-			}
-			joins++
-			k, err := read(r, fmt.Sprintf("joiner %d", joins), true, 1+int(owner%50))
-			l.RemoveReaders(owner)
-			if err != nil || k < 1+int(owner%50) { // closed: the stream is over
-				if err == nil {
-					t.Logf("%d joins", joins)
-				}
-				errs <- err
-				return
-			}
-		}
-	}()
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
 		}
 	}
 }
