@@ -142,14 +142,12 @@ func NewLog(mem []byte, capacityBytes, readers int, policy LogPolicy, opts ...Op
 		return nil, err
 	}
 	clear(mem[dataOffset:p.size])
-	if err := checkView(mem, p.size, applyOptions(opts).view, false); err != nil {
-		return nil, err
-	}
+	o := applyOptions(opts)
 	c := initControl(mem, p)
-	if err := checkView(mem, p.size, applyOptions(opts).view, true); err != nil {
+	if err := checkView(mem, p.size, o.view, true); err != nil {
 		return nil, err
 	}
-	return newLog(mem, c, p, opts), nil
+	return newLog(mem, c, p, o), nil
 }
 
 // AttachLog returns the log initialised at the start of mem, after
@@ -168,17 +166,17 @@ func AttachLog(mem []byte, opts ...Option) (*Log, error) {
 	if want.size != p.size {
 		return nil, fmt.Errorf("%w: log header size %d, geometry needs %d", ErrCorrupt, p.size, want.size)
 	}
-	if err := checkView(mem, p.size, applyOptions(opts).view, true); err != nil {
+	o := applyOptions(opts)
+	if err := checkView(mem, p.size, o.view, true); err != nil {
 		return nil, err
 	}
-	return newLog(mem, c, p, opts), nil
+	return newLog(mem, c, p, o), nil
 }
 
-func newLog(mem []byte, c *control, p params, opts []Option) *Log {
+func newLog(mem []byte, c *control, p params, o options) *Log {
 	readers := int(p.slotSize & 0xffffff)
 	slotsEnd := dataOffset + uint64(readers)*cacheLine
 	data := mem[slotsEnd:p.size:p.size]
-	o := applyOptions(opts)
 	rdata := data
 	if o.view != nil {
 		rdata = o.view[slotsEnd:p.size:p.size]
@@ -436,7 +434,9 @@ func (l *Log) TakeOver() *LogWriter {
 // on them itself (on several logs at once) does what this package's waits
 // do (wait.go): it bounds each sleep by ParkBound, and before each re-check
 // of its condition made while counted as a sleeper on e it calls
-// FenceRecheck(e) (false: treat the condition as true).
+// FenceRecheck(e) (false: treat the condition as true): pass it as
+// futex.Waiter.Fence, never inside the condition, where every poll of a
+// spinning waiter would make the system call while another one sleeps.
 func (l *Log) NotEmpty() *futex.Event { return &l.c.notEmpty }
 
 // ParkBound completes a pending fence hand-over if this process can, and

@@ -221,7 +221,8 @@ func (r *MPMC) Len() int {
 // checks) does what this package's waits do (wait.go): it bounds each sleep
 // by ParkBound, and calls FenceRecheck(e) before each re-check of its
 // condition made while counted as a sleeper on e (false: treat the
-// condition as true). CanPut and CanGet are the conditions.
+// condition as true; futex.Waiter.Fence, as for Log.NotEmpty). CanPut and
+// CanGet are the conditions.
 func (r *MPMC) NotEmpty() *futex.Event { return &r.c.notEmpty }
 
 // NotFull: see NotEmpty.

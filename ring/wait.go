@@ -234,16 +234,11 @@ func (o *options) wait(ctx context.Context, c *control, e *futex.Event, cond fun
 		}
 	}
 	recheck := w.Recheck
-	if c.hdr.fence.Load() != fenceFast && c.hdr.fence.Load() != fenceStrict {
-		c.handOver()
-	}
-	if f := c.hdr.fence.Load(); f != fenceFast && f != fenceStrict {
+	if b := c.parkBound(); b > 0 && (recheck <= 0 || recheck > b) {
 		// Pending and this process cannot complete the hand-over: a
 		// publication made in fast mode may not be seen by the re-check,
 		// so no sleep may last long, whatever the Waiter says.
-		if recheck <= 0 || recheck > handOverRecheck {
-			recheck = handOverRecheck
-		}
+		recheck = b
 	}
 	// Only the re-check made while counted as a sleeper needs the fence
 	// (see above): the Waiter calls it there, and only when cond is false.
